@@ -1,0 +1,72 @@
+// Package lease is felt's control plane: flannel's network config, subnet
+// leases in etcd, their renewal and watch, and subnet.env. It is wire- and
+// etcd-compatible with flanneld (see docs/flannel-compat.md in the shared docs).
+//
+// The allocation and the event diffing are pure functions; only the Store
+// adapter talks to etcd.
+package lease
+
+import (
+	"encoding/json"
+	"net/netip"
+	"time"
+)
+
+// DefaultPrefix is flanneld's default --etcd-prefix.
+const DefaultPrefix = "/coreos.com/network"
+
+// TTL is the lifetime of a subnet lease in etcd, as flanneld's subnetTTL.
+const TTL = 24 * time.Hour
+
+// Lease is one subnet lease as stored under <prefix>/subnets/.
+type Lease struct {
+	Subnet     netip.Prefix // IPv4 subnet (always set in etcd mode), masked
+	IPv6Subnet netip.Prefix // zero (!IsValid) unless the key is dual-stack
+	Attrs      Attrs
+	// Expiration is when the etcd lease runs out; zero when unknown. A key
+	// without an etcd lease (a reservation) never expires: zero as well.
+	Expiration time.Time
+}
+
+// Attrs is the lease value: flanneld's LeaseAttrs JSON, field for field.
+//
+//	{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}
+type Attrs struct {
+	PublicIP      netip.Addr      // IPv4, always present
+	PublicIPv6    netip.Addr      // !IsValid() is written as JSON null
+	BackendType   string          // omitted when empty (flanneld's udp backend writes none)
+	BackendData   json.RawMessage // omitted when empty
+	BackendV6Data json.RawMessage // omitted when empty
+}
+
+// VXLANData is the BackendData of a vxlan lease.
+type VXLANData struct {
+	VNI     uint32 `json:"VNI"`
+	VtepMAC string `json:"VtepMAC"` // lower-case colon form, net.HardwareAddr.String()
+}
+
+// EventType says whether a lease appeared (or changed) or went away.
+type EventType int
+
+const (
+	Added EventType = iota + 1
+	Removed
+)
+
+func (t EventType) String() string {
+	switch t {
+	case Added:
+		return "added"
+	case Removed:
+		return "removed"
+	}
+	return "unknown"
+}
+
+// Event is one change to the set of leases. A Removed event carries the
+// attributes the lease had while it lived (taken from the watcher's cache),
+// so a consumer can undo what it programmed for it.
+type Event struct {
+	Type  EventType
+	Lease Lease
+}
