@@ -1,0 +1,87 @@
+package router
+
+import (
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// tally collects one batch's drops on a loop's own goroutine, so the shared
+// counters and the clock are touched once per batch, not per packet.
+type tally struct {
+	n       [NumReasons]uint32
+	example [NumReasons]netip.Addr // first offending address of the batch
+	err     error                  // the batch's send/write error, if any
+	any     bool
+}
+
+func (t *tally) drop(r Reason, a netip.Addr) {
+	if t.n[r] == 0 {
+		t.example[r] = a
+	}
+	t.n[r]++
+	t.any = true
+}
+
+// readErrSlot is the limiter slot for transient read errors.
+const readErrSlot = int(NumReasons)
+
+// dropLog adds batch tallies to Stats and logs at most one line per reason
+// per interval, from either loop.
+type dropLog struct {
+	log    *zap.Logger
+	now    func() time.Time
+	every  time.Duration
+	stats  *Stats
+	next   [NumReasons + 1]atomic.Int64  // unix ns before which the slot stays quiet
+	logged [NumReasons + 1]atomic.Uint64 // counter value at the slot's last line
+}
+
+// allow reports whether slot may log now, and claims the interval if so.
+func (d *dropLog) allow(slot int, now int64) bool {
+	next := d.next[slot].Load()
+	return now >= next && d.next[slot].CompareAndSwap(next, now+int64(d.every))
+}
+
+// flush moves t into the counters, logs what the limiter allows and resets t.
+func (d *dropLog) flush(t *tally, dir string) {
+	if !t.any {
+		return
+	}
+	now := d.now().UnixNano()
+	for r := range t.n {
+		n := t.n[r]
+		if n == 0 {
+			continue
+		}
+		total := d.stats.drops[r].Add(uint64(n))
+		if d.allow(r, now) {
+			since := total - d.logged[r].Swap(total)
+			fields := []zap.Field{
+				zap.String("dir", dir),
+				zap.Stringer("reason", Reason(r)),
+				zap.Uint64("dropped", since),
+				zap.Stringer("example", t.example[r]),
+			}
+			if t.err != nil && (Reason(r) == SendFailed || Reason(r) == WriteFailed) {
+				fields = append(fields, zap.Error(t.err))
+			}
+			d.log.Warn("dropped packets", fields...)
+		}
+		t.n[r] = 0
+		t.example[r] = netip.Addr{}
+	}
+	t.err = nil
+	t.any = false
+}
+
+// readError counts a transient read error and logs it if the limiter allows.
+func (d *dropLog) readError(dir string, err error) {
+	total := d.stats.readErrors.Add(1)
+	if d.allow(readErrSlot, d.now().UnixNano()) {
+		since := total - d.logged[readErrSlot].Swap(total)
+		d.log.Warn("read failed", zap.String("dir", dir), zap.Uint64("errors", since), zap.Error(err))
+	}
+}

@@ -1,0 +1,211 @@
+package router
+
+// Concurrency shape: Run starts exactly two goroutines and no others.
+//
+//   outbound: Device.Read → per packet: lookup, encap in place → group per peer → Conn.WriteBatch
+//   inbound:  Conn.ReadBatch → per datagram: sender check, decap, source/destination checks → Device.Write
+//
+// Each loop runs a batch to completion on its own goroutine with its own
+// buffers (allocated once in New); there are no channels between stages and
+// no locks on the packet path. The peer table is an immutable snapshot in an
+// atomic.Pointer: SetPeers (any goroutine) publishes a new one and each loop
+// loads it once per batch. Stats are atomics added once per batch. The first
+// fatal error of either loop, a cancelled context, or Close closes the
+// Device and the Conn, which unblocks the other loop's read; Run returns
+// after both goroutines have ended.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/encap"
+)
+
+// bufSize is one packet buffer: headroom plus the largest IP packet.
+const bufSize = encap.Headroom + 65535
+
+// maxReadErrors is how many read errors in a row a loop tolerates before it
+// gives up: transient errors (a TUN super-packet too large to split, an
+// ICMP error surfacing on the socket) recover; a broken fd does not.
+const maxReadErrors = 100
+
+// ErrClosed is returned by Run when the engine was closed before Run.
+var ErrClosed = errors.New("router: engine closed")
+
+// Config is what the engine needs; the agent fills it from the lease.
+type Config struct {
+	Device    Device       // TUN side; owned by the engine from New on
+	Conn      Conn         // UDP side; owned by the engine from New on
+	Framer    Framer       // the wire format shared with the peers
+	Network   netip.Prefix // the pool (flannel's Network)
+	SubnetLen int          // length of every lease in the pool
+	Local     netip.Prefix // our own leased subnet
+
+	// Now is the clock for drop-log rate limiting; nil means time.Now.
+	Now func() time.Time
+	// LogEvery is the shortest gap between two log lines of one drop
+	// reason; zero means 5s.
+	LogEvery time.Duration
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Device == nil:
+		return errors.New("router: config Device: must not be nil")
+	case c.Conn == nil:
+		return errors.New("router: config Conn: must not be nil")
+	case c.Framer == nil:
+		return errors.New("router: config Framer: must not be nil")
+	case !c.Network.IsValid():
+		return fmt.Errorf("router: config Network %q: must be a valid prefix", c.Network)
+	case c.SubnetLen < c.Network.Bits() || c.SubnetLen > c.Network.Addr().BitLen():
+		return fmt.Errorf("router: config SubnetLen %d: must lie between the Network's length %d and %d",
+			c.SubnetLen, c.Network.Bits(), c.Network.Addr().BitLen())
+	case !c.Local.IsValid():
+		return fmt.Errorf("router: config Local %q: must be a valid prefix", c.Local)
+	case c.Framer.Overhead() < 0 || c.Framer.Overhead() > encap.Headroom-10:
+		return fmt.Errorf("router: config Framer overhead %d: must lie between 0 and %d (headroom minus the virtio header)",
+			c.Framer.Overhead(), encap.Headroom-10)
+	case c.Device.BatchSize() < 1:
+		return fmt.Errorf("router: config Device batch size %d: must be at least 1", c.Device.BatchSize())
+	case c.Conn.BatchSize() < 1:
+		return fmt.Errorf("router: config Conn batch size %d: must be at least 1", c.Conn.BatchSize())
+	case c.LogEvery < 0:
+		return fmt.Errorf("router: config LogEvery %v: must not be negative", c.LogEvery)
+	}
+	return nil
+}
+
+// Engine forwards packets between the Device and the Conn.
+type Engine struct {
+	cfg   Config
+	log   *zap.Logger
+	table atomic.Pointer[Table]
+	stats Stats
+	drops dropLog
+
+	out *outbound
+	in  *inbound
+
+	running   atomic.Bool
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks cfg and allocates both loops' buffers. The engine starts with
+// an empty peer table. On error the Device and Conn are left to the caller.
+func New(cfg Config, log *zap.Logger) (*Engine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg.Local = cfg.Local.Masked()
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.LogEvery == 0 {
+		cfg.LogEvery = 5 * time.Second
+	}
+	e := &Engine{cfg: cfg, log: log}
+	e.drops = dropLog{log: log, now: cfg.Now, every: cfg.LogEvery, stats: &e.stats}
+	e.table.Store(NewTable(cfg.Network, cfg.SubnetLen, nil))
+	e.out = newOutbound(e, cfg.Device.BatchSize())
+	e.in = newInbound(e, cfg.Conn.BatchSize())
+	return e, nil
+}
+
+// SetPeers builds a table from peers and publishes it; the loops use it from
+// their next batch on. Peers that fail Validate are skipped and logged. The
+// engine keeps its own copy of peers.
+func (e *Engine) SetPeers(peers []Peer) {
+	t := NewTable(e.cfg.Network, e.cfg.SubnetLen, peers)
+	for _, err := range t.Skipped() {
+		e.log.Warn("peer skipped", zap.Error(err))
+	}
+	e.table.Store(t)
+	e.log.Debug("peer table published", zap.Int("peers", t.Len()))
+}
+
+// Table returns the table the loops currently use.
+func (e *Engine) Table() *Table { return e.table.Load() }
+
+// Stats returns the engine's live counters.
+func (e *Engine) Stats() *Stats { return &e.stats }
+
+// Run forwards packets until ctx is done, Close is called, or a loop fails.
+// It returns the first fatal error, or nil after a requested stop. It closes
+// the Device and the Conn before it returns. Run may be called once.
+func (e *Engine) Run(ctx context.Context) error {
+	if e.closed.Load() {
+		return ErrClosed
+	}
+	if !e.running.CompareAndSwap(false, true) {
+		return errors.New("router: Run called twice")
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- e.out.run() }()
+	go func() { errc <- e.in.run() }()
+
+	var first error
+	pending := 2
+	select {
+	case <-ctx.Done():
+	case first = <-errc:
+		pending--
+	}
+	_ = e.Close() // unblocks the other loop; a close error is not the cause
+	for ; pending > 0; pending-- {
+		if err := <-errc; first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Close stops the loops by closing the Device and the Conn. Safe to call
+// more than once and from any goroutine; later calls return nil.
+func (e *Engine) Close() error {
+	first := false
+	e.closeOnce.Do(func() {
+		first = true
+		e.closed.Store(true)
+		e.closeErr = errors.Join(e.cfg.Device.Close(), e.cfg.Conn.Close())
+		if e.closeErr != nil {
+			e.closeErr = fmt.Errorf("router: close: %w", e.closeErr)
+		}
+	})
+	if !first {
+		return nil
+	}
+	return e.closeErr
+}
+
+// readFailed decides what a loop does after a read error: stop quietly
+// when the engine is closing, stop with the error when the fd was closed
+// under us or the error repeats, or count it and go on.
+func (e *Engine) readFailed(dir string, err error, inARow *int) (stop bool, fatal error) {
+	if e.closed.Load() {
+		return true, nil
+	}
+	if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+		return true, fmt.Errorf("router: %s read: %w", dir, err)
+	}
+	*inARow++
+	if *inARow >= maxReadErrors {
+		return true, fmt.Errorf("router: %s read failed %d times in a row: %w", dir, *inARow, err)
+	}
+	e.drops.readError(dir, err)
+	return false, nil
+}

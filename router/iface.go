@@ -1,0 +1,53 @@
+package router
+
+import (
+	"net/netip"
+
+	"github.com/feltnet/felt/encap"
+)
+
+// Device is the TUN side, as golang.zx2c4.com/wireguard/tun's tun.Device
+// provides it. The engine owns it once passed to New: Close closes it.
+type Device interface {
+	// Read fills up to len(bufs) packets, packet i at
+	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for
+	// offset+65535 bytes. The engine owns bufs; Read must not keep them.
+	Read(bufs [][]byte, sizes []int, offset int) (int, error)
+	// Write writes packet i from bufs[i][offset:], offset >= 10. It may use
+	// bufs[i] up to its capacity while it runs and keeps nothing after.
+	Write(bufs [][]byte, offset int) (int, error)
+	// BatchSize is the most packets one Read returns; fixed for the
+	// device's lifetime.
+	BatchSize() int
+	// Close makes a blocked and every later Read return an error.
+	Close() error
+}
+
+// Conn is the UDP side (encap.Conn). The engine owns it once passed to New:
+// Close closes it.
+type Conn interface {
+	// ReadBatch fills up to len(bufs) datagrams, datagram i at
+	// bufs[i][offset:offset+sizes[i]] from addrs[i]. The engine owns bufs.
+	ReadBatch(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset int) (int, error)
+	// WriteBatch sends pkts[i] to addrs[i]; the engine puts packets for one
+	// peer next to each other so they can leave as one GSO send. The
+	// slices are only borrowed for the call.
+	WriteBatch(pkts [][]byte, addrs []netip.AddrPort) error
+	// BatchSize is the most datagrams one ReadBatch returns.
+	BatchSize() int
+	// Close makes a blocked and every later ReadBatch return an error.
+	Close() error
+}
+
+// Framer is one of encap's wire formats (*encap.VXLAN or *encap.UDP).
+type Framer interface {
+	// Overhead is the header length Encap writes before the packet; it
+	// must fit in encap.Headroom minus the TUN's 10-byte virtio header.
+	Overhead() int
+	// Encap frames the IP packet buf[off:off+n] in place (writing into
+	// buf[off-Overhead():off]) for a peer whose VtepMAC is dst.
+	Encap(buf []byte, off, n int, dst [6]byte) ([]byte, encap.Reason)
+	// Decap validates frame and returns the inner IP packet, a subslice
+	// of frame.
+	Decap(frame []byte) ([]byte, encap.Reason)
+}

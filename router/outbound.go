@@ -1,0 +1,185 @@
+package router
+
+import (
+	"net/netip"
+
+	"github.com/feltnet/felt/encap"
+)
+
+// outbound is the TUN → UDP loop's state. Everything here belongs to the
+// outbound goroutine; it is allocated in New (the grouping marks grow when a
+// table with more peers arrives) and reused for every batch.
+type outbound struct {
+	e     *Engine
+	bufs  [][]byte // read buffers, bufSize each; packet i at bufs[i][Headroom:]
+	sizes []int
+
+	// per packet of the current batch
+	frame []([]byte) // framed packet, a subslice of bufs[i]; nil if dropped
+	peer  []int32    // table index+1 of its peer
+
+	// the batch grouped per peer, handed to Conn.WriteBatch
+	pkts  [][]byte
+	addrs []netip.AddrPort
+
+	// grouping marks, indexed by table index+1; a mark is valid when its
+	// stamp equals gen, so nothing is cleared between batches
+	gen    uint32
+	stamp  []uint32
+	group  []uint16
+	gstart []int // per group: packet count, then next output position
+	gpeer  []int32
+
+	tally  tally
+	inARow int
+}
+
+func newOutbound(e *Engine, batch int) *outbound {
+	o := &outbound{
+		e:      e,
+		bufs:   make([][]byte, batch),
+		sizes:  make([]int, batch),
+		frame:  make([][]byte, batch),
+		peer:   make([]int32, batch),
+		pkts:   make([][]byte, 0, batch),
+		addrs:  make([]netip.AddrPort, 0, batch),
+		gstart: make([]int, batch),
+		gpeer:  make([]int32, batch),
+	}
+	backing := make([]byte, batch*bufSize)
+	for i := range o.bufs {
+		o.bufs[i] = backing[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+	}
+	return o
+}
+
+func (o *outbound) run() error {
+	dev := o.e.cfg.Device
+	for {
+		n, err := dev.Read(o.bufs, o.sizes, encap.Headroom)
+		if n > 0 {
+			if ferr := o.forward(n); ferr != nil {
+				return ferr
+			}
+		}
+		if err != nil {
+			if stop, fatal := o.e.readFailed("outbound", err, &o.inARow); stop {
+				return fatal
+			}
+			continue
+		}
+		o.inARow = 0
+	}
+}
+
+// forward frames the n packets in o.bufs and sends them. It returns an
+// error only when the Conn is gone.
+func (o *outbound) forward(n int) error {
+	e := o.e
+	t := e.table.Load()
+	fr := e.cfg.Framer
+	local := e.cfg.Local
+	var bytes uint64
+	kept := 0
+	for i := 0; i < n; i++ {
+		o.frame[i] = nil
+		size := o.sizes[i]
+		pkt := o.bufs[i][encap.Headroom : encap.Headroom+size]
+		dst, ok := encap.InnerDst(pkt)
+		if !ok {
+			o.tally.drop(Reason(encap.BadIP), dst)
+			continue
+		}
+		if local.Contains(dst) {
+			o.tally.drop(OwnSubnet, dst)
+			continue
+		}
+		idx := t.lookup(dst)
+		if idx == 0 {
+			o.tally.drop(NoRoute, dst)
+			continue
+		}
+		f, r := fr.Encap(o.bufs[i], encap.Headroom, size, t.peers[idx-1].MAC)
+		if r != encap.OK {
+			o.tally.drop(Reason(r), dst)
+			continue
+		}
+		o.frame[i] = f
+		o.peer[i] = idx
+		bytes += uint64(size)
+		kept++
+	}
+	err := o.send(t, n, kept, bytes)
+	e.drops.flush(&o.tally, "outbound")
+	return err
+}
+
+// send groups the kept packets per peer, keeping their order within a peer,
+// and hands them to the Conn in one call.
+func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
+	if kept == 0 {
+		return nil
+	}
+	o.group1(t, n)
+	if err := o.e.cfg.Conn.WriteBatch(o.pkts, o.addrs); err != nil {
+		if o.e.closed.Load() {
+			return nil
+		}
+		o.tally.n[SendFailed] += uint32(kept)
+		o.tally.example[SendFailed] = o.addrs[0].Addr()
+		o.tally.err = err
+		o.tally.any = true
+		return nil
+	}
+	o.e.stats.outPackets.Add(uint64(kept))
+	o.e.stats.outBytes.Add(bytes)
+	return nil
+}
+
+// group1 fills o.pkts/o.addrs with the batch's frames, peer by peer in the
+// order peers first appear, stable within a peer (a counting sort).
+func (o *outbound) group1(t *Table, n int) {
+	if need := len(t.peers) + 1; len(o.stamp) < need {
+		o.stamp = make([]uint32, need)
+		o.group = make([]uint16, need)
+	}
+	o.gen++
+	if o.gen == 0 { // wrapped: old stamps could match again
+		clear(o.stamp)
+		o.gen = 1
+	}
+	groups := 0
+	for i := 0; i < n; i++ {
+		if o.frame[i] == nil {
+			continue
+		}
+		p := o.peer[i]
+		if o.stamp[p] != o.gen {
+			o.stamp[p] = o.gen
+			o.group[p] = uint16(groups)
+			o.gpeer[groups] = p
+			o.gstart[groups] = 0
+			groups++
+		}
+		o.gstart[o.group[p]]++
+	}
+	pos := 0
+	for g := 0; g < groups; g++ {
+		c := o.gstart[g]
+		o.gstart[g] = pos
+		pos += c
+	}
+	o.pkts = o.pkts[:pos]
+	o.addrs = o.addrs[:pos]
+	for i := 0; i < n; i++ {
+		if o.frame[i] == nil {
+			continue
+		}
+		p := o.peer[i]
+		g := o.group[p]
+		at := o.gstart[g]
+		o.gstart[g]++
+		o.pkts[at] = o.frame[i]
+		o.addrs[at] = t.peers[p-1].Addr
+	}
+}

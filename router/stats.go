@@ -1,0 +1,52 @@
+package router
+
+import "sync/atomic"
+
+// Stats counts what the engine moved and dropped. The loops add to it once
+// per batch; any goroutine may read it. The zero value is ready.
+type Stats struct {
+	outPackets, outBytes atomic.Uint64
+	inPackets, inBytes   atomic.Uint64
+	readErrors           atomic.Uint64
+	drops                [NumReasons]atomic.Uint64
+}
+
+// Snapshot is a copy of Stats at one moment (each counter read atomically,
+// not the set as a whole).
+type Snapshot struct {
+	OutPackets, OutBytes uint64 // inner IP packets (and their bytes) sent to peers
+	InPackets, InBytes   uint64 // inner IP packets (and their bytes) written to the TUN
+	ReadErrors           uint64 // transient Device/Conn read errors
+	Drops                [NumReasons]uint64
+}
+
+// Snapshot copies the counters.
+func (s *Stats) Snapshot() Snapshot {
+	var out Snapshot
+	out.OutPackets = s.outPackets.Load()
+	out.OutBytes = s.outBytes.Load()
+	out.InPackets = s.inPackets.Load()
+	out.InBytes = s.inBytes.Load()
+	out.ReadErrors = s.readErrors.Load()
+	for i := range s.drops {
+		out.Drops[i] = s.drops[i].Load()
+	}
+	return out
+}
+
+// Dropped returns the number of packets dropped for r.
+func (s Snapshot) Dropped(r Reason) uint64 {
+	if r >= NumReasons {
+		return 0
+	}
+	return s.Drops[r]
+}
+
+// TotalDropped sums the drops over every reason.
+func (s Snapshot) TotalDropped() uint64 {
+	var n uint64
+	for _, d := range s.Drops {
+		n += d
+	}
+	return n
+}
