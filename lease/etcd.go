@@ -1,0 +1,357 @@
+package lease
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"path"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+// EtcdStore is the Store on etcd's v3 API, in flanneld's key layout and
+// value shape. It also reads and writes the network config. It is safe for
+// concurrent use.
+type EtcdStore struct {
+	cli       *clientv3.Client
+	prefix    string // as given, "" replaced by DefaultPrefix
+	subnets   string // <prefix>/subnets, listed without a trailing slash as flanneld does
+	log       *zap.Logger
+	now       func() time.Time
+	timeout   time.Duration
+	malformed atomic.Uint64
+}
+
+var _ Store = (*EtcdStore)(nil)
+
+// StoreOptions tunes an EtcdStore; zero values take defaults.
+type StoreOptions struct {
+	Logger *zap.Logger      // default: no logging
+	Now    func() time.Time // clock for Expiration; default time.Now
+	// RequestTimeout bounds each unary request; default 10 s.
+	RequestTimeout time.Duration
+}
+
+// NewEtcdStore returns a Store under prefix ("" means DefaultPrefix). The
+// caller keeps ownership of cli and closes it after the store's last use.
+func NewEtcdStore(cli *clientv3.Client, prefix string, opts StoreOptions) *EtcdStore {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	s := &EtcdStore{cli: cli, prefix: prefix, subnets: path.Join(prefix, SubnetsDir),
+		log: opts.Logger, now: opts.Now, timeout: opts.RequestTimeout}
+	if s.log == nil {
+		s.log = zap.NewNop()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.timeout <= 0 {
+		s.timeout = 10 * time.Second
+	}
+	return s
+}
+
+// Malformed counts lease keys and values skipped because they did not parse.
+func (s *EtcdStore) Malformed() uint64 { return s.malformed.Load() }
+
+// ConfigKey is <prefix>/config.
+func (s *EtcdStore) ConfigKey() string { return path.Join(s.prefix, "config") }
+
+// GetConfig reads and parses the network config. A missing key wraps
+// ErrNoConfig with what to do about it.
+func (s *EtcdStore) GetConfig(ctx context.Context) (*Config, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := s.ConfigKey()
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read network config %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, fmt.Errorf("%w at %s: did you create your config using the etcd v3 API? "+
+			"e.g. ETCDCTL_API=3 etcdctl put %s '{\"Network\":\"10.5.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}'",
+			ErrNoConfig, key, key)
+	}
+	cfg, err := ParseConfig(resp.Kvs[0].Value)
+	if err != nil {
+		return nil, fmt.Errorf("network config %s: %w", key, err)
+	}
+	return cfg, nil
+}
+
+// PutConfig validates data with ParseConfig and stores it verbatim.
+func (s *EtcdStore) PutConfig(ctx context.Context, data []byte) error {
+	if _, err := ParseConfig(data); err != nil {
+		return fmt.Errorf("network config: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	if _, err := s.cli.Put(ctx, s.ConfigKey(), string(data)); err != nil {
+		return fmt.Errorf("write network config %s: %w", s.ConfigKey(), err)
+	}
+	return nil
+}
+
+// List implements Store.
+func (s *EtcdStore) List(ctx context.Context, withExpiry bool) ([]Lease, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	resp, err := s.cli.Get(ctx, s.subnets, clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("list leases under %s: %w", s.subnets, err)
+	}
+	leases := make([]Lease, 0, len(resp.Kvs))
+	ids := make([]clientv3.LeaseID, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		l, ok := s.decode(kv.Key, kv.Value)
+		if !ok {
+			continue
+		}
+		leases = append(leases, l)
+		ids = append(ids, clientv3.LeaseID(kv.Lease))
+	}
+	if withExpiry {
+		exp, err := s.expirations(ctx, ids)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i := range leases {
+			leases[i].Expiration = exp[ids[i]]
+		}
+	}
+	return leases, resp.Header.Revision, nil
+}
+
+// Create implements Store as flanneld's createSubnet: Grant, then a Txn
+// that puts only if the key has never been written since it last vanished
+// (Version == 0); the grant is revoked if the Txn does not succeed.
+func (s *EtcdStore) Create(ctx context.Context, l Lease, ttl time.Duration) (Lease, int64, error) {
+	return s.write(ctx, l, ttl, true)
+}
+
+// Update implements Store as flanneld's updateSubnet: Grant, then an
+// unconditional Put. The previous etcd lease is left to expire keyless.
+func (s *EtcdStore) Update(ctx context.Context, l Lease, ttl time.Duration) (Lease, int64, error) {
+	return s.write(ctx, l, ttl, false)
+}
+
+func (s *EtcdStore) write(ctx context.Context, l Lease, ttl time.Duration, create bool) (Lease, int64, error) {
+	secs := int64(ttl / time.Second)
+	if secs < 1 {
+		return l, 0, fmt.Errorf("lease ttl %s: must be at least 1s", ttl)
+	}
+	val, err := json.Marshal(l.Attrs)
+	if err != nil {
+		return l, 0, fmt.Errorf("encode lease attrs for %s: %w", l.Subnet, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := SubnetKey(s.prefix, l.Subnet, l.IPv6Subnet)
+	start := s.now()
+	g, err := s.cli.Grant(ctx, secs)
+	if err != nil {
+		return l, 0, fmt.Errorf("grant etcd lease for %s: %w", key, err)
+	}
+	var rev int64
+	put := clientv3.OpPut(key, string(val), clientv3.WithLease(g.ID))
+	if create {
+		var tr *clientv3.TxnResponse
+		tr, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(put).Commit()
+		if err == nil && !tr.Succeeded {
+			err = fmt.Errorf("%s: %w", key, ErrSubnetTaken)
+		}
+		if tr != nil {
+			rev = tr.Header.Revision
+		}
+	} else {
+		var pr clientv3.OpResponse
+		pr, err = s.cli.Do(ctx, put)
+		if err == nil {
+			rev = pr.Put().Header.Revision
+		}
+	}
+	if err != nil {
+		s.revoke(g.ID)
+		if errors.Is(err, ErrSubnetTaken) {
+			return l, 0, err
+		}
+		return l, 0, fmt.Errorf("write lease %s: %w", key, err)
+	}
+	l.Expiration = start.Add(time.Duration(g.TTL) * time.Second)
+	return l, rev, nil
+}
+
+// revoke frees a grant that holds no key; failure only delays its expiry.
+func (s *EtcdStore) revoke(id clientv3.LeaseID) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	if _, err := s.cli.Revoke(ctx, id); err != nil {
+		s.log.Debug("revoke unused etcd lease", zap.Int64("id", int64(id)), zap.Error(err))
+	}
+}
+
+// Delete implements Store.
+func (s *EtcdStore) Delete(ctx context.Context, l Lease) error {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := SubnetKey(s.prefix, l.Subnet, l.IPv6Subnet)
+	if _, err := s.cli.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete lease %s: %w", key, err)
+	}
+	return nil
+}
+
+// decode parses one lease key and value; it logs, counts and rejects
+// malformed ones.
+func (s *EtcdStore) decode(key, val []byte) (Lease, bool) {
+	sn, sn6, err := ParseSubnetKey(string(key))
+	if err != nil {
+		s.malformed.Add(1)
+		s.log.Warn("skipping malformed lease key", zap.ByteString("key", key), zap.Error(err))
+		return Lease{}, false
+	}
+	attrs, err := ParseAttrs(val)
+	if err != nil {
+		s.malformed.Add(1)
+		s.log.Warn("skipping malformed lease value", zap.ByteString("key", key), zap.ByteString("value", val), zap.Error(err))
+		return Lease{}, false
+	}
+	return Lease{Subnet: sn, IPv6Subnet: sn6, Attrs: attrs}, true
+}
+
+// expirations asks etcd for the remaining TTL of each distinct lease ID,
+// a few at a time. ID 0 (a reservation) maps to the zero time; an ID that
+// has already expired maps to now.
+func (s *EtcdStore) expirations(ctx context.Context, ids []clientv3.LeaseID) (map[clientv3.LeaseID]time.Time, error) {
+	const parallel = 8
+	now := s.now()
+	out := make(map[clientv3.LeaseID]time.Time, len(ids))
+	var (
+		mu       sync.Mutex
+		wg       sync.WaitGroup
+		firstErr error
+		sem      = make(chan struct{}, parallel)
+	)
+	for _, id := range ids {
+		if _, seen := out[id]; seen || id == clientv3.NoLease {
+			continue
+		}
+		out[id] = time.Time{} // mark seen; filled in below
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(id clientv3.LeaseID) {
+			defer func() { <-sem; wg.Done() }()
+			r, err := s.cli.TimeToLive(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+				out[id] = now
+			case err != nil:
+				if firstErr == nil {
+					firstErr = fmt.Errorf("etcd lease %x ttl: %w", int64(id), err)
+				}
+			case r.TTL < 0:
+				out[id] = now
+			default:
+				out[id] = now.Add(time.Duration(r.TTL) * time.Second)
+			}
+		}(id)
+	}
+	wg.Wait()
+	return out, firstErr
+}
+
+// Watch implements Store. It runs one goroutine that ends with ctx or the
+// first error, closing the channel.
+func (s *EtcdStore) Watch(ctx context.Context, only netip.Prefix, fromRev int64) <-chan WatchResponse {
+	key := s.subnets
+	if only.IsValid() {
+		key = SubnetKey(s.prefix, only, netip.Prefix{})
+	}
+	out := make(chan WatchResponse)
+	wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithPrefix(), clientv3.WithRev(fromRev))
+	go func() {
+		defer close(out)
+		for wr := range wch {
+			r := s.translate(ctx, wr, only)
+			select {
+			case out <- r:
+			case <-ctx.Done():
+				return
+			}
+			if r.Err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func (s *EtcdStore) translate(ctx context.Context, wr clientv3.WatchResponse, only netip.Prefix) WatchResponse {
+	r := WatchResponse{Revision: wr.Header.Revision}
+	if wr.CompactRevision != 0 {
+		r.Err = fmt.Errorf("%w: revision %d", ErrCompacted, wr.CompactRevision)
+		return r
+	}
+	if err := wr.Err(); err != nil {
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			err = fmt.Errorf("%w: %w", ErrCompacted, err)
+		}
+		r.Err = fmt.Errorf("watch %s: %w", s.subnets, err)
+		return r
+	}
+	var ids []clientv3.LeaseID
+	for _, ev := range wr.Events {
+		l, ok := s.eventLease(ev)
+		if !ok || (only.IsValid() && l.Subnet != only) {
+			continue
+		}
+		typ := Added
+		if ev.Type == mvccpb.DELETE {
+			typ = Removed
+		}
+		r.Events = append(r.Events, Event{Type: typ, Lease: l})
+		if typ == Added {
+			ids = append(ids, clientv3.LeaseID(ev.Kv.Lease))
+		}
+	}
+	if len(ids) > 0 {
+		exp, err := s.expirations(ctx, ids)
+		if err != nil {
+			// The value is known; only its expiry is not. Leave it zero
+			// rather than lose the event.
+			s.log.Warn("lease expiry unknown", zap.Error(err))
+		}
+		i := 0
+		for j := range r.Events {
+			if r.Events[j].Type == Added {
+				r.Events[j].Lease.Expiration = exp[ids[i]]
+				i++
+			}
+		}
+	}
+	return r
+}
+
+func (s *EtcdStore) eventLease(ev *clientv3.Event) (Lease, bool) {
+	if ev.Type == mvccpb.DELETE {
+		sn, sn6, err := ParseSubnetKey(string(ev.Kv.Key))
+		if err != nil {
+			s.malformed.Add(1)
+			s.log.Warn("skipping malformed lease key", zap.ByteString("key", ev.Kv.Key), zap.Error(err))
+			return Lease{}, false
+		}
+		return Lease{Subnet: sn, IPv6Subnet: sn6}, true
+	}
+	return s.decode(ev.Kv.Key, ev.Kv.Value)
+}

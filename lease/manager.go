@@ -1,0 +1,327 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Manager takes and keeps this node's subnet lease, as flanneld's
+// LocalManager does, with two fixes: a lost creation race is retried, and a
+// lost lease is re-acquired instead of ending the process.
+type Manager struct {
+	store  Store
+	log    *zap.Logger
+	now    func() time.Time
+	ttl    time.Duration
+	margin time.Duration
+	retry  time.Duration
+	races  int
+
+	mu  sync.Mutex // guards rnd, which is not safe for concurrent use
+	rnd *rand.Rand
+}
+
+// ManagerOptions tunes a Manager; zero values take defaults.
+type ManagerOptions struct {
+	Logger *zap.Logger      // default: no logging
+	Now    func() time.Time // default time.Now
+	Rand   *rand.Rand       // subnet choice; default seeded from the runtime
+	// TTL of a lease in etcd; default TTL (24 h, as flanneld).
+	TTL time.Duration
+	// RenewMargin: renew this long before expiry (flanneld's
+	// --subnet-lease-renew-margin); default 60 min. It must lie within
+	// [TTL/1440, TTL−TTL/1440], which for a 24 h TTL is 1..1439 minutes.
+	RenewMargin time.Duration
+	// RetryInterval between failed renewals and re-acquisitions; default 1 min.
+	RetryInterval time.Duration
+	// RaceRetries bounds how often Acquire retries a lost race; default 10.
+	RaceRetries int
+}
+
+// NewManager validates the options and returns a Manager on store.
+func NewManager(store Store, o ManagerOptions) (*Manager, error) {
+	m := &Manager{store: store, log: o.Logger, now: o.Now, rnd: o.Rand, ttl: o.TTL,
+		margin: o.RenewMargin, retry: o.RetryInterval, races: o.RaceRetries}
+	if m.log == nil {
+		m.log = zap.NewNop()
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.rnd == nil {
+		m.rnd = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	if m.ttl == 0 {
+		m.ttl = TTL
+	}
+	if m.ttl < time.Second || m.ttl%time.Second != 0 {
+		return nil, fmt.Errorf("lease TTL %s: must be a whole number of seconds, at least 1s", m.ttl)
+	}
+	if m.margin == 0 {
+		m.margin = time.Hour
+	}
+	if lo, hi := m.ttl/1440, m.ttl-m.ttl/1440; m.margin < lo || m.margin > hi {
+		return nil, fmt.Errorf("renew margin %s: must be within %s..%s for a lease TTL of %s (1..1439 minutes for 24h)",
+			m.margin, lo, hi, m.ttl)
+	}
+	if m.retry == 0 {
+		m.retry = time.Minute
+	}
+	if m.retry < 0 {
+		return nil, fmt.Errorf("retry interval %s: must be positive", m.retry)
+	}
+	if m.races == 0 {
+		m.races = 10
+	}
+	if m.races < 0 {
+		return nil, fmt.Errorf("race retries %d: must be positive", m.races)
+	}
+	return m, nil
+}
+
+// Acquire takes a lease for attrs.PublicIP: the lease this public IP already
+// holds if the config still admits it (renewed with attrs), else prev (the
+// subnet from subnet.env; zero for none) if free and admitted, else a random
+// free subnet. A race lost to another node is retried on a fresh list; a full
+// pool wraps ErrOutOfSubnets.
+func (m *Manager) Acquire(ctx context.Context, cfg *Config, attrs Attrs, prev netip.Prefix) (Lease, error) {
+	if !attrs.PublicIP.Is4() {
+		return Lease{}, fmt.Errorf("acquire lease: PublicIP %v: must be an IPv4 address", attrs.PublicIP)
+	}
+	for attempt := 1; ; attempt++ {
+		l, err := m.tryAcquire(ctx, cfg, attrs, prev)
+		if !errors.Is(err, ErrSubnetTaken) {
+			return l, err
+		}
+		if attempt == m.races {
+			return Lease{}, fmt.Errorf("acquire lease for %s: lost the race for a free subnet %d times in a row "+
+				"(many nodes starting at once?); try again: %w", attrs.PublicIP, attempt, err)
+		}
+		m.log.Debug("lost a subnet race; retrying", zap.Int("attempt", attempt), zap.Error(err))
+		// Racing nodes list the same free set; a short random pause lets
+		// the winners' writes land before the next list.
+		if err := sleep(ctx, time.Duration(m.intN(20*attempt)+1)*time.Millisecond); err != nil {
+			return Lease{}, err
+		}
+	}
+}
+
+func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev netip.Prefix) (Lease, error) {
+	leases, _, err := m.store.List(ctx, false)
+	if err != nil {
+		return Lease{}, fmt.Errorf("acquire lease: %w", err)
+	}
+	taken := make([]netip.Prefix, 0, len(leases))
+	taken6 := make([]netip.Prefix, 0)
+	for _, l := range leases {
+		if l.Attrs.PublicIP != attrs.PublicIP {
+			taken = append(taken, l.Subnet)
+			if l.IPv6Subnet.IsValid() {
+				taken6 = append(taken6, l.IPv6Subnet)
+			}
+			continue
+		}
+		if compatible(cfg, l) {
+			l.Attrs = attrs
+			got, _, err := m.store.Update(ctx, l, m.ttl)
+			if err != nil {
+				return Lease{}, fmt.Errorf("reuse lease %s of %s: %w", l.Subnet, attrs.PublicIP, err)
+			}
+			m.log.Info("reusing the lease of this public IP", zap.Stringer("subnet", l.Subnet), zap.Stringer("public_ip", attrs.PublicIP))
+			return got, nil
+		}
+		m.log.Info("deleting this public IP's lease: the config no longer admits it",
+			zap.Stringer("subnet", l.Subnet), zap.Stringer("network", cfg.Network), zap.Int("subnet_len", cfg.SubnetLen))
+		if err := m.store.Delete(ctx, l); err != nil {
+			return Lease{}, fmt.Errorf("delete incompatible lease %s: %w", l.Subnet, err)
+		}
+	}
+	want := Lease{Attrs: attrs}
+	if prev.IsValid() && cfg.Contains(prev) && !overlapsAny(prev, taken) {
+		want.Subnet = prev
+	} else {
+		m.mu.Lock()
+		want.Subnet, err = Allocate(cfg, taken, m.rnd)
+		m.mu.Unlock()
+		if err != nil {
+			return Lease{}, fmt.Errorf("acquire lease for %s: %w", attrs.PublicIP, err)
+		}
+	}
+	if cfg.EnableIPv6 {
+		m.mu.Lock()
+		want.IPv6Subnet, err = AllocateIPv6(cfg, taken6, m.rnd)
+		m.mu.Unlock()
+		if err != nil {
+			return Lease{}, fmt.Errorf("acquire IPv6 lease for %s: %w", attrs.PublicIP, err)
+		}
+	}
+	l, _, err := m.store.Create(ctx, want, m.ttl)
+	if err != nil {
+		return Lease{}, err
+	}
+	m.log.Info("acquired lease", zap.Stringer("subnet", l.Subnet), zap.Bool("previous", l.Subnet == prev))
+	return l, nil
+}
+
+// compatible: the config still hands out this lease's subnet(s).
+func compatible(cfg *Config, l Lease) bool {
+	if !cfg.Contains(l.Subnet) {
+		return false
+	}
+	return !cfg.EnableIPv6 || cfg.ContainsIPv6(l.IPv6Subnet)
+}
+
+func overlapsAny(p netip.Prefix, set []netip.Prefix) bool {
+	for _, q := range set {
+		if p.Overlaps(q) {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) intN(n int) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rnd.IntN(n)
+}
+
+// Keep holds lease l until ctx ends, and only then returns (ctx's error).
+// It renews l with attrs RenewMargin before it expires (retrying failed
+// renewals every RetryInterval) and watches l's key. If the key is deleted,
+// expires or is taken over by another public IP, Keep acquires a lease again
+// (the same subnet when it is free) and calls onChange with it, from Keep's
+// goroutine.
+func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, onChange func(Lease)) error {
+	cur, lost := l, false
+	backoff := newBackoff()
+	for {
+		if lost {
+			nl, err := m.Acquire(ctx, cfg, attrs, cur.Subnet)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err != nil {
+				m.log.Error("re-acquiring the lost lease failed; retrying", zap.Duration("in", m.retry), zap.Error(err))
+				if sleep(ctx, m.retry) != nil {
+					return ctx.Err()
+				}
+				continue
+			}
+			m.log.Warn("re-acquired a lease after losing one", zap.Stringer("old", cur.Subnet), zap.Stringer("new", nl.Subnet))
+			cur, lost = nl, false
+			onChange(nl)
+		}
+		var err error
+		lost, err = m.hold(ctx, &cur, attrs, backoff)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if lost {
+			m.log.Warn("lease has been revoked or taken; re-acquiring", zap.Stringer("subnet", cur.Subnet))
+			continue
+		}
+		if err != nil {
+			d := backoff.next()
+			m.log.Warn("watching own lease failed; retrying", zap.Duration("in", d), zap.Error(err))
+			if sleep(ctx, d) != nil {
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// hold checks that cur is still ours, then renews it and watches its key
+// until it is lost (true), the watch must be re-established (false, nil:
+// compaction) or fails (false, err).
+func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *backoff) (bool, error) {
+	leases, rev, err := m.store.List(ctx, true)
+	if err != nil {
+		return false, err
+	}
+	found := false
+	for _, l := range leases {
+		if l.Subnet == cur.Subnet && l.IPv6Subnet == cur.IPv6Subnet {
+			if l.Attrs.PublicIP != attrs.PublicIP {
+				return true, nil
+			}
+			// A key without an etcd lease (a reservation) has a zero
+			// Expiration; renewing at once gives it one, as flanneld does.
+			cur.Expiration, found = l.Expiration, true
+		}
+	}
+	if !found {
+		return true, nil
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := m.store.Watch(wctx, cur.Subnet, rev+1)
+	timer := time.NewTimer(m.untilRenew(*cur))
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timer.C:
+			nl, _, err := m.store.Update(ctx, Lease{Subnet: cur.Subnet, IPv6Subnet: cur.IPv6Subnet, Attrs: attrs}, m.ttl)
+			if err != nil {
+				m.log.Warn("renewing the lease failed; retrying", zap.Stringer("subnet", cur.Subnet),
+					zap.Duration("in", m.retry), zap.Error(err))
+				timer.Reset(m.retry)
+				continue
+			}
+			*cur = nl
+			m.log.Info("renewed lease", zap.Stringer("subnet", cur.Subnet), zap.Time("expires", cur.Expiration))
+			timer.Reset(m.untilRenew(*cur))
+		case r, ok := <-wch:
+			if !ok {
+				return false, errors.New("own lease watch closed")
+			}
+			if errors.Is(r.Err, ErrCompacted) {
+				return false, nil // re-list: the key may have gone meanwhile
+			}
+			if r.Err != nil {
+				return false, r.Err
+			}
+			backoff.reset()
+			for _, ev := range r.Events {
+				if ev.Type == Removed || ev.Lease.IPv6Subnet != cur.IPv6Subnet ||
+					ev.Lease.Attrs.PublicIP != attrs.PublicIP {
+					return true, nil
+				}
+				if !ev.Lease.Expiration.IsZero() {
+					cur.Expiration = ev.Lease.Expiration
+					timer.Reset(m.untilRenew(*cur))
+				}
+			}
+		}
+	}
+}
+
+// untilRenew is how long to wait before renewing l; zero when overdue or
+// when l has no expiry.
+func (m *Manager) untilRenew(l Lease) time.Duration {
+	if l.Expiration.IsZero() {
+		return 0
+	}
+	return max(l.Expiration.Sub(m.now())-m.margin, 0)
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

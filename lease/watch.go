@@ -1,0 +1,160 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Watcher follows every lease under <prefix>/subnets as flanneld's
+// watchSubnets does: list at revision R, watch from R+1, resume from the
+// last seen revision+1 after a broken stream (backing off 100 ms → 5 s), and
+// list again after a compaction. Changes go through a Cache, so a re-list
+// emits only the difference and Removed events carry the lease's last attrs.
+type Watcher struct {
+	store Store
+	log   *zap.Logger
+
+	mu  sync.Mutex
+	own netip.Prefix
+}
+
+// NewWatcher returns a Watcher on store; log may be nil.
+func NewWatcher(store Store, log *zap.Logger) *Watcher {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Watcher{store: store, log: log}
+}
+
+// SetOwn changes the subnet whose events are suppressed, after Keep
+// re-acquired another one. It takes effect before the next batch.
+func (w *Watcher) SetOwn(own netip.Prefix) {
+	w.mu.Lock()
+	w.own = own
+	w.mu.Unlock()
+}
+
+func (w *Watcher) getOwn() netip.Prefix {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.own
+}
+
+// WatchLeases emits, from its own goroutine, the events that bring the
+// caller's view from empty to the current set of leases and then keeps it
+// current, never reporting own. emit owns each slice it is given. It returns
+// ctx's error when ctx ends, and never before.
+func (w *Watcher) WatchLeases(ctx context.Context, own netip.Prefix, emit func([]Event)) error {
+	w.SetOwn(own)
+	f := follower{w: w, cache: NewCache(own), applied: own, emit: emit, bo: newBackoff()}
+	for {
+		if f.since == 0 {
+			if err := f.list(ctx); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				d := f.bo.next()
+				w.log.Warn("listing leases failed; retrying", zap.Duration("in", d), zap.Error(err))
+				if sleep(ctx, d) != nil {
+					return ctx.Err()
+				}
+				continue
+			}
+		}
+		err := f.follow(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrCompacted) {
+			w.log.Info("lease watch revision compacted; listing again", zap.Int64("since", f.since), zap.Error(err))
+			f.since = 0
+			continue
+		}
+		d := f.bo.next()
+		w.log.Warn("lease watch broke; resuming", zap.Int64("since", f.since), zap.Duration("in", d), zap.Error(err))
+		if sleep(ctx, d) != nil {
+			return ctx.Err()
+		}
+	}
+}
+
+// follower is the state of one WatchLeases call, owned by its goroutine.
+type follower struct {
+	w       *Watcher
+	cache   *Cache
+	applied netip.Prefix // own subnet as last given to the cache
+	emit    func([]Event)
+	bo      *backoff
+	since   int64 // next revision to watch from; 0: list first
+}
+
+func (f *follower) syncOwn() {
+	if o := f.w.getOwn(); o != f.applied {
+		f.cache.SetOwn(o)
+		f.applied = o
+	}
+}
+
+func (f *follower) list(ctx context.Context) error {
+	leases, rev, err := f.w.store.List(ctx, true)
+	if err != nil {
+		return err
+	}
+	f.syncOwn()
+	if evs := f.cache.Reset(leases); len(evs) > 0 {
+		f.emit(evs)
+	}
+	f.since = rev + 1
+	return nil
+}
+
+// follow watches from f.since until the stream ends, returning why.
+func (f *follower) follow(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // ends the store's stream if we return early
+	for r := range f.w.store.Watch(ctx, netip.Prefix{}, f.since) {
+		if r.Err != nil {
+			return r.Err
+		}
+		f.syncOwn()
+		var evs []Event
+		for _, ev := range r.Events {
+			switch ev.Type {
+			case Added:
+				evs = append(evs, f.cache.Put(ev.Lease)...)
+			case Removed:
+				evs = append(evs, f.cache.Delete(ev.Lease.Subnet)...)
+			}
+		}
+		if len(evs) > 0 {
+			f.emit(evs)
+		}
+		if r.Revision >= f.since {
+			f.since = r.Revision + 1
+		}
+		f.bo.reset()
+	}
+	return errors.New("lease watch stream closed")
+}
+
+// backoff doubles from 100 ms to 5 s, flanneld's watch reconnect schedule.
+type backoff struct{ cur time.Duration }
+
+const (
+	backoffMin = 100 * time.Millisecond
+	backoffMax = 5 * time.Second
+)
+
+func newBackoff() *backoff { return &backoff{} }
+
+func (b *backoff) next() time.Duration {
+	b.cur = min(max(2*b.cur, backoffMin), backoffMax)
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
