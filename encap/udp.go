@@ -1,0 +1,58 @@
+package encap
+
+// UDP is flannel's udp framing: the UDP payload is exactly the raw IPv4
+// packet, with no header, VNI or magic. As flanneld's C proxy does, both
+// Encap and Decap decrement the TTL, so a packet loses 2 per overlay hop.
+// A UDP is immutable after NewUDP and safe for concurrent use.
+type UDP struct {
+	mtu int
+}
+
+// NewUDP returns the framing for peers whose TUN MTU is mtu (flanneld:
+// external MTU − 28). flanneld receives into a buffer of exactly that size
+// and silently truncates anything larger, so Encap refuses larger packets.
+func NewUDP(mtu int) *UDP { return &UDP{mtu: mtu} }
+
+// Overhead is 0: the framing adds no bytes of its own.
+func (u *UDP) Overhead() int { return 0 }
+
+// MTU returns the largest packet Encap accepts.
+func (u *UDP) MTU() int { return u.mtu }
+
+// Encap frames the IPv4 packet buf[off:off+n] for a flanneld udp peer: it
+// checks the header, decrements the TTL in place (patching the header
+// checksum) and returns buf[off:off+total], total being the IP header's
+// length. dst is ignored (the framing has no link layer). Reasons:
+// TooShort (n < 20 or buf too short), BadIP (not sane IPv4; IPv6 is not
+// carried by flannel udp), Oversize (n > mtu), TTLExpired (TTL would reach 0).
+func (u *UDP) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
+	if off < 0 || n < 0 || off+n > len(buf) {
+		return nil, TooShort
+	}
+	if n > u.mtu {
+		return nil, Oversize
+	}
+	pkt := buf[off : off+n]
+	total, r := ipv4Len(pkt)
+	if r != OK {
+		return nil, r
+	}
+	if r := decTTL(pkt); r != OK {
+		return nil, r
+	}
+	return pkt[:total], OK
+}
+
+// Decap checks a received datagram as an IPv4 packet (version, IHL, total
+// length within the datagram), decrements its TTL in place as flanneld does,
+// and returns pkt[:total]. Reasons: TooShort (< 20 bytes), BadIP, TTLExpired.
+func (u *UDP) Decap(pkt []byte) ([]byte, Reason) {
+	total, r := ipv4Len(pkt)
+	if r != OK {
+		return nil, r
+	}
+	if r := decTTL(pkt); r != OK {
+		return nil, r
+	}
+	return pkt[:total], OK
+}

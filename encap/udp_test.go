@@ -1,0 +1,153 @@
+package encap_test
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+
+	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/encap/encaptest"
+)
+
+func TestUDPEncapExactBytes(t *testing.T) {
+	pkt := encaptest.IPv4(srcA, dstB, 64, 17, []byte("flannel udp"))
+	buf := encaptest.Headroomed(encap.Headroom, pkt)
+	u := encap.NewUDP(1472)
+	if u.Overhead() != 0 {
+		t.Fatalf("Overhead() = %d, want 0", u.Overhead())
+	}
+	out, r := u.Encap(buf, encap.Headroom, len(pkt), [6]byte{})
+	if r != encap.OK {
+		t.Fatalf("Encap: %v", r)
+	}
+	// The payload is the IPv4 packet itself, TTL 64 -> 63 and the checksum
+	// patched; every other byte unchanged.
+	want := append([]byte{}, pkt...)
+	want[8] = 63
+	binary.BigEndian.PutUint16(want[10:12], 0)
+	binary.BigEndian.PutUint16(want[10:12], encaptest.Checksum(want[:20]))
+	if !bytes.Equal(out, want) {
+		t.Fatalf("payload\n got % x\nwant % x", out, want)
+	}
+	if &out[0] != &buf[encap.Headroom] {
+		t.Fatal("Encap copied the packet")
+	}
+	p := gopacket.NewPacket(out, layers.LayerTypeIPv4, gopacket.Default)
+	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
+	if ip == nil || ip.TTL != 63 || !ip.DstIP.Equal(dstB.AsSlice()) || ip.Protocol != layers.IPProtocolUDP {
+		t.Fatalf("gopacket IPv4 = %+v", ip)
+	}
+}
+
+func TestUDPReasons(t *testing.T) {
+	u := encap.NewUDP(100)
+	v6 := encaptest.IPv6(src6, dst6, 64, 17, nil)
+	cases := []struct {
+		name string
+		pkt  []byte
+		want encap.Reason // Decap
+		enc  encap.Reason // Encap
+	}{
+		{"19 bytes", encaptest.IPv4(srcA, dstB, 64, 17, nil)[:19], encap.TooShort, encap.TooShort},
+		{"IPv6", v6, encap.BadIP, encap.BadIP},
+		{"IHL 4", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[0] = 0x44; return p }(), encap.BadIP, encap.BadIP},
+		{"total length past datagram", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[3] = 21; return p }(), encap.BadIP, encap.BadIP},
+		{"TTL 1", encaptest.IPv4(srcA, dstB, 1, 17, nil), encap.TTLExpired, encap.TTLExpired},
+		{"TTL 0", encaptest.IPv4(srcA, dstB, 0, 17, nil), encap.TTLExpired, encap.TTLExpired},
+		{"101 bytes > mtu 100", encaptest.IPv4(srcA, dstB, 64, 17, make([]byte, 81)), encap.OK, encap.Oversize},
+	}
+	for _, tc := range cases {
+		orig := append([]byte{}, tc.pkt...)
+		buf := encaptest.Headroomed(encap.Headroom, tc.pkt)
+		if out, r := u.Encap(buf, encap.Headroom, len(tc.pkt), [6]byte{}); r != tc.enc || (r != encap.OK) != (out == nil) {
+			t.Errorf("%s: Encap = %v (%d bytes), want %v", tc.name, r, len(out), tc.enc)
+		}
+		if r := tc.enc; r != encap.OK && !bytes.Equal(buf[encap.Headroom:], orig) {
+			t.Errorf("%s: refused packet was modified", tc.name)
+		}
+		if out, r := u.Decap(append([]byte{}, tc.pkt...)); r != tc.want || (r != encap.OK) != (out == nil) {
+			t.Errorf("%s: Decap = %v (%d bytes), want %v", tc.name, r, len(out), tc.want)
+		}
+	}
+	if _, r := u.Encap(make([]byte, 10), 5, 10, [6]byte{}); r != encap.TooShort {
+		t.Errorf("n past buffer: Encap = %v, want too_short", r)
+	}
+}
+
+// Two overlay hops through flanneld-style framing cost 2 TTL, and the header
+// checksum stays valid through both patches for any header.
+func TestUDPTTLAndChecksum(t *testing.T) {
+	u := encap.NewUDP(1472)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 5000 {
+		ttl := uint8(2 + rng.IntN(254))
+		pkt := encaptest.IPv4(srcA, dstB, ttl, uint8(rng.UintN(256)), make([]byte, rng.IntN(40)))
+		// Random id, flags, addresses: exercise every carry pattern of the patch.
+		for _, j := range []int{4, 5, 6, 7, 12, 13, 14, 15, 16, 17, 18, 19} {
+			pkt[j] = byte(rng.UintN(256))
+		}
+		if i == 0 { // the header whose checksum is 0x0000 or 0xffff after patching
+			pkt[4], pkt[5] = 0, 0
+		}
+		binary.BigEndian.PutUint16(pkt[10:12], 0)
+		binary.BigEndian.PutUint16(pkt[10:12], encaptest.Checksum(pkt[:20]))
+		buf := encaptest.Headroomed(encap.Headroom, pkt)
+		out, r := u.Encap(buf, encap.Headroom, len(pkt), [6]byte{})
+		if r != encap.OK {
+			t.Fatalf("Encap ttl %d: %v", ttl, r)
+		}
+		if out[8] != ttl-1 || !encaptest.IPv4HeaderValid(out) {
+			t.Fatalf("after Encap: ttl %d (want %d), checksum valid %v, header % x", out[8], ttl-1, encaptest.IPv4HeaderValid(out), out[:20])
+		}
+		in, r := u.Decap(out)
+		if ttl == 2 {
+			if r != encap.TTLExpired {
+				t.Fatalf("Decap with ttl 1: %v, want ttl_expired", r)
+			}
+			continue
+		}
+		if r != encap.OK || in[8] != ttl-2 || !encaptest.IPv4HeaderValid(in) {
+			t.Fatalf("after Decap: %v ttl %d (want %d), checksum valid %v", r, in[8], ttl-2, encaptest.IPv4HeaderValid(in))
+		}
+	}
+}
+
+func TestUDPDecapTrimsToTotalLength(t *testing.T) {
+	pkt := encaptest.IPv4(srcA, dstB, 64, 17, []byte("abc"))
+	in, r := encap.NewUDP(1472).Decap(append(append([]byte{}, pkt...), 0, 0, 0))
+	if r != encap.OK || len(in) != len(pkt) {
+		t.Fatalf("Decap = %v, %d bytes; want ok, %d", r, len(in), len(pkt))
+	}
+}
+
+func TestInnerAddrs(t *testing.T) {
+	v4 := encaptest.IPv4(srcA, dstB, 64, 6, nil)
+	v6 := encaptest.IPv6(src6, dst6, 64, 6, nil)
+	for _, tc := range []struct {
+		name     string
+		pkt      []byte
+		src, dst string
+		ok       bool
+	}{
+		{"ipv4", v4, "10.5.1.7", "10.5.2.9", true},
+		{"ipv6", v6, "fd00:5:1::7", "fd00:5:2::9", true},
+		{"ipv4 short", v4[:19], "", "", false},
+		{"ipv6 short", v6[:39], "", "", false},
+		{"empty", nil, "", "", false},
+		{"version 5", append([]byte{0x50}, v4[1:]...), "", "", false},
+	} {
+		s, okS := encap.InnerSrc(tc.pkt)
+		d, okD := encap.InnerDst(tc.pkt)
+		if okS != tc.ok || okD != tc.ok {
+			t.Errorf("%s: ok = %v/%v, want %v", tc.name, okS, okD, tc.ok)
+			continue
+		}
+		if tc.ok && (s.String() != tc.src || d.String() != tc.dst) {
+			t.Errorf("%s: src %s dst %s, want %s %s", tc.name, s, d, tc.src, tc.dst)
+		}
+	}
+}
