@@ -144,7 +144,7 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 		}
 	}
 	want := Lease{Attrs: attrs}
-	if prev.IsValid() && cfg.Contains(prev) && !overlapsAny(prev, taken) {
+	if prev.IsValid() && cfg.Contains(prev) && !heldOverlaps(prev, taken) {
 		want.Subnet = prev
 	} else {
 		m.mu.Lock()
@@ -178,7 +178,7 @@ func compatible(cfg *Config, l Lease) bool {
 	return !cfg.EnableIPv6 || cfg.ContainsIPv6(l.IPv6Subnet)
 }
 
-func overlapsAny(p netip.Prefix, set []netip.Prefix) bool {
+func heldOverlaps(p netip.Prefix, set []netip.Prefix) bool {
 	for _, q := range set {
 		if p.Overlaps(q) {
 			return true
