@@ -1,0 +1,208 @@
+//go:build linux
+
+package encap
+
+import (
+	"fmt"
+	"net/netip"
+	"unsafe"
+
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	maxGSOSegments = 64             // UDP_MAX_SEGMENTS on older kernels (newer allow 128)
+	maxGSOBytes    = 65535 - 20 - 8 // payload of one IPv4 UDP datagram before segmentation
+)
+
+var gsoCmsgSpace = unix.CmsgSpace(2) // UDP_SEGMENT carries a uint16
+
+// writer is WriteBatch's scratch, sized once in init; only the writer
+// goroutine touches it.
+type writer struct {
+	c     *Conn
+	msgs  []unix.Mmsghdr
+	iovs  []unix.Iovec // one per packet of the batch, in packet order
+	names []sockaddr
+	ctrl  []byte // per message: a UDP_SEGMENT cmsg, header prefilled
+	first []int  // index in pkts of each message's first packet
+
+	// in/out of fn, the sendmmsg callback run by RawConn.Write
+	fn           func(fd uintptr) bool
+	start, count int
+	sent         int
+	errno        unix.Errno
+}
+
+func (w *writer) init(c *Conn) {
+	n := c.batch
+	w.c = c
+	w.msgs = make([]unix.Mmsghdr, n)
+	w.iovs = make([]unix.Iovec, n)
+	w.names = make([]sockaddr, n)
+	w.ctrl = make([]byte, n*gsoCmsgSpace)
+	w.first = make([]int, n)
+	for i := range n {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&w.ctrl[i*gsoCmsgSpace]))
+		h.Level = unix.SOL_UDP
+		h.Type = unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
+	}
+	w.fn = func(fd uintptr) bool {
+		for {
+			n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[w.start])), uintptr(w.count), 0, 0, 0)
+			switch e {
+			case unix.EINTR:
+				continue
+			case unix.EAGAIN:
+				return false // socket buffer full: let the netpoller wait for room
+			}
+			w.sent, w.errno = int(n), e
+			return true
+		}
+	}
+}
+
+// WriteBatch sends every pkts[i] to addrs[i] (len(addrs) >= len(pkts)); it
+// only reads the packets and holds none after it returns.
+//
+// Consecutive packets to the same address with equal size (the last of a
+// run may be shorter) go out as one GSO message whose iovecs point at the
+// packets; runs, and single datagrams, are batched with sendmmsg.
+//
+// Every packet is attempted once, in order. A packet the kernel refuses
+// (say ENETUNREACH for its address), or whose address the socket cannot
+// reach (IPv6 on an IPv4 socket), is dropped: its error is kept and the rest
+// still go out. The first such error is returned; nil means every packet
+// was handed to the kernel. If the Conn is closed, the rest are not sent
+// and the error matches net.ErrClosed. A refused GSO message is no error: it
+// is sent again as plain datagrams, and GSO stays off from then on.
+func (c *Conn) WriteBatch(pkts [][]byte, addrs []netip.AddrPort) error {
+	if len(addrs) < len(pkts) {
+		return fmt.Errorf("encap: write batch: addrs has %d entries for %d packets: need one per packet", len(addrs), len(pkts))
+	}
+	w := &c.wr
+	var first error
+	for i := 0; i < len(pkts); {
+		nm, next := w.build(pkts, addrs, i, &first)
+		switch r := w.send(nm, &first); {
+		case r == sendClosed:
+			return first
+		case r >= 0: // GSO refused at message r: rebuild from there without it
+			next = w.first[r]
+		}
+		i = next
+	}
+	return first
+}
+
+// build fills up to one batch of messages from pkts[i:], returning the
+// number of messages and the index of the first packet not included.
+func (w *writer) build(pkts [][]byte, addrs []netip.AddrPort, i int, first *error) (nm, next int) {
+	c := w.c
+	gso := c.gso.Load()
+	niov := 0
+	for i < len(pkts) && nm < len(w.msgs) && niov < len(w.iovs) {
+		a := addrs[i]
+		nameLen := putSockaddr(&w.names[nm], c.family, a)
+		if nameLen == 0 {
+			keepFirst(first, fmt.Errorf("encap: write batch: packet %d: address %s: not reachable from the %s socket", i, a, c.local))
+			i++
+			continue
+		}
+		size := len(pkts[i])
+		j, total := i+1, size
+		if gso && size > 0 {
+			for j < len(pkts) && j-i < maxGSOSegments && niov+j-i < len(w.iovs) && addrs[j] == a {
+				s := len(pkts[j])
+				if s == 0 || s > size || total+s > maxGSOBytes {
+					break
+				}
+				total += s
+				j++
+				if s < size {
+					break // a shorter segment ends the run
+				}
+			}
+		}
+		for k := i; k < j; k++ {
+			iov := &w.iovs[niov+k-i]
+			iov.Base = nil
+			if len(pkts[k]) > 0 {
+				iov.Base = &pkts[k][0]
+			}
+			iov.SetLen(len(pkts[k]))
+		}
+		h := &w.msgs[nm].Hdr
+		h.Name = (*byte)(unsafe.Pointer(&w.names[nm]))
+		h.Namelen = nameLen
+		h.Iov = &w.iovs[niov]
+		h.SetIovlen(j - i)
+		h.Control, h.Controllen = nil, 0
+		if j-i > 1 {
+			ctrl := w.ctrl[nm*gsoCmsgSpace : (nm+1)*gsoCmsgSpace]
+			*(*uint16)(unsafe.Pointer(&ctrl[unix.CmsgLen(0)])) = uint16(size)
+			h.Control = &ctrl[0]
+			h.SetControllen(gsoCmsgSpace)
+		}
+		w.first[nm] = i
+		nm++
+		niov += j - i
+		i = j
+	}
+	return nm, i
+}
+
+// sendClosed and sendDone are send's results besides a message index.
+const (
+	sendDone   = -1
+	sendClosed = -2
+)
+
+// send hands messages [0, nm) to the kernel. It returns sendDone, sendClosed,
+// or the index of a GSO message the kernel refused (GSO is then off; the
+// messages before it were handled).
+func (w *writer) send(nm int, first *error) int {
+	for w.start = 0; w.start < nm; {
+		w.count = nm - w.start
+		if err := w.c.raw.Write(w.fn); err != nil {
+			keepFirst(first, fmt.Errorf("encap: write batch: %w", err))
+			return sendClosed
+		}
+		if w.errno == 0 {
+			w.start += w.sent
+			continue
+		}
+		// sendmmsg reports an error only for the first message it tried.
+		if w.msgs[w.start].Hdr.Control != nil && gsoRefused(w.errno) {
+			w.c.disableGSO(w.errno)
+			return w.start
+		}
+		keepFirst(first, fmt.Errorf("encap: write batch: packet %d to %s: %w",
+			w.first[w.start], getSockaddr(&w.names[w.start]), w.errno))
+		w.start++
+	}
+	return sendDone
+}
+
+// gsoRefused tells the errors with which a kernel turns down UDP_SEGMENT.
+func gsoRefused(e unix.Errno) bool {
+	switch e {
+	case unix.EIO, unix.EINVAL, unix.EOPNOTSUPP, unix.ENOPROTOOPT:
+		return true
+	}
+	return false
+}
+
+func (c *Conn) disableGSO(e unix.Errno) {
+	if c.gso.CompareAndSwap(true, false) {
+		c.log.Warn("kernel refused udp gso; sending plain datagrams from now on", zap.Error(e), zap.Stringer("local", c.local))
+	}
+}
+
+func keepFirst(first *error, err error) {
+	if *first == nil {
+		*first = err
+	}
+}
