@@ -1,0 +1,206 @@
+package lease_test
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdtest"
+	"go.uber.org/zap/zaptest"
+)
+
+func newManager(t *testing.T, st lease.Store, seed uint64, o lease.ManagerOptions) *lease.Manager {
+	t.Helper()
+	o.Rand = rand.New(rand.NewPCG(seed, 1))
+	if o.Logger == nil {
+		o.Logger = zaptest.NewLogger(t)
+	}
+	m, err := lease.NewManager(st, o)
+	if err != nil {
+		t.Fatalf("NewManager: %v", err)
+	}
+	return m
+}
+
+func TestManagerOptionsValidated(t *testing.T) {
+	for _, c := range []struct {
+		o    lease.ManagerOptions
+		want string // "" means valid
+	}{
+		{lease.ManagerOptions{}, ""},
+		{lease.ManagerOptions{RenewMargin: time.Minute}, ""},
+		{lease.ManagerOptions{RenewMargin: 1439 * time.Minute}, ""},
+		{lease.ManagerOptions{RenewMargin: 1440 * time.Minute}, "renew margin 24h0m0s"},
+		{lease.ManagerOptions{RenewMargin: 30 * time.Second}, "renew margin 30s"},
+		{lease.ManagerOptions{TTL: 10 * time.Second, RenewMargin: 5 * time.Second}, ""},
+		{lease.ManagerOptions{TTL: 1500 * time.Millisecond, RenewMargin: time.Second}, "lease TTL 1.5s"},
+		{lease.ManagerOptions{RetryInterval: -time.Second}, "retry interval -1s"},
+	} {
+		_, err := lease.NewManager(nil, c.o)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("NewManager(%+v): %v, want ok", c.o, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("NewManager(%+v): %v, want an error containing %q", c.o, err, c.want)
+		}
+	}
+}
+
+func TestConcurrentAcquire(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		_, st := newStore(t, s)
+		cfg := mustConfig(t, `{"Network":"10.7.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
+		const n = 200
+		got := make([]lease.Lease, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				m := newManager(t, st, uint64(i), lease.ManagerOptions{})
+				got[i], errs[i] = m.Acquire(ctx, cfg, nodeAttrs(i), netip.Prefix{})
+			})
+		}
+		wg.Wait()
+		seen := map[netip.Prefix]int{}
+		for i, l := range got {
+			if errs[i] != nil {
+				t.Errorf("node %d: %v", i, errs[i])
+				continue
+			}
+			if !cfg.Contains(l.Subnet) {
+				t.Errorf("node %d got %s outside the pool %s..%s", i, l.Subnet, cfg.SubnetMin, cfg.SubnetMax)
+			}
+			if j, dup := seen[l.Subnet]; dup {
+				t.Errorf("nodes %d and %d both got %s", j, i, l.Subnet)
+			}
+			seen[l.Subnet] = i
+		}
+		ls, _, err := st.List(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ls) != n {
+			t.Fatalf("listed %d leases after %d acquisitions", len(ls), n)
+		}
+		for _, l := range ls {
+			i, ok := seen[l.Subnet]
+			if !ok || l.Attrs.PublicIP != nodeAttrs(i).PublicIP {
+				t.Errorf("listed %s, not what any node acquired", fmtIP(l))
+			}
+		}
+	})
+}
+
+func TestSmallPoolRunsOut(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		_, st := newStore(t, s)
+		cfg := mustConfig(t, `{"Network":"10.8.0.0/16","SubnetLen":24,"SubnetMin":"10.8.1.0","SubnetMax":"10.8.4.0"}`)
+		const n = 6
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				_, errs[i] = newManager(t, st, uint64(i), lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(i), netip.Prefix{})
+			})
+		}
+		wg.Wait()
+		ok, out := 0, 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, lease.ErrOutOfSubnets):
+				out++
+				if !strings.Contains(err.Error(), "10.8.0.0/16") || !strings.Contains(err.Error(), "4") {
+					t.Errorf("node %d: %v; want the pool and the held count named", i, err)
+				}
+			default:
+				t.Errorf("node %d: unexpected error %v", i, err)
+			}
+		}
+		if ok != 4 || out != 2 {
+			t.Errorf("%d acquired, %d out of subnets; want 4 and 2", ok, out)
+		}
+		if ls, _, err := st.List(ctx, false); err != nil || len(ls) != 4 {
+			t.Errorf("listed %d leases (%v), want 4", len(ls), err)
+		}
+	})
+}
+
+func TestRestartKeepsSubnet(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		_, st := newStore(t, s)
+		cfg := mustConfig(t, `{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan"}}`)
+		first, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Same public IP, new MAC, other random seed: same subnet, new value.
+		again := nodeAttrs(1)
+		again.BackendData = []byte(`{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ee"}`)
+		second, err := newManager(t, st, 2, lease.ManagerOptions{}).Acquire(ctx, cfg, again, netip.Prefix{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if second.Subnet != first.Subnet {
+			t.Errorf("restart with the same public IP got %s, first had %s", second.Subnet, first.Subnet)
+		}
+		ls, _, _ := st.List(ctx, false)
+		if len(ls) != 1 || string(ls[0].Attrs.BackendData) != string(again.BackendData) {
+			t.Errorf("after reuse listed %+v, want one lease with the new MAC", ls)
+		}
+
+		// A new public IP and only subnet.env to go by: the lease of the old
+		// IP has gone (expired), so the previous subnet comes back.
+		env := filepath.Join(t.TempDir(), "subnet.env")
+		if err := lease.WriteSubnetEnv(env, lease.SubnetEnv{Network: cfg.Network, Subnet: second.Subnet, MTU: 1450}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Delete(ctx, second); err != nil {
+			t.Fatal(err)
+		}
+		prev, err := lease.ReadSubnetEnv(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		third, err := newManager(t, st, 3, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(2), prev.Subnet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if third.Subnet != first.Subnet {
+			t.Errorf("restart with subnet.env %s got %s", prev.Subnet, third.Subnet)
+		}
+		// While another node holds it, the previous subnet is not taken.
+		fourth, err := newManager(t, st, 4, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(3), prev.Subnet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fourth.Subnet == third.Subnet {
+			t.Errorf("node 3 took %s from subnet.env although node 2 holds it", fourth.Subnet)
+		}
+		// A config that no longer admits the lease: it is deleted and replaced.
+		cfg2 := mustConfig(t, `{"Network":"10.9.0.0/16","SubnetLen":25,"Backend":{"Type":"vxlan"}}`)
+		fifth, err := newManager(t, st, 5, lease.ManagerOptions{}).Acquire(ctx, cfg2, nodeAttrs(3), netip.Prefix{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fifth.Subnet.Bits() != 25 {
+			t.Errorf("after the config change got %s, want a /25", fifth.Subnet)
+		}
+		ls, _, _ = st.List(ctx, false)
+		for _, l := range ls {
+			if l.Subnet == fourth.Subnet {
+				t.Errorf("incompatible lease %s still listed", fmtIP(l))
+			}
+		}
+	})
+}
