@@ -1,0 +1,72 @@
+package netns
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// Host is a network namespace of a lab: a host on the underlay, or a
+// container made by AddContainer.
+type Host struct {
+	Name  string     // namespace name (`ip netns exec Name ...`)
+	Addr  netip.Addr // underlay address (a container's own address)
+	Iface string     // the underlay interface inside the namespace
+
+	lab *Lab
+}
+
+// Command returns a command that runs name inside the host's namespace. The
+// caller runs and waits for it; for background processes use Start.
+func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", h.Name, name}, args...)...)
+}
+
+// Do runs fn on a locked OS thread inside the host's namespace and returns
+// its error. Sockets and links fn creates stay in the namespace; goroutines
+// fn starts do not run in it.
+func (h *Host) Do(fn func() error) error {
+	return doIn(filepath.Join(netnsDir, h.Name), fn)
+}
+
+const netnsDir = "/run/netns"
+
+func doIn(path string, fn func() error) error {
+	target, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("netns: open namespace: %w", err)
+	}
+	defer target.Close()
+	errc := make(chan error, 1)
+	// A fresh goroutine, so that a thread that cannot switch back dies with
+	// it instead of carrying the wrong namespace back to the caller.
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: open own namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("netns: enter %s: %w", path, err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- ferr // thread stays locked and ends with this goroutine
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
