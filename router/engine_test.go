@@ -295,3 +295,49 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Errorf("good config: %v", err)
 	}
 }
+
+func TestWriteErrorsCountedAndLoopsGoOn(t *testing.T) {
+	h := mesh(t, udpFraming, 2)
+	a, b := h[0], h[1]
+	boom := errors.New("boom")
+
+	a.conn.FailWrites(boom)
+	if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 1, 100), ipv4(a.ip(1), b.ip(2), 64, 2, 100)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "SendFailed", func() bool { return a.eng.Stats().Snapshot().Dropped(SendFailed) == 1 })
+	a.conn.FailWrites(nil)
+
+	b.dev.FailWrites(errors.Join(boom, boom))
+	if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 3, 100), ipv4(a.ip(1), b.ip(2), 64, 4, 100)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "WriteFailed", func() bool { return b.eng.Stats().Snapshot().Dropped(WriteFailed) == 2 })
+	b.dev.FailWrites(nil)
+
+	if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 5, 100)); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqOf(b.recv(t)); got != 5 {
+		t.Fatalf("b got seq %d after the errors, want 5", got)
+	}
+}
+
+func TestRepeatedReadErrorsAreFatal(t *testing.T) {
+	nw := routertest.NewNetwork()
+	a := newHost(t, nw, vxlanFraming, 1, 4)
+	a.dev.FailReads(errors.New("flaky"))
+	done := make(chan error, 1)
+	go func() { done <- a.eng.Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "flaky") || !strings.Contains(err.Error(), "in a row") {
+			t.Fatalf("Run = %v, want the repeated read error", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not give up on a device whose reads always fail")
+	}
+	if got := a.eng.Stats().Snapshot().ReadErrors; got != maxReadErrors-1 {
+		t.Errorf("ReadErrors = %d, want %d", got, maxReadErrors-1)
+	}
+}

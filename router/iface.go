@@ -13,7 +13,8 @@ type Device interface {
 	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for
 	// offset+65535 bytes. The engine owns bufs; Read must not keep them.
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
-	// Write writes packet i from bufs[i][offset:], offset >= 10. It may use
+	// Write writes packet i from bufs[i][offset:], offset >= 10 (the count
+	// it returns is not used: tun.Device returns bytes). It may use
 	// bufs[i] up to its capacity while it runs and keeps nothing after.
 	Write(bufs [][]byte, offset int) (int, error)
 	// BatchSize is the most packets one Read returns; fixed for the
@@ -38,6 +39,12 @@ type Conn interface {
 	// Close makes a blocked and every later ReadBatch return an error.
 	Close() error
 }
+
+var (
+	_ Conn   = (*encap.Conn)(nil)
+	_ Framer = (*encap.VXLAN)(nil)
+	_ Framer = (*encap.UDP)(nil)
+)
 
 // Framer is one of encap's wire formats (*encap.VXLAN or *encap.UDP).
 type Framer interface {

@@ -110,17 +110,19 @@ func (in *inbound) write(bytes uint64) {
 	if k == 0 {
 		return
 	}
+	written, writtenBytes := uint64(k), bytes
 	if _, err := in.e.cfg.Device.Write(in.out, encap.Headroom); err != nil {
 		if in.e.closed.Load() {
 			return
 		}
-		// A TUN write error covers the batch as a whole: count all of it.
-		in.tally.n[WriteFailed] += uint32(k)
+		f := failures(err, k)
+		in.tally.n[WriteFailed] += uint32(f)
 		in.tally.example[WriteFailed] = netip.Addr{}
 		in.tally.err = err
 		in.tally.any = true
-		return
+		written -= uint64(f)
+		writtenBytes = writtenBytes / uint64(k) * written // estimate
 	}
-	in.e.stats.inPackets.Add(uint64(k))
-	in.e.stats.inBytes.Add(bytes)
+	in.e.stats.inPackets.Add(written)
+	in.e.stats.inBytes.Add(writtenBytes)
 }

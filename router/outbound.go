@@ -121,19 +121,35 @@ func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
 		return nil
 	}
 	o.group1(t, n)
+	sent, sentBytes := uint64(kept), bytes
 	if err := o.e.cfg.Conn.WriteBatch(o.pkts, o.addrs); err != nil {
 		if o.e.closed.Load() {
 			return nil
 		}
-		o.tally.n[SendFailed] += uint32(kept)
+		// The Conn still sends the rest of a batch past a failed packet
+		// and reports only an error, so count what is known: the failures.
+		f := failures(err, kept)
+		o.tally.n[SendFailed] += uint32(f)
 		o.tally.example[SendFailed] = o.addrs[0].Addr()
 		o.tally.err = err
 		o.tally.any = true
-		return nil
+		sent -= uint64(f)
+		sentBytes = sentBytes / uint64(kept) * sent // estimate: the failures' sizes are unknown
 	}
-	o.e.stats.outPackets.Add(uint64(kept))
-	o.e.stats.outBytes.Add(bytes)
+	o.e.stats.outPackets.Add(sent)
+	o.e.stats.outBytes.Add(sentBytes)
 	return nil
+}
+
+// failures estimates how many of a batch of n packets an error covers: one
+// per joined error (wireguard's tun joins one error per failed write), at
+// least one, at most n.
+func failures(err error, n int) int {
+	f := 1
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		f = len(j.Unwrap())
+	}
+	return max(1, min(f, n))
 }
 
 // group1 fills o.pkts/o.addrs with the batch's frames, peer by peer in the

@@ -20,9 +20,11 @@ const (
 	SourceOutsideSubnet
 	// NotLocal: inbound, the inner destination is not in our own subnet.
 	NotLocal
-	// SendFailed: outbound, Conn.WriteBatch failed; the whole batch counts.
+	// SendFailed: outbound, Conn.WriteBatch reported an error. It does not
+	// say how many packets failed: each error counts as one (a lower bound).
 	SendFailed
-	// WriteFailed: inbound, Device.Write failed; the whole batch counts.
+	// WriteFailed: inbound, Device.Write reported an error; one per joined
+	// error (the tun package joins one per failed write).
 	WriteFailed
 	// NumReasons is the number of reasons, for arrays indexed by Reason.
 	NumReasons

@@ -48,11 +48,16 @@ type Conn struct {
 	in    *queue
 	sent  atomic.Uint64
 	calls atomic.Uint64
+	fail  atomic.Pointer[error]
 
 	// OnWrite, if set before traffic starts, sees every WriteBatch call's
 	// arguments before delivery (borrowed: copy what you keep).
 	OnWrite func(pkts [][]byte, addrs []netip.AddrPort)
 }
+
+// FailWrites makes every WriteBatch return err (sending nothing) until
+// called with nil.
+func (c *Conn) FailWrites(err error) { setErr(&c.fail, err) }
 
 // LocalAddr is the address the Conn listens on.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
@@ -67,6 +72,9 @@ func (c *Conn) WriteBatch(pkts [][]byte, addrs []netip.AddrPort) error {
 	}
 	if c.in.isClosed() {
 		return net.ErrClosed
+	}
+	if e := c.fail.Load(); e != nil {
+		return *e
 	}
 	if c.OnWrite != nil {
 		c.OnWrite(pkts, addrs)

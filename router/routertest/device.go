@@ -15,6 +15,23 @@ type Device struct {
 	in     *queue // Inject → Read
 	out    *queue // Write → Next
 	writes atomic.Uint64
+
+	readErr, writeErr atomic.Pointer[error]
+}
+
+// FailReads makes every Read return err until called with nil.
+func (d *Device) FailReads(err error) { setErr(&d.readErr, err) }
+
+// FailWrites makes every Write return err (writing nothing) until called
+// with nil.
+func (d *Device) FailWrites(err error) { setErr(&d.writeErr, err) }
+
+func setErr(p *atomic.Pointer[error], err error) {
+	if err == nil {
+		p.Store(nil)
+		return
+	}
+	p.Store(&err)
 }
 
 // NewDevice returns a device whose Read returns up to batch packets and
@@ -34,6 +51,9 @@ func (d *Device) Inject(pkts ...[]byte) error { return d.in.push(pkts, zeroAddr)
 // Read copies queued packets into bufs[i][offset:], blocking until there are
 // some or the device is closed (then net.ErrClosed).
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if e := d.readErr.Load(); e != nil {
+		return 0, *e
+	}
 	if len(bufs) > d.batch {
 		bufs = bufs[:d.batch]
 	}
@@ -48,6 +68,9 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	}
 	if d.out.isClosed() {
 		return 0, net.ErrClosed
+	}
+	if e := d.writeErr.Load(); e != nil {
+		return 0, *e
 	}
 	d.out.mu.Lock()
 	for _, b := range bufs {
