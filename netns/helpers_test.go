@@ -95,3 +95,5 @@ func cmdOut(t *testing.T, name string, args ...string) string {
 	}
 	return string(out)
 }
+
+func itoa(i int) string { return fmt.Sprint(i) }
