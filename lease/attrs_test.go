@@ -1,0 +1,158 @@
+package lease
+
+import (
+	"bufio"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestContractLeases parses the contract's sample keys and values and
+// checks that they re-marshal byte for byte.
+func TestContractLeases(t *testing.T) {
+	f, err := os.Open("testdata/leases.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		key, val, _ := strings.Cut(line, " ")
+		sn, sn6, err := ParseSubnetKey(key)
+		if err != nil {
+			t.Errorf("ParseSubnetKey(%q): %v", key, err)
+			continue
+		}
+		if got := SubnetKey(DefaultPrefix, sn, sn6); got != key {
+			t.Errorf("SubnetKey round trip: %q, want %q", got, key)
+		}
+		a, err := ParseAttrs([]byte(val))
+		if err != nil {
+			t.Errorf("ParseAttrs(%s): %v", val, err)
+			continue
+		}
+		out, err := json.Marshal(a)
+		if err != nil || string(out) != val {
+			t.Errorf("Marshal(ParseAttrs(%s))\n = %s, %v\nwant byte-identical", val, out, err)
+		}
+		n++
+	}
+	if n != 4 {
+		t.Fatalf("read %d sample leases, want 4", n)
+	}
+}
+
+func TestNewAttrsBytes(t *testing.T) {
+	mac := net.HardwareAddr{0xc6, 0xd2, 0x32, 0x6f, 0x8f, 0x44}
+	tests := []struct {
+		name string
+		a    Attrs
+		want string
+	}{
+		{"vxlan", NewVXLANAttrs(netip.MustParseAddr("192.168.64.3"), 1, mac),
+			`{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}`},
+		{"udp", NewUDPAttrs(netip.MustParseAddr("10.0.0.1")), `{"PublicIP":"10.0.0.1","PublicIPv6":null}`},
+		{"public IPv6", Attrs{PublicIP: netip.MustParseAddr("10.0.0.1"), PublicIPv6: netip.MustParseAddr("2001:db8::1")},
+			`{"PublicIP":"10.0.0.1","PublicIPv6":"2001:db8::1"}`},
+		{"backend data compacted as flanneld's encoder does", Attrs{PublicIP: netip.MustParseAddr("10.0.0.1"), BackendType: "vxlan",
+			BackendData: json.RawMessage("{ \"VNI\": 2,\n \"VtepMAC\": \"0e:00:00:00:00:01\" }")},
+			`{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":2,"VtepMAC":"0e:00:00:00:00:01"}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := json.Marshal(tt.a)
+			if err != nil || string(out) != tt.want {
+				t.Errorf("Marshal = %s, %v\nwant      %s", out, err, tt.want)
+			}
+			// The same value marshals identically inside a struct field
+			// (value receiver), as the etcd adapter may embed it.
+			wrapped, err := json.Marshal(struct{ A Attrs }{tt.a})
+			if err != nil || string(wrapped) != `{"A":`+tt.want+`}` {
+				t.Errorf("Marshal in a struct = %s, %v", wrapped, err)
+			}
+		})
+	}
+}
+
+func TestParseAttrsErrors(t *testing.T) {
+	tests := []struct{ in, msg string }{
+		{`{"PublicIPv6":null}`, "lease attrs: PublicIP: required"},
+		{`{"PublicIP":"fd00::1"}`, `lease attrs: PublicIP "fd00::1": must be an IPv4 address`},
+		{`{"PublicIP":"::ffff:10.0.0.1"}`, "must be an IPv4 address"},
+		{`{"PublicIP":"nope"}`, `PublicIP "nope": must be an IPv4 address`},
+		{`{"PublicIP":"0.0.0.0"}`, "must not be unspecified"},
+		{`{"PublicIP":17}`, "lease attrs: PublicIP: JSON number: must be a string"},
+		{`{"PublicIP":"10.0.0.1","PublicIPv6":"10.0.0.2"}`, `PublicIPv6 "10.0.0.2": must be an IPv6 address or null`},
+		{`{"PublicIP":"10.0.0.1","PublicIPv6":""}`, `PublicIPv6 "": must be an IPv6 address or null`},
+		{`{"PublicIP":"10.0.0.1","BackendType":5}`, "BackendType: JSON number: must be a string"},
+		{`{"PublicIP":"10.0.0.1","BackendData":"x"}`, "BackendData \"\\\"x\\\"\": must be a JSON object"},
+		{`{"PublicIP":"10.0.0.1","BackendV6Data":[1]}`, "BackendV6Data"},
+		{`"10.0.0.1"`, "lease attrs: must be a JSON object"},
+		{`{"PublicIP":"10.0.0.1"`, "lease attrs: must be a JSON object"},
+		{``, "lease attrs: must be a JSON object"},
+	}
+	for _, tt := range tests {
+		a, err := ParseAttrs([]byte(tt.in))
+		if err == nil || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("ParseAttrs(%s) = %+v, %v; want an error containing %q", tt.in, a, err, tt.msg)
+		}
+	}
+	if _, err := json.Marshal(Attrs{}); err == nil || !strings.Contains(err.Error(), "PublicIP") {
+		t.Errorf("Marshal of zero Attrs: %v, want an error naming PublicIP", err)
+	}
+}
+
+func TestParseAttrsTolerant(t *testing.T) {
+	// flanneld decodes with encoding/json too: keys match case-insensitively,
+	// unknown keys are ignored, and null backend data is kept as written.
+	a, err := ParseAttrs([]byte(`{"publicip":"10.0.0.1","backendtype":"vxlan","Extra":1,"BackendData":{"VNI":1,"VtepMAC":"0e:00:00:00:00:01"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.PublicIP != netip.MustParseAddr("10.0.0.1") || a.BackendType != "vxlan" || a.PublicIPv6.IsValid() {
+		t.Errorf("got %+v", a)
+	}
+	a, err = ParseAttrs([]byte(`{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendData":null}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := json.Marshal(a); string(out) != `{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendData":null}` {
+		t.Errorf("null BackendData re-marshalled as %s", out)
+	}
+}
+
+func TestAttrsVXLAN(t *testing.T) {
+	pub := netip.MustParseAddr("192.168.64.3")
+	mac := net.HardwareAddr{0xc6, 0xd2, 0x32, 0x6f, 0x8f, 0x44}
+	d, got, err := NewVXLANAttrs(pub, 4096, mac).VXLAN()
+	if err != nil || d.VNI != 4096 || d.VtepMAC != "c6:d2:32:6f:8f:44" || got.String() != mac.String() {
+		t.Fatalf("VXLAN() = %+v, %s, %v", d, got, err)
+	}
+	bad := []struct {
+		a   Attrs
+		msg string
+	}{
+		{NewUDPAttrs(pub), `BackendType "": must be "vxlan"`},
+		{Attrs{PublicIP: pub, BackendType: "vxlan"}, "BackendData: required"},
+		{Attrs{PublicIP: pub, BackendType: "vxlan", BackendData: json.RawMessage(`{"VNI":-1,"VtepMAC":"0e:00:00:00:00:01"}`)}, "BackendData"},
+		{Attrs{PublicIP: pub, BackendType: "vxlan", BackendData: json.RawMessage(`{"VNI":16777216,"VtepMAC":"0e:00:00:00:00:01"}`)}, "VNI 16777216: must be at most 16777215"},
+		{NewVXLANAttrs(pub, 1, net.HardwareAddr{0x0f, 0, 0, 0, 0, 1}), `VtepMAC "0f:00:00:00:00:01": must be unicast`},
+		{NewVXLANAttrs(pub, 1, net.HardwareAddr{0, 0, 0, 0, 0, 0}), "must not be all zero"},
+		{NewVXLANAttrs(pub, 1, net.HardwareAddr{2, 0, 0, 0, 0, 0, 0, 1}), "must be a 6-byte MAC"},
+		{Attrs{PublicIP: pub, BackendType: "vxlan", BackendData: json.RawMessage(`{"VNI":1,"VtepMAC":"zz"}`)}, `VtepMAC "zz": must be a 6-byte MAC`},
+	}
+	for _, tt := range bad {
+		_, _, err := tt.a.VXLAN()
+		if err == nil || !strings.Contains(err.Error(), tt.msg) {
+			t.Errorf("VXLAN() of %s %s: %v; want an error containing %q", tt.a.BackendType, tt.a.BackendData, err, tt.msg)
+		}
+	}
+}

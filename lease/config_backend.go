@@ -1,0 +1,122 @@
+package lease
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+)
+
+// Backend types felt speaks.
+const (
+	BackendUDP   = "udp"
+	BackendVXLAN = "vxlan"
+)
+
+// Default UDP ports: the kernel's vxlan port as flanneld uses it, and
+// flanneld's udp backend port.
+const (
+	DefaultVXLANPort = 8472
+	DefaultUDPPort   = 8285
+)
+
+// MaxVNI is the largest 24-bit VXLAN network identifier.
+const MaxVNI = 1<<24 - 1
+
+// Backend is the "Backend" object of the network config.
+type Backend struct {
+	Type                         string // lower-cased; "udp" when Backend is absent (flanneld's parseBackendType)
+	Port                         int    // 0 = backend default
+	VNI                          int    // vxlan; default 1
+	MTU                          int    // vxlan: underlay MTU override, 0 = interface MTU
+	GBP, Learning, DirectRouting bool
+	Raw                          json.RawMessage // the Backend object as stored; nil when absent
+}
+
+// UDPPort is the port the backend listens on and sends to.
+func (b Backend) UDPPort() int {
+	switch {
+	case b.Port != 0:
+		return b.Port
+	case b.Type == BackendVXLAN:
+		return DefaultVXLANPort
+	}
+	return DefaultUDPPort
+}
+
+// backendJSON holds the keys of flanneld's udp and vxlan configs. VNI is a
+// pointer so that an absent VNI defaults to 1 while an explicit 0 is refused.
+type backendJSON struct {
+	Type          string
+	Port          int
+	VNI           *int
+	MTU           int
+	GBP           bool
+	Learning      bool
+	DirectRouting bool
+}
+
+func parseBackend(raw json.RawMessage) (Backend, error) {
+	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
+		return Backend{Type: BackendUDP}, nil
+	}
+	var bj backendJSON
+	if err := json.Unmarshal(raw, &bj); err != nil {
+		return Backend{}, jsonErr("Backend", err)
+	}
+	b := Backend{
+		Type:          strings.ToLower(bj.Type),
+		Port:          bj.Port,
+		MTU:           bj.MTU,
+		GBP:           bj.GBP,
+		Learning:      bj.Learning,
+		DirectRouting: bj.DirectRouting,
+		Raw:           append(json.RawMessage(nil), raw...),
+	}
+	switch {
+	case bj.VNI != nil:
+		b.VNI = *bj.VNI
+	case b.Type == BackendVXLAN:
+		b.VNI = 1
+	}
+	return b, nil
+}
+
+// validate checks the backend keys felt uses.
+func (b Backend) validate() error {
+	switch b.Type {
+	case BackendUDP, BackendVXLAN:
+	default:
+		return fieldErr("Backend.Type", b.Type, "felt speaks only %q and %q", BackendUDP, BackendVXLAN)
+	}
+	if b.Port < 0 || b.Port > 65535 {
+		return fieldErr("Backend.Port", b.Port, "must be in 1..65535 (0 or absent: %d)", Backend{Type: b.Type}.UDPPort())
+	}
+	if b.Type == BackendVXLAN && (b.VNI < 1 || b.VNI > MaxVNI) {
+		return fieldErr("Backend.VNI", b.VNI, "must be in 1..%d", MaxVNI)
+	}
+	// The overlay MTU is MTU-50; IPv4 needs at least 68 bytes.
+	if b.MTU != 0 && (b.MTU < 68+50 || b.MTU > 65535) {
+		return fieldErr("Backend.MTU", b.MTU, "must be 0 (interface MTU) or in 118..65535")
+	}
+	return nil
+}
+
+// marshal returns the Backend object to store: Raw when there is one,
+// nothing for flanneld's implicit udp default, else the modelled keys.
+func (b Backend) marshal() (json.RawMessage, error) {
+	if len(b.Raw) != 0 {
+		return b.Raw, nil
+	}
+	if b.Type == BackendUDP && b.Port == 0 && b.VNI == 0 && b.MTU == 0 && !b.GBP && !b.Learning && !b.DirectRouting {
+		return nil, nil
+	}
+	return json.Marshal(struct {
+		Type          string
+		Port          int  `json:",omitempty"`
+		VNI           int  `json:",omitempty"`
+		MTU           int  `json:",omitempty"`
+		GBP           bool `json:",omitempty"`
+		Learning      bool `json:",omitempty"`
+		DirectRouting bool `json:",omitempty"`
+	}{b.Type, b.Port, b.VNI, b.MTU, b.GBP, b.Learning, b.DirectRouting})
+}
