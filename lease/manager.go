@@ -296,7 +296,10 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *ba
 					ev.Lease.Attrs.PublicIP != attrs.PublicIP {
 					return true, nil
 				}
-				if !ev.Lease.Expiration.IsZero() {
+				// etcd reports whole seconds left, so the event of our own
+				// renewal reads earlier than what we computed; going by it
+				// would renew again at once when the margin is near the TTL.
+				if ev.Lease.Expiration.After(cur.Expiration) {
 					cur.Expiration = ev.Lease.Expiration
 					timer.Reset(m.untilRenew(*cur))
 				}

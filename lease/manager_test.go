@@ -1,6 +1,7 @@
 package lease_test
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/lease/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -201,6 +203,111 @@ func TestRestartKeepsSubnet(t *testing.T) {
 			if l.Subnet == fourth.Subnet {
 				t.Errorf("incompatible lease %s still listed", fmtIP(l))
 			}
+		}
+	})
+}
+
+// keep runs m.Keep in the background until the test ends and reports the
+// leases it re-acquired.
+func keep(t *testing.T, m *lease.Manager, cfg *lease.Config, l lease.Lease, attrs lease.Attrs) <-chan lease.Lease {
+	ctx, cancel := context.WithCancel(context.Background())
+	changes := make(chan lease.Lease, 16)
+	done := make(chan error, 1)
+	go func() { done <- m.Keep(ctx, cfg, l, attrs, func(nl lease.Lease) { changes <- nl }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Keep returned %v, want context.Canceled", err)
+		}
+	})
+	return changes
+}
+
+func TestKeepReacquiresDeletedLease(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		cli, st := newStore(t, s)
+		cfg := mustConfig(t, `{"Network":"10.10.0.0/16","Backend":{"Type":"vxlan"}}`)
+		m := newManager(t, st, 1, lease.ManagerOptions{})
+		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := startWatcher(t, st, netip.Prefix{}) // another node's view
+		eventually(t, "the other node to see the lease", func() bool { return other.matches(t, st, netip.Prefix{}) })
+		changes := keep(t, m, cfg, l, nodeAttrs(1))
+
+		if _, err := cli.Delete(ctx, "/coreos.com/network/subnets/"+strings.ReplaceAll(l.Subnet.String(), "/", "-")); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case nl := <-changes:
+			if nl.Subnet != l.Subnet || nl.Attrs.PublicIP != l.Attrs.PublicIP {
+				t.Errorf("re-acquired %s, want the same free subnet %s", fmtIP(nl), fmtIP(l))
+			}
+		case <-ctx.Done():
+			t.Fatal("Keep did not re-acquire the deleted lease")
+		}
+		eventually(t, "the other node to see it back", func() bool { return other.matches(t, st, netip.Prefix{}) })
+		var seq []string
+		for _, ev := range other.events() {
+			if ev.Lease.Subnet == l.Subnet {
+				seq = append(seq, ev.Type.String())
+				if !ev.Lease.Attrs.PublicIP.IsValid() {
+					t.Errorf("%s event without attrs", ev.Type)
+				}
+			}
+		}
+		if strings.Join(seq, ",") != "added,removed,added" {
+			t.Errorf("other node saw %v for %s, want added,removed,added", seq, l.Subnet)
+		}
+	})
+}
+
+func TestKeepRenews(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		cli, st := newStore(t, s)
+		cfg := mustConfig(t, `{"Network":"10.11.0.0/16","Backend":{"Type":"vxlan"}}`)
+		// A 3 s lease renewed 2 s before expiry: about every second.
+		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second})
+		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := "/coreos.com/network/subnets/" + strings.ReplaceAll(l.Subnet.String(), "/", "-")
+		get := func() (clientv3.LeaseID, int64) {
+			r, err := cli.Get(ctx, key)
+			if err != nil || len(r.Kvs) != 1 {
+				return clientv3.NoLease, 0
+			}
+			return clientv3.LeaseID(r.Kvs[0].Lease), r.Kvs[0].ModRevision
+		}
+		first, _ := get()
+		changes := keep(t, m, cfg, l, nodeAttrs(1))
+		// Outlive the first etcd lease: without renewal the key dies with it.
+		eventually(t, "the first etcd lease to expire", func() bool {
+			r, err := cli.TimeToLive(ctx, first)
+			return err == nil && r.TTL == -1
+		})
+		id, rev := get()
+		if id == clientv3.NoLease || id == first {
+			t.Fatalf("after the first etcd lease expired the key has lease %x (first %x): not renewed", id, first)
+		}
+		eventually(t, "another renewal", func() bool { id2, rev2 := get(); return id2 != id && rev2 > rev })
+		select {
+		case nl := <-changes:
+			t.Errorf("Keep re-acquired (%s) instead of renewing", fmtIP(nl))
+		default:
+		}
+		// Each renewal grants a 3 s etcd lease; a renewal storm would leave
+		// hundreds alive, a steady renewal a handful.
+		live, err := cli.Leases(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(live.Leases); n > 10 {
+			t.Errorf("%d etcd leases alive: renewing far more often than once per second", n)
 		}
 	})
 }

@@ -1,0 +1,200 @@
+package lease_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdtest"
+	"go.uber.org/zap/zaptest"
+)
+
+// view is what a consumer of WatchLeases builds from the events.
+type view struct {
+	mu     sync.Mutex
+	leases map[netip.Prefix]lease.Lease
+	log    []lease.Event
+}
+
+func newView() *view { return &view{leases: map[netip.Prefix]lease.Lease{}} }
+
+func (v *view) emit(evs []lease.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ev := range evs {
+		v.log = append(v.log, ev)
+		switch ev.Type {
+		case lease.Added:
+			v.leases[ev.Lease.Subnet] = ev.Lease
+		case lease.Removed:
+			delete(v.leases, ev.Lease.Subnet)
+		}
+	}
+}
+
+func (v *view) events() []lease.Event {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return slices.Clone(v.log)
+}
+
+// matches reports whether the view equals a fresh listing, minus own.
+func (v *view) matches(t *testing.T, st lease.Store, own netip.Prefix) bool {
+	ls, _, err := st.List(context.Background(), false)
+	if err != nil {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	n := 0
+	for _, l := range ls {
+		if l.Subnet == own {
+			continue
+		}
+		n++
+		got, ok := v.leases[l.Subnet]
+		if !ok || got.Attrs.PublicIP != l.Attrs.PublicIP || string(got.Attrs.BackendData) != string(l.Attrs.BackendData) {
+			return false
+		}
+	}
+	return n == len(v.leases)
+}
+
+func startWatcher(t *testing.T, st lease.Store, own netip.Prefix) *view {
+	v := newView()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- lease.NewWatcher(st, zaptest.NewLogger(t)).WatchLeases(ctx, own, v.emit) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("WatchLeases returned %v, want context.Canceled", err)
+		}
+	})
+	return v
+}
+
+// gatedStore is a real store whose watch streams the test can break, and
+// whose next stream it can hold back, to make the watcher resume from a
+// revision that has been compacted meanwhile.
+type gatedStore struct {
+	lease.Store
+	mu        sync.Mutex
+	gate      chan struct{} // when set, Watch waits for it to close
+	cancel    context.CancelFunc
+	compacted atomic.Int32
+	lists     atomic.Int32
+}
+
+func (g *gatedStore) List(ctx context.Context, withExpiry bool) ([]lease.Lease, int64, error) {
+	g.lists.Add(1)
+	return g.Store.List(ctx, withExpiry)
+}
+
+func (g *gatedStore) Watch(ctx context.Context, only netip.Prefix, from int64) <-chan lease.WatchResponse {
+	g.mu.Lock()
+	gate := g.gate
+	ctx, cancel := context.WithCancel(ctx)
+	g.cancel = cancel
+	g.mu.Unlock()
+	out := make(chan lease.WatchResponse)
+	go func() {
+		defer close(out)
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-ctx.Done():
+				return
+			}
+		}
+		for r := range g.Store.Watch(ctx, only, from) {
+			if errors.Is(r.Err, lease.ErrCompacted) {
+				g.compacted.Add(1)
+			}
+			select {
+			case out <- r:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+// breakWatch ends the current stream; the next one waits for gate.
+func (g *gatedStore) breakWatch(gate chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.gate = gate
+	if g.cancel != nil {
+		g.cancel()
+	}
+}
+
+func TestWatcherSurvivesCompactionAndRestart(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		cli, es := newStore(t, s)
+		st := &gatedStore{Store: es}
+		mk := func(i int) lease.Lease {
+			return lease.Lease{Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 6, byte(i), 0}), 24), Attrs: nodeAttrs(i)}
+		}
+		create := func(i int) {
+			t.Helper()
+			if _, _, err := es.Create(ctx, mk(i), lease.TTL); err != nil {
+				t.Fatalf("create %d: %v", i, err)
+			}
+		}
+		own := mk(0).Subnet
+		for i := range 4 {
+			create(i)
+		}
+		v := startWatcher(t, st, own)
+		eventually(t, "the initial view", func() bool { return v.matches(t, es, own) })
+
+		// Compaction: break the stream, change things while the watcher
+		// cannot watch, compact, then let it resume from its old revision.
+		gate := make(chan struct{})
+		st.breakWatch(gate)
+		create(4)
+		if err := es.Delete(ctx, mk(1)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cli.Put(ctx, "/felttest/bump", "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cli.Compact(ctx, resp.Header.Revision); err != nil {
+			t.Fatalf("compact: %v", err)
+		}
+		lists := st.lists.Load()
+		close(gate)
+		eventually(t, "the view after compaction", func() bool { return v.matches(t, es, own) })
+		if st.compacted.Load() == 0 || st.lists.Load() == lists {
+			t.Errorf("the watcher did not meet the compaction (%d compacted responses, %d lists)",
+				st.compacted.Load(), st.lists.Load()-lists)
+		}
+
+		// etcd restart on the same data dir: the watch resumes.
+		s.Restart()
+		create(5)
+		if err := es.Delete(ctx, mk(2)); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "the view after an etcd restart", func() bool { return v.matches(t, es, own) })
+
+		for _, ev := range v.events() {
+			if ev.Lease.Subnet == own {
+				t.Errorf("own subnet reported: %+v", ev)
+			}
+			if ev.Type == lease.Removed && !ev.Lease.Attrs.PublicIP.IsValid() {
+				t.Errorf("Removed event without the cached attrs: %+v", ev)
+			}
+		}
+	})
+}
