@@ -1,0 +1,88 @@
+package router
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/router/routertest"
+)
+
+// TestOverRealSockets runs two engines over encap's real UDP Conn on
+// loopback (127.0.0.1 and 127.0.0.2, so each peer has its own public IP),
+// with fake TUNs. Needs no privileges.
+func TestOverRealSockets(t *testing.T) {
+	for _, f := range framings() {
+		t.Run(string(f), func(t *testing.T) {
+			type node struct {
+				dev    *routertest.Device
+				eng    *Engine
+				addr   netip.AddrPort
+				subnet netip.Prefix
+				mac    [6]byte
+			}
+			nodes := make([]*node, 2)
+			for i := range nodes {
+				ip := netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)})
+				conn, err := encap.Listen(netip.AddrPortFrom(ip, 0), encap.DefaultOptions())
+				if err != nil {
+					t.Skipf("cannot listen on %s: %v", ip, err)
+				}
+				n := &node{
+					dev:    routertest.NewDevice(64, 1024),
+					addr:   conn.LocalAddr(),
+					subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 5, byte(i + 1), 0}), 24),
+					mac:    [6]byte{2, 0, 0, 0, 0, byte(i + 1)},
+				}
+				n.eng, err = New(Config{Device: n.dev, Conn: conn, Framer: newFramer(f, n.mac),
+					Network: testNetwork, SubnetLen: 24, Local: n.subnet}, zap.NewNop())
+				if err != nil {
+					conn.Close()
+					t.Fatal(err)
+				}
+				nodes[i] = n
+			}
+			a, b := nodes[0], nodes[1]
+			a.eng.SetPeers([]Peer{{Subnet: b.subnet, Addr: b.addr, MAC: b.mac}})
+			b.eng.SetPeers([]Peer{{Subnet: a.subnet, Addr: a.addr, MAC: a.mac}})
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 2)
+			for _, n := range nodes {
+				go func() { done <- n.eng.Run(ctx) }()
+			}
+			t.Cleanup(func() {
+				cancel()
+				for range nodes {
+					if err := <-done; err != nil {
+						t.Errorf("Run: %v", err)
+					}
+				}
+			})
+
+			const count = 100
+			var sent [][]byte
+			for i := range count {
+				sent = append(sent, ipv4("10.5.1.7", "10.5.2.9", 64, uint32(i), 1000+i))
+			}
+			for i := 0; i < count; i += 25 {
+				if err := a.dev.Inject(sent[i : i+25]...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, p := range sent {
+				got, err := b.dev.Next(10 * time.Second)
+				if err != nil {
+					t.Fatalf("packet %d did not arrive: %v (a: %+v, b: %+v)", seqOf(p), err, a.eng.Stats().Snapshot(), b.eng.Stats().Snapshot())
+				}
+				if w := want(f, p); !bytes.Equal(got, w) {
+					t.Fatalf("packet %d differs:\n got %x\nwant %x", seqOf(p), got, w)
+				}
+			}
+		})
+	}
+}
