@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -25,7 +26,7 @@ func (l *Lab) Close() error {
 	defer cancel()
 	var errs []error
 	for _, p := range procs {
-		errs = append(errs, p.signal(9))
+		errs = append(errs, p.signal(syscall.SIGKILL))
 	}
 	for _, p := range procs {
 		<-p.done

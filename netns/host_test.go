@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,33 @@ func TestAddContainer(t *testing.T) {
 	out, err := c1.Command(testCtx(t), "ip", "route", "show", "default").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "via 10.78.3.1") {
 		t.Errorf("container default route: %v %s", err, out)
+	}
+}
+
+func TestSysctl(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, LabConfig{Name: labName("y"), Hosts: 1, Underlay: underlay("y")})
+	h := l.Hosts[0]
+	const key = "/proc/sys/net/ipv4/conf/lo/forwarding"
+	before, err := os.ReadFile(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "1"
+	if strings.TrimSpace(string(before)) == "1" {
+		want = "0"
+	}
+	if err := h.Sysctl("net.ipv4.conf.lo.forwarding", want); err != nil {
+		t.Fatal(err)
+	}
+	out, err := h.Command(testCtx(t), "cat", key).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("inside %s: %s = %q, %v; want %s", h.Name, key, out, err, want)
+	}
+	if after, _ := os.ReadFile(key); string(after) != string(before) {
+		t.Errorf("the current namespace's %s changed from %q to %q", key, before, after)
+	}
+	if err := h.Sysctl("kernel.hostname", "x"); err == nil || !strings.Contains(err.Error(), "kernel.hostname") {
+		t.Errorf("Sysctl of a non-net key: %v", err)
 	}
 }

@@ -15,7 +15,9 @@ var errClosed = errors.New("netns: lab is closed")
 // Lab is a set of hosts in network namespaces and the links between them.
 // Close removes all of it. Its methods are safe for concurrent use.
 type Lab struct {
-	Hosts []*Host // underlay hosts, in order; containers are not listed
+	// Hosts are the underlay hosts, in order (containers are not listed).
+	// AddHost appends to it: do not read it while an AddHost runs.
+	Hosts []*Host
 
 	cfg    LabConfig
 	logDir string

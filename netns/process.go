@@ -99,6 +99,7 @@ func (p *Process) Kill() error {
 }
 
 // Log returns what the process has written to stdout and stderr so far.
+// Lab.Close deletes the log: read it before.
 func (p *Process) Log() string {
 	b, err := os.ReadFile(p.log)
 	if err != nil {
