@@ -254,7 +254,11 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *ba
 			}
 			// A key without an etcd lease (a reservation) has a zero
 			// Expiration; renewing at once gives it one, as flanneld does.
-			cur.Expiration, found = l.Expiration, true
+			// Otherwise keep our own, more precise figure if it is later.
+			if l.Expiration.IsZero() || l.Expiration.After(cur.Expiration) {
+				cur.Expiration = l.Expiration
+			}
+			found = true
 		}
 	}
 	if !found {
