@@ -90,6 +90,7 @@ type Engine struct {
 	cfg   Config
 	log   *zap.Logger
 	table atomic.Pointer[Table]
+	local atomic.Pointer[netip.Prefix] // own subnet; changes when the lease is re-acquired
 	stats Stats
 	drops dropLog
 
@@ -121,6 +122,7 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	e := &Engine{cfg: cfg, log: log}
 	e.drops = dropLog{log: log, now: cfg.Now, every: cfg.LogEvery, stats: &e.stats}
 	e.table.Store(NewTable(cfg.Network, cfg.SubnetLen, nil))
+	e.SetLocal(cfg.Local)
 	e.out = newOutbound(e, cfg.Device.BatchSize())
 	e.in = newInbound(e, cfg.Conn.BatchSize())
 	return e, nil
@@ -136,6 +138,13 @@ func (e *Engine) SetPeers(peers []Peer) {
 	}
 	e.table.Store(t)
 	e.log.Debug("peer table published", zap.Int("peers", t.Len()))
+}
+
+// SetLocal changes the engine's own subnet, after the agent re-acquired a
+// lease for another one; the loops use it from their next batch on.
+func (e *Engine) SetLocal(local netip.Prefix) {
+	l := local.Masked()
+	e.local.Store(&l)
 }
 
 // Table returns the table the loops currently use.

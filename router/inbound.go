@@ -61,7 +61,7 @@ func (in *inbound) forward(n int) {
 	e := in.e
 	t := e.table.Load()
 	fr := e.cfg.Framer
-	local := e.cfg.Local
+	local := *e.local.Load()
 	var bytes uint64
 	in.out = in.out[:0]
 	for i := 0; i < n; i++ {

@@ -78,7 +78,7 @@ func (o *outbound) forward(n int) error {
 	e := o.e
 	t := e.table.Load()
 	fr := e.cfg.Framer
-	local := e.cfg.Local
+	local := *e.local.Load()
 	var bytes uint64
 	kept := 0
 	for i := 0; i < n; i++ {
