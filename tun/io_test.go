@@ -16,7 +16,7 @@ import (
 // virtio_net_hdr when offloads are on.
 const headroom = 16
 
-func configured(t *testing.T, letter string) (wgtun.Device, string) {
+func configured(t testing.TB, letter string) (wgtun.Device, string) {
 	t.Helper()
 	name := devName(letter)
 	d := createTUN(t, name, 1420)

@@ -9,7 +9,7 @@ import (
 )
 
 // needRoot skips tests that create namespaces and devices.
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create a network namespace and TUN devices")
@@ -20,7 +20,7 @@ func needRoot(t *testing.T) {
 // new network namespace until the test ends. The namespace has no name, so it
 // and everything in it vanish with the thread's last reference, also when the
 // test binary dies. Child processes started from the test goroutine inherit it.
-func inThrowawayNetns(t *testing.T) {
+func inThrowawayNetns(t testing.TB) {
 	t.Helper()
 	needRoot(t)
 	runtime.LockOSThread()

@@ -22,7 +22,7 @@ func devName(letter string) string {
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
-func createTUN(t *testing.T, name string, mtu int) wgtun.Device {
+func createTUN(t testing.TB, name string, mtu int) wgtun.Device {
 	t.Helper()
 	dev, err := Create(name, mtu)
 	if err != nil {

@@ -1,0 +1,69 @@
+package tun
+
+import (
+	"net"
+	"testing"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+)
+
+// udpBatch builds n copies of one UDP/IPv4 datagram 10.5.9.9:5555 ->
+// 10.5.3.0:port, each in its own buffer with headroom before it.
+func udpBatch(t testing.TB, n, port, payload int) [][]byte {
+	ip := &layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP,
+		SrcIP: net.IPv4(10, 5, 9, 9).To4(), DstIP: net.IPv4(10, 5, 3, 0).To4()}
+	udp := &layers.UDP{SrcPort: 5555, DstPort: layers.UDPPort(port)}
+	udp.SetNetworkLayerForChecksum(ip)
+	sb := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		ip, udp, gopacket.Payload(make([]byte, payload))); err != nil {
+		t.Fatal(err)
+	}
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		b := make([]byte, headroom+65535)
+		bufs[i] = b[:headroom+copy(b[headroom:], sb.Bytes())]
+	}
+	return bufs
+}
+
+// TestWriteBatchAllocs guards the packet path below felt: writing a batch
+// into the TUN (wireguard's GRO) must not allocate per call.
+func TestWriteBatchAllocs(t *testing.T) {
+	inThrowawayNetns(t)
+	dev, _ := configured(t, "a")
+	bufs := udpBatch(t, dev.BatchSize(), sink(t), 1200)
+	allocs := testing.AllocsPerRun(50, func() {
+		if _, err := dev.Write(bufs, headroom); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Write of a %d-packet batch allocates %.1f times per call, want 0", len(bufs), allocs)
+	}
+}
+
+func BenchmarkWriteUDPBatch(b *testing.B) {
+	inThrowawayNetns(b)
+	dev, _ := configured(b, "z")
+	bufs := udpBatch(b, dev.BatchSize(), sink(b), 1200)
+	b.SetBytes(int64(len(bufs) * (len(bufs[0]) - headroom)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := dev.Write(bufs, headroom); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// sink binds a UDP socket on the TUN's address that is never read: the
+// kernel delivers to it and drops what overflows, with no ICMP replies.
+func sink(t testing.TB) int {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 5, 3, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
