@@ -95,8 +95,8 @@ type Conn struct {
 
 // Listen opens a UDP socket on laddr: 0.0.0.0:port (any address, as a kernel
 // vxlan device listens) or IP:port (as flanneld's udp backend binds). An IPv4
-// laddr gives an IPv4-only socket; an IPv6 one gives an IPv6 socket that
-// also reaches IPv4 peers through mapped addresses.
+// laddr gives an IPv4 socket, an IPv6 one an IPv6-only socket (Go sets
+// IPV6_V6ONLY): each reaches peers of its own family only.
 func Listen(laddr netip.AddrPort, o Options) (*Conn, error) {
 	if o.BatchSize < 0 || o.BatchSize > 1024 {
 		return nil, fmt.Errorf("encap: options: BatchSize %d: must be between 1 and 1024 (0 for the default %d)", o.BatchSize, DefaultBatchSize)

@@ -244,6 +244,9 @@ func TestRoundTripIPv6(t *testing.T) {
 	if err := tx.WriteBatch(pkts, addrs); err != nil {
 		t.Fatalf("WriteBatch: %v", err)
 	}
+	if err := tx.WriteBatch([][]byte{{1}}, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9")}); err == nil || !strings.Contains(err.Error(), "not reachable") {
+		t.Errorf("IPv4 peer on an IPv6 socket: %v, want a not-reachable error", err)
+	}
 	col.waitFor(t, len(pkts))
 	col.mu.Lock()
 	defer col.mu.Unlock()

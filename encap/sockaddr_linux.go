@@ -14,8 +14,8 @@ import (
 type sockaddr = unix.RawSockaddrInet6
 
 // putSockaddr encodes a for a socket of the given family into sa and returns
-// the address length, or 0 if a cannot be reached from such a socket (an
-// IPv6 peer on an IPv4 socket). IPv4 peers on an IPv6 socket are mapped.
+// the address length, or 0 if a cannot be reached from such a socket: the
+// other family (felt's IPv6 sockets are IPv6-only) or an invalid address.
 // Zones (link-local scope ids) are not carried.
 func putSockaddr(sa *sockaddr, family int, a netip.AddrPort) uint32 {
 	ip := a.Addr()
@@ -30,7 +30,7 @@ func putSockaddr(sa *sockaddr, family int, a netip.AddrPort) uint32 {
 		sa4.Addr = ip.As4()
 		return unix.SizeofSockaddrInet4
 	}
-	if !ip.IsValid() {
+	if !ip.Is6() || ip.Is4In6() {
 		return 0
 	}
 	sa.Family = unix.AF_INET6
