@@ -1,0 +1,63 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/feltnet/felt/lease"
+)
+
+// Config is what `felt agent` needs, parsed once at the edge (cmd/felt).
+// Field names follow flanneld's flags.
+type Config struct {
+	Etcd        lease.EtcdOptions
+	Ifaces      []string      // --iface (names or IPv4 addresses; first match wins)
+	PublicIP    netip.Addr    // --public-ip; default: the interface's address
+	SubnetFile  string        // --subnet-file
+	RenewMargin time.Duration // --subnet-lease-renew-margin
+	IPMasq      bool          // --ip-masq
+	HealthzIP   string        // --healthz-ip
+	HealthzPort int           // --healthz-port; 0 = off
+	TUNName     string        // --tun-name (felt's): the TUN device
+	VtepMACFile string        // felt's: where the VtepMAC persists; default beside SubnetFile
+}
+
+// DefaultTUNName is felt's TUN device name.
+const DefaultTUNName = "felt0"
+
+func (c *Config) setDefaults() {
+	if c.SubnetFile == "" {
+		c.SubnetFile = lease.DefaultSubnetFile
+	}
+	if c.RenewMargin == 0 {
+		c.RenewMargin = 60 * time.Minute
+	}
+	if c.TUNName == "" {
+		c.TUNName = DefaultTUNName
+	}
+	if c.VtepMACFile == "" {
+		c.VtepMACFile = filepath.Join(filepath.Dir(c.SubnetFile), VtepMACFile)
+	}
+	if c.Etcd.Prefix == "" {
+		c.Etcd.Prefix = lease.DefaultPrefix
+	}
+}
+
+// Validate checks the flags that have rules of their own.
+func (c *Config) Validate() error {
+	if m := c.RenewMargin; m < time.Minute || m > 1439*time.Minute {
+		return fmt.Errorf("--subnet-lease-renew-margin %d: must be between 1 and 1439 minutes", int(m/time.Minute))
+	}
+	if c.PublicIP.IsValid() && !c.PublicIP.Is4() {
+		return fmt.Errorf("--public-ip %s: must be an IPv4 address", c.PublicIP)
+	}
+	if c.HealthzPort < 0 || c.HealthzPort > 65535 {
+		return fmt.Errorf("--healthz-port %d: must be 0 (off) or a port 1..65535", c.HealthzPort)
+	}
+	if n := len(c.TUNName); n == 0 || n > 15 {
+		return fmt.Errorf("--tun-name %q: must be 1..15 characters", c.TUNName)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// masqChain is flanneld's chain name, so felt and flanneld manage the same
+// rules and an operator's knowledge carries over.
+const masqChain = "FLANNEL-POSTRTG"
+
+// masqRules are flanneld's --ip-masq rules (docs/flannel-compat.md §5), in order.
+func masqRules(network, subnet netip.Prefix, randomFully bool) [][]string {
+	n, s := network.String(), subnet.String()
+	masq := []string{"-j", "MASQUERADE"}
+	if randomFully {
+		masq = append(masq, "--random-fully")
+	}
+	c := []string{"-m", "comment", "--comment", "flanneld masq"}
+	rule := func(r ...string) []string { return append(append([]string{}, r...), c...) }
+	return [][]string{
+		rule("-m", "mark", "--mark", "0x4000/0x4000", "-j", "RETURN"),
+		rule("-s", s, "-d", n, "-j", "RETURN"),
+		rule("-s", n, "-d", s, "-j", "RETURN"),
+		rule("!", "-s", n, "-d", s, "-j", "RETURN"),
+		rule(append([]string{"-s", n, "!", "-d", "224.0.0.0/4"}, masq...)...),
+		rule(append([]string{"!", "-s", n, "-d", n}, masq...)...),
+	}
+}
+
+type ipMasq struct {
+	network, subnet netip.Prefix
+	log             *zap.Logger
+	randomFully     bool
+}
+
+func iptables(args ...string) (string, error) {
+	cmd := exec.Command("iptables", append([]string{"-w", "5"}, args...)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return strings.TrimSpace(out.String()), err
+}
+
+// ensure creates the chain and appends any missing rule. It is idempotent,
+// so a periodic resync repairs rules someone deleted, as flanneld does.
+func (m *ipMasq) ensure() error {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return fmt.Errorf("--ip-masq needs the iptables command: install the iptables package (%w)", err)
+	}
+	iptables("-t", "nat", "-N", masqChain) // exists already: fine
+	jump := []string{"POSTROUTING", "-m", "comment", "--comment", "flanneld masq", "-j", masqChain}
+	if _, err := iptables(append([]string{"-t", "nat", "-C"}, jump...)...); err != nil {
+		if out, err := iptables(append([]string{"-t", "nat", "-A"}, jump...)...); err != nil {
+			return fmt.Errorf("iptables: add POSTROUTING jump: %s: %w", out, err)
+		}
+	}
+	for _, r := range masqRules(m.network, m.subnet, m.randomFully) {
+		if _, err := iptables(append([]string{"-t", "nat", "-C", masqChain}, r...)...); err == nil {
+			continue
+		}
+		out, err := iptables(append([]string{"-t", "nat", "-A", masqChain}, r...)...)
+		if err != nil && m.randomFully && strings.Contains(out, "random-fully") {
+			m.randomFully = false // an iptables without --random-fully: flanneld falls back the same way
+			return m.ensure()
+		}
+		if err != nil {
+			return fmt.Errorf("iptables: add rule %v: %s: %w", r, out, err)
+		}
+	}
+	return nil
+}
+
+// run keeps the rules in place every interval until ctx ends.
+func (m *ipMasq) run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := m.ensure(); err != nil {
+				m.log.Warn("ip-masq resync failed", zap.Error(err))
+			}
+		}
+	}
+}

@@ -1,0 +1,71 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/feltnet/felt/router"
+)
+
+// counters flattens a router snapshot for /status.
+func counters(s router.Snapshot) map[string]uint64 {
+	m := map[string]uint64{
+		"out_packets": s.OutPackets, "out_bytes": s.OutBytes,
+		"in_packets": s.InPackets, "in_bytes": s.InBytes, "read_errors": s.ReadErrors,
+	}
+	for r := router.Reason(1); r < router.NumReasons; r++ {
+		if n := s.Drops[r]; n > 0 {
+			m["drop_"+r.String()] = n
+		}
+	}
+	return m
+}
+
+// collector exports the engine's and the lease's state to Prometheus. It
+// reads the live atomic counters at scrape time: nothing is added to the
+// packet path for metrics.
+type collector struct {
+	st  *state
+	eng *router.Engine
+
+	packets, bytes, drops, peers, expiry, renewals *prometheus.Desc
+}
+
+func newMetrics(st *state, eng *router.Engine) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(&collector{st: st, eng: eng,
+		packets:  prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
+		bytes:    prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
+		drops:    prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
+		peers:    prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
+		expiry:   prometheus.NewDesc("felt_lease_expiry_timestamp_seconds", "When the own subnet lease expires (Unix time).", []string{"subnet"}, nil),
+		renewals: prometheus.NewDesc("felt_lease_changes_total", "Times the own lease was renewed or re-acquired.", nil, nil),
+	})
+	return reg
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.expiry, c.renewals} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.eng.Stats().Snapshot()
+	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.OutPackets), "out")
+	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.InPackets), "in")
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.OutBytes), "out")
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.InBytes), "in")
+	for r := router.Reason(1); r < router.NumReasons; r++ {
+		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[r]), r.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(c.eng.Table().Len()))
+	c.st.mu.Lock()
+	own, renewals := c.st.own, c.st.renewals
+	c.st.mu.Unlock()
+	if !own.Expiration.IsZero() {
+		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(own.Expiration.Unix()), own.Subnet.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.renewals, prometheus.CounterValue, float64(renewals))
+}

@@ -1,0 +1,115 @@
+package agent
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/router"
+	"github.com/feltnet/felt/tun"
+)
+
+// state is what the agent knows of itself and its peers, for /status,
+// /metrics and re-acquisition. Guarded by mu; never touched on the packet path.
+type state struct {
+	netCfg *lease.Config
+	plane  *plane
+	public netip.Addr
+	tun    string
+	eng    *router.Engine
+	log    *zap.Logger
+
+	mu       sync.Mutex
+	own      lease.Lease
+	peers    []router.Peer
+	renewals int
+}
+
+func newState(c *lease.Config, p *plane, public netip.Addr, tunName string, log *zap.Logger) *state {
+	return &state{netCfg: c, plane: p, public: public, tun: tunName, log: log}
+}
+
+// adopt configures the TUN for lease l and writes subnet.env. It runs at
+// start and again whenever the keeper re-acquires a lease.
+func (s *state) adopt(l lease.Lease, cfg Config) error {
+	addr := netip.PrefixFrom(l.Subnet.Addr(), 32)
+	skipped, err := tun.Configure(s.tun, tun.NetConfig{Addr: addr, MTU: s.plane.mtu, Network: s.netCfg.Network, Routes: []netip.Prefix{s.netCfg.Network}})
+	if err != nil {
+		return fmt.Errorf("configure %s: %w", s.tun, err)
+	}
+	for _, sk := range skipped {
+		s.log.Warn("TUN setting skipped", zap.String("what", sk))
+	}
+	env := lease.SubnetEnv{Network: s.netCfg.Network, Subnet: l.Subnet, MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	if err := lease.WriteSubnetEnv(cfg.SubnetFile, env); err != nil {
+		return fmt.Errorf("write %s: %w", cfg.SubnetFile, err)
+	}
+	s.mu.Lock()
+	if s.own.Subnet.IsValid() {
+		s.renewals++
+	}
+	s.own = l
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *state) setPeers(p []router.Peer) {
+	s.mu.Lock()
+	s.peers = p
+	s.mu.Unlock()
+}
+
+// Status is what /status returns and `felt status` prints.
+type Status struct {
+	Subnet    string            `json:"subnet"`
+	PublicIP  string            `json:"public_ip"`
+	Backend   string            `json:"backend"`
+	TUN       string            `json:"tun"`
+	MTU       int               `json:"mtu"`
+	VtepMAC   string            `json:"vtep_mac,omitempty"`
+	Expires   time.Time         `json:"lease_expires"`
+	Peers     []PeerStatus      `json:"peers"`
+	Counters  map[string]uint64 `json:"counters"`
+	Timestamp time.Time         `json:"time"`
+}
+
+// PeerStatus is one peer in Status.
+type PeerStatus struct {
+	Subnet string `json:"subnet"`
+	Addr   string `json:"addr"`
+	MAC    string `json:"mac,omitempty"`
+}
+
+func (s *state) status() any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{Subnet: s.own.Subnet.String(), PublicIP: s.public.String(), Backend: s.plane.backend,
+		TUN: s.tun, MTU: s.plane.mtu, Expires: s.own.Expiration, Timestamp: time.Now()}
+	if s.plane.mac != nil {
+		st.VtepMAC = net.HardwareAddr(s.plane.mac).String()
+	}
+	for _, p := range s.peers {
+		ps := PeerStatus{Subnet: p.Subnet.String(), Addr: p.Addr.String()}
+		if p.MAC != ([6]byte{}) {
+			ps.MAC = net.HardwareAddr(p.MAC[:]).String()
+		}
+		st.Peers = append(st.Peers, ps)
+	}
+	if s.eng != nil {
+		st.Counters = counters(s.eng.Stats().Snapshot())
+	}
+	return st
+}
+
+func writeJSON(w io.Writer, v any) {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
