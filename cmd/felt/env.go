@@ -1,0 +1,25 @@
+package main
+
+import (
+	"io"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// env is what a command may touch of the outside world, so that tests run
+// commands in-process with buffers, a fixed clock and a quiet logger.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *zap.Logger // commands raise its level as they see fit
+	now            func() time.Time
+}
+
+func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
+	enc := zap.NewDevelopmentEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), zapcore.InfoLevel)
+	return &env{stdin: stdin, stdout: stdout, stderr: stderr, log: zap.New(core), now: time.Now}
+}

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"path"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/feltnet/felt/lease"
+)
+
+// runLeases prints every lease under <prefix>/subnets as a table.
+func runLeases(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("felt leases", "", e.stderr)
+	ef := addEtcdFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usageErr("unexpected arguments %q", fs.Args())
+	}
+	store, cli, err := openStore(ctx, e, ef)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	leases, _, err := store.List(ctx, true)
+	if err != nil {
+		return err
+	}
+	if err := writeLeases(e.stdout, leases, e.now()); err != nil {
+		return err
+	}
+	if n := store.Malformed(); n > 0 {
+		fmt.Fprintf(e.stderr, "felt leases: skipped %d malformed key(s) under %s\n", n, path.Join(ef.prefix, lease.SubnetsDir))
+	}
+	return nil
+}
+
+// writeLeases renders the table, sorted by subnet; the IPv6 column appears
+// only when some lease is dual-stack.
+func writeLeases(w io.Writer, leases []lease.Lease, now time.Time) error {
+	slices.SortFunc(leases, func(a, b lease.Lease) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
+	dual := slices.ContainsFunc(leases, func(l lease.Lease) bool { return l.IPv6Subnet.IsValid() })
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if dual {
+		fmt.Fprintln(tw, "SUBNET\tIPV6 SUBNET\tPUBLIC IP\tBACKEND\tVTEP MAC\tEXPIRES IN")
+	} else {
+		fmt.Fprintln(tw, "SUBNET\tPUBLIC IP\tBACKEND\tVTEP MAC\tEXPIRES IN")
+	}
+	for _, l := range leases {
+		if dual {
+			fmt.Fprintf(tw, "%s\t%s\t", l.Subnet, orDash(l.IPv6Subnet.IsValid(), l.IPv6Subnet.String()))
+		} else {
+			fmt.Fprintf(tw, "%s\t", l.Subnet)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Attrs.PublicIP, backendName(l.Attrs), vtepMAC(l.Attrs), expiresIn(l.Expiration, now))
+	}
+	return tw.Flush()
+}
+
+// backendName shows flanneld's udp leases, which carry no BackendType.
+func backendName(a lease.Attrs) string {
+	if a.BackendType == "" {
+		return "udp"
+	}
+	return a.BackendType
+}
+
+func vtepMAC(a lease.Attrs) string {
+	if a.BackendType != lease.BackendVXLAN {
+		return "-"
+	}
+	_, mac, err := a.VXLAN()
+	if err != nil {
+		return "invalid"
+	}
+	return mac.String()
+}
+
+// expiresIn is the time left, to the second; a key without an etcd lease (a
+// reservation) never expires.
+func expiresIn(exp, now time.Time) string {
+	if exp.IsZero() {
+		return "never"
+	}
+	left := exp.Sub(now).Round(time.Second)
+	if left <= 0 {
+		return "expired"
+	}
+	return left.String()
+}
+
+func orDash(ok bool, s string) string {
+	if !ok {
+		return "-"
+	}
+	return s
+}
