@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/feltnet/felt/agent"
+	"github.com/feltnet/felt/lease"
+)
+
+// listFlag is a repeatable string flag (flanneld's --iface); a comma list
+// in one value (as from FLANNELD_IFACE) counts as several.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func runAgent(ctx context.Context, e *env, args []string) error {
+	fs := newFlagSet("felt agent", "", e.stderr)
+	ef := addEtcdFlags(fs)
+	var ifaces listFlag
+	fs.Var(&ifaces, "iface", "interface (name or IPv4 address) that reaches the other hosts; repeatable, first match wins (default: the default route's)")
+	publicIP := fs.String("public-ip", "", "IPv4 address other hosts reach this one at (default: the interface's address)")
+	subnetFile := fs.String("subnet-file", lease.DefaultSubnetFile, "file the subnet lease is written to, in flanneld's format")
+	margin := fs.Int("subnet-lease-renew-margin", 60, "renew the lease this many minutes before it expires (1..1439)")
+	ipMasq := fs.Bool("ip-masq", false, "masquerade traffic leaving the overlay (flanneld's FLANNEL-POSTRTG rules)")
+	healthIP := fs.String("healthz-ip", "0.0.0.0", "address of /healthz, /readyz, /metrics and /status")
+	healthPort := fs.Int("healthz-port", 0, "port of /healthz, /readyz, /metrics and /status (0: off)")
+	tunName := fs.String("tun-name", agent.DefaultTUNName, "name of the TUN device")
+	vtepFile := fs.String("vtep-mac-file", "", "file that keeps the VtepMAC across restarts (default: felt-vtep-mac beside --subnet-file)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageErr("unexpected arguments %q", fs.Args())
+	}
+	o, err := ef.options()
+	if err != nil {
+		return err
+	}
+	cfg := agent.Config{
+		Etcd: o, Ifaces: ifaces, SubnetFile: *subnetFile,
+		RenewMargin: time.Duration(*margin) * time.Minute, IPMasq: *ipMasq,
+		HealthzIP: *healthIP, HealthzPort: *healthPort, TUNName: *tunName, VtepMACFile: *vtepFile,
+	}
+	if *publicIP != "" {
+		ip, err := netip.ParseAddr(*publicIP)
+		if err != nil {
+			return usageErr("--public-ip %q: not an IP address", *publicIP)
+		}
+		cfg.PublicIP = ip
+	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
+	return agent.Run(ctx, cfg, e.log)
+}

@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/netns"
+)
+
+func netConfig(backend string) string {
+	return fmt.Sprintf(`{"Network":"10.5.0.0/16","Backend":{"Type":%q}}`, backend)
+}
+
+// TestThreeHosts is the data-plane issue's main scenario, for both backends:
+// three hosts ping pairwise and move 200 MiB byte for byte; a fourth joins and
+// is reachable within 2 s of its agent being ready; when it leaves (its lease
+// deleted) the others drop it; hostile datagrams are dropped and counted.
+func TestThreeHosts(t *testing.T) {
+	for _, backend := range []string{"udp", "vxlan"} {
+		t.Run(backend, func(t *testing.T) {
+			c := newCluster(t, 3, netConfig(backend))
+			hosts := c.lab.Hosts
+			for _, h := range hosts {
+				c.start(h)
+			}
+			for _, h := range hosts {
+				c.waitPeers(h, 2, 10*time.Second)
+			}
+			addr := map[string]netip.Addr{}
+			for _, h := range hosts {
+				addr[h.Name] = c.tunAddr(h)
+			}
+			for _, a := range hosts {
+				for _, b := range hosts {
+					if a != b {
+						if err := pingEventually(c.ctx, a, addr[b.Name], 3*time.Second); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			transfer(t, hosts[0], hosts[1], addr[hosts[1].Name], 200<<20)
+			transfer(t, hosts[2], hosts[0], addr[hosts[0].Name], 32<<20)
+
+			t.Run("join", func(t *testing.T) {
+				h4, err := c.lab.AddHost(c.ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.start(h4)
+				ready := time.Now()
+				a4 := c.tunAddr(h4)
+				for _, h := range hosts {
+					if err := pingEventually(c.ctx, h, a4, 2*time.Second); err != nil {
+						t.Fatalf("4th host not reachable from %s within 2 s of its agent being ready: %v", h.Name, err)
+					}
+				}
+				t.Logf("4th host reachable from all within %v of ready", time.Since(ready).Round(time.Millisecond))
+
+				// Leave: stop the agent and delete its lease; the others drop it.
+				c.agents[h4.Name].Stop()
+				key := "/coreos.com/network/subnets/" + strings.Replace(netip.PrefixFrom(a4, 24).String(), "/", "-", 1)
+				resp, err := c.cli.Delete(c.ctx, key)
+				if err != nil || resp.Deleted != 1 {
+					t.Fatalf("delete lease %s: %v (deleted %d)", key, err, resp.Deleted)
+				}
+				for _, h := range hosts {
+					c.waitPeers(h, 2, 5*time.Second)
+				}
+				before := c.status(hosts[0]).Counters["drop_no_route"]
+				hosts[0].Command(c.ctx, "ping", "-c", "1", "-W", "1", a4.String()).Run()
+				if after := c.status(hosts[0]).Counters["drop_no_route"]; after <= before {
+					t.Fatalf("packet to a departed host: drop_no_route %d → %d, want it counted", before, after)
+				}
+			})
+
+			t.Run("hostile", func(t *testing.T) {
+				hostile(t, c, backend, hosts, addr)
+			})
+		})
+	}
+}
+
+// hostile sends datagrams that must be dropped and counted: from an address
+// that holds no lease, and from a peer with an inner source outside its subnet.
+func hostile(t *testing.T, c *cluster, backend string, hosts []*netns.Host, addr map[string]netip.Addr) {
+	target := hosts[0]
+	st := c.status(target)
+	port := 8285
+	var fr interface {
+		Encap(buf []byte, off, n int, dst [6]byte) ([]byte, encap.Reason)
+	} = encap.NewUDP(1472)
+	var dstMAC [6]byte
+	if backend == "vxlan" {
+		port = 8472
+		mac, err := net.ParseMAC(st.VtepMAC)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(dstMAC[:], mac)
+		fr = encap.NewVXLAN(1, [6]byte{0x02, 0xee, 0, 0, 0, 1})
+	}
+	frame := func(src netip.Addr) []byte {
+		pkt := encaptest.IPv4(src, addr[target.Name], 64, 17, make([]byte, 32))
+		buf := make([]byte, encap.Headroom+len(pkt))
+		copy(buf[encap.Headroom:], pkt)
+		f, r := fr.Encap(buf, encap.Headroom, len(pkt), dstMAC)
+		if r != encap.OK {
+			t.Fatalf("encap: %v", r)
+		}
+		return f
+	}
+	send := func(from func(func() error) error, payload []byte, n int) {
+		t.Helper()
+		to := &net.UDPAddr{IP: target.Addr.AsSlice(), Port: port}
+		if err := from(func() error {
+			conn, err := net.DialUDP("udp4", nil, to)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			for i := 0; i < n; i++ {
+				if _, err := conn.Write(payload); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inTestNS := func(fn func() error) error { return fn() }
+
+	before := c.status(target).Counters
+	// 1. From the lab's gateway (the test's own namespace): no lease there.
+	send(inTestNS, frame(addr[hosts[1].Name]), 50)
+	// 2. From a real peer, with an inner source inside a third host's subnet.
+	send(hosts[1].Do, frame(addr[hosts[2].Name].Next()), 50)
+	// 3. Truncated garbage from a real peer.
+	send(hosts[1].Do, []byte{0x45, 0, 0}, 50)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after := c.status(target).Counters
+		d := func(k string) uint64 { return after[k] - before[k] }
+		ok := d("drop_unknown_sender") >= 50 && d("drop_source_outside_subnet") >= 50 &&
+			d("drop_too_short")+d("drop_bad_ip")+d("drop_bad_header") >= 50
+		if ok {
+			t.Logf("dropped: unknown_sender %d, source_outside_subnet %d, malformed %d",
+				d("drop_unknown_sender"), d("drop_source_outside_subnet"), d("drop_too_short")+d("drop_bad_ip")+d("drop_bad_header"))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hostile datagrams not all counted: before %v after %v", before, after)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Legitimate traffic still flows.
+	if err := ping(c.ctx, hosts[1], addr[target.Name]); err != nil {
+		t.Fatal(err)
+	}
+}

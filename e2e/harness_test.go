@@ -1,0 +1,301 @@
+// Package e2e runs felt agents in network namespaces against a real etcd:
+// real TUN devices, real sockets, real TCP, checked byte for byte. It needs
+// root (CI runs as root); without it every test skips and says why.
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/agent"
+	"github.com/feltnet/felt/lease/etcdserver"
+	"github.com/feltnet/felt/netns"
+)
+
+const healthPort = 8471
+
+var (
+	buildOnce sync.Once
+	feltBin   string
+	buildErr  error
+	labSeq    int
+	labMu     sync.Mutex
+)
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for network namespaces and TUN devices (CI runs as root)")
+	}
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+}
+
+// felt builds the felt binary once per test run.
+func felt(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "felt-e2e-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		feltBin = filepath.Join(dir, "felt")
+		out, err := exec.Command("go", "build", "-o", feltBin, "github.com/feltnet/felt/cmd/felt").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return feltBin
+}
+
+// cluster is a lab of hosts on one underlay bridge, an embedded etcd on the
+// bridge's address in the test's namespace, and one felt agent per host.
+type cluster struct {
+	t      *testing.T
+	ctx    context.Context
+	lab    *netns.Lab
+	etcd   *etcdserver.Server
+	cli    *clientv3.Client
+	dir    string
+	agents map[string]*netns.Process
+}
+
+func newCluster(t *testing.T, hosts int, config string) *cluster {
+	t.Helper()
+	needRoot(t)
+	bin := felt(t)
+	_ = bin
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	labMu.Lock()
+	labSeq++
+	seq := labSeq
+	labMu.Unlock()
+	name := fmt.Sprintf("fe%d%c", os.Getpid()%10000, 'a'+rune(seq%26))
+	under := netip.MustParsePrefix(fmt.Sprintf("10.%d.%d.0/24", 200+os.Getpid()%50, seq%250))
+	lab, err := netns.NewLab(ctx, netns.LabConfig{Name: name, Hosts: hosts, Underlay: under})
+	if err != nil {
+		t.Fatalf("lab: %v", err)
+	}
+	t.Cleanup(func() { lab.Close() })
+	c := &cluster{t: t, ctx: ctx, lab: lab, dir: t.TempDir(), agents: map[string]*netns.Process{}}
+
+	port := freePort(t, lab.Gateway())
+	url := "http://" + netip.AddrPortFrom(lab.Gateway(), uint16(port)).String()
+	peer := "http://127.0.0.1:" + strconv.Itoa(freePort(t, netip.MustParseAddr("127.0.0.1")))
+	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(c.dir, "etcd"),
+		ClientURLs: []string{url}, PeerURLs: []string{peer}, Logger: zap.NewNop(), UnsafeNoFsync: true})
+	if err != nil {
+		t.Fatalf("etcd: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c.etcd = srv
+	c.cli, err = clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.cli.Close() })
+	if _, err := c.cli.Put(ctx, "/coreos.com/network/config", config); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func freePort(t *testing.T, ip netip.Addr) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (c *cluster) subnetFile(h *netns.Host) string {
+	return filepath.Join(c.dir, h.Name, "subnet.env")
+}
+
+// start runs felt agent on h and waits until it has written subnet.env.
+func (c *cluster) start(h *netns.Host, extra ...string) *netns.Process {
+	c.t.Helper()
+	os.Remove(c.subnetFile(h))
+	args := append([]string{"agent", "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface,
+		"--subnet-file", c.subnetFile(h), "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort)}, extra...)
+	p, err := h.Start(c.ctx, felt(c.t), args...)
+	if err != nil {
+		c.t.Fatalf("start agent on %s: %v", h.Name, err)
+	}
+	c.agents[h.Name] = p
+	c.t.Cleanup(func() {
+		p.Stop()
+		if c.t.Failed() {
+			c.t.Logf("agent %s log:\n%s", h.Name, p.Log())
+		}
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(c.subnetFile(h)); err == nil {
+			return p
+		}
+		select {
+		case <-p.Done():
+			c.t.Fatalf("agent on %s exited: %v\n%s", h.Name, p.Wait(), p.Log())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("agent on %s not ready after 20 s:\n%s", h.Name, p.Log())
+		}
+	}
+}
+
+// status reads a running agent's /status through `felt status --json`.
+func (c *cluster) status(h *netns.Host) agent.Status {
+	c.t.Helper()
+	out, err := h.Command(c.ctx, felt(c.t), "status", "--json", "--healthz-port", strconv.Itoa(healthPort)).Output()
+	if err != nil {
+		c.t.Fatalf("felt status on %s: %v", h.Name, err)
+	}
+	var st agent.Status
+	if err := json.Unmarshal(out, &st); err != nil {
+		c.t.Fatalf("status of %s: %v: %s", h.Name, err, out)
+	}
+	return st
+}
+
+// tunAddr is the host's TUN address: <subnet>.0, as flanneld sets it.
+func (c *cluster) tunAddr(h *netns.Host) netip.Addr {
+	c.t.Helper()
+	return netip.MustParsePrefix(c.status(h).Subnet).Addr()
+}
+
+// waitPeers waits until h's agent has n peers.
+func (c *cluster) waitPeers(h *netns.Host, n int, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := c.status(h)
+		if len(st.Peers) == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s has %d peers after %v, want %d: %+v", h.Name, len(st.Peers), within, n, st.Peers)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func ping(ctx context.Context, from *netns.Host, to netip.Addr) error {
+	out, err := from.Command(ctx, "ping", "-c", "1", "-W", "1", to.String()).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ping %s from %s: %v\n%s", to, from.Name, err, out)
+	}
+	return nil
+}
+
+// pingEventually retries a ping until within has passed.
+func pingEventually(ctx context.Context, from *netns.Host, to netip.Addr, within time.Duration) error {
+	deadline := time.Now().Add(within)
+	for {
+		err := ping(ctx, from, to)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// transfer sends size pseudo-random bytes over TCP from one host to a
+// listener on dst (an address inside the receiving host), and compares the
+// SHA-256 of what was sent with what arrived.
+func transfer(t *testing.T, from, to *netns.Host, dst netip.Addr, size int64) {
+	t.Helper()
+	var ln net.Listener
+	if err := to.Do(func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
+		return err
+	}); err != nil {
+		t.Fatalf("listen on %s in %s: %v", dst, to.Name, err)
+	}
+	defer ln.Close()
+	type result struct {
+		sum [32]byte
+		n   int64
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- result{err: err}
+			return
+		}
+		defer conn.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, conn)
+		var r result
+		copy(r.sum[:], h.Sum(nil))
+		r.n, r.err = n, err
+		got <- r
+	}()
+	var conn net.Conn
+	if err := from.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("dial %s from %s: %v", ln.Addr(), from.Name, err)
+	}
+	h := sha256.New()
+	src := io.TeeReader(io.LimitReader(newStream(uint64(size)), size), h)
+	conn.SetDeadline(time.Now().Add(2 * time.Minute))
+	sent, err := io.Copy(conn, src)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("send from %s to %s after %d bytes: %v", from.Name, dst, sent, err)
+	}
+	var want [32]byte
+	copy(want[:], h.Sum(nil))
+	select {
+	case r := <-got:
+		if r.err != nil {
+			t.Fatalf("receive on %s: %v", to.Name, r.err)
+		}
+		if r.n != size || r.sum != want {
+			t.Fatalf("%s → %s: received %d bytes (sha256 %x), sent %d (sha256 %x)", from.Name, to.Name, r.n, r.sum[:8], size, want[:8])
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("%s → %s: receiver did not finish", from.Name, to.Name)
+	}
+}
+
+// stream is a fast deterministic pseudo-random byte source.
+type stream struct{ r *rand.ChaCha8 }
+
+func newStream(seed uint64) *stream {
+	var s [32]byte
+	s[0] = byte(seed)
+	s[1] = byte(seed >> 8)
+	return &stream{r: rand.NewChaCha8(s)}
+}
+
+func (s *stream) Read(p []byte) (int, error) { return s.r.Read(p) }
