@@ -27,5 +27,23 @@ lint:
 	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
 	$(GO) vet ./...
 
+# demo builds flannel's container lab on this machine (see README); as root, or
+# rootless in a user namespace. Extra flags: make demo DEMO_FLAGS='--hosts 4 --keep'.
+demo: build deps
+	./$(BIN) demo $(DEMO_FLAGS)
+
+# bench measures felt against kernel VXLAN and bare veth in one run (needs root).
+bench: build deps
+	./$(BIN) bench $(BENCH_FLAGS)
+
+# fuzz runs every fuzz target for FUZZTIME each (not part of `make test`).
+FUZZTIME ?= 60s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
 clean:
 	rm -rf bin
