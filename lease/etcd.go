@@ -235,40 +235,40 @@ func (s *EtcdStore) expirations(ctx context.Context, ids []clientv3.LeaseID) (ma
 	const parallel = 8
 	now := s.now()
 	out := make(map[clientv3.LeaseID]time.Time, len(ids))
-	var (
-		mu       sync.Mutex
-		wg       sync.WaitGroup
-		firstErr error
-		sem      = make(chan struct{}, parallel)
-	)
+	var uniq []clientv3.LeaseID
 	for _, id := range ids {
-		if _, seen := out[id]; seen || id == clientv3.NoLease {
-			continue
+		if _, seen := out[id]; !seen && id != clientv3.NoLease {
+			out[id] = time.Time{}
+			uniq = append(uniq, id)
 		}
-		out[id] = time.Time{} // mark seen; filled in below
-		wg.Add(1)
+	}
+	exp := make([]time.Time, len(uniq)) // each goroutine writes its own index
+	errs := make([]error, len(uniq))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, parallel)
+	for i, id := range uniq {
 		sem <- struct{}{}
-		go func(id clientv3.LeaseID) {
-			defer func() { <-sem; wg.Done() }()
+		wg.Go(func() {
+			defer func() { <-sem }()
 			r, err := s.cli.TimeToLive(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
 			switch {
-			case errors.Is(err, rpctypes.ErrLeaseNotFound):
-				out[id] = now
+			case errors.Is(err, rpctypes.ErrLeaseNotFound) || (err == nil && r.TTL < 0):
+				exp[i] = now
 			case err != nil:
-				if firstErr == nil {
-					firstErr = fmt.Errorf("etcd lease %x ttl: %w", int64(id), err)
-				}
-			case r.TTL < 0:
-				out[id] = now
+				errs[i] = fmt.Errorf("etcd lease %x ttl: %w", int64(id), err)
 			default:
-				out[id] = now.Add(time.Duration(r.TTL) * time.Second)
+				exp[i] = now.Add(time.Duration(r.TTL) * time.Second)
 			}
-		}(id)
+		})
 	}
 	wg.Wait()
-	return out, firstErr
+	for i, id := range uniq {
+		if errs[i] != nil {
+			return out, errs[i] // the first is enough: they share a cause
+		}
+		out[id] = exp[i]
+	}
+	return out, nil
 }
 
 // Watch implements Store. It runs one goroutine that ends with ctx or the
