@@ -48,8 +48,13 @@ func NewClient(ctx context.Context, o EtcdOptions) (*clientv3.Client, error) {
 		return nil, err
 	}
 	if tlsCfg != nil {
+		// The client picks TLS by scheme; with a key pair given, plain
+		// http would silently ignore it.
 		for i, ep := range eps {
-			eps[i] = strings.Replace(ep, "http://", "https://", 1)
+			if strings.HasPrefix(ep, "http://") {
+				eps[i] = "https://" + strings.TrimPrefix(ep, "http://")
+				log.Warn("etcd endpoint is http:// but a certificate is set: using https", zap.String("endpoint", eps[i]))
+			}
 		}
 	}
 	dial := o.DialTimeout

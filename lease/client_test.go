@@ -2,13 +2,23 @@ package lease_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdserver"
 	"github.com/feltnet/felt/lease/etcdtest"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.uber.org/zap/zaptest"
@@ -89,4 +99,87 @@ func TestNewClientAuth(t *testing.T) {
 			t.Errorf("GetConfig as root: %v, want ErrNoConfig", err)
 		}
 	})
+}
+
+// writePEM writes a certificate signed by parent (self-signed when parent is
+// nil) and its key, returning their paths.
+func writePEM(t *testing.T, dir, name string, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (string, string, *x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, kp := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(kp, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cp, kp, cert, key
+}
+
+// TestNewClientTLS runs an embedded etcd that requires client certificates
+// and connects with flanneld's --etcd-cafile/certfile/keyfile.
+func TestNewClientTLS(t *testing.T) {
+	dir := t.TempDir()
+	notAfter := time.Now().Add(time.Hour)
+	caFile, _, ca, caKey := writePEM(t, dir, "ca", &x509.Certificate{SerialNumber: big.NewInt(1),
+		Subject: pkix.Name{CommonName: "felt test CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
+	srvCert, srvKey, _, _ := writePEM(t, dir, "server", &x509.Certificate{SerialNumber: big.NewInt(2),
+		Subject: pkix.Name{CommonName: "etcd"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}, ca, caKey)
+	cliCert, cliKey, _, _ := writePEM(t, dir, "client", &x509.Certificate{SerialNumber: big.NewInt(3),
+		Subject: pkix.Name{CommonName: "felt"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey)
+
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	ctx := testCtx(t)
+	clientAddr := free()
+	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"),
+		ClientURLs: []string{"https://" + clientAddr}, PeerURLs: []string{"http://" + free()},
+		CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: caFile, UnsafeNoFsync: true})
+	if err != nil {
+		t.Fatalf("start etcd with TLS: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+
+	o := lease.EtcdOptions{Endpoints: []string{"http://" + clientAddr}, CAFile: caFile, CertFile: cliCert, KeyFile: cliKey,
+		DialTimeout: 2 * time.Second, RequestTimeout: 3 * time.Second, Logger: zaptest.NewLogger(t)}
+	c, err := lease.NewClient(ctx, o)
+	if err != nil {
+		t.Fatalf("NewClient with a client certificate: %v", err)
+	}
+	defer c.Close()
+	if _, err := lease.NewEtcdStore(c, "", lease.StoreOptions{}).GetConfig(ctx); !errors.Is(err, lease.ErrNoConfig) {
+		t.Errorf("GetConfig over TLS: %v, want ErrNoConfig", err)
+	}
+	// Without the key pair felt falls back to plain http, which a TLS-only
+	// etcd does not answer.
+	o.CertFile, o.KeyFile = "", ""
+	if c2, err := lease.NewClient(ctx, o); err == nil {
+		c2.Close()
+		t.Error("NewClient without a client certificate reached a TLS-only etcd")
+	}
 }

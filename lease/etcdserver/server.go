@@ -37,6 +37,9 @@ type Config struct {
 	UnsafeNoFsync bool
 	// AutoCompactionRevisions, when > 0, keeps only that many revisions.
 	AutoCompactionRevisions int
+	// CertFile and KeyFile serve clients over TLS (https ClientURLs); with
+	// TrustedCAFile, clients must present a certificate signed by it.
+	CertFile, KeyFile, TrustedCAFile string
 }
 
 // Server is a running embedded etcd member.
@@ -116,6 +119,9 @@ func embedConfig(cfg Config) (*embed.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := clientTLS(ec, cfg, client); err != nil {
+		return nil, err
+	}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = client, client
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = peer, peer
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
@@ -130,6 +136,25 @@ func embedConfig(cfg Config) (*embed.Config, error) {
 		ec.AutoCompactionRetention = fmt.Sprint(cfg.AutoCompactionRevisions)
 	}
 	return ec, nil
+}
+
+func clientTLS(ec *embed.Config, cfg Config, urls []url.URL) error {
+	tlsOn := cfg.CertFile != "" || cfg.KeyFile != ""
+	if tlsOn && (cfg.CertFile == "" || cfg.KeyFile == "") {
+		return fmt.Errorf("etcd config: CertFile %q, KeyFile %q: TLS needs both", cfg.CertFile, cfg.KeyFile)
+	}
+	if cfg.TrustedCAFile != "" && !tlsOn {
+		return fmt.Errorf("etcd config: TrustedCAFile %q: needs CertFile and KeyFile too", cfg.TrustedCAFile)
+	}
+	for _, u := range urls {
+		if (u.Scheme == "https") != tlsOn {
+			return fmt.Errorf("etcd config: ClientURLs %q: use https:// exactly when CertFile and KeyFile are set", u.String())
+		}
+	}
+	ec.ClientTLSInfo.CertFile, ec.ClientTLSInfo.KeyFile = cfg.CertFile, cfg.KeyFile
+	ec.ClientTLSInfo.TrustedCAFile = cfg.TrustedCAFile
+	ec.ClientTLSInfo.ClientCertAuth = cfg.TrustedCAFile != ""
+	return nil
 }
 
 func parseURLs(field string, raw []string, def string) ([]url.URL, error) {

@@ -86,6 +86,9 @@ func TestConfigErrors(t *testing.T) {
 		{etcdserver.Config{}, "DataDir"},
 		{etcdserver.Config{DataDir: t.TempDir(), ClientURLs: []string{"127.0.0.1:2379"}}, "ClientURLs"},
 		{etcdserver.Config{DataDir: t.TempDir(), PeerURLs: []string{"ftp://x:1"}}, "PeerURLs"},
+		{etcdserver.Config{DataDir: t.TempDir(), ClientURLs: []string{"https://127.0.0.1:1"}}, "use https:// exactly when"},
+		{etcdserver.Config{DataDir: t.TempDir(), CertFile: "c.pem"}, "TLS needs both"},
+		{etcdserver.Config{DataDir: t.TempDir(), TrustedCAFile: "ca.pem"}, "TrustedCAFile"},
 	} {
 		_, err := etcdserver.Start(ctx, tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
