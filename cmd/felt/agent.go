@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -37,6 +40,7 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	healthPort := fs.Int("healthz-port", 0, "port of /healthz, /readyz, /metrics and /status (0: off)")
 	tunName := fs.String("tun-name", agent.DefaultTUNName, "name of the TUN device")
 	vtepFile := fs.String("vtep-mac-file", "", "file that keeps the VtepMAC across restarts (default: felt-vtep-mac beside --subnet-file)")
+	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile (go tool pprof) to this file until the agent stops")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -62,5 +66,29 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
 	}
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return agent.Run(ctx, cfg, e.log)
+}
+
+// startCPUProfile profiles the whole process into path; the returned func
+// stops and flushes it (on SIGTERM too, since Run returns then).
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile %q: %w", path, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %q: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
