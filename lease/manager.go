@@ -92,6 +92,9 @@ func NewManager(store Store, o ManagerOptions) (*Manager, error) {
 // free subnet. A race lost to another node is retried on a fresh list; a full
 // pool wraps ErrOutOfSubnets.
 func (m *Manager) Acquire(ctx context.Context, cfg *Config, attrs Attrs, prev netip.Prefix) (Lease, error) {
+	if cfg == nil {
+		return Lease{}, errors.New("acquire lease: no network config given")
+	}
 	if !attrs.PublicIP.Is4() {
 		return Lease{}, fmt.Errorf("acquire lease: PublicIP %v: must be an IPv4 address", attrs.PublicIP)
 	}

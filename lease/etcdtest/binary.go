@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -33,6 +34,8 @@ func startBinary(ctx context.Context, s *Server) (process, error) {
 		"--logger", "zap",
 	)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// If the test binary dies (a timeout panic), take etcd with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("run %s: %w", BinaryPath, err)
