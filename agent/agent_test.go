@@ -1,0 +1,135 @@
+package agent
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/feltnet/felt/lease"
+)
+
+func vxlanLease(t *testing.T, sn, pub, mac string) lease.Lease {
+	t.Helper()
+	m, err := net.ParseMAC(mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lease.Lease{Subnet: netip.MustParsePrefix(sn), Attrs: lease.NewVXLANAttrs(netip.MustParseAddr(pub), 1, m)}
+}
+
+func TestPeerSetVXLANIgnoresOtherBackendsOncePerLease(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	s := newPeerSet("vxlan", 8472, zap.New(core))
+	hostgw := lease.Lease{Subnet: netip.MustParsePrefix("10.5.9.0/24"),
+		Attrs: lease.Attrs{PublicIP: netip.MustParseAddr("192.168.1.9"), BackendType: "host-gw"}}
+	udp := lease.Lease{Subnet: netip.MustParsePrefix("10.5.8.0/24"), Attrs: lease.NewUDPAttrs(netip.MustParseAddr("192.168.1.8"))}
+	good := vxlanLease(t, "10.5.7.0/24", "192.168.1.7", "c6:d2:32:6f:8f:44")
+
+	if !s.apply([]lease.Event{{Type: lease.Added, Lease: hostgw}, {Type: lease.Added, Lease: udp}, {Type: lease.Added, Lease: good}}) {
+		t.Fatal("adding a vxlan lease must change the peer set")
+	}
+	// The same leases again (a re-list after compaction): no new warnings.
+	if s.apply([]lease.Event{{Type: lease.Added, Lease: hostgw}, {Type: lease.Added, Lease: udp}, {Type: lease.Added, Lease: good}}) {
+		t.Fatal("identical events must not change the peer set")
+	}
+	if n := logs.FilterMessage("ignoring lease").Len(); n != 2 {
+		t.Fatalf("got %d 'ignoring lease' warnings, want 2 (one per foreign lease)", n)
+	}
+	peers := s.list()
+	if len(peers) != 1 || peers[0].Subnet != good.Subnet || peers[0].Addr != netip.MustParseAddrPort("192.168.1.7:8472") ||
+		net.HardwareAddr(peers[0].MAC[:]).String() != "c6:d2:32:6f:8f:44" {
+		t.Fatalf("peers = %+v", peers)
+	}
+	if !s.apply([]lease.Event{{Type: lease.Removed, Lease: good}}) || len(s.list()) != 0 {
+		t.Fatal("removal must drop the peer")
+	}
+}
+
+func TestPeerSetUDPTakesAnyLease(t *testing.T) {
+	s := newPeerSet("udp", 8285, zap.NewNop())
+	s.apply([]lease.Event{
+		{Type: lease.Added, Lease: vxlanLease(t, "10.5.7.0/24", "192.168.1.7", "c6:d2:32:6f:8f:44")},
+		{Type: lease.Added, Lease: lease.Lease{Subnet: netip.MustParsePrefix("10.5.8.0/24"), Attrs: lease.NewUDPAttrs(netip.MustParseAddr("192.168.1.8"))}},
+	})
+	peers := s.list()
+	if len(peers) != 2 || peers[1].Addr != netip.MustParseAddrPort("192.168.1.8:8285") {
+		t.Fatalf("flanneld's udp backend ignores BackendType; peers = %+v", peers)
+	}
+}
+
+func TestPeerSetBadVtepMACIgnored(t *testing.T) {
+	s := newPeerSet("vxlan", 8472, zap.NewNop())
+	l := lease.Lease{Subnet: netip.MustParsePrefix("10.5.7.0/24"), Attrs: lease.Attrs{PublicIP: netip.MustParseAddr("192.168.1.7"),
+		BackendType: "vxlan", BackendData: []byte(`{"VNI":1,"VtepMAC":"not-a-mac"}`)}}
+	if s.apply([]lease.Event{{Type: lease.Added, Lease: l}}) || len(s.list()) != 0 {
+		t.Fatal("a lease with a malformed VtepMAC must be skipped")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		mut  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.RenewMargin = 0 }, ""}, // default 60 min
+		{func(c *Config) { c.RenewMargin = 1440 * time.Minute }, "--subnet-lease-renew-margin 1440"},
+		{func(c *Config) { c.RenewMargin = 30 * time.Second }, "--subnet-lease-renew-margin 0"},
+		{func(c *Config) { c.PublicIP = netip.MustParseAddr("fd00::1") }, "--public-ip fd00::1"},
+		{func(c *Config) { c.HealthzPort = 70000 }, "--healthz-port 70000"},
+		{func(c *Config) { c.TUNName = "a-very-long-tun-name" }, "--tun-name"},
+	} {
+		c := Config{}
+		tc.mut(&c)
+		c.setDefaults()
+		err := c.Validate()
+		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("Validate() = %v, want error containing %q", err, tc.want)
+		}
+	}
+}
+
+func TestVtepMACPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", VtepMACFile)
+	mac, created, err := loadOrCreateMAC(path)
+	if err != nil || !created {
+		t.Fatalf("first load: %v, created %v", err, created)
+	}
+	if mac[0]&1 != 0 || mac[0]&2 == 0 {
+		t.Fatalf("MAC %s must be unicast and locally administered", mac)
+	}
+	again, created, err := loadOrCreateMAC(path)
+	if err != nil || created || again.String() != mac.String() {
+		t.Fatalf("second load = %s (created %v, %v), want %s", again, created, err, mac)
+	}
+	os.WriteFile(path, []byte("01:00:5e:00:00:01\n"), 0o644)
+	if _, _, err := loadOrCreateMAC(path); err == nil || !strings.Contains(err.Error(), "not a unicast") {
+		t.Fatalf("multicast MAC in file: err = %v", err)
+	}
+}
+
+func TestMasqRulesAreFlanneld(t *testing.T) {
+	rules := masqRules(netip.MustParsePrefix("10.5.0.0/16"), netip.MustParsePrefix("10.5.3.0/24"), true)
+	var got []string
+	for _, r := range rules {
+		got = append(got, strings.Join(r, " "))
+	}
+	c := ` -m comment --comment flanneld masq`
+	want := []string{
+		"-m mark --mark 0x4000/0x4000 -j RETURN" + c,
+		"-s 10.5.3.0/24 -d 10.5.0.0/16 -j RETURN" + c,
+		"-s 10.5.0.0/16 -d 10.5.3.0/24 -j RETURN" + c,
+		"! -s 10.5.0.0/16 -d 10.5.3.0/24 -j RETURN" + c,
+		"-s 10.5.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully" + c,
+		"! -s 10.5.0.0/16 -d 10.5.0.0/16 -j MASQUERADE --random-fully" + c,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
