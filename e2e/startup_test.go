@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/feltnet/felt/netns"
+)
+
+// TestStartupErrors: errors at start-up say what is wrong and what to do,
+// and exit non-zero; a missing config is waited for, as flanneld does.
+func TestStartupErrors(t *testing.T) {
+	c := newCluster(t, 1, netConfig("udp"))
+	h := c.lab.Hosts[0]
+	bin := felt(t)
+	base := []string{"agent", "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface, "--subnet-file", t.TempDir() + "/subnet.env"}
+
+	t.Run("no etcd", func(t *testing.T) {
+		out, err := h.Command(c.ctx, bin, "agent", "--etcd-endpoints", "http://127.0.0.1:1", "--etcd-dial-timeout", "1s", "--etcd-request-timeout", "1s").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "no etcd reachable at http://127.0.0.1:1") || !strings.Contains(string(out), "felt etcd") {
+			t.Fatalf("err %v, output:\n%s", err, out)
+		}
+	})
+	t.Run("port taken", func(t *testing.T) {
+		var conn *net.UDPConn
+		if err := h.Do(func() (err error) {
+			conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: h.Addr.AsSlice(), Port: 8285})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		out, err := h.Command(c.ctx, bin, base...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "address already in use") || !strings.Contains(string(out), "Backend.Port") {
+			t.Fatalf("err %v, output:\n%s", err, out)
+		}
+	})
+	t.Run("tun name taken by another link", func(t *testing.T) {
+		if out, err := h.Command(c.ctx, "ip", "link", "add", "notatun", "type", "bridge").CombinedOutput(); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		out, err := h.Command(c.ctx, bin, append(base, "--tun-name", "notatun")...).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "notatun") {
+			t.Fatalf("err %v, output:\n%s", err, out)
+		}
+		t.Logf("%s", out)
+	})
+	t.Run("config missing is waited for", func(t *testing.T) {
+		if _, err := c.cli.Delete(c.ctx, "/coreos.com/network/config"); err != nil {
+			t.Fatal(err)
+		}
+		p, err := h.Start(c.ctx, bin, append(base, "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Stop()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(p.Log(), "network config not found") {
+			if time.Now().After(deadline) {
+				t.Fatalf("no hint about the missing config:\n%s", p.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := c.cli.Put(c.ctx, "/coreos.com/network/config", netConfig("udp")); err != nil {
+			t.Fatal(err)
+		}
+		for !c.statusOK(h) {
+			if time.Now().After(deadline.Add(10 * time.Second)) {
+				t.Fatalf("agent did not come up after the config appeared:\n%s", p.Log())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+// statusOK says whether h's agent answers /status.
+func (c *cluster) statusOK(h *netns.Host) bool {
+	return h.Command(c.ctx, felt(c.t), "status", "--json", "--healthz-port", strconv.Itoa(healthPort)).Run() == nil
+}
+
+// TestRestartKeepsSubnetAndMAC: SIGTERM stops the agent cleanly (exit 0, its
+// TUN gone); started again it holds the same subnet and VtepMAC.
+func TestRestartKeepsSubnetAndMAC(t *testing.T) {
+	c := newCluster(t, 2, netConfig("vxlan"))
+	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
+	c.start(a)
+	c.start(b)
+	before := c.status(a)
+	if err := c.agents[a.Name].Stop(); err != nil {
+		t.Fatalf("agent did not exit cleanly on SIGTERM: %v\n%s", err, c.agents[a.Name].Log())
+	}
+	if out, err := a.Command(c.ctx, "ip", "link", "show", "felt0").CombinedOutput(); err == nil {
+		t.Fatalf("felt0 still exists after a clean stop:\n%s", out)
+	}
+	c.start(a)
+	after := c.status(a)
+	if after.Subnet != before.Subnet || after.VtepMAC != before.VtepMAC {
+		t.Fatalf("restart changed the lease: subnet %s → %s, VtepMAC %s → %s", before.Subnet, after.Subnet, before.VtepMAC, after.VtepMAC)
+	}
+	resp, err := c.cli.Get(c.ctx, "/coreos.com/network/subnets", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil || resp.Count != 2 {
+		t.Fatalf("leases after restart: %d (%v), want 2", resp.Count, err)
+	}
+	if err := pingEventually(c.ctx, b, c.tunAddr(a), 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
