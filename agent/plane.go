@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 
-	wgtun "golang.zx2c4.com/wireguard/tun"
 	"go.uber.org/zap"
+	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/lease"
