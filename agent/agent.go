@@ -58,7 +58,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if env, err := lease.ReadSubnetEnv(cfg.SubnetFile); err == nil {
 		prev = env.Subnet
 	}
-	mgr, err := lease.NewManager(store, lease.ManagerOptions{Logger: log.Named("lease"), RenewMargin: cfg.RenewMargin})
+	var st *state // set below, before Keep starts renewing
+	mgr, err := lease.NewManager(store, lease.ManagerOptions{Logger: log.Named("lease"), RenewMargin: cfg.RenewMargin,
+		OnRenew: func(l lease.Lease) { st.renewed(l) }})
 	if err != nil {
 		return err
 	}
@@ -69,7 +71,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	log.Info("subnet lease acquired", zap.Stringer("subnet", own.Subnet), zap.Stringer("public_ip", public),
 		zap.String("backend", netCfg.Backend.Type), zap.Time("expires", own.Expiration))
 
-	st := newState(netCfg, plane, public, cfg.TUNName, log)
+	st = newState(netCfg, plane, public, cfg.TUNName, log)
 	if err := st.adopt(own, cfg); err != nil {
 		return err
 	}

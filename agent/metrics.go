@@ -28,25 +28,26 @@ type collector struct {
 	st  *state
 	eng *router.Engine
 
-	packets, bytes, drops, peers, expiry, renewals *prometheus.Desc
+	packets, bytes, drops, peers, expiry, renewals, reacquired *prometheus.Desc
 }
 
 func newMetrics(st *state, eng *router.Engine) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{st: st, eng: eng,
-		packets:  prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
-		bytes:    prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
-		drops:    prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
-		peers:    prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
-		expiry:   prometheus.NewDesc("felt_lease_expiry_timestamp_seconds", "When the own subnet lease expires (Unix time).", []string{"subnet"}, nil),
-		renewals: prometheus.NewDesc("felt_lease_changes_total", "Times the own lease was renewed or re-acquired.", nil, nil),
+		packets:    prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
+		bytes:      prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
+		drops:      prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
+		peers:      prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
+		expiry:     prometheus.NewDesc("felt_lease_expiry_timestamp_seconds", "When the own subnet lease expires (Unix time).", []string{"subnet"}, nil),
+		renewals:   prometheus.NewDesc("felt_lease_renewals_total", "Renewals of the own subnet lease.", nil, nil),
+		reacquired: prometheus.NewDesc("felt_lease_reacquired_total", "Times the own lease was lost and a lease taken again.", nil, nil),
 	})
 	return reg
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.expiry, c.renewals} {
+	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.expiry, c.renewals, c.reacquired} {
 		ch <- d
 	}
 }
@@ -62,10 +63,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(c.eng.Table().Len()))
 	c.st.mu.Lock()
-	own, renewals := c.st.own, c.st.renewals
+	own, renewals, reacquired := c.st.own, c.st.renewals, c.st.reacquired
 	c.st.mu.Unlock()
 	if !own.Expiration.IsZero() {
 		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(own.Expiration.Unix()), own.Subnet.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.renewals, prometheus.CounterValue, float64(renewals))
+	ch <- prometheus.MustNewConstMetric(c.reacquired, prometheus.CounterValue, float64(reacquired))
 }

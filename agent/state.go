@@ -26,10 +26,11 @@ type state struct {
 	eng    *router.Engine
 	log    *zap.Logger
 
-	mu       sync.Mutex
-	own      lease.Lease
-	peers    []router.Peer
-	renewals int
+	mu         sync.Mutex
+	own        lease.Lease
+	peers      []router.Peer
+	renewals   int // renewals of the own lease
+	reacquired int // leases taken again after one was lost
 }
 
 func newState(c *lease.Config, p *plane, public netip.Addr, tunName string, log *zap.Logger) *state {
@@ -53,11 +54,19 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 	}
 	s.mu.Lock()
 	if s.own.Subnet.IsValid() {
-		s.renewals++
+		s.reacquired++
 	}
 	s.own = l
 	s.mu.Unlock()
 	return nil
+}
+
+// renewed records a renewal of the own lease.
+func (s *state) renewed(l lease.Lease) {
+	s.mu.Lock()
+	s.own = l
+	s.renewals++
+	s.mu.Unlock()
 }
 
 func (s *state) setPeers(p []router.Peer) {

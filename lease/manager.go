@@ -16,13 +16,14 @@ import (
 // LocalManager does, with two fixes: a lost creation race is retried, and a
 // lost lease is re-acquired instead of ending the process.
 type Manager struct {
-	store  Store
-	log    *zap.Logger
-	now    func() time.Time
-	ttl    time.Duration
-	margin time.Duration
-	retry  time.Duration
-	races  int
+	store   Store
+	log     *zap.Logger
+	now     func() time.Time
+	ttl     time.Duration
+	margin  time.Duration
+	retry   time.Duration
+	races   int
+	onRenew func(Lease)
 
 	mu  sync.Mutex // guards rnd, which is not safe for concurrent use
 	rnd *rand.Rand
@@ -43,12 +44,15 @@ type ManagerOptions struct {
 	RetryInterval time.Duration
 	// RaceRetries bounds how often Acquire retries a lost race; default 10.
 	RaceRetries int
+	// OnRenew, if set, is called from Keep's goroutine after each renewal
+	// with the renewed lease (for metrics and status).
+	OnRenew func(Lease)
 }
 
 // NewManager validates the options and returns a Manager on store.
 func NewManager(store Store, o ManagerOptions) (*Manager, error) {
 	m := &Manager{store: store, log: o.Logger, now: o.Now, rnd: o.Rand, ttl: o.TTL,
-		margin: o.RenewMargin, retry: o.RetryInterval, races: o.RaceRetries}
+		margin: o.RenewMargin, retry: o.RetryInterval, races: o.RaceRetries, onRenew: o.OnRenew}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -285,6 +289,9 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *ba
 				continue
 			}
 			*cur = nl
+			if m.onRenew != nil {
+				m.onRenew(nl)
+			}
 			m.log.Info("renewed lease", zap.Stringer("subnet", cur.Subnet), zap.Time("expires", cur.Expiration))
 			timer.Reset(m.untilRenew(*cur))
 		case r, ok := <-wch:

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -270,7 +271,9 @@ func TestKeepRenews(t *testing.T) {
 		cli, st := newStore(t, s)
 		cfg := mustConfig(t, `{"Network":"10.11.0.0/16","Backend":{"Type":"vxlan"}}`)
 		// A 3 s lease renewed 2 s before expiry: about every second.
-		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second})
+		var renewed atomic.Int32
+		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second,
+			OnRenew: func(lease.Lease) { renewed.Add(1) }})
 		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
 		if err != nil {
 			t.Fatal(err)
@@ -295,6 +298,9 @@ func TestKeepRenews(t *testing.T) {
 			t.Fatalf("after the first etcd lease expired the key has lease %x (first %x): not renewed", id, first)
 		}
 		eventually(t, "another renewal", func() bool { id2, rev2 := get(); return id2 != id && rev2 > rev })
+		if renewed.Load() < 2 {
+			t.Errorf("OnRenew called %d times after two renewals", renewed.Load())
+		}
 		select {
 		case nl := <-changes:
 			t.Errorf("Keep re-acquired (%s) instead of renewing", fmtIP(nl))
