@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -108,5 +110,49 @@ func TestRestartKeepsSubnetAndMAC(t *testing.T) {
 	}
 	if err := pingEventually(c.ctx, b, c.tunAddr(a), 3*time.Second); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// httpGet fetches path from h's agent health server (inside h's namespace).
+func (c *cluster) httpGet(h *netns.Host, path string) string {
+	c.t.Helper()
+	var conn net.Conn
+	if err := h.Do(func() (err error) {
+		conn, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(healthPort))
+		return err
+	}); err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path)
+	b, _ := io.ReadAll(conn)
+	return string(b)
+}
+
+// TestHealthAndMetrics: flanneld's /healthz and /readyz, and Prometheus
+// /metrics with felt's counters after traffic.
+func TestHealthAndMetrics(t *testing.T) {
+	c := newCluster(t, 2, netConfig("udp"))
+	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
+	c.start(a)
+	c.start(b)
+	if err := pingEventually(c.ctx, a, c.tunAddr(b), 3*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/healthz", "/readyz"} {
+		if r := c.httpGet(a, p); !strings.HasPrefix(r, "HTTP/1.0 200") {
+			t.Fatalf("%s: %s", p, r)
+		}
+	}
+	m := c.httpGet(a, "/metrics")
+	for _, want := range []string{`felt_packets_total{direction="out"}`, `felt_drops_total{reason="no_route"}`,
+		"felt_peers 1", "felt_lease_expiry_timestamp_seconds{subnet=", "felt_lease_renewals_total 0"} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(m, `felt_packets_total{direction="out"} 0`) {
+		t.Error("/metrics counts no outbound packets after a ping")
 	}
 }
