@@ -1,0 +1,209 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feltnet/felt/netns"
+)
+
+// TestFaultEtcdMemberKilled: agents on a 3-member etcd keep watching and
+// acquiring through the survivors when the leader is killed with SIGKILL: a
+// lease written after the kill reaches every agent, and an agent started
+// after the kill gets a lease and is reached. With FELT_LONG=1 it also waits
+// for each agent's renewal (the shortest renew margin still means a minute).
+func TestFaultEtcdMemberKilled(t *testing.T) {
+	c := newCluster(t, 3, netConfig("vxlan"))
+	ec := newEtcdCluster(t, c.lab.Gateway(), 3)
+	putConfig(t, ec.cli, netConfig("vxlan"))
+	hosts := c.lab.Hosts
+	args := []string{"--etcd-endpoints", ec.flag(), "--subnet-lease-renew-margin", "1439"}
+	for _, h := range hosts[:2] {
+		c.start(h, args...)
+	}
+	for _, h := range hosts[:2] {
+		c.waitPeers(h, 1, 10*time.Second)
+	}
+	expires := map[string]time.Time{}
+	for _, h := range hosts[:2] {
+		expires[h.Name] = c.status(h).Expires
+	}
+
+	li, err := ec.leader(c.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := ec.members[li]
+	t.Logf("agents' etcd connections before the kill: %s: %s", hosts[0].Name, etcdConns(c, hosts[0], ec))
+	victim.kill()
+	killed := time.Now()
+	t.Logf("killed leader %s (%s) with SIGKILL", victim.name, victim.clientURL)
+
+	// Another writer's lease, through the survivors, reaches both agents.
+	writeLease(t, ec.cli, "10.5.250.0/24", netip.MustParseAddr("192.0.2.250"), time.Hour)
+	written := time.Now()
+	t.Logf("a writer added lease 10.5.250.0/24 through the survivors %v after the kill", written.Sub(killed).Round(time.Millisecond))
+	for _, h := range hosts[:2] {
+		c.waitPeerSubnet(h, "10.5.250.0/24", 30*time.Second)
+		t.Logf("%s saw it %v after it was written", h.Name, time.Since(written).Round(time.Millisecond))
+	}
+	t.Logf("agents' etcd connections after the kill: %s: %s", hosts[0].Name, etcdConns(c, hosts[0], ec))
+
+	// A new agent acquires through the survivors; the others route to it.
+	c.start(hosts[2], args...)
+	for _, h := range hosts {
+		c.waitPeers(h, 3, 30*time.Second)
+	}
+	a2 := c.tunAddr(hosts[2])
+	for _, h := range hosts[:2] {
+		if err := pingEventually(c.ctx, h, a2, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if keys := leaseKeys(t, ec.cli); len(keys) != 4 {
+		t.Fatalf("lease keys after the kill: %d %v, want 4 (3 agents + 1 written)", len(keys), keys)
+	}
+
+	if !longRun() {
+		t.Log("renewal through the survivors: set FELT_LONG=1 (an agent renews a minute after acquiring at the shortest margin)")
+		return
+	}
+	for _, h := range hosts[:2] {
+		deadline := time.Now().Add(3 * time.Minute)
+		for c.status(h).Expires.Sub(expires[h.Name]) < 30*time.Second {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not renew its lease through the survivors: expiry still %v", h.Name, c.status(h).Expires)
+			}
+			time.Sleep(time.Second)
+		}
+		t.Logf("%s renewed through the survivors: expiry %v → %v", h.Name, expires[h.Name], c.status(h).Expires)
+	}
+}
+
+// TestFaultEtcdOutage: all of etcd is down (every member SIGKILLed) for 10 s
+// (60 s with FELT_LONG=1). Traffic between existing peers flows meanwhile
+// (ping, and a TCP transfer byte for byte). Near the end of the outage etcd
+// comes back where only another writer reaches it (the hosts are still cut
+// off): it adds a lease, churns and compacts the history past every agent's
+// watch revision. When the hosts reach etcd again, every agent sees the new
+// lease (after re-listing) and no lease that had time left is lost.
+func TestFaultEtcdOutage(t *testing.T) {
+	outage := 10 * time.Second
+	if longRun() {
+		outage = 60 * time.Second
+	}
+	c := newCluster(t, 3, netConfig("vxlan"))
+	ec := newEtcdCluster(t, c.lab.Gateway(), 3)
+	putConfig(t, ec.cli, netConfig("vxlan"))
+	hosts := c.lab.Hosts
+	for _, h := range hosts {
+		c.start(h, "--etcd-endpoints", ec.flag())
+	}
+	// A lease with time left that no agent renews (a host that is away).
+	writeLease(t, ec.cli, "10.5.251.0/24", netip.MustParseAddr("192.0.2.251"), 10*time.Minute)
+	for _, h := range hosts {
+		c.waitPeers(h, 3, 10*time.Second)
+	}
+	addr := map[string]netip.Addr{}
+	for _, h := range hosts {
+		addr[h.Name] = c.tunAddr(h)
+	}
+	before := leaseKeys(t, ec.cli)
+
+	ec.killAll()
+	down := time.Now()
+	t.Logf("all %d etcd members killed; outage of %v", len(ec.members), outage)
+	heal := partition(t, c.lab.Bridge(), ec.clientPorts())
+
+	// Traffic between existing peers during the outage.
+	for _, a := range hosts {
+		for _, b := range hosts {
+			if a != b {
+				if err := pingEventually(c.ctx, a, addr[b.Name], 3*time.Second); err != nil {
+					t.Fatalf("during the outage: %v", err)
+				}
+			}
+		}
+	}
+	transfer(t, hosts[0], hosts[1], addr[hosts[1].Name], 64<<20)
+	t.Logf("during the outage: pings and 64 MiB %s → %s byte for byte, %v into it", hosts[0].Name, hosts[1].Name, time.Since(down).Round(time.Millisecond))
+
+	// etcd back for the writer only, in the last seconds of the outage.
+	if d := outage - 5*time.Second - time.Since(down); d > 0 {
+		time.Sleep(d)
+	}
+	ec.restartAll()
+	newKey := writeLease(t, ec.cli, "10.5.252.0/24", netip.MustParseAddr("192.0.2.252"), time.Hour)
+	for i := range 20 {
+		if _, err := ec.cli.Put(c.ctx, "/felt-fault/churn", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := ec.cli.Get(c.ctx, "/felt-fault/churn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.cli.Compact(c.ctx, resp.Header.Revision); err != nil {
+		t.Fatalf("compact: %v", err)
+	}
+	if d := outage - time.Since(down); d > 0 {
+		time.Sleep(d)
+	}
+	heal()
+	back := time.Now()
+	t.Logf("hosts reach etcd again after %v; history compacted to revision %d", back.Sub(down).Round(time.Millisecond), resp.Header.Revision)
+
+	for _, h := range hosts {
+		d := c.waitPeerSubnet(h, "10.5.252.0/24", 2*time.Minute)
+		t.Logf("%s caught up %v after etcd came back", h.Name, d.Round(time.Millisecond))
+	}
+	after := leaseKeys(t, ec.cli)
+	for _, k := range before {
+		if !slices.Contains(after, k) {
+			t.Errorf("lease %s (it had time left) lost in the outage: before %v after %v", k, before, after)
+		}
+	}
+	if !slices.Contains(after, newKey) || len(after) != len(before)+1 {
+		t.Errorf("lease keys after the outage: %v, want %v + %s", after, before, newKey)
+	}
+	relisted := 0
+	for _, h := range hosts {
+		if strings.Contains(c.agents[h.Name].Log(), "compacted") {
+			relisted++
+		}
+	}
+	t.Logf("%d of %d agents logged a compacted watch and re-listed", relisted, len(hosts))
+	if relisted == 0 {
+		t.Errorf("no agent saw its watch revision compacted: the test did not exercise re-listing")
+	}
+	transfer(t, hosts[2], hosts[0], addr[hosts[0].Name], 16<<20)
+}
+
+// etcdConns names the etcd members h holds established TCP connections to
+// (from ss), to show which members an agent's client used.
+func etcdConns(c *cluster, h *netns.Host, ec *etcdCluster) string {
+	out, err := h.Command(c.ctx, "ss", "-Htn", "state", "established").Output()
+	if err != nil {
+		return fmt.Sprintf("(ss: %v)", err)
+	}
+	peers := map[string]int{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(line); len(f) >= 4 {
+			peers[f[3]]++
+		}
+	}
+	var names []string
+	for _, m := range ec.members {
+		if n := peers[strings.TrimPrefix(m.clientURL, "http://")]; n > 0 {
+			names = append(names, fmt.Sprintf("%s×%d", m.name, n))
+		}
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, " ")
+}
