@@ -1,0 +1,113 @@
+package demo
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"regexp"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of Config.
+const (
+	DefaultHosts   = 3
+	DefaultBackend = "udp"
+	DefaultName    = "fdemo"
+	// DefaultTransfer is the size of the checked TCP transfer.
+	DefaultTransfer = 16 << 20
+	// HealthPort is every agent's --healthz-port (one per host namespace).
+	HealthPort = 8471
+)
+
+// Default networks: the underlay sits outside the 10.200-10.250 ranges the
+// tests use; the overlay is the flannel tutorials' 10.5.0.0/16.
+var (
+	DefaultUnderlay = netip.MustParsePrefix("10.252.0.0/24")
+	DefaultNetwork  = netip.MustParsePrefix("10.5.0.0/16")
+)
+
+// Config describes one demo. Zero fields take the defaults above.
+type Config struct {
+	Hosts    int          // hosts (each with an agent and two containers); 2..20
+	Backend  string       // "udp" or "vxlan"
+	IPMasq   bool         // run the agents with --ip-masq and check masquerading
+	Keep     bool         // after the checks, keep the lab until ctx ends
+	Name     string       // lab name: prefix of every namespace and link (netns.LabConfig.Name)
+	Underlay netip.Prefix // the hosts' network
+	Network  netip.Prefix // the overlay (flannel's Network)
+	Transfer int64        // bytes of the checked TCP transfer
+
+	// FeltBin is the felt binary the agents run; default os.Executable().
+	FeltBin string
+	// StateDir holds <Name>.json while the demo runs, for `felt demo down`
+	// and `felt demo shell`; "" keeps no state file.
+	StateDir string
+
+	Out io.Writer        // progress and report; default os.Stdout
+	Log *zap.Logger      // default zap.NewNop()
+	Now func() time.Time // clock for step timings; default time.Now
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,8}$`)
+
+// withDefaults returns c with defaults filled in, or an error naming the
+// first field that breaks its rule.
+func (c Config) withDefaults() (Config, error) {
+	if c.Hosts == 0 {
+		c.Hosts = DefaultHosts
+	}
+	if c.Backend == "" {
+		c.Backend = DefaultBackend
+	}
+	if c.Name == "" {
+		c.Name = DefaultName
+	}
+	if !c.Underlay.IsValid() {
+		c.Underlay = DefaultUnderlay
+	}
+	if !c.Network.IsValid() {
+		c.Network = DefaultNetwork
+	}
+	if c.Transfer == 0 {
+		c.Transfer = DefaultTransfer
+	}
+	if c.Out == nil {
+		c.Out = os.Stdout
+	}
+	if c.Log == nil {
+		c.Log = zap.NewNop()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.FeltBin == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return c, fmt.Errorf("demo: find the felt binary for the agents: %w", err)
+		}
+		c.FeltBin = exe
+	}
+	switch {
+	case c.Hosts < 2 || c.Hosts > 20:
+		return c, fmt.Errorf("demo: hosts %d: must be between 2 and 20 (containers talk across hosts)", c.Hosts)
+	case c.Backend != "udp" && c.Backend != "vxlan":
+		return c, fmt.Errorf("demo: backend %q: must be udp or vxlan", c.Backend)
+	case !nameRE.MatchString(c.Name):
+		return c, fmt.Errorf("demo: name %q: must be 2 to 9 lower-case letters and digits, starting with a letter", c.Name)
+	case !c.Network.Addr().Is4() || c.Network.Bits() > 18 || c.Network != c.Network.Masked():
+		return c, fmt.Errorf("demo: network %s: must be an IPv4 network of /18 or larger without host bits, e.g. 10.5.0.0/16", c.Network)
+	case c.Underlay.Overlaps(c.Network):
+		return c, fmt.Errorf("demo: underlay %s: must not overlap the overlay network %s", c.Underlay, c.Network)
+	case c.Transfer < 0:
+		return c, fmt.Errorf("demo: transfer %d bytes: must not be negative", c.Transfer)
+	}
+	return c, nil
+}
+
+// netConfig is the flannel network config the demo writes to etcd.
+func (c Config) netConfig() string {
+	return fmt.Sprintf(`{"Network":%q,"Backend":{"Type":%q}}`, c.Network.String(), c.Backend)
+}
