@@ -23,6 +23,7 @@ var commands = []command{
 	{"etcd", "run an embedded etcd member (for a lab or a small cluster)", runEtcd},
 	{"config", "get or set the network config (flanneld's <prefix>/config)", runConfig},
 	{"leases", "list the subnet leases", runLeases},
+	{"bench", "measure felt against kernel VXLAN and bare veth (needs root)", runBench},
 	{"demo", "build flannel's container lab on this machine and show containers talking across hosts", runDemo},
 	{"version", "print felt's version", runVersion},
 }

@@ -1,0 +1,16 @@
+// Package bench measures felt against the kernel's own VXLAN (configured as
+// flanneld configures it) and bare veth, on two hosts in network namespaces,
+// in one run: TCP throughput (one and several streams), 64-byte UDP receive
+// rate and loss, ping RTT percentiles and CPU per GB moved. Every figure is
+// also given as a ratio to kernel VXLAN on the same underlay, since only
+// ratios measured in the same run mean anything on a shared machine.
+//
+// It drives the felt binary (`felt etcd`, `felt config set`, `felt agent`)
+// and iperf3, ping, ip and bridge from the outside, as an operator would;
+// it imports only netns from felt.
+//
+// Concurrency: Run is sequential. For each underlay it builds one lab, then
+// for each repetition brings each scenario up, measures it, and takes it
+// down again, rotating the scenario order between repetitions so that no
+// scenario always runs first or last. Nothing is measured concurrently.
+package bench

@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/netns"
+)
+
+// ErrRunsFailed is returned (wrapped) by Run when some runs failed; the
+// report is complete otherwise and lists each failure.
+var ErrRunsFailed = errors.New("some benchmark runs failed")
+
+// tools are the programs Run drives.
+var tools = []string{"ip", "bridge", "ethtool", "iperf3", "ping"}
+
+// Run measures every scenario of c on every underlay, c.Repeat times, and
+// returns the report. It needs root (or netns.ReexecRootless). A run that
+// fails is recorded in the report and the others go on; the error then
+// wraps ErrRunsFailed. Cancelling ctx stops it and removes its labs.
+func Run(ctx context.Context, c Config) (*Report, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if netns.Rootless() && !netns.InRootless() {
+		return nil, fmt.Errorf("bench: needs root for network namespaces, TUN and vxlan devices (or run it through netns.ReexecRootless)")
+	}
+	for _, t := range append(tools, c.FeltBin) {
+		if _, err := exec.LookPath(t); err != nil {
+			return nil, fmt.Errorf("bench: %s not found (Debian: apt-get install iproute2 ethtool iperf3 iputils-ping): %w", t, err)
+		}
+	}
+	if c.ProfileDir != "" {
+		if err := os.MkdirAll(c.ProfileDir, 0o755); err != nil {
+			return nil, fmt.Errorf("bench: profile directory: %w", err)
+		}
+	}
+	stem := c.Name
+	if stem == "" {
+		stem = "fb" + strconv.Itoa(os.Getpid()%100000)
+	}
+	start := time.Now()
+	rep := newReport(&c, start)
+	p := &progress{c: &c, start: start, total: len(c.Underlays) * c.Repeat * len(c.Scenarios)}
+	failed := 0
+	for _, u := range c.Underlays {
+		fmt.Fprintf(c.Progress, "building the %s lab...\n", u)
+		l, err := newUnderlayLab(ctx, &c, u, stem)
+		if err != nil {
+			return nil, err
+		}
+		runs, errs := map[Scenario][]Sample{}, map[Scenario][]string{}
+		for r := 0; r < c.Repeat; r++ {
+			for _, sc := range rotate(c.Scenarios, r) {
+				s, err := l.runScenario(ctx, &c, sc, r)
+				if ctx.Err() != nil {
+					return nil, errors.Join(ctx.Err(), l.close())
+				}
+				p.step(u, r, sc, s, err)
+				if err != nil {
+					failed++
+					c.Log.Warn("benchmark run failed", zap.String("underlay", string(u)), zap.String("scenario", string(sc)), zap.Error(err))
+					errs[sc] = append(errs[sc], err.Error())
+					continue
+				}
+				runs[sc] = append(runs[sc], s)
+			}
+		}
+		if err := l.close(); err != nil {
+			c.Log.Warn("lab cleanup", zap.Error(err))
+		}
+		rep.addUnderlay(u, c.Scenarios, runs, errs)
+	}
+	rep.finish(time.Now())
+	if failed > 0 {
+		return rep, fmt.Errorf("bench: %w: %d of %d", ErrRunsFailed, failed, p.total)
+	}
+	return rep, nil
+}
+
+// rotate starts repetition r at scenario r, so no scenario always runs
+// right after the same one or first on a freshly built lab.
+func rotate(s []Scenario, r int) []Scenario {
+	k := r % len(s)
+	return append(append([]Scenario{}, s[k:]...), s[:k]...)
+}
+
+// progress prints one line per measured scenario.
+type progress struct {
+	c     *Config
+	start time.Time
+	total int
+	done  int
+}
+
+func (p *progress) step(u Underlay, r int, sc Scenario, s Sample, err error) {
+	p.done++
+	el := time.Since(p.start).Round(time.Second)
+	prefix := fmt.Sprintf("[%3d/%d %8s] %-4s rep %d/%d %-12s", p.done, p.total, el, u, r+1, p.c.Repeat, sc)
+	if err != nil {
+		fmt.Fprintf(p.c.Progress, "%s FAILED: %s\n", prefix, firstLine(err.Error()))
+		return
+	}
+	fmt.Fprintf(p.c.Progress, "%s tcp1 %s Gbit/s  tcp%d %s Gbit/s  udp64 %s kpps (%s%% loss)  ping p50 %s µs p99 %s µs\n",
+		prefix, num(s.TCP1Gbps), p.c.Streams, num(s.TCPNGbps), num(s.UDPKpps), num(s.UDPLossPct), num(s.PingP50us), num(s.PingP99us))
+}
