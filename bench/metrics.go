@@ -8,9 +8,9 @@ import (
 // Sample is what one run of one scenario measured. Zero means "not
 // measured" only for AgentCPUPerGB, which exists for felt scenarios alone.
 type Sample struct {
-	TCP1Gbps   float64 `json:"tcp1_gbps"`    // one TCP stream, receiver's rate
-	TCPNGbps   float64 `json:"tcpn_gbps"`    // Config.Streams TCP streams, summed
-	UDPKpps    float64 `json:"udp64_kpps"`   // 64-byte UDP datagrams received per second
+	TCP1Gbps   float64 `json:"tcp1_gbps"`  // one TCP stream, receiver's rate
+	TCPNGbps   float64 `json:"tcpn_gbps"`  // Config.Streams TCP streams, summed
+	UDPKpps    float64 `json:"udp64_kpps"` // 64-byte UDP datagrams received per second
 	UDPLossPct float64 `json:"udp64_loss_pct"`
 	PingP50us  float64 `json:"ping_p50_us"`
 	PingP99us  float64 `json:"ping_p99_us"`

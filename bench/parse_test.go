@@ -1,8 +1,8 @@
 package bench
 
 import (
-	"errors"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"strings"
