@@ -25,6 +25,7 @@ var commands = []command{
 	{"leases", "list the subnet leases", runLeases},
 	{"bench", "measure felt against kernel VXLAN and bare veth (needs root)", runBench},
 	{"demo", "build flannel's container lab on this machine and show containers talking across hosts", runDemo},
+	{"docker-opts", "print Docker daemon options from subnet.env (flannel's mk-docker-opts.sh)", runDockerOpts},
 	{"version", "print felt's version", runVersion},
 }
 
