@@ -46,9 +46,6 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if *repeat < 0 || *pings < 0 {
 		return usageErr("--repeat %d, --pings %d: must not be negative", *repeat, *pings)
 	}
-	if netns.Rootless() && !netns.InRootless() {
-		return netns.ReexecRootless(ctx, append([]string{"bench"}, args...))
-	}
 	bin := *feltBin
 	if bin == "" {
 		if bin, err = os.Executable(); err != nil {
@@ -61,6 +58,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageErr("%v", err)
+	}
+	if netns.Rootless() && !netns.InRootless() {
+		return netns.ReexecRootless(ctx, append([]string{"bench"}, args...))
 	}
 	rep, runErr := bench.Run(ctx, cfg)
 	if rep == nil {
