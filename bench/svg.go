@@ -24,7 +24,7 @@ var chartMetrics = []string{"tcp1_gbps", "tcpn_gbps", "udp64_kpps"}
 
 const (
 	svgW      = 960
-	panelH    = 330
+	panelH    = 300
 	plotTop   = 50
 	plotH     = 220
 	ratioX0   = 60
@@ -61,6 +61,9 @@ func drawPanel(b *bytes.Buffer, u UnderlayResult, y0 int) {
 		fmt.Fprintf(b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
 			x, legendTop-20, scenarioColor[s.Scenario], x+14, legendTop-11, esc(string(s.Scenario)))
 	}
+	x := 180 + len(u.Scenarios)*130
+	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="red" stroke-width="2"/><text x="%d" y="%d">target</text>`+"\n",
+		x, x+12, legendTop-15, legendTop-15, x+16, legendTop-11)
 	n := max(len(u.Scenarios), 1)
 
 	// Ratios to kernel VXLAN.
