@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -153,4 +154,29 @@ func otherBackendLease(t *testing.T, c *cluster, fh *flannelHost) {
 		t.Fatal(err)
 	}
 	c.waitPeers(hf, 1, 5*time.Second)
+}
+
+// TestInteropVXLANPartialChecksums is a known incompatibility, skipped unless
+// FELT_KNOWN_ISSUES=1: when the underlay carries a kernel's partial checksums
+// unfinished (veth, containers on one bridge, e.g. kind), the inner TCP
+// checksum of what flannel.1 sends is only the pseudo-header sum. A kernel
+// vxlan receiver accepts that (the skb stays CHECKSUM_PARTIAL); felt reads the
+// bytes from a UDP socket and writes them to its TUN, where TCP drops them
+// (TcpInCsumErrors). ICMP is checksummed in software, so ping still works.
+// Across a NIC, which finalizes checksums, TestInteropVXLAN passes.
+func TestInteropVXLANPartialChecksums(t *testing.T) {
+	if os.Getenv("FELT_KNOWN_ISSUES") == "" {
+		t.Skip("known issue: felt does not accept partially checksummed TCP from a kernel vxlan peer across a veth; set FELT_KNOWN_ISSUES=1 to run")
+	}
+	c := newCluster(t, 2, `{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}`)
+	hf := c.lab.Hosts[0]
+	fh := newFlannelHost(t, c, c.lab.Hosts[1], flannelVXLAN{Subnet: netip.MustParsePrefix("10.5.250.0/24"), PartialChecksums: true})
+	c.start(hf)
+	c.waitPeers(hf, 1, 10*time.Second)
+	feltNet := netip.MustParsePrefix(c.status(hf).Subnet)
+	fh.programmed.wait(t, "flannel host", feltNet, 10*time.Second)
+	if err := pingEventually(c.ctx, fh.Host, feltNet.Addr(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	transfer(t, fh.Host, hf, feltNet.Addr(), 1<<20)
 }
