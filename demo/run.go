@@ -88,6 +88,13 @@ func (d *run) build(ctx context.Context) error {
 	if err := d.p.step("check for a running demo", func() (string, error) { return "", notRunning(c.Name) }); err != nil {
 		return err
 	}
+	if netns.InRootless() {
+		// The user namespace came with a fresh network namespace whose
+		// loopback is down; etcd's clients here reach the gateway over it.
+		if err := ip(ctx, "link", "set", "lo", "up"); err != nil {
+			return err
+		}
+	}
 	var err error
 	if d.work, err = os.MkdirTemp("", c.Name+"-"); err != nil {
 		return err
@@ -280,6 +287,9 @@ func (d *run) writeState() error {
 // and namespaces (Lab.Close), etcd, anything named after the lab that an
 // interrupted command may have created unrecorded, files.
 func (d *run) teardown() {
+	if d.work == "" {
+		return // nothing was built
+	}
 	d.p.step("remove the lab", func() (string, error) {
 		var errs []error
 		if d.lab != nil {
@@ -289,9 +299,7 @@ func (d *run) teardown() {
 			errs = append(errs, d.etcd.Close())
 		}
 		errs = append(errs, netns.Cleanup(d.cfg.Name))
-		if d.work != "" {
-			errs = append(errs, os.RemoveAll(d.work))
-		}
+		errs = append(errs, os.RemoveAll(d.work))
 		if d.cfg.StateDir != "" {
 			if err := os.Remove(statePath(d.cfg.StateDir, d.cfg.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 				errs = append(errs, err)
