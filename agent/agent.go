@@ -40,6 +40,9 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, u := range unsupported(netCfg) {
+		log.Warn("network config setting not supported by felt", zap.String("setting", u))
+	}
 	ext, err := findExtIface(cfg.Ifaces)
 	if err != nil {
 		return err
