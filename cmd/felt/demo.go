@@ -141,7 +141,8 @@ func runDemoShell(ctx context.Context, e *env, args []string) error {
 	argv := append([]string{"ip", "netns", "exec", ns}, command...)
 	if s.Rootless {
 		// The lab lives in the demo's user and mount namespaces.
-		argv = append([]string{"nsenter", "-t", strconv.Itoa(s.PID), "-U", "-m", "--"}, argv...)
+		// --preserve-credentials: the namespace denies setgroups.
+		argv = append([]string{"nsenter", "-t", strconv.Itoa(s.PID), "-U", "-m", "--preserve-credentials", "--"}, argv...)
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
