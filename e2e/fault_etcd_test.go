@@ -5,8 +5,11 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/feltnet/felt/netns"
 )
@@ -206,4 +209,57 @@ func etcdConns(c *cluster, h *netns.Host, ec *etcdCluster) string {
 		return "none"
 	}
 	return strings.Join(names, " ")
+}
+
+// TestFaultEtcdMemberHung: a member that hangs without closing its
+// connections (SIGSTOP: a frozen VM, a stalled disk) is like a host that
+// vanished from the network. Each member in turn is frozen; a lease written
+// through the other two must still reach every agent, whichever member its
+// watch happened to run on. The default run freezes only the leader (about
+// 15 s: a hung transport is found by keepalive); FELT_LONG=1 freezes each.
+//
+// Regression test: before keepalives and a bound on the watch's expiry
+// lookup, an agent never saw the lease while m0 was frozen.
+func TestFaultEtcdMemberHung(t *testing.T) {
+	c := newCluster(t, 2, netConfig("vxlan"))
+	ec := newEtcdCluster(t, c.lab.Gateway(), 3)
+	putConfig(t, ec.cli, netConfig("vxlan"))
+	hosts := c.lab.Hosts
+	for _, h := range hosts {
+		c.start(h, "--etcd-endpoints", ec.flag())
+	}
+	for _, h := range hosts {
+		c.waitPeers(h, 1, 10*time.Second)
+	}
+	victims := []int{0, 1, 2}
+	if !longRun() {
+		li, err := ec.leader(c.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		victims = []int{li}
+	}
+	for _, i := range victims {
+		m := ec.members[i]
+		others := slices.Delete(slices.Clone(ec.endpoints()), i, i+1)
+		wcli, err := clientv3.New(clientv3.Config{Endpoints: others, DialTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.cmd.Process.Signal(syscall.SIGSTOP)
+		frozen := time.Now()
+		sn := fmt.Sprintf("10.5.%d.0/24", 240+i)
+		writeLease(t, wcli, sn, netip.MustParseAddr(fmt.Sprintf("192.0.2.%d", 240+i)), time.Hour)
+		written := time.Now()
+		for _, h := range hosts {
+			c.waitPeerSubnet(h, sn, 60*time.Second)
+			t.Logf("%s froze; lease written %v later; %s saw it %v after the write",
+				m.name, written.Sub(frozen).Round(time.Millisecond), h.Name, time.Since(written).Round(time.Millisecond))
+		}
+		m.cmd.Process.Signal(syscall.SIGCONT)
+		wcli.Close()
+		if err := m.waitHealthy(30 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

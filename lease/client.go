@@ -68,11 +68,16 @@ func NewClient(ctx context.Context, o EtcdOptions) (*clientv3.Client, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   eps,
 		DialTimeout: dial,
-		TLS:         tlsCfg,
-		Username:    o.Username,
-		Password:    o.Password,
-		Logger:      log.Named("etcd-client"),
-		Context:     ctx,
+		// Without keepalives a member that hangs (frozen VM, host gone
+		// without a FIN) holds a watch stream silent forever; these close
+		// such a transport so the client moves to another member.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		TLS:                  tlsCfg,
+		Username:             o.Username,
+		Password:             o.Password,
+		Logger:               log.Named("etcd-client"),
+		Context:              ctx,
 	})
 	if err != nil {
 		return nil, explainDialErr(eps, err)

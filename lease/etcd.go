@@ -326,7 +326,11 @@ func (s *EtcdStore) translate(ctx context.Context, wr clientv3.WatchResponse, on
 		}
 	}
 	if len(ids) > 0 {
-		exp, err := s.expirations(ctx, ids)
+		// Bounded like every unary request: a member that hangs without
+		// closing its connections must not stall the watch for good.
+		ectx, cancel := context.WithTimeout(ctx, s.timeout)
+		exp, err := s.expirations(ectx, ids)
+		cancel()
 		if err != nil {
 			// The value is known; only its expiry is not. Leave it zero
 			// rather than lose the event.
