@@ -58,7 +58,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		<-ctx.Done() // a kept lab ends with Ctrl-C or `felt demo down`: no error
 	case ctx.Err() != nil:
 		fmt.Fprintln(c.Out, "interrupted: removing the lab")
-		err = errors.Join(err, ctx.Err())
+		err = fmt.Errorf("interrupted; the lab is removed: %w", ctx.Err())
 	}
 	d.teardown()
 	return &d.res, err
