@@ -42,6 +42,7 @@ type flannelHost struct {
 
 	ctx        context.Context
 	programmed leaseSet // vxlan leases with their three entries in place
+	stopFollow func()
 	ignored    leaseSet // leases of other backend types (flanneld skips them)
 }
 
@@ -76,8 +77,17 @@ func newFlannelHost(t *testing.T, c *cluster, h *netns.Host, o flannelVXLAN) *fl
 	if err := putFlannelLease(c.ctx, c.cli, f.Subnet, value); err != nil {
 		t.Fatalf("flanneld lease for %s: %v", h.Name, err)
 	}
-	followLeases(t, c.cli, f.Subnet, f)
+	f.stopFollow = followLeases(t, c.cli, f.Subnet, f)
 	return f
+}
+
+// exit stops the node as a stopped flanneld plus `ip link del flannel.<VNI>`:
+// it no longer follows etcd and its device is gone, but its lease stays in
+// etcd (flanneld does not delete it on exit), as do its peers' entries for it.
+func (f *flannelHost) exit(t *testing.T) {
+	t.Helper()
+	f.stopFollow()
+	f.must(t, "ip", "link", "del", f.Dev)
 }
 
 // randomVtepMAC is a random locally administered unicast MAC, as flanneld makes.

@@ -83,8 +83,9 @@ type leaseHandler interface {
 
 // followLeases lists <prefix>/subnets/ and then watches from the next
 // revision (flanneld's scheme), calling h for every lease but own, until the
-// test ends. Handler errors and malformed leases fail the test at cleanup.
-func followLeases(t *testing.T, cli *clientv3.Client, own netip.Prefix, h leaseHandler) {
+// test ends or stop is called. Handler errors and malformed leases fail the
+// test when it stops.
+func followLeases(t *testing.T, cli *clientv3.Client, own netip.Prefix, h leaseHandler) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &follower{cli: cli, own: own, h: h, seen: map[string]flannelLease{}}
 	done := make(chan struct{})
@@ -92,13 +93,18 @@ func followLeases(t *testing.T, cli *clientv3.Client, own netip.Prefix, h leaseH
 		defer close(done)
 		f.run(ctx)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		for _, err := range f.errs {
-			t.Errorf("flanneld stand-in for %s: %v", own, err)
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+			for _, err := range f.errs {
+				t.Errorf("flanneld stand-in for %s: %v", own, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 type follower struct {
@@ -206,20 +212,30 @@ func (s *leaseSet) drop(sn netip.Prefix) {
 	s.mu.Unlock()
 }
 
-func (s *leaseSet) has(sn netip.Prefix) bool {
+func (s *leaseSet) get(sn netip.Prefix) (flannelLease, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, ok := s.m[sn]
-	return ok
+	l, ok := s.m[sn]
+	return l, ok
 }
 
 // wait waits until sn is in the set.
 func (s *leaseSet) wait(t *testing.T, who string, sn netip.Prefix, within time.Duration) {
 	t.Helper()
+	s.waitFor(t, who, sn, within, func(flannelLease) bool { return true })
+}
+
+// waitFor waits until sn is in the set as ok wants it.
+func (s *leaseSet) waitFor(t *testing.T, who string, sn netip.Prefix, within time.Duration, ok func(flannelLease) bool) {
+	t.Helper()
 	deadline := time.Now().Add(within)
-	for !s.has(sn) {
+	for {
+		l, in := s.get(sn)
+		if in && ok(l) {
+			return
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s has not programmed %s after %v", who, sn, within)
+			t.Fatalf("%s has not programmed %s as wanted after %v (has %v: %+v)", who, sn, within, in, l)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -180,3 +180,37 @@ func TestInteropVXLANPartialChecksums(t *testing.T) {
 	}
 	transfer(t, fh.Host, hf, feltNet.Addr(), 1<<20)
 }
+
+// TestInteropVXLANReplaceFlanneld replaces a flanneld node by felt in place,
+// as a user migrating a host would: flanneld stops, its device is deleted,
+// felt starts with the same interface. felt takes over the node's lease by
+// its PublicIP (same subnet, so its pods keep their addresses), publishes
+// its own VtepMAC, and the remaining flanneld node re-programs from the
+// lease update alone.
+func TestInteropVXLANReplaceFlanneld(t *testing.T) {
+	c := newCluster(t, 2, `{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}`)
+	a := newFlannelHost(t, c, c.lab.Hosts[0], flannelVXLAN{Subnet: netip.MustParsePrefix("10.5.250.0/24")})
+	b := newFlannelHost(t, c, c.lab.Hosts[1], flannelVXLAN{Subnet: netip.MustParsePrefix("10.5.251.0/24")})
+	a.programmed.wait(t, "flanneld node a", b.Subnet, 5*time.Second)
+	b.programmed.wait(t, "flanneld node b", a.Subnet, 5*time.Second)
+	if err := pingEventually(c.ctx, a.Host, b.Addr, 5*time.Second); err != nil {
+		t.Fatalf("between the two flanneld nodes, before the change: %v", err)
+	}
+
+	b.exit(t)
+	c.start(b.Host)
+	st := c.status(b.Host)
+	if st.Subnet != b.Subnet.String() {
+		t.Fatalf("felt on the old flanneld node took %s, want its lease %s (reuse by PublicIP)", st.Subnet, b.Subnet)
+	}
+	a.programmed.waitFor(t, "flanneld node a", b.Subnet, 10*time.Second, func(l flannelLease) bool { return l.VtepMAC == st.VtepMAC })
+	c.waitPeers(b.Host, 1, 10*time.Second)
+	if err := pingEventually(c.ctx, a.Host, b.Addr, 5*time.Second); err != nil {
+		t.Fatalf("flanneld → felt after the change: %v", err)
+	}
+	if err := pingEventually(c.ctx, b.Host, a.Addr, 5*time.Second); err != nil {
+		t.Fatalf("felt → flanneld after the change: %v", err)
+	}
+	transfer(t, a.Host, b.Host, b.Addr, 16<<20)
+	transfer(t, b.Host, a.Host, a.Addr, 16<<20)
+}
