@@ -138,7 +138,8 @@ func demoLeftovers(t *testing.T, name string) []string {
 	}
 	for _, l := range strings.Split(string(out), "\n") {
 		if f := strings.Fields(l); len(f) > 1 && strings.HasPrefix(f[1], name) {
-			left = append(left, "link "+f[1])
+			link, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			left = append(left, "link "+link)
 		}
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
@@ -284,4 +285,45 @@ func TestDemoKeep(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(state, name+".json")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("state file left behind: %v", err)
 	}
+}
+
+// TestDemoClosedOutput closes the demo's output midway, as `felt demo |
+// head -3` does: the demo must still remove its lab.
+func TestDemoClosedOutput(t *testing.T) {
+	needRoot(t)
+	name := demoName("h")
+	cmd := exec.Command(felt(t), "demo", "--hosts", "2", "--name", name, "--underlay", demoUnderlay(1), "--state-dir", t.TempDir())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	// Close once the lab exists, so that a demo killed by the closed
+	// output would leave it behind.
+	for r := bufio.NewReader(out); ; {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("demo output ended before it created its hosts: %v", err)
+		}
+		if strings.Contains(l, "created 2 hosts") {
+			break
+		}
+	}
+	out.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() < 0 {
+			t.Errorf("the demo died of a signal when its output closed: %v", err)
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo still running 60 s after its output closed")
+	}
+	noLeftovers(t, name)
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -60,6 +61,11 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if *transfer <= 0 || *transfer > 4096 {
 		return usageErr("--transfer-mib %d: must be between 1 and 4096", *transfer)
 	}
+	// Whatever happens to the terminal, the lab must be removed: a closed
+	// pipe (felt demo | head) is not fatal, a hang-up is like Ctrl-C.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+	defer stop()
 	if netns.Rootless() && !netns.InRootless() {
 		fmt.Fprintf(e.stdout, "felt demo: not root (uid %d): running the lab in a user namespace (rootless mode)\n", os.Getuid())
 		// The child must find the state where `down` and `shell` outside look.
