@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"go.uber.org/zap"
-	wgtun "golang.zx2c4.com/wireguard/tun"
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/lease"
@@ -16,6 +15,7 @@ import (
 // Encapsulation overheads, as flanneld: vxlan adds 14 Ethernet + 20 IP +
 // 8 UDP + 8 VXLAN; udp adds 20 IP + 8 UDP.
 const (
+	tunBatch      = 128 // packets per TUN read batch
 	vxlanOverhead = 50
 	udpOverhead   = 28
 )
@@ -24,7 +24,7 @@ const (
 // the framing, plus what the lease publishes about them.
 type plane struct {
 	backend string
-	dev     wgtun.Device
+	dev     router.Device
 	conn    *encap.Conn
 	framer  router.Framer
 	attrs   lease.Attrs
@@ -82,7 +82,15 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 		conn.Close()
 		return nil, err
 	}
-	p.dev = dev
+	// Batched reads every queued frame per wake-up and splits super-packets
+	// itself; writes still go through wireguard's GRO.
+	bdev, err := tun.NewBatched(dev, tunBatch)
+	if err != nil {
+		dev.Close()
+		conn.Close()
+		return nil, err
+	}
+	p.dev = bdev
 	return p, nil
 }
 

@@ -1,0 +1,56 @@
+package tun
+
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
+// csumAdd adds b to the running ones'-complement sum acc, 8 bytes at a
+// time. The result is only meaningful after csumFold; since 2^16 ≡ 1 in
+// ones'-complement arithmetic, wide words give the same folded sum as the
+// 16-bit words of RFC 1071. An odd trailing byte is the high byte of a word,
+// so only the last chunk of a sum may have odd length.
+func csumAdd(acc uint64, b []byte) uint64 {
+	var c uint64
+	for len(b) >= 32 {
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[8:]), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[16:]), c)
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[24:]), c)
+		b = b[32:]
+	}
+	for len(b) >= 8 {
+		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b), c)
+		b = b[8:]
+	}
+	if len(b) >= 4 {
+		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint32(b)), c)
+		b = b[4:]
+	}
+	if len(b) >= 2 {
+		acc, c = bits.Add64(acc, uint64(binary.BigEndian.Uint16(b)), c)
+		b = b[2:]
+	}
+	if len(b) == 1 {
+		acc, c = bits.Add64(acc, uint64(b[0])<<8, c)
+	}
+	acc, _ = bits.Add64(acc, 0, c)
+	return acc
+}
+
+// csumFold folds a running sum to 16 bits (not complemented).
+func csumFold(acc uint64) uint16 {
+	acc = (acc >> 32) + (acc & 0xffffffff)
+	acc = (acc >> 32) + (acc & 0xffffffff)
+	acc = (acc >> 16) + (acc & 0xffff)
+	acc = (acc >> 16) + (acc & 0xffff)
+	acc = (acc >> 16) + (acc & 0xffff)
+	return uint16(acc)
+}
+
+// pseudoSum is the running sum of the TCP/UDP pseudo-header.
+func pseudoSum(src, dst []byte, proto uint8, length int) uint64 {
+	acc := csumAdd(0, src)
+	acc = csumAdd(acc, dst)
+	return acc + uint64(proto) + uint64(length)
+}
