@@ -53,6 +53,12 @@ type Config struct {
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9]{1,8}$`)
 
+// Validate reports the first field that breaks its rule, naming it.
+func (c Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 // withDefaults returns c with defaults filled in, or an error naming the
 // first field that breaks its rule.
 func (c Config) withDefaults() (Config, error) {

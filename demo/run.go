@@ -283,32 +283,6 @@ func (d *run) writeState() error {
 	return writeState(d.cfg.StateDir, s)
 }
 
-// teardown removes everything, whatever state the build reached: agents
-// and namespaces (Lab.Close), etcd, anything named after the lab that an
-// interrupted command may have created unrecorded, files.
-func (d *run) teardown() {
-	if d.work == "" {
-		return // nothing was built
-	}
-	d.p.step("remove the lab", func() (string, error) {
-		var errs []error
-		if d.lab != nil {
-			errs = append(errs, d.lab.Close())
-		}
-		if d.etcd != nil {
-			errs = append(errs, d.etcd.Close())
-		}
-		errs = append(errs, netns.Cleanup(d.cfg.Name))
-		errs = append(errs, os.RemoveAll(d.work))
-		if d.cfg.StateDir != "" {
-			if err := os.Remove(statePath(d.cfg.StateDir, d.cfg.Name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, err)
-			}
-		}
-		return "removed agents, containers, hosts, bridge and etcd", errors.Join(errs...)
-	})
-}
-
 // notRunning fails if a lab called name is up (another demo, or one that
 // crashed): two would fight over the names.
 func notRunning(name string) error {

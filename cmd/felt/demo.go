@@ -61,6 +61,9 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	if *transfer <= 0 || *transfer > 4096 {
 		return usageErr("--transfer-mib %d: must be between 1 and 4096", *transfer)
 	}
+	if err := cfg.Validate(); err != nil {
+		return usageErr("%v", err)
+	}
 	// Whatever happens to the terminal, the lab must be removed: a closed
 	// pipe (felt demo | head) is not fatal, a hang-up is like Ctrl-C.
 	signal.Ignore(syscall.SIGPIPE)

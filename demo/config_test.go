@@ -1,0 +1,46 @@
+package demo
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	c, err := Config{FeltBin: "/bin/true"}.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Hosts != 3 || c.Backend != "udp" || c.Name != "fdemo" || c.Underlay != DefaultUnderlay || c.Network != DefaultNetwork || c.Transfer != 16<<20 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if got, want := c.netConfig(), `{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}`; got != want {
+		t.Fatalf("netConfig %s, want %s", got, want)
+	}
+}
+
+// TestConfigBadInput: each bad field gives an error naming the field, the
+// value and the rule.
+func TestConfigBadInput(t *testing.T) {
+	for _, tt := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Hosts: 1}, "hosts 1: must be between 2 and 20"},
+		{Config{Hosts: 21}, "hosts 21: must be between 2 and 20"},
+		{Config{Backend: "host-gw"}, `backend "host-gw": must be udp or vxlan`},
+		{Config{Name: "Demo"}, `name "Demo": must be 2 to 9 lower-case letters and digits`},
+		{Config{Name: "toolongname"}, `name "toolongname": must be 2 to 9`},
+		{Config{Network: netip.MustParsePrefix("10.5.0.0/24")}, "network 10.5.0.0/24: must be an IPv4 network of /18 or larger"},
+		{Config{Network: netip.MustParsePrefix("10.5.1.0/16")}, "network 10.5.1.0/16: must be an IPv4 network of /18 or larger without host bits"},
+		{Config{Network: netip.MustParsePrefix("fd00::/48")}, "network fd00::/48: must be an IPv4 network"},
+		{Config{Underlay: netip.MustParsePrefix("10.5.3.0/24")}, "underlay 10.5.3.0/24: must not overlap the overlay network 10.5.0.0/16"},
+		{Config{Transfer: -1}, "transfer -1 bytes: must not be negative"},
+	} {
+		tt.c.FeltBin = "/bin/true"
+		err := tt.c.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: error %v, want %q", tt.c, err, tt.want)
+		}
+	}
+}
