@@ -80,6 +80,9 @@ func NewClient(ctx context.Context, o EtcdOptions) (*clientv3.Client, error) {
 		Context:              ctx,
 	})
 	if err != nil {
+		if terr := tlsDiagnosis(eps, tlsCfg, dial); terr != nil {
+			return nil, terr
+		}
 		return nil, explainDialErr(eps, err)
 	}
 	prefix := o.Prefix
@@ -90,6 +93,9 @@ func NewClient(ctx context.Context, o EtcdOptions) (*clientv3.Client, error) {
 	defer cancel()
 	if _, err := cli.Get(pctx, path.Join(prefix, "config"), clientv3.WithCountOnly()); err != nil {
 		cli.Close()
+		if terr := tlsDiagnosis(eps, tlsCfg, dial); terr != nil {
+			return nil, terr
+		}
 		return nil, explainDialErr(eps, err)
 	}
 	return cli, nil
