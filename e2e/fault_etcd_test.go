@@ -201,7 +201,7 @@ func etcdConns(c *cluster, h *netns.Host, ec *etcdCluster) string {
 	}
 	var names []string
 	for _, m := range ec.members {
-		if n := peers[strings.TrimPrefix(m.clientURL, "http://")]; n > 0 {
+		if n := peers[m.hostPort()]; n > 0 {
 			names = append(names, fmt.Sprintf("%s×%d", m.name, n))
 		}
 	}

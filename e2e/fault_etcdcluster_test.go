@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -31,7 +32,9 @@ type etcdCluster struct {
 
 type etcdMember struct {
 	name, dir, clientURL, peerURL string
-	initial                       string // --initial-cluster
+	initial                       string   // --initial-cluster
+	extra                         []string // more flags (TLS)
+	hc                            *http.Client
 	cmd                           *exec.Cmd
 	done                          chan struct{}
 }
@@ -40,18 +43,38 @@ type etcdMember struct {
 // Everything is killed when the test ends.
 func newEtcdCluster(t *testing.T, ip netip.Addr, n int) *etcdCluster {
 	t.Helper()
+	return newEtcdClusterTLS(t, ip, n, nil)
+}
+
+// newEtcdClusterTLS is newEtcdCluster serving clients over TLS with pki's
+// server certificate and requiring client certificates signed by its CA
+// (plain http when pki is nil).
+func newEtcdClusterTLS(t *testing.T, ip netip.Addr, n int, pki *testPKI) *etcdCluster {
+	t.Helper()
 	if _, err := os.Stat(etcdBinary); err != nil {
 		t.Skipf("needs Debian's etcd at %s for killable members (apt-get install etcd-server): %v", etcdBinary, err)
 	}
 	ec := &etcdCluster{t: t}
 	dir := t.TempDir()
+	scheme, hc := "http://", &http.Client{Timeout: time.Second}
+	var extra []string
+	var tlsCfg *tls.Config
+	if pki != nil {
+		scheme = "https://"
+		extra = []string{"--cert-file", pki.serverCert, "--key-file", pki.serverKey,
+			"--client-cert-auth", "--trusted-ca-file", pki.ca}
+		tlsCfg = pki.clientTLS(t)
+		hc.Transport = &http.Transport{TLSClientConfig: tlsCfg}
+	}
 	var initial []string
 	for i := range n {
 		m := &etcdMember{
 			name:      fmt.Sprintf("m%d", i),
 			dir:       filepath.Join(dir, fmt.Sprintf("m%d", i)),
-			clientURL: "http://" + netip.AddrPortFrom(ip, uint16(freePort(t, ip))).String(),
+			clientURL: scheme + netip.AddrPortFrom(ip, uint16(freePort(t, ip))).String(),
 			peerURL:   "http://" + netip.AddrPortFrom(ip, uint16(freePort(t, ip))).String(),
+			extra:     extra,
+			hc:        hc,
 		}
 		initial = append(initial, m.name+"="+m.peerURL)
 		ec.members = append(ec.members, m)
@@ -68,7 +91,7 @@ func newEtcdCluster(t *testing.T, ip netip.Addr, n int) *etcdCluster {
 			t.Fatal(err)
 		}
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: ec.endpoints(), DialTimeout: 5 * time.Second})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: ec.endpoints(), DialTimeout: 5 * time.Second, TLS: tlsCfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +121,7 @@ func (ec *etcdCluster) leader(ctx context.Context) (int, error) {
 		default:
 		}
 		sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		st, err := ec.cli.Status(sctx, strings.TrimPrefix(m.clientURL, "http://"))
+		st, err := ec.cli.Status(sctx, m.hostPort())
 		cancel()
 		if err != nil {
 			continue
@@ -121,6 +144,7 @@ func (m *etcdMember) start() error {
 		"--listen-peer-urls", m.peerURL, "--initial-advertise-peer-urls", m.peerURL,
 		"--initial-cluster", m.initial, "--initial-cluster-state", "new",
 		"--initial-cluster-token", "feltfault", "--logger", "zap", "--log-level", "warn")
+	m.cmd.Args = append(m.cmd.Args, m.extra...)
 	m.cmd.Stdout, m.cmd.Stderr = logf, logf
 	// Killed with the test binary, whatever happens.
 	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -136,6 +160,8 @@ func (m *etcdMember) start() error {
 	}(m.cmd, m.done)
 	return nil
 }
+
+func (m *etcdMember) hostPort() string { return m.clientURL[strings.Index(m.clientURL, "//")+2:] }
 
 // kill sends SIGKILL and waits for the exit; a stopped member is left alone.
 func (m *etcdMember) kill() {
@@ -180,10 +206,9 @@ func (ec *etcdCluster) restartAll() {
 
 // waitHealthy polls the member's /health until it reports a leader.
 func (m *etcdMember) waitHealthy(within time.Duration) error {
-	hc := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(within)
 	for {
-		resp, err := hc.Get(m.clientURL + "/health")
+		resp, err := m.hc.Get(m.clientURL + "/health")
 		if err == nil {
 			var buf [256]byte
 			n, _ := resp.Body.Read(buf[:])

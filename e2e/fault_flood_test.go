@@ -152,4 +152,3 @@ func udpRcvbufErrors(t *testing.T, c *cluster, h *netns.Host) int64 {
 	}
 	return -1
 }
-

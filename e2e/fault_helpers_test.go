@@ -128,7 +128,7 @@ func partition(t *testing.T, bridge string, ports []string) (heal func()) {
 func (ec *etcdCluster) clientPorts() []string {
 	var ps []string
 	for _, m := range ec.members {
-		ps = append(ps, m.clientURL[strings.LastIndexByte(m.clientURL, ':')+1:])
+		ps = append(ps, m.hostPort()[strings.LastIndexByte(m.hostPort(), ':')+1:])
 	}
 	return ps
 }
