@@ -3,7 +3,6 @@ package e2e
 import (
 	"fmt"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -156,18 +155,14 @@ func otherBackendLease(t *testing.T, c *cluster, fh *flannelHost) {
 	c.waitPeers(hf, 1, 5*time.Second)
 }
 
-// TestInteropVXLANPartialChecksums is a known incompatibility, skipped unless
-// FELT_KNOWN_ISSUES=1: when the underlay carries a kernel's partial checksums
-// unfinished (veth, containers on one bridge, e.g. kind), the inner TCP
-// checksum of what flannel.1 sends is only the pseudo-header sum. A kernel
-// vxlan receiver accepts that (the skb stays CHECKSUM_PARTIAL); felt reads the
-// bytes from a UDP socket and writes them to its TUN, where TCP drops them
-// (TcpInCsumErrors). ICMP is checksummed in software, so ping still works.
-// Across a NIC, which finalizes checksums, TestInteropVXLAN passes.
+// TestInteropVXLANPartialChecksums: when the underlay carries a kernel's
+// partial checksums unfinished (veth, containers on one bridge, e.g. kind),
+// the inner TCP checksum of what flannel.1 sends is only the pseudo-header
+// sum. A kernel vxlan receiver accepts that (the skb stays CHECKSUM_PARTIAL);
+// felt hands every received TCP/UDP packet to its TUN as partially
+// checksummed (the outer UDP checksum already covered the bytes), so the
+// kernel accepts it too. Before that, TCP dropped them (TcpInCsumErrors).
 func TestInteropVXLANPartialChecksums(t *testing.T) {
-	if os.Getenv("FELT_KNOWN_ISSUES") == "" {
-		t.Skip("known issue: felt does not accept partially checksummed TCP from a kernel vxlan peer across a veth; set FELT_KNOWN_ISSUES=1 to run")
-	}
 	c := newCluster(t, 2, `{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}`)
 	hf := c.lab.Hosts[0]
 	fh := newFlannelHost(t, c, c.lab.Hosts[1], flannelVXLAN{Subnet: netip.MustParsePrefix("10.5.250.0/24"), PartialChecksums: true})

@@ -1,10 +1,12 @@
 package tun
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 	wgtun "golang.zx2c4.com/wireguard/tun"
@@ -16,8 +18,8 @@ import (
 // Batched reads every frame the TUN has queued, up to the batch, in one
 // wake-up, and splits TSO/USO super-packets itself: segment 0 stays in place,
 // later segments get their header and payload copied, and checksums are
-// computed once per segment. Write, Close and the rest go to the wrapped
-// device (whose Write coalesces with GRO).
+// computed once per segment. Write coalesces TCP itself (see gro.go); Close
+// and the rest go to the wrapped device.
 //
 // Concurrency: one goroutine may Read at a time; Write may run concurrently
 // from another goroutine (they use the fd independently).
@@ -35,6 +37,19 @@ type Batched struct {
 	pendI    int
 	hdr      []byte
 	rdErr    error
+
+	wrc syscall.RawConn // the same fd, for the writing goroutine
+	wr  writer
+
+	// Arguments and results of the RawConn callbacks, which are bound once.
+	readFn, writeFn func(uintptr) bool
+	rBufs           [][]byte
+	rSizes          []int
+	rOffset, rGot   int
+	rWaiting        bool
+	wBufs           [][]byte
+	wOffset, wDone  int
+	wFirst          error
 }
 
 // maxSegmentsFit bounds the segments one super-packet may need; Read stops
@@ -55,7 +70,9 @@ func NewBatched(dev wgtun.Device, batch int) (*Batched, error) {
 	if batch < maxSegmentsFit*2 {
 		batch = maxSegmentsFit * 2
 	}
-	return &Batched{Device: dev, rc: rc, batch: batch, hdr: make([]byte, 256)}, nil
+	b := &Batched{Device: dev, rc: rc, wrc: rc, batch: batch, hdr: make([]byte, 256)}
+	b.readFn, b.writeFn = b.readOnce, b.writeAll
+	return b, nil
 }
 
 // BatchSize is how many buffers Read wants.
@@ -73,12 +90,10 @@ func (b *Batched) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if n == len(bufs) {
 		return n, nil
 	}
-	var got int
-	err := b.rc.Read(func(fd uintptr) bool {
-		got, b.rdErr = b.fill(int(fd), bufs[n:], sizes[n:], offset)
-		// Wait for readability only when nothing at all is there yet.
-		return !(got == 0 && n == 0 && b.rdErr == unix.EAGAIN)
-	})
+	b.rBufs, b.rSizes, b.rOffset, b.rWaiting = bufs[n:], sizes[n:], offset, n == 0
+	err := b.rc.Read(b.readFn)
+	got := b.rGot
+	b.rBufs, b.rSizes = nil, nil
 	n += got
 	if err != nil {
 		if n > 0 {
@@ -93,6 +108,14 @@ func (b *Batched) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		return 0, b.rdErr
 	}
 	return n, nil
+}
+
+// readOnce is Read's RawConn callback, bound once (a closure per call would
+// allocate).
+func (b *Batched) readOnce(fd uintptr) bool {
+	b.rGot, b.rdErr = b.fill(int(fd), b.rBufs, b.rSizes, b.rOffset)
+	// Wait for readability only when nothing at all is there yet.
+	return !(b.rGot == 0 && b.rWaiting && b.rdErr == unix.EAGAIN)
 }
 
 // fill reads frames until the TUN is empty (EAGAIN), the buffers run low, or
@@ -177,4 +200,112 @@ func (b *Batched) drainPending(bufs [][]byte, sizes []int, offset int) int {
 		b.pendN--
 	}
 	return i
+}
+
+// maxRun bounds the segments one coalesced write carries.
+const maxRun = 64
+
+// writer is Write's scratch, allocated once.
+type writer struct {
+	iov  [maxRun + 1]unix.Iovec
+	info []l4Info
+}
+
+// Write hands packets bufs[i][offset:] to the kernel: runs of consecutive
+// segments of one TCP flow as one GSO super-packet (one writev, payloads as
+// iovecs), every other TCP/UDP packet with a partial checksum, anything else
+// as it is. offset must be >= VirtioHdrLen: the virtio header is written into
+// the headroom. Packet headers are rewritten in place. It returns how many
+// packets were handed over and the first error; a packet the kernel refuses
+// does not stop the rest.
+func (b *Batched) Write(bufs [][]byte, offset int) (int, error) {
+	if offset < VirtioHdrLen {
+		return 0, fmt.Errorf("tun: write offset %d: must be at least %d", offset, VirtioHdrLen)
+	}
+	w := &b.wr
+	if cap(w.info) < len(bufs) {
+		w.info = make([]l4Info, len(bufs))
+	}
+	info := w.info[:len(bufs)]
+	for i := range bufs {
+		info[i] = inspect(bufs[i][offset:])
+	}
+	b.wBufs, b.wOffset, b.wDone, b.wFirst = bufs, offset, 0, nil
+	err := b.wrc.Write(b.writeFn)
+	done, first := b.wDone, b.wFirst
+	b.wBufs = nil
+	if err != nil {
+		return done, err
+	}
+	if first != nil {
+		return done, fmt.Errorf("tun: write: %w", first)
+	}
+	return done, nil
+}
+
+// writeAll is Write's RawConn callback, bound once.
+func (b *Batched) writeAll(fd uintptr) bool {
+	info := b.wr.info[:len(b.wBufs)]
+	for i := 0; i < len(b.wBufs); {
+		n, err := b.writeRun(int(fd), b.wBufs, info, i, b.wOffset)
+		if err != nil && b.wFirst == nil {
+			b.wFirst = err
+		}
+		if err == nil {
+			b.wDone += n
+		}
+		i += n
+	}
+	return true
+}
+
+// writeRun writes bufs[i] and the packets after it that continue its TCP
+// flow, and returns how many it consumed.
+func (b *Batched) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (int, error) {
+	w := &b.wr
+	p := bufs[i][offset:]
+	a := info[i]
+	vh := bufs[i][offset-VirtioHdrLen : offset]
+	iov := w.iov[:1]
+	n := 1
+	switch {
+	case a.ok && a.tcp && a.payload > 0 && a.flags&^(tcpACK|tcpPSH) == 0 && a.flags&tcpPSH == 0:
+		next, total := a.seq+uint32(a.payload), a.payload
+		for j := i + 1; j < len(bufs) && n < maxRun; j++ {
+			q := bufs[j][offset:]
+			if !canAppend(p, a, q, info[j], next, total) {
+				break
+			}
+			bq := info[j]
+			iov = append(iov, unix.Iovec{Base: &q[bq.hdrLen]})
+			iov[len(iov)-1].SetLen(bq.payload)
+			next += uint32(bq.payload)
+			total += bq.payload
+			n++
+			if bq.flags&tcpPSH != 0 || bq.payload < a.payload {
+				break // PSH or a short segment ends a run, as in the kernel's GRO
+			}
+		}
+		if n > 1 {
+			headOf(p, a, total, a.payload, bufs[i+n-1][offset+info[i+n-1].l4+13]&tcpPSH != 0, vh)
+		} else {
+			partialCsum(p, a, len(p)-a.l4, vh)
+		}
+	case a.ok && (a.tcp || binary.BigEndian.Uint16(p[a.l4+6:]) != 0):
+		partialCsum(p, a, len(p)-a.l4, vh)
+	default:
+		clear(vh)
+	}
+	iov[0] = unix.Iovec{Base: &vh[0]}
+	iov[0].SetLen(VirtioHdrLen + len(p))
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return n, e
+		}
+		return n, nil
+	}
 }

@@ -1,0 +1,210 @@
+package tun
+
+import (
+	"bytes"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/google/gopacket"
+	"github.com/google/gopacket/layers"
+	"github.com/vishvananda/netlink"
+)
+
+// craftTCP builds an IPv4 TCP packet 10.5.9.9:40000 → 10.5.3.0:port. With
+// partial, the checksum holds only the pseudo-header sum, as a kernel vxlan
+// peer sends it over a virtual underlay.
+func craftTCP(t *testing.T, port uint16, seq, ack uint32, syn, psh bool, payload []byte, partial bool) []byte {
+	t.Helper()
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: layers.IPProtocolTCP,
+		SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: seq, Ack: ack, SYN: syn, ACK: !syn, PSH: psh, Window: 65535}
+	tcp.SetNetworkLayerForChecksum(ip)
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, tcp, gopacket.Payload(payload)); err != nil {
+		t.Fatal(err)
+	}
+	pkt := append([]byte(nil), buf.Bytes()...)
+	if partial {
+		binary.BigEndian.PutUint16(pkt[36:], csumFold(pseudoSum(pkt[12:16], pkt[16:20], 6, len(pkt)-20)))
+	}
+	return pkt
+}
+
+func headroomed(pkts ...[]byte) [][]byte {
+	out := make([][]byte, len(pkts))
+	for i, p := range pkts {
+		out[i] = append(make([]byte, headroom), p...)
+	}
+	return out
+}
+
+// TestBatchedWriteCoalescesTCP: a TCP handshake and 40 data segments,
+// all with unfinished (partial) checksums, written through Batched.Write:
+// the kernel accepts them, the 40 segments go in as few super-packets, and
+// the application reads every byte in order.
+func TestBatchedWriteCoalescesTCP(t *testing.T) {
+	inThrowawayNetns(t)
+	dev, name := configured(t, "w")
+	b, err := NewBatched(dev, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp4", "10.5.3.0:5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+
+	bufs := make([][]byte, b.BatchSize())
+	for i := range bufs {
+		bufs[i] = make([]byte, headroom+65535)
+	}
+	sizes := make([]int, len(bufs))
+	// synAck reads the TUN until the kernel's SYN-ACK comes out.
+	synAck := func() *layers.TCP {
+		for tries := 0; tries < 20; tries++ {
+			n, err := b.Read(bufs, sizes, headroom)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < n; i++ {
+				p := gopacket.NewPacket(bufs[i][headroom:headroom+sizes[i]], layers.LayerTypeIPv4, gopacket.Default)
+				if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
+					return tcp
+				}
+			}
+		}
+		t.Fatal("no SYN-ACK: the kernel dropped our SYN (partial checksum not accepted?)")
+		return nil
+	}
+	if _, err := b.Write(headroomed(craftTCP(t, 5000, 1000, 0, true, false, nil, true)), headroom); err != nil {
+		t.Fatal(err)
+	}
+	sa := synAck()
+	seq, ack := uint32(1001), sa.Seq+1
+
+	const segs, mss = 40, 1000
+	var want []byte
+	var pkts [][]byte
+	pkts = append(pkts, craftTCP(t, 5000, seq, ack, false, false, nil, true)) // the handshake's ACK
+	for i := 0; i < segs; i++ {
+		payload := bytes.Repeat([]byte{byte('a' + i%26)}, mss)
+		want = append(want, payload...)
+		pkts = append(pkts, craftTCP(t, 5000, seq, ack, false, i == segs-1, payload, true))
+		seq += mss
+	}
+	rxBefore := rxPackets(t, name)
+	n, err := b.Write(headroomed(pkts...), headroom)
+	if err != nil || n != len(pkts) {
+		t.Fatalf("Write = %d, %v; want %d", n, err, len(pkts))
+	}
+	// The ACK alone, then the 40 segments as one super-packet.
+	if d := rxPackets(t, name) - rxBefore; d != 2 {
+		t.Fatalf("the kernel received %d packets for the ACK and %d segments, want 2 (coalesced)", d, segs)
+	}
+	var conn net.Conn
+	select {
+	case conn = <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handshake not completed")
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, len(want))
+	if _, err := io.ReadFull(conn, got); err != nil {
+		t.Fatalf("read %v", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("bytes differ")
+	}
+}
+
+func rxPackets(t *testing.T, name string) uint64 {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.Attrs().Statistics.RxPackets
+}
+
+func TestCoalesceRules(t *testing.T) {
+	tt := &testing.T{}
+	base := craftTCP(tt, 80, 100, 5, false, false, make([]byte, 500), false)
+	a := inspect(base)
+	next := craftTCP(tt, 80, 600, 5, false, false, make([]byte, 500), false)
+	if !canAppend(base, a, next, inspect(next), 600, 500) {
+		t.Fatal("the next in-order segment must coalesce")
+	}
+	for name, q := range map[string][]byte{
+		"gap":        craftTCP(tt, 80, 700, 5, false, false, make([]byte, 500), false),
+		"other port": craftTCP(tt, 81, 600, 5, false, false, make([]byte, 500), false),
+		"other ack":  craftTCP(tt, 80, 600, 6, false, false, make([]byte, 500), false),
+		"longer":     craftTCP(tt, 80, 600, 5, false, false, make([]byte, 600), false),
+		"empty":      craftTCP(tt, 80, 600, 5, false, false, nil, false),
+		"syn":        craftTCP(tt, 80, 600, 5, true, false, make([]byte, 500), false),
+	} {
+		if canAppend(base, a, q, inspect(q), 600, 500) {
+			t.Errorf("%s: must not coalesce", name)
+		}
+	}
+}
+
+func TestWriteAllocs(t *testing.T) {
+	inThrowawayNetns(t)
+	dev, _ := configured(t, "x")
+	b, err := NewBatched(dev, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts [][]byte
+	for i := 0; i < 32; i++ {
+		pkts = append(pkts, craftTCP(t, 5001, uint32(100+i*1000), 1, false, false, make([]byte, 1000), false))
+	}
+	bufs := headroomed(pkts...)
+	orig := headroomed(pkts...)
+	if a := testing.AllocsPerRun(20, func() {
+		for i := range bufs {
+			copy(bufs[i], orig[i])
+		}
+		b.Write(bufs, headroom)
+	}); a != 0 {
+		t.Fatalf("Write allocates %v per batch", a)
+	}
+}
+
+func TestReadAllocs(t *testing.T) {
+	inThrowawayNetns(t)
+	dev, _ := configured(t, "r")
+	b, err := NewBatched(dev, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("udp4", "10.5.9.9:4000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	bufs := make([][]byte, b.BatchSize())
+	for i := range bufs {
+		bufs[i] = make([]byte, headroom+65535)
+	}
+	sizes := make([]int, len(bufs))
+	msg := []byte("x")
+	if a := testing.AllocsPerRun(50, func() {
+		conn.Write(msg)
+		b.Read(bufs, sizes, headroom)
+	}); a != 0 {
+		t.Fatalf("Read allocates %v per batch", a)
+	}
+}
