@@ -165,6 +165,8 @@ func explainDialErr(eps []string, err error) error {
 	switch {
 	case errors.Is(err, rpctypes.ErrAuthFailed), errors.Is(err, rpctypes.ErrGRPCAuthFailed):
 		return fmt.Errorf("etcd at %s rejected the username or password: check --etcd-username and --etcd-password: %w", at, err)
+	case errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrGRPCUserEmpty):
+		return fmt.Errorf("etcd at %s has authentication enabled: give --etcd-username and --etcd-password: %w", at, err)
 	case errors.Is(err, rpctypes.ErrPermissionDenied), errors.Is(err, rpctypes.ErrGRPCPermissionDenied):
 		return fmt.Errorf("etcd at %s denied access: grant the etcd user read/write on the prefix: %w", at, err)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled), strings.Contains(err.Error(), "Unavailable"):
