@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,7 +36,8 @@ func (l *underlayLab) feltUp(ctx context.Context, c *Config, sc Scenario, rep in
 		files[i] = filepath.Join(dir, "subnet.env")
 		os.Remove(files[i]) // its reappearance says the agent is ready
 		args := []string{"agent", "--etcd-endpoints", l.etcd, "--etcd-prefix", feltNets[sc].prefix,
-			"--iface", h.Iface, "--subnet-file", files[i], "--healthz-port", "0"}
+			"--iface", h.Iface, "--subnet-file", files[i],
+			"--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(agentHealthPort)}
 		if c.ProfileDir != "" {
 			prof := filepath.Join(c.ProfileDir, fmt.Sprintf("%s-%s-%d-h%d.pprof", l.u, sc, rep+1, i))
 			args = append(args, "--cpuprofile", prof)

@@ -44,6 +44,16 @@ func measure(ctx context.Context, c *Config, client *netns.Host, dst netip.Addr,
 		return s, err
 	}
 
+	hosts := make([]*netns.Host, len(agents))
+	for i, p := range agents {
+		hosts[i] = p.Host
+	}
+	var countersBefore agentCounters
+	if len(agents) > 0 {
+		if countersBefore, err = scrapeAll(hosts); err != nil {
+			return s, err
+		}
+	}
 	agentBefore, err := agentsCPU(agents)
 	if err != nil {
 		return s, err
@@ -80,6 +90,18 @@ func measure(ctx context.Context, c *Config, client *netns.Host, dst netip.Addr,
 		return s, err
 	}
 	s.UDPKpps, s.UDPLossPct = r.udpRate()
+
+	if len(agents) > 0 {
+		after, err := scrapeAll(hosts)
+		if err != nil {
+			return s, err
+		}
+		if pk := after.packets - countersBefore.packets; pk > 0 {
+			s.AgentAllocsPerPacket = (after.mallocs - countersBefore.mallocs) / pk
+		} else {
+			return s, fmt.Errorf("agents forwarded no packets during the iperf3 runs (felt_packets_total %g → %g)", countersBefore.packets, after.packets)
+		}
+	}
 	return s, nil
 }
 

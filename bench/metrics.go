@@ -6,7 +6,7 @@ import (
 )
 
 // Sample is what one run of one scenario measured. Zero means "not
-// measured" only for AgentCPUPerGB, which exists for felt scenarios alone.
+// measured" only for the Agent figures, which exist for felt scenarios alone.
 type Sample struct {
 	TCP1Gbps   float64 `json:"tcp1_gbps"`  // one TCP stream, receiver's rate
 	TCPNGbps   float64 `json:"tcpn_gbps"`  // Config.Streams TCP streams, summed
@@ -22,26 +22,33 @@ type Sample struct {
 	// includes the kernel's share and the iperf3s, and anything else the
 	// machine ran meanwhile, so it is noisy on a shared machine.
 	SystemCPUPerGB float64 `json:"system_cpu_s_per_gb"`
+	// AgentAllocsPerPacket is both agents' heap allocations (Go's
+	// go_memstats_mallocs_total) per packet they forwarded (felt_packets_total,
+	// both directions) over the three iperf3 runs: an upper bound on the
+	// packet path's allocations, as the agents' background work (etcd
+	// keepalives, the /metrics scrapes) counts too. Felt only.
+	AgentAllocsPerPacket float64 `json:"agent_allocs_per_packet,omitempty"`
 }
 
 // metric describes one figure of a Sample for the table and the chart.
 type metric struct {
-	key    string // as in Sample's JSON
-	label  string
-	unit   string
-	higher bool // higher is better
-	get    func(*Sample) *float64
+	key   string // as in Sample's JSON
+	label string
+	unit  string
+	agent bool // measured of felt's agents only
+	get   func(*Sample) *float64
 }
 
 var metrics = []metric{
-	{"tcp1_gbps", "TCP 1 stream", "Gbit/s", true, func(s *Sample) *float64 { return &s.TCP1Gbps }},
-	{"tcpn_gbps", "TCP N streams", "Gbit/s", true, func(s *Sample) *float64 { return &s.TCPNGbps }},
-	{"udp64_kpps", "UDP 64 B rx", "kpps", true, func(s *Sample) *float64 { return &s.UDPKpps }},
+	{"tcp1_gbps", "TCP 1 stream", "Gbit/s", false, func(s *Sample) *float64 { return &s.TCP1Gbps }},
+	{"tcpn_gbps", "TCP N streams", "Gbit/s", false, func(s *Sample) *float64 { return &s.TCPNGbps }},
+	{"udp64_kpps", "UDP 64 B rx", "kpps", false, func(s *Sample) *float64 { return &s.UDPKpps }},
 	{"udp64_loss_pct", "UDP 64 B loss", "%", false, func(s *Sample) *float64 { return &s.UDPLossPct }},
 	{"ping_p50_us", "ping p50", "µs", false, func(s *Sample) *float64 { return &s.PingP50us }},
 	{"ping_p99_us", "ping p99", "µs", false, func(s *Sample) *float64 { return &s.PingP99us }},
-	{"agent_cpu_s_per_gb", "agent CPU", "s/GB", false, func(s *Sample) *float64 { return &s.AgentCPUPerGB }},
+	{"agent_cpu_s_per_gb", "agent CPU", "s/GB", true, func(s *Sample) *float64 { return &s.AgentCPUPerGB }},
 	{"system_cpu_s_per_gb", "system CPU", "s/GB", false, func(s *Sample) *float64 { return &s.SystemCPUPerGB }},
+	{"agent_allocs_per_packet", "allocs", "/pkt", true, func(s *Sample) *float64 { return &s.AgentAllocsPerPacket }},
 }
 
 // medianSample is the per-figure median of runs (each figure on its own).

@@ -184,3 +184,29 @@ func TestReadSubnet(t *testing.T) {
 		t.Fatalf("bad subnet: %v", err)
 	}
 }
+
+func TestParseAgentMetrics(t *testing.T) {
+	// The shape of an agent's /metrics (Prometheus text format).
+	in := `# HELP go_memstats_mallocs_total Total number of heap objects allocated, both live and gc-ed.
+# TYPE go_memstats_mallocs_total counter
+go_memstats_mallocs_total 123456
+# HELP felt_packets_total Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).
+# TYPE felt_packets_total counter
+felt_packets_total{direction="in"} 1.5e+06
+felt_packets_total{direction="out"} 500000
+felt_bytes_total{direction="in"} 9e+09
+`
+	c, err := parseAgentMetrics(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.mallocs != 123456 || c.packets != 2e6 {
+		t.Fatalf("got %+v, want mallocs 123456 and packets 2e6 (in + out)", c)
+	}
+	if _, err := parseAgentMetrics(strings.NewReader("go_memstats_mallocs_total 5\n")); err == nil {
+		t.Error("no packet counter: no error")
+	}
+	if _, err := parseAgentMetrics(strings.NewReader("go_memstats_mallocs_total x\nfelt_packets_total{} 1\n")); err == nil || !strings.Contains(err.Error(), `"x"`) {
+		t.Errorf("bad value: %v", err)
+	}
+}

@@ -64,13 +64,18 @@ func TestQuickRun(t *testing.T) {
 			for _, mt := range metrics {
 				v := *mt.get(&m)
 				felt := s.Scenario == FeltUDP || s.Scenario == FeltVXLAN
-				optional := mt.key == "udp64_loss_pct" || (mt.key == "agent_cpu_s_per_gb" && !felt)
+				optional := mt.key == "udp64_loss_pct" || mt.key == "agent_allocs_per_packet" || (mt.agent && !felt)
 				if v < 0 || (v == 0 && !optional) {
 					t.Errorf("%s: %s = %g", name, mt.key, v)
 				}
-				if mt.key == "agent_cpu_s_per_gb" && !felt && v != 0 {
-					t.Errorf("%s: agent CPU %g for a path without agents", name, v)
+				if mt.agent && !felt && v != 0 {
+					t.Errorf("%s: %s %g for a path without agents", name, mt.key, v)
 				}
+			}
+			// A packet path that allocated per packet would show 1 or more;
+			// the agents' background work is well below one per packet.
+			if m.AgentAllocsPerPacket >= 0.5 {
+				t.Errorf("%s: %g heap allocations per forwarded packet, want ≪ 1", name, m.AgentAllocsPerPacket)
 			}
 			if m.PingP99us < m.PingP50us || m.UDPLossPct > 100 {
 				t.Errorf("%s: p99 %g < p50 %g or loss %g%%", name, m.PingP99us, m.PingP50us, m.UDPLossPct)

@@ -33,7 +33,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			for _, m := range metrics {
 				v := *m.get(&s.Median)
 				cell := "-"
-				if len(s.Runs) > 0 && (v != 0 || m.key != "agent_cpu_s_per_gb") {
+				if len(s.Runs) > 0 && (v != 0 || !m.agent) {
 					cell = num(v)
 					if q, ok := s.Ratio[m.key]; ok && s.Scenario != KernelVXLAN {
 						cell += " (" + num(q) + "×)"
@@ -73,6 +73,8 @@ func num(v float64) string {
 		return strconv.FormatFloat(v, 'f', 1, 64)
 	case a >= 1:
 		return strconv.FormatFloat(v, 'f', 2, 64)
+	case a != 0 && a < 0.01:
+		return strconv.FormatFloat(v, 'g', 2, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 3, 64)
 }
