@@ -21,7 +21,7 @@ const (
 )
 
 type virtioHdr struct {
-	flags, gsoType                          uint8
+	flags, gsoType                         uint8
 	hdrLen, gsoSize, csumStart, csumOffset uint16
 }
 
