@@ -1,0 +1,203 @@
+package lease_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdtest"
+)
+
+// TestScaleAgents is the control plane under load: N simulated agents in
+// this process (a lease.Manager and a lease.Watcher each, sharing a few etcd
+// clients) start at once on one embedded etcd, each acquires a subnet and
+// watches until it sees every other agent's lease. N is 100 by default and
+// 1,000 with FELT_LONG=1 (or FELT_SCALE_AGENTS=n). It checks that subnets
+// are unique and that every view converges to exactly the other N-1 leases,
+// and reports how long acquisition and convergence took.
+func TestScaleAgents(t *testing.T) {
+	n := 100
+	if os.Getenv("FELT_LONG") == "1" {
+		n = 1000
+	}
+	if v := os.Getenv("FELT_SCALE_AGENTS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 2 {
+			t.Fatalf("FELT_SCALE_AGENTS %q: want a number of agents >= 2", v)
+		}
+	}
+	const clients = 4
+	s := etcdtest.Start(t, etcdtest.Embedded)
+	ctx, cancel := context.WithCancel(testCtx(t))
+	defer cancel()
+	cfg := mustConfig(t, `{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"udp"}}`)
+	var stores []*lease.EtcdStore
+	for range clients {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.Endpoint()}, DialTimeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cli.Close() })
+		stores = append(stores, lease.NewEtcdStore(cli, "", lease.StoreOptions{RequestTimeout: time.Minute}))
+	}
+
+	var ms0 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	views := make([]*scaleView, n)
+	subnets := make([]netip.Prefix, n)
+	start := time.Now()
+	var acquiredAt atomic.Int64 // ns after start when the last agent acquired
+	var converged sync.WaitGroup
+	converged.Add(n)
+	errs := make(chan error, n)
+	var running sync.WaitGroup
+	for i := range n {
+		views[i] = &scaleView{want: n - 1, peers: map[netip.Prefix]bool{}, done: converged.Done}
+		running.Go(func() {
+			st := stores[i%clients]
+			m, err := lease.NewManager(st, lease.ManagerOptions{RaceRetries: 50})
+			if err != nil {
+				errs <- err
+				return
+			}
+			l, err := m.Acquire(ctx, cfg, nodeAttrs(i), netip.Prefix{})
+			if err != nil {
+				errs <- fmt.Errorf("agent %d: %w", i, err)
+				converged.Done()
+				return
+			}
+			subnets[i] = l.Subnet
+			for {
+				old := acquiredAt.Load()
+				now := int64(time.Since(start))
+				if now <= old || acquiredAt.CompareAndSwap(old, now) {
+					break
+				}
+			}
+			w := lease.NewWatcher(st, nil)
+			w.WatchLeases(ctx, l.Subnet, views[i].emit)
+		})
+	}
+	waited := make(chan struct{})
+	go func() { converged.Wait(); close(waited) }()
+	limit := 2 * time.Minute
+	if n > 200 {
+		limit = 15 * time.Minute
+	}
+	select {
+	case <-waited:
+	case err := <-errs:
+		t.Fatal(err)
+	case <-time.After(limit):
+		short := 0
+		for _, v := range views {
+			if !v.isDone() {
+				short++
+			}
+		}
+		t.Fatalf("%d of %d agents had not seen every other lease after %v", short, n, limit)
+	}
+	took := time.Since(start)
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+
+	seen := map[netip.Prefix]int{}
+	for i, sn := range subnets {
+		if j, dup := seen[sn]; dup {
+			t.Fatalf("agents %d and %d both hold %s", j, i, sn)
+		}
+		seen[sn] = i
+	}
+	for i, v := range views {
+		v.mu.Lock()
+		if len(v.peers) != n-1 || v.peers[subnets[i]] {
+			t.Errorf("agent %d sees %d leases (own included: %v), want the other %d", i, len(v.peers), v.peers[subnets[i]], n-1)
+		}
+		v.mu.Unlock()
+	}
+	t.Logf("%d agents on %d etcd clients: all acquired within %v, all saw all %d others within %v; "+
+		"process heap in use (embedded etcd included) grew by %.1f MiB (%.1f KiB per agent, views of %d leases each)",
+		n, clients, time.Duration(acquiredAt.Load()).Round(time.Millisecond), n-1, took.Round(time.Millisecond),
+		float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse))/(1<<20), float64(int64(ms1.HeapInuse)-int64(ms0.HeapInuse))/1024/float64(n), n-1)
+	cancel()
+	running.Wait()
+}
+
+// scaleView is one simulated agent's view of the others.
+type scaleView struct {
+	want  int
+	done  func()
+	mu    sync.Mutex
+	peers map[netip.Prefix]bool
+	fired bool
+}
+
+func (v *scaleView) emit(evs []lease.Event) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	for _, ev := range evs {
+		if ev.Type == lease.Added {
+			v.peers[ev.Lease.Subnet] = true
+		} else {
+			delete(v.peers, ev.Lease.Subnet)
+		}
+	}
+	if !v.fired && len(v.peers) >= v.want {
+		v.fired = true
+		v.done()
+	}
+}
+
+func (v *scaleView) isDone() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.fired
+}
+
+// TestCacheScale reports the memory of one agent's watch cache holding
+// 5,000 other leases (vxlan attrs), and checks a re-list of the same set
+// emits nothing and a re-list with one change emits just that change.
+func TestCacheScale(t *testing.T) {
+	const n = 5000
+	leases := make([]lease.Lease, n)
+	for i := range leases {
+		leases[i] = lease.Lease{Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24), Attrs: nodeAttrs(i)}
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := lease.NewCache(netip.Prefix{})
+	if evs := c.Reset(leases); len(evs) != n {
+		t.Fatalf("first Reset: %d events, want %d", len(evs), n)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
+	if evs := c.Reset(leases); len(evs) != 0 {
+		t.Fatalf("Reset with the same leases: %d events, want none", len(evs))
+	}
+	changed := slices.Clone(leases)
+	changed[7].Attrs = nodeAttrs(n + 1)
+	if evs := c.Reset(changed); len(evs) != 1 || evs[0].Lease.Subnet != leases[7].Subnet {
+		t.Fatalf("Reset with one lease changed: %v, want one event for %s", evs, leases[7].Subnet)
+	}
+	t.Logf("watch cache with %d leases: %.1f KiB heap (%.0f bytes per lease)", n, float64(grew)/1024, float64(grew)/n)
+	runtime.KeepAlive(c)
+}
