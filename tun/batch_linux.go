@@ -40,6 +40,7 @@ type Batched struct {
 
 	wrc syscall.RawConn // the same fd, for the writing goroutine
 	wr  writer
+	uso bool // the kernel takes UDP super-packets (GSO_UDP_L4) on write
 
 	// Arguments and results of the RawConn callbacks, which are bound once.
 	readFn, writeFn func(uintptr) bool
@@ -72,6 +73,9 @@ func NewBatched(dev wgtun.Device, batch int) (*Batched, error) {
 	}
 	b := &Batched{Device: dev, rc: rc, wrc: rc, batch: batch, hdr: make([]byte, 256)}
 	b.readFn, b.writeFn = b.readOnce, b.writeAll
+	if o, err := OffloadsOf(dev); err == nil && o.USO {
+		b.uso = true
+	}
 	return b, nil
 }
 
@@ -288,6 +292,29 @@ func (b *Batched) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) 
 		}
 		if n > 1 {
 			headOf(p, a, total, a.payload, bufs[i+n-1][offset+info[i+n-1].l4+13]&tcpPSH != 0, vh)
+		} else {
+			partialCsum(p, a, len(p)-a.l4, vh)
+		}
+	case a.ok && !a.tcp && b.uso && a.payload > 0:
+		// Consecutive datagrams of one UDP flow, equal size but for a
+		// shorter last one, go in as one USO super-packet.
+		total := a.payload
+		for j := i + 1; j < len(bufs) && n < maxRun; j++ {
+			q := bufs[j][offset:]
+			bq := info[j]
+			if !canAppendUDP(p, a, q, bq, total) {
+				break
+			}
+			iov = append(iov, unix.Iovec{Base: &q[bq.hdrLen]})
+			iov[len(iov)-1].SetLen(bq.payload)
+			total += bq.payload
+			n++
+			if bq.payload < a.payload {
+				break
+			}
+		}
+		if n > 1 {
+			headOfUDP(p, a, total, a.payload, vh)
 		} else {
 			partialCsum(p, a, len(p)-a.l4, vh)
 		}

@@ -168,3 +168,40 @@ func headOf(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
 	binary.LittleEndian.PutUint16(vh[2:], uint16(a.hdrLen))
 	binary.LittleEndian.PutUint16(vh[4:], uint16(mss))
 }
+
+// canAppendUDP says whether datagram q continues the UDP run that starts
+// with p: same addresses, ports and IP fields, a payload no longer than the
+// first, and room left in 64 KiB.
+func canAppendUDP(p []byte, a l4Info, q []byte, b l4Info, total int) bool {
+	if !b.ok || b.tcp || a.v6 != b.v6 || b.hdrLen != a.hdrLen || b.payload == 0 || b.payload > a.payload ||
+		total+b.payload+a.hdrLen > 65535 {
+		return false
+	}
+	if a.v6 {
+		if string(p[:4]) != string(q[:4]) || string(p[6:40]) != string(q[6:40]) {
+			return false
+		}
+	} else if p[1] != q[1] || p[8] != q[8] || p[9] != q[9] || string(p[12:a.l4]) != string(q[12:b.l4]) ||
+		(p[6]&0x40) != (q[6]&0x40) {
+		return false
+	}
+	return string(p[a.l4:a.l4+4]) == string(q[b.l4:b.l4+4])
+}
+
+// headOfUDP rewrites the first datagram of a coalesced UDP run for a
+// GSO_UDP_L4 write: lengths cover every payload, the checksum is partial.
+func headOfUDP(p []byte, a l4Info, total, size int, vh []byte) {
+	l4Len := 8 + total
+	if a.v6 {
+		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))
+	} else {
+		binary.BigEndian.PutUint16(p[2:], uint16(a.hdrLen+total))
+		p[10], p[11] = 0, 0
+		binary.BigEndian.PutUint16(p[10:], ^csumFold(csumAdd(0, p[:a.l4])))
+	}
+	binary.BigEndian.PutUint16(p[a.l4+4:], uint16(l4Len))
+	partialCsum(p, a, l4Len, vh)
+	vh[1] = gsoUDPL4
+	binary.LittleEndian.PutUint16(vh[2:], uint16(a.hdrLen))
+	binary.LittleEndian.PutUint16(vh[4:], uint16(size))
+}

@@ -208,3 +208,60 @@ func TestReadAllocs(t *testing.T) {
 		t.Fatalf("Read allocates %v per batch", a)
 	}
 }
+
+// TestBatchedWriteCoalescesUDP: 40 datagrams of one flow with partial
+// checksums go in as one USO super-packet and come out of the socket as 40
+// datagrams, in order.
+func TestBatchedWriteCoalescesUDP(t *testing.T) {
+	inThrowawayNetns(t)
+	dev, name := configured(t, "u")
+	b, err := NewBatched(dev, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !b.uso {
+		t.Skip("this kernel's TUN takes no UDP segmentation offload (Linux 6.2+)")
+	}
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 5, 3, 0), Port: 5002})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var pkts [][]byte
+	for i := 0; i < 40; i++ {
+		payload := bytes.Repeat([]byte{byte(i)}, 64)
+		if i == 39 {
+			payload = payload[:10] // a shorter last one ends the run
+		}
+		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
+		udp := &layers.UDP{SrcPort: 40000, DstPort: 5002}
+		udp.SetNetworkLayerForChecksum(ip)
+		buf := gopacket.NewSerializeBuffer()
+		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, udp, gopacket.Payload(payload)); err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, append([]byte(nil), buf.Bytes()...))
+	}
+	before := rxPackets(t, name)
+	if n, err := b.Write(headroomed(pkts...), headroom); err != nil || n != 40 {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	if d := rxPackets(t, name) - before; d != 1 {
+		t.Fatalf("the kernel received %d packets for 40 datagrams of one flow, want 1 (coalesced)", d)
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got := make([]byte, 2000)
+	for i := 0; i < 40; i++ {
+		n, err := conn.Read(got)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		want := 64
+		if i == 39 {
+			want = 10
+		}
+		if n != want || got[0] != byte(i) || got[n-1] != byte(i) {
+			t.Fatalf("datagram %d: %d bytes starting %d, want %d bytes of %d", i, n, got[0], want, i)
+		}
+	}
+}
