@@ -14,6 +14,9 @@ type Sample struct {
 	UDPLossPct float64 `json:"udp64_loss_pct"`
 	PingP50us  float64 `json:"ping_p50_us"`
 	PingP99us  float64 `json:"ping_p99_us"`
+	// PingBusyP50us is the p50 RTT of pings 1 ms apart, which keep the CPUs
+	// from going idle between packets.
+	PingBusyP50us float64 `json:"ping_busy_p50_us"`
 	// AgentCPUPerGB is the CPU seconds (user+system) both felt agents used
 	// during the single-stream TCP run, per GB (1e9 bytes) received.
 	AgentCPUPerGB float64 `json:"agent_cpu_s_per_gb,omitempty"`
@@ -46,6 +49,7 @@ var metrics = []metric{
 	{"udp64_loss_pct", "UDP 64 B loss", "%", false, func(s *Sample) *float64 { return &s.UDPLossPct }},
 	{"ping_p50_us", "ping p50", "µs", false, func(s *Sample) *float64 { return &s.PingP50us }},
 	{"ping_p99_us", "ping p99", "µs", false, func(s *Sample) *float64 { return &s.PingP99us }},
+	{"ping_busy_p50_us", "ping 1ms p50", "µs", false, func(s *Sample) *float64 { return &s.PingBusyP50us }},
 	{"agent_cpu_s_per_gb", "agent CPU", "s/GB", true, func(s *Sample) *float64 { return &s.AgentCPUPerGB }},
 	{"system_cpu_s_per_gb", "system CPU", "s/GB", false, func(s *Sample) *float64 { return &s.SystemCPUPerGB }},
 	{"agent_allocs_per_packet", "allocs", "/pkt", true, func(s *Sample) *float64 { return &s.AgentAllocsPerPacket }},

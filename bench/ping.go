@@ -36,11 +36,11 @@ func parsePingRTTs(out []byte) []float64 {
 	return rtts
 }
 
-// pingRTT pings dst count times, 10 ms apart (root may go below ping's
-// 200 ms floor), and returns the p50 and p99 RTT in µs. Fewer than half
-// the replies is an error: the path is broken, not slow.
-func pingRTT(ctx context.Context, from *netns.Host, dst netip.Addr, count int) (p50, p99 float64, err error) {
-	out, runErr := from.Command(ctx, "ping", "-n", "-i", "0.01", "-W", "1", "-c", strconv.Itoa(count), dst.String()).CombinedOutput()
+// pingRTT pings dst count times, interval apart ("0.01": root may go below
+// ping's 200 ms floor), and returns the p50 and p99 RTT in µs. Fewer than
+// half the replies is an error: the path is broken, not slow.
+func pingRTT(ctx context.Context, from *netns.Host, dst netip.Addr, count int, interval string) (p50, p99 float64, err error) {
+	out, runErr := from.Command(ctx, "ping", "-n", "-i", interval, "-W", "1", "-c", strconv.Itoa(count), dst.String()).CombinedOutput()
 	rtts := parsePingRTTs(out)
 	if len(rtts) < (count+1)/2 {
 		return 0, 0, fmt.Errorf("ping %s from %s: %d of %d replies (%v): %.300s", dst, from.Name, len(rtts), count, runErr, out)
