@@ -140,17 +140,24 @@ func TestFaultEtcdOutage(t *testing.T) {
 		time.Sleep(d)
 	}
 	ec.restartAll()
-	newKey := writeLease(t, ec.cli, "10.5.252.0/24", netip.MustParseAddr("192.0.2.252"), time.Hour)
-	for i := range 20 {
-		if _, err := ec.cli.Put(c.ctx, "/felt-fault/churn", fmt.Sprint(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	resp, err := ec.cli.Get(c.ctx, "/felt-fault/churn")
+	// A fresh client: the test's own has been backing off for the whole
+	// outage, as the agents' have.
+	wcli, err := clientv3.New(clientv3.Config{Endpoints: ec.endpoints(), DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ec.cli.Compact(c.ctx, resp.Header.Revision); err != nil {
+	defer wcli.Close()
+	newKey := writeLease(t, wcli, "10.5.252.0/24", netip.MustParseAddr("192.0.2.252"), time.Hour)
+	for i := range 20 {
+		if _, err := wcli.Put(c.ctx, "/felt-fault/churn", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := wcli.Get(c.ctx, "/felt-fault/churn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := wcli.Compact(c.ctx, resp.Header.Revision); err != nil {
 		t.Fatalf("compact: %v", err)
 	}
 	if d := outage - time.Since(down); d > 0 {
@@ -164,7 +171,7 @@ func TestFaultEtcdOutage(t *testing.T) {
 		d := c.waitPeerSubnet(h, "10.5.252.0/24", 2*time.Minute)
 		t.Logf("%s caught up %v after etcd came back", h.Name, d.Round(time.Millisecond))
 	}
-	after := leaseKeys(t, ec.cli)
+	after := leaseKeys(t, wcli)
 	for _, k := range before {
 		if !slices.Contains(after, k) {
 			t.Errorf("lease %s (it had time left) lost in the outage: before %v after %v", k, before, after)

@@ -96,13 +96,13 @@ func (c *cluster) waitPeerSubnet(h *netns.Host, subnet string, within time.Durat
 	}
 }
 
-// partition drops, in the test's namespace, every TCP segment that arrives
-// from the lab bridge for one of ports: the hosts lose etcd while the test
-// itself still reaches it. heal (also run at cleanup) removes the rules.
+// partition refuses (TCP reset), in the test's namespace, every connection
+// from the lab bridge to one of ports, as a stopped etcd would: the hosts
+// lose etcd while the test itself still reaches it. heal (also run at cleanup) removes the rules.
 func partition(t *testing.T, bridge string, ports []string) (heal func()) {
 	t.Helper()
 	rule := func(op string, port string) []string {
-		return []string{op, "INPUT", "-i", bridge, "-p", "tcp", "--dport", port, "-j", "DROP"}
+		return []string{op, "INPUT", "-i", bridge, "-p", "tcp", "--dport", port, "-j", "REJECT", "--reject-with", "tcp-reset"}
 	}
 	for _, p := range ports {
 		if out, err := exec.Command("iptables", rule("-I", p)...).CombinedOutput(); err != nil {
