@@ -207,14 +207,26 @@ func inPool(sn netip.Prefix, bits int, lo, hi netip.Addr) bool {
 }
 
 // Equal reports whether two configs mean the same; Backend.Raw is compared
-// as compacted JSON, so whitespace does not count.
+// by the JSON value it holds, so whitespace and escapes do not count
+// (json.Marshal writes "&" in a key as "\u0026").
 func (c *Config) Equal(o *Config) bool {
 	if c == nil || o == nil {
 		return c == o
 	}
 	a, b := *c, *o
-	a.Backend.Raw, b.Backend.Raw = compactJSON(a.Backend.Raw), compactJSON(b.Backend.Raw)
-	return reflect.DeepEqual(a, b)
+	ra, rb := a.Backend.Raw, b.Backend.Raw
+	a.Backend.Raw, b.Backend.Raw = nil, nil
+	return reflect.DeepEqual(a, b) && sameJSON(ra, rb)
+}
+
+// sameJSON compares two JSON texts by value; unparsable ones by their
+// compacted bytes.
+func sameJSON(x, y []byte) bool {
+	var vx, vy any
+	if json.Unmarshal(x, &vx) == nil && json.Unmarshal(y, &vy) == nil {
+		return reflect.DeepEqual(vx, vy)
+	}
+	return bytes.Equal(compactJSON(x), compactJSON(y))
 }
 
 func compactJSON(b []byte) []byte {
