@@ -273,7 +273,7 @@ func (s *EtcdStore) expirations(ctx context.Context, ids []clientv3.LeaseID) (ma
 
 // Watch implements Store. It runs one goroutine that ends with ctx or the
 // first error, closing the channel.
-func (s *EtcdStore) Watch(ctx context.Context, only netip.Prefix, fromRev int64) <-chan WatchResponse {
+func (s *EtcdStore) Watch(ctx context.Context, only netip.Prefix, fromRev int64, withExpiry bool) <-chan WatchResponse {
 	key := s.subnets
 	if only.IsValid() {
 		key = SubnetKey(s.prefix, only, netip.Prefix{})
@@ -283,7 +283,7 @@ func (s *EtcdStore) Watch(ctx context.Context, only netip.Prefix, fromRev int64)
 	go func() {
 		defer close(out)
 		for wr := range wch {
-			r := s.translate(ctx, wr, only)
+			r := s.translate(ctx, wr, only, withExpiry)
 			select {
 			case out <- r:
 			case <-ctx.Done():
@@ -297,7 +297,7 @@ func (s *EtcdStore) Watch(ctx context.Context, only netip.Prefix, fromRev int64)
 	return out
 }
 
-func (s *EtcdStore) translate(ctx context.Context, wr clientv3.WatchResponse, only netip.Prefix) WatchResponse {
+func (s *EtcdStore) translate(ctx context.Context, wr clientv3.WatchResponse, only netip.Prefix, withExpiry bool) WatchResponse {
 	r := WatchResponse{Revision: wr.Header.Revision}
 	if wr.CompactRevision != 0 {
 		r.Err = fmt.Errorf("%w: revision %d", ErrCompacted, wr.CompactRevision)
@@ -321,7 +321,7 @@ func (s *EtcdStore) translate(ctx context.Context, wr clientv3.WatchResponse, on
 			typ = Removed
 		}
 		r.Events = append(r.Events, Event{Type: typ, Lease: l})
-		if typ == Added {
+		if typ == Added && withExpiry {
 			ids = append(ids, clientv3.LeaseID(ev.Kv.Lease))
 		}
 	}

@@ -169,7 +169,7 @@ func TestMalformedSkippedAndCounted(t *testing.T) {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		wch := st.Watch(wctx, netip.Prefix{}, rev+1)
+		wch := st.Watch(wctx, netip.Prefix{}, rev+1, true)
 		for k, v := range map[string]string{
 			"/coreos.com/network/subnets/garbage":      `{"PublicIP":"192.168.0.9"}`,
 			"/coreos.com/network/subnets/10.5.9.0-24":  `not json`,

@@ -273,7 +273,7 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *ba
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := m.store.Watch(wctx, cur.Subnet, rev+1)
+	wch := m.store.Watch(wctx, cur.Subnet, rev+1, true)
 	timer := time.NewTimer(m.untilRenew(*cur))
 	defer timer.Stop()
 	for {

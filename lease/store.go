@@ -25,10 +25,12 @@ type Store interface {
 	// Delete removes l's key; a missing key is not an error.
 	Delete(ctx context.Context, l Lease) error
 	// Watch streams changes from revision fromRev on. With a valid only, it
-	// reports only keys for that IPv4 subnet. The channel is closed after
-	// an error (the caller resumes from its last Revision+1) or when ctx
-	// ends.
-	Watch(ctx context.Context, only netip.Prefix, fromRev int64) <-chan WatchResponse
+	// reports only keys for that IPv4 subnet. withExpiry fills in Added
+	// events' Expiration, one TTL round trip per etcd lease (the keeper
+	// needs it; a peer watcher does not, and skipping it keeps a big
+	// cluster's watch cheap). The channel is closed after an error (the
+	// caller resumes from its last Revision+1) or when ctx ends.
+	Watch(ctx context.Context, only netip.Prefix, fromRev int64, withExpiry bool) <-chan WatchResponse
 }
 
 // WatchResponse is one batch of changes. Added events carry the new value;

@@ -101,7 +101,9 @@ func (f *follower) syncOwn() {
 }
 
 func (f *follower) list(ctx context.Context) error {
-	leases, rev, err := f.w.store.List(ctx, true)
+	// Peers need no expiry: skipping it spares etcd one TTL request per
+	// lease on every list (flanneld pays them).
+	leases, rev, err := f.w.store.List(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -117,7 +119,7 @@ func (f *follower) list(ctx context.Context) error {
 func (f *follower) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the store's stream if we return early
-	for r := range f.w.store.Watch(ctx, netip.Prefix{}, f.since) {
+	for r := range f.w.store.Watch(ctx, netip.Prefix{}, f.since, false) {
 		if r.Err != nil {
 			return r.Err
 		}

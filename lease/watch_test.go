@@ -96,7 +96,7 @@ func (g *gatedStore) List(ctx context.Context, withExpiry bool) ([]lease.Lease, 
 	return g.Store.List(ctx, withExpiry)
 }
 
-func (g *gatedStore) Watch(ctx context.Context, only netip.Prefix, from int64) <-chan lease.WatchResponse {
+func (g *gatedStore) Watch(ctx context.Context, only netip.Prefix, from int64, withExpiry bool) <-chan lease.WatchResponse {
 	g.mu.Lock()
 	gate := g.gate
 	ctx, cancel := context.WithCancel(ctx)
@@ -112,7 +112,7 @@ func (g *gatedStore) Watch(ctx context.Context, only netip.Prefix, from int64) <
 				return
 			}
 		}
-		for r := range g.Store.Watch(ctx, only, from) {
+		for r := range g.Store.Watch(ctx, only, from, withExpiry) {
 			if errors.Is(r.Err, lease.ErrCompacted) {
 				g.compacted.Add(1)
 			}
