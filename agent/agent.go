@@ -131,6 +131,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			}
 		})
 	})
+	var masq *ipMasq
+	if cfg.IPMasq {
+		masq = &ipMasq{network: netCfg.Network, subnet: own.Subnet, log: log, randomFully: true}
+		if err := masq.ensure(); err != nil {
+			cancel(err)
+		} else {
+			spawn("ip-masq", func() error { masq.run(ctx, 5*time.Second); return nil })
+		}
+	}
 	spawn("lease", func() error {
 		return mgr.Keep(ctx, netCfg, own, plane.attrs, func(l lease.Lease) {
 			log.Warn("subnet lease changed", zap.Stringer("subnet", l.Subnet), zap.Time("expires", l.Expiration))
@@ -140,16 +149,13 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			}
 			w.SetOwn(l.Subnet)
 			eng.SetLocal(l.Subnet)
+			if masq != nil {
+				if err := masq.setSubnet(l.Subnet); err != nil {
+					log.Error("move ip-masq rules to the new subnet", zap.Error(err))
+				}
+			}
 		})
 	})
-	if cfg.IPMasq {
-		m := &ipMasq{network: netCfg.Network, subnet: own.Subnet, log: log, randomFully: true}
-		if err := m.ensure(); err != nil {
-			cancel(err)
-		} else {
-			spawn("ip-masq", func() error { m.run(ctx, 5*time.Second); return nil })
-		}
-	}
 	log.Info("felt agent running", zap.String("tun", cfg.TUNName), zap.Int("mtu", plane.mtu),
 		zap.Stringer("listen", plane.conn.LocalAddr()))
 	<-ctx.Done()

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -35,7 +36,10 @@ func masqRules(network, subnet netip.Prefix, randomFully bool) [][]string {
 	}
 }
 
+// ipMasq keeps flanneld's masquerade rules for one subnet. ensure runs on
+// the resync goroutine and setSubnet on the lease keeper's: mu orders them.
 type ipMasq struct {
+	mu              sync.Mutex
 	network, subnet netip.Prefix
 	log             *zap.Logger
 	randomFully     bool
@@ -52,6 +56,27 @@ func iptables(args ...string) (string, error) {
 // ensure creates the chain and appends any missing rule. It is idempotent,
 // so a periodic resync repairs rules someone deleted, as flanneld does.
 func (m *ipMasq) ensure() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ensureLocked()
+}
+
+// setSubnet moves the rules to a re-acquired lease's subnet: the old
+// subnet's rules are deleted, the new ones added.
+func (m *ipMasq) setSubnet(sn netip.Prefix) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if sn == m.subnet {
+		return nil
+	}
+	for _, r := range masqRules(m.network, m.subnet, m.randomFully) {
+		iptables(append([]string{"-t", "nat", "-D", masqChain}, r...)...) // already gone: fine
+	}
+	m.subnet = sn
+	return m.ensureLocked()
+}
+
+func (m *ipMasq) ensureLocked() error {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		return fmt.Errorf("--ip-masq needs the iptables command: install the iptables package (%w)", err)
 	}
@@ -69,7 +94,7 @@ func (m *ipMasq) ensure() error {
 		out, err := iptables(append([]string{"-t", "nat", "-A", masqChain}, r...)...)
 		if err != nil && m.randomFully && strings.Contains(out, "random-fully") {
 			m.randomFully = false // an iptables without --random-fully: flanneld falls back the same way
-			return m.ensure()
+			return m.ensureLocked()
 		}
 		if err != nil {
 			return fmt.Errorf("iptables: add rule %v: %s: %w", r, out, err)
