@@ -24,11 +24,17 @@ func NewCache(own netip.Prefix) *Cache {
 }
 
 // SetOwn changes the node's own subnet, after a re-acquire. A cached lease
-// for the new own subnet is forgotten without an event: the caller programs
-// its own subnet itself.
-func (c *Cache) SetOwn(own netip.Prefix) {
+// for the new own subnet is forgotten with a Removed event, so the caller
+// drops it as a peer. Leases at the old own subnet were never cached: only
+// a fresh list (Reset) brings back a node that took that subnet meanwhile.
+func (c *Cache) SetOwn(own netip.Prefix) []Event {
 	c.own = own
+	l, ok := c.leases[own]
+	if !ok {
+		return nil
+	}
 	delete(c.leases, own)
+	return []Event{{Type: Removed, Lease: l}}
 }
 
 func leaseKey(l Lease) netip.Prefix {

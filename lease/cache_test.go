@@ -106,7 +106,9 @@ func TestCacheSetOwn(t *testing.T) {
 	c := NewCache(netip.Prefix{}) // no own subnet yet: everything is reported
 	wantEvents(t, "put", c.Put(testLease("10.5.1.0/24", "10.0.0.1")), "added 10.5.1.0/24 10.0.0.1")
 	wantEvents(t, "put", c.Put(testLease("10.5.2.0/24", "10.0.0.2")), "added 10.5.2.0/24 10.0.0.2")
-	c.SetOwn(netip.MustParsePrefix("10.5.2.0/24"))
+	wantEvents(t, "SetOwn on a cached peer's subnet", c.SetOwn(netip.MustParsePrefix("10.5.2.0/24")),
+		"removed 10.5.2.0/24 10.0.0.2")
+	wantEvents(t, "SetOwn again", c.SetOwn(netip.MustParsePrefix("10.5.2.0/24")))
 	wantEvents(t, "delete own after SetOwn", c.Delete(netip.MustParsePrefix("10.5.2.0/24")))
 	wantEvents(t, "put own after SetOwn", c.Put(testLease("10.5.2.0/24", "10.0.0.7")))
 	wantEvents(t, "reset keeps ignoring own", c.Reset([]Lease{testLease("10.5.2.0/24", "10.0.0.7")}),

@@ -19,8 +19,9 @@ type Watcher struct {
 	store Store
 	log   *zap.Logger
 
-	mu  sync.Mutex
-	own netip.Prefix
+	mu    sync.Mutex
+	own   netip.Prefix
+	ownCh chan struct{} // poked by SetOwn: the follower lists again
 }
 
 // NewWatcher returns a Watcher on store; log may be nil.
@@ -28,15 +29,24 @@ func NewWatcher(store Store, log *zap.Logger) *Watcher {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Watcher{store: store, log: log}
+	return &Watcher{store: store, log: log, ownCh: make(chan struct{}, 1)}
 }
 
 // SetOwn changes the subnet whose events are suppressed, after Keep
-// re-acquired another one. It takes effect before the next batch.
+// re-acquired another one. The running WatchLeases lists again: a node that
+// took the old own subnet meanwhile was suppressed and must now appear, and
+// a peer cached at the new own subnet is reported Removed.
 func (w *Watcher) SetOwn(own netip.Prefix) {
 	w.mu.Lock()
+	changed := w.own != own
 	w.own = own
 	w.mu.Unlock()
+	if changed {
+		select {
+		case w.ownCh <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (w *Watcher) getOwn() netip.Prefix {
@@ -50,7 +60,12 @@ func (w *Watcher) getOwn() netip.Prefix {
 // current, never reporting own. emit owns each slice it is given. It returns
 // ctx's error when ctx ends, and never before.
 func (w *Watcher) WatchLeases(ctx context.Context, own netip.Prefix, emit func([]Event)) error {
-	w.SetOwn(own)
+	w.mu.Lock()
+	if !w.own.IsValid() {
+		w.own = own // a later SetOwn (the keeper's) wins over this start value
+	}
+	own = w.own
+	w.mu.Unlock()
 	f := follower{w: w, cache: NewCache(own), applied: own, emit: emit, bo: newBackoff()}
 	for {
 		if f.since == 0 {
@@ -75,6 +90,10 @@ func (w *Watcher) WatchLeases(ctx context.Context, own netip.Prefix, emit func([
 			f.since = 0
 			continue
 		}
+		if errors.Is(err, errOwnChanged) {
+			f.since = 0
+			continue
+		}
 		d := f.bo.next()
 		w.log.Warn("lease watch broke; resuming", zap.Int64("since", f.since), zap.Duration("in", d), zap.Error(err))
 		if sleep(ctx, d) != nil {
@@ -95,10 +114,15 @@ type follower struct {
 
 func (f *follower) syncOwn() {
 	if o := f.w.getOwn(); o != f.applied {
-		f.cache.SetOwn(o)
+		if evs := f.cache.SetOwn(o); len(evs) > 0 {
+			f.emit(evs)
+		}
 		f.applied = o
 	}
 }
+
+// errOwnChanged ends a follow so that WatchLeases lists again.
+var errOwnChanged = errors.New("own subnet changed")
 
 func (f *follower) list(ctx context.Context) error {
 	// Peers need no expiry: skipping it spares etcd one TTL request per
@@ -119,7 +143,18 @@ func (f *follower) list(ctx context.Context) error {
 func (f *follower) follow(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // ends the store's stream if we return early
-	for r := range f.w.store.Watch(ctx, netip.Prefix{}, f.since, false) {
+	wch := f.w.store.Watch(ctx, netip.Prefix{}, f.since, false)
+	for {
+		var r WatchResponse
+		var ok bool
+		select {
+		case r, ok = <-wch:
+		case <-f.w.ownCh:
+			return errOwnChanged
+		}
+		if !ok {
+			return errors.New("lease watch stream closed")
+		}
 		if r.Err != nil {
 			return r.Err
 		}
@@ -141,7 +176,6 @@ func (f *follower) follow(ctx context.Context) error {
 		}
 		f.bo.reset()
 	}
-	return errors.New("lease watch stream closed")
 }
 
 // backoff doubles from 100 ms to 5 s, flanneld's watch reconnect schedule.

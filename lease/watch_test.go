@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/lease/etcdtest"
@@ -196,5 +197,56 @@ func TestWatcherSurvivesCompactionAndRestart(t *testing.T) {
 				t.Errorf("Removed event without the cached attrs: %+v", ev)
 			}
 		}
+	})
+}
+
+// TestWatcherSetOwnRelists: while our subnet A is own, another node takes A
+// (after our key went) and its write is suppressed; when the keeper moves us
+// to B and calls SetOwn(B), the watcher must report the node at A, and drop
+// the peer it had cached at B.
+func TestWatcherSetOwnRelists(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		_, st := newStore(t, s)
+		mk := func(third byte, node int) lease.Lease {
+			return lease.Lease{Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 7, third, 0}), 24), Attrs: nodeAttrs(node)}
+		}
+		a, b := mk(1, 0), mk(2, 1) // we hold A; a peer holds B
+		for _, l := range []lease.Lease{a, b} {
+			if _, _, err := st.Create(ctx, l, lease.TTL); err != nil {
+				t.Fatal(err)
+			}
+		}
+		v := newView()
+		w := lease.NewWatcher(st, zaptest.NewLogger(t))
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- w.WatchLeases(wctx, a.Subnet, v.emit) }()
+		defer func() { cancel(); <-done }()
+		eventually(t, "the peer at B", func() bool { return v.matches(t, st, a.Subnet) })
+
+		// Our key goes; node 2 takes A; the watcher suppresses it (own).
+		if err := st.Delete(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.Create(ctx, mk(1, 2), lease.TTL); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		// The peer at B goes too, and we take B: SetOwn(B).
+		if err := st.Delete(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := st.Create(ctx, mk(2, 0), lease.TTL); err != nil {
+			t.Fatal(err)
+		}
+		w.SetOwn(b.Subnet)
+		eventually(t, "node 2 at A reported, nothing at B", func() bool {
+			v.mu.Lock()
+			got, okA := v.leases[a.Subnet]
+			_, okB := v.leases[b.Subnet]
+			v.mu.Unlock()
+			return okA && got.Attrs.PublicIP == nodeAttrs(2).PublicIP && !okB
+		})
 	})
 }
