@@ -102,11 +102,16 @@ func (m *Manager) Acquire(ctx context.Context, cfg *Config, attrs Attrs, prev ne
 	if !attrs.PublicIP.Is4() {
 		return Lease{}, fmt.Errorf("acquire lease: PublicIP %v: must be an IPv4 address", attrs.PublicIP)
 	}
+	// Subnets whose create lost: a key is there even if the list did not
+	// show it (a value that does not parse is skipped by List), so they
+	// are not tried again, prev included.
+	var lost []netip.Prefix
 	for attempt := 1; ; attempt++ {
-		l, err := m.tryAcquire(ctx, cfg, attrs, prev)
+		l, tried, err := m.tryAcquire(ctx, cfg, attrs, prev, lost)
 		if !errors.Is(err, ErrSubnetTaken) {
 			return l, err
 		}
+		lost = append(lost, tried)
 		if attempt == m.races {
 			return Lease{}, fmt.Errorf("acquire lease for %s: lost the race for a free subnet %d times in a row "+
 				"(many nodes starting at once?); try again: %w", attrs.PublicIP, attempt, err)
@@ -120,12 +125,15 @@ func (m *Manager) Acquire(ctx context.Context, cfg *Config, attrs Attrs, prev ne
 	}
 }
 
-func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev netip.Prefix) (Lease, error) {
+// tryAcquire makes one attempt; it returns the subnet it tried to create,
+// for Acquire to avoid after a lost race.
+func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev netip.Prefix, lost []netip.Prefix) (Lease, netip.Prefix, error) {
 	leases, _, err := m.store.List(ctx, false)
 	if err != nil {
-		return Lease{}, fmt.Errorf("acquire lease: %w", err)
+		return Lease{}, netip.Prefix{}, fmt.Errorf("acquire lease: %w", err)
 	}
-	taken := make([]netip.Prefix, 0, len(leases))
+	taken := make([]netip.Prefix, 0, len(leases)+len(lost))
+	taken = append(taken, lost...)
 	taken6 := make([]netip.Prefix, 0)
 	for _, l := range leases {
 		if l.Attrs.PublicIP != attrs.PublicIP {
@@ -139,15 +147,15 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 			l.Attrs = attrs
 			got, _, err := m.store.Update(ctx, l, m.ttl)
 			if err != nil {
-				return Lease{}, fmt.Errorf("reuse lease %s of %s: %w", l.Subnet, attrs.PublicIP, err)
+				return Lease{}, netip.Prefix{}, fmt.Errorf("reuse lease %s of %s: %w", l.Subnet, attrs.PublicIP, err)
 			}
 			m.log.Info("reusing the lease of this public IP", zap.Stringer("subnet", l.Subnet), zap.Stringer("public_ip", attrs.PublicIP))
-			return got, nil
+			return got, l.Subnet, nil
 		}
 		m.log.Info("deleting this public IP's lease: the config no longer admits it",
 			zap.Stringer("subnet", l.Subnet), zap.Stringer("network", cfg.Network), zap.Int("subnet_len", cfg.SubnetLen))
 		if err := m.store.Delete(ctx, l); err != nil {
-			return Lease{}, fmt.Errorf("delete incompatible lease %s: %w", l.Subnet, err)
+			return Lease{}, netip.Prefix{}, fmt.Errorf("delete incompatible lease %s: %w", l.Subnet, err)
 		}
 	}
 	want := Lease{Attrs: attrs}
@@ -158,7 +166,7 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 		want.Subnet, err = Allocate(cfg, taken, m.rnd)
 		m.mu.Unlock()
 		if err != nil {
-			return Lease{}, fmt.Errorf("acquire lease for %s: %w", attrs.PublicIP, err)
+			return Lease{}, netip.Prefix{}, fmt.Errorf("acquire lease for %s: %w", attrs.PublicIP, err)
 		}
 	}
 	if cfg.EnableIPv6 {
@@ -166,15 +174,15 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 		want.IPv6Subnet, err = AllocateIPv6(cfg, taken6, m.rnd)
 		m.mu.Unlock()
 		if err != nil {
-			return Lease{}, fmt.Errorf("acquire IPv6 lease for %s: %w", attrs.PublicIP, err)
+			return Lease{}, netip.Prefix{}, fmt.Errorf("acquire IPv6 lease for %s: %w", attrs.PublicIP, err)
 		}
 	}
 	l, _, err := m.store.Create(ctx, want, m.ttl)
 	if err != nil {
-		return Lease{}, err
+		return Lease{}, want.Subnet, err
 	}
 	m.log.Info("acquired lease", zap.Stringer("subnet", l.Subnet), zap.Bool("previous", l.Subnet == prev))
-	return l, nil
+	return l, want.Subnet, nil
 }
 
 // compatible: the config still hands out this lease's subnet(s).

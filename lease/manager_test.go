@@ -317,3 +317,26 @@ func TestKeepRenews(t *testing.T) {
 		}
 	})
 }
+
+// TestAcquireSkipsBrokenKeyAtPrev: the subnet from subnet.env holds a key
+// whose value does not parse (List skips it, so it looks free); the create
+// loses once and Acquire moves on to another subnet instead of failing.
+func TestAcquireSkipsBrokenKeyAtPrev(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		cli, st := newStore(t, s)
+		cfg := mustConfig(t, `{"Network":"10.12.0.0/16","Backend":{"Type":"vxlan"}}`)
+		prev := netip.MustParsePrefix("10.12.7.0/24")
+		if _, err := cli.Put(ctx, "/coreos.com/network/subnets/10.12.7.0-24", "not json"); err != nil {
+			t.Fatal(err)
+		}
+		m := newManager(t, st, 1, lease.ManagerOptions{})
+		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), prev)
+		if err != nil {
+			t.Fatalf("Acquire: %v", err)
+		}
+		if l.Subnet == prev || !cfg.Contains(l.Subnet) {
+			t.Fatalf("got %s, want another subnet of the pool than the broken %s", l.Subnet, prev)
+		}
+	})
+}
