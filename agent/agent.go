@@ -12,7 +12,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,6 +27,16 @@ import (
 // Run runs the agent until ctx ends (SIGTERM in felt agent) or a fatal error.
 // The lease is kept in etcd on exit, so a restart gets the same subnet.
 func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
+	err := run(ctx, cfg, log)
+	if err != nil && ctx.Err() != nil {
+		// SIGTERM during start-up: whatever failed failed because of it.
+		log.Info("felt agent stopped during start-up", zap.NamedError("cause", err))
+		return nil
+	}
+	return err
+}
+
+func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -96,7 +108,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	reg := newMetrics(st, eng)
 	var health *healthServer
 	if cfg.HealthzPort > 0 {
-		health, err = newHealthServer(netip.AddrPortFrom(mustAddr(cfg.HealthzIP), uint16(cfg.HealthzPort)).String(), reg, st.status)
+		health, err = newHealthServer(net.JoinHostPort(cfg.HealthzIP, strconv.Itoa(cfg.HealthzPort)), reg, st.status)
 		if err != nil {
 			return err
 		}
@@ -131,6 +143,27 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 			}
 		})
 	})
+	if cfg.ForwardRules {
+		if err := ensureForward(netCfg.Network); err != nil {
+			log.Warn("forward rules not set: forwarded overlay traffic is dropped if the FORWARD policy is DROP "+
+				"(pass --iptables-forward-rules=false to skip them)", zap.Error(err))
+		} else {
+			spawn("forward-rules", func() error {
+				t := time.NewTicker(5 * time.Second)
+				defer t.Stop()
+				for {
+					select {
+					case <-ctx.Done():
+						return nil
+					case <-t.C:
+						if err := ensureForward(netCfg.Network); err != nil {
+							log.Warn("forward rules resync failed", zap.Error(err))
+						}
+					}
+				}
+			})
+		}
+	}
 	var masq *ipMasq
 	if cfg.IPMasq {
 		masq = &ipMasq{network: netCfg.Network, subnet: own.Subnet, log: log, randomFully: true}
@@ -143,12 +176,15 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	spawn("lease", func() error {
 		return mgr.Keep(ctx, netCfg, own, plane.attrs, func(l lease.Lease) {
 			log.Warn("subnet lease changed", zap.Stringer("subnet", l.Subnet), zap.Time("expires", l.Expiration))
-			if err := st.adopt(l, cfg); err != nil {
-				log.Error("apply new lease", zap.Error(err))
-				return
-			}
 			w.SetOwn(l.Subnet)
 			eng.SetLocal(l.Subnet)
+			if err := st.adopt(l, cfg); err != nil {
+				// Half-applied (the TUN or subnet.env still names the old
+				// subnet): stop, so that a restart applies it whole rather
+				// than forwarding into a black hole.
+				cancel(fmt.Errorf("apply the re-acquired lease %s: %w", l.Subnet, err))
+				return
+			}
 			if masq != nil {
 				if err := masq.setSubnet(l.Subnet); err != nil {
 					log.Error("move ip-masq rules to the new subnet", zap.Error(err))
@@ -167,17 +203,11 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	return nil
 }
 
-func mustAddr(s string) netip.Addr {
-	if a, err := netip.ParseAddr(s); err == nil {
-		return a
-	}
-	return netip.IPv4Unspecified()
-}
-
 // waitConfig reads <prefix>/config, retrying every second while it is absent,
 // as flanneld does, with flanneld's hint logged once.
 func waitConfig(ctx context.Context, store *lease.EtcdStore, prefix string, log *zap.Logger) (*lease.Config, error) {
 	warned := false
+	var lastErr time.Time
 	for {
 		c, err := store.GetConfig(ctx)
 		if err == nil {
@@ -186,10 +216,19 @@ func waitConfig(ctx context.Context, store *lease.EtcdStore, prefix string, log 
 			}
 			return c, nil
 		}
-		if !errors.Is(err, lease.ErrNoConfig) {
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case errors.Is(err, lease.ErrBadConfig):
 			return nil, fmt.Errorf("%w (fix it with `felt config set`)", err)
-		}
-		if !warned {
+		case !errors.Is(err, lease.ErrNoConfig):
+			// etcd unreachable for a moment, a leader change: retry, as
+			// flanneld does, and say so now and then.
+			if time.Since(lastErr) > 10*time.Second {
+				log.Warn("reading the network config failed; retrying every second", zap.Error(err))
+				lastErr = time.Now()
+			}
+		case !warned:
 			log.Warn("network config not found in etcd; waiting for it (create it with `felt config set '{\"Network\":\"10.5.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}'`, or etcdctl with ETCDCTL_API=3)",
 				zap.String("key", prefix+"/config"))
 			warned = true

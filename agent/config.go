@@ -18,10 +18,13 @@ type Config struct {
 	SubnetFile  string        // --subnet-file
 	RenewMargin time.Duration // --subnet-lease-renew-margin
 	IPMasq      bool          // --ip-masq
-	HealthzIP   string        // --healthz-ip
-	HealthzPort int           // --healthz-port; 0 = off
-	TUNName     string        // --tun-name (felt's): the TUN device
-	VtepMACFile string        // felt's: where the VtepMAC persists; default beside SubnetFile
+	// ForwardRules is flanneld's --iptables-forward-rules (the CLI's default
+	// is true; the zero Config leaves FORWARD alone).
+	ForwardRules bool
+	HealthzIP    string // --healthz-ip
+	HealthzPort  int    // --healthz-port; 0 = off
+	TUNName      string // --tun-name (felt's): the TUN device
+	VtepMACFile  string // felt's: where the VtepMAC persists; default beside SubnetFile
 }
 
 // DefaultTUNName is felt's TUN device name.

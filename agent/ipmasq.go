@@ -77,30 +77,54 @@ func (m *ipMasq) setSubnet(sn netip.Prefix) error {
 }
 
 func (m *ipMasq) ensureLocked() error {
-	if _, err := exec.LookPath("iptables"); err != nil {
-		return fmt.Errorf("--ip-masq needs the iptables command: install the iptables package (%w)", err)
+	err := ensureChain("nat", "POSTROUTING", masqChain, "flanneld masq", masqRules(m.network, m.subnet, m.randomFully))
+	if err != nil && m.randomFully && strings.Contains(err.Error(), "random-fully") {
+		m.randomFully = false // an iptables without --random-fully: flanneld falls back the same way
+		return m.ensureLocked()
 	}
-	iptables("-t", "nat", "-N", masqChain) // exists already: fine
-	jump := []string{"POSTROUTING", "-m", "comment", "--comment", "flanneld masq", "-j", masqChain}
-	if _, err := iptables(append([]string{"-t", "nat", "-C"}, jump...)...); err != nil {
-		if out, err := iptables(append([]string{"-t", "nat", "-A"}, jump...)...); err != nil {
-			return fmt.Errorf("iptables: add POSTROUTING jump: %s: %w", out, err)
+	return err
+}
+
+// ensureChain makes chain in table, jumped to from the built-in chain from
+// (with comment), and appends each rule it lacks. Idempotent.
+func ensureChain(table, from, chain, comment string, rules [][]string) error {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return fmt.Errorf("the iptables command is missing: install the iptables package (%w)", err)
+	}
+	iptables("-t", table, "-N", chain) // exists already: fine
+	jump := []string{from, "-m", "comment", "--comment", comment, "-j", chain}
+	if _, err := iptables(append([]string{"-t", table, "-C"}, jump...)...); err != nil {
+		if out, err := iptables(append([]string{"-t", table, "-A"}, jump...)...); err != nil {
+			return fmt.Errorf("iptables: add %s jump to %s: %s: %w", from, chain, out, err)
 		}
 	}
-	for _, r := range masqRules(m.network, m.subnet, m.randomFully) {
-		if _, err := iptables(append([]string{"-t", "nat", "-C", masqChain}, r...)...); err == nil {
+	for _, r := range rules {
+		if _, err := iptables(append([]string{"-t", table, "-C", chain}, r...)...); err == nil {
 			continue
 		}
-		out, err := iptables(append([]string{"-t", "nat", "-A", masqChain}, r...)...)
-		if err != nil && m.randomFully && strings.Contains(out, "random-fully") {
-			m.randomFully = false // an iptables without --random-fully: flanneld falls back the same way
-			return m.ensureLocked()
-		}
-		if err != nil {
-			return fmt.Errorf("iptables: add rule %v: %s: %w", r, out, err)
+		if out, err := iptables(append([]string{"-t", table, "-A", chain}, r...)...); err != nil {
+			return fmt.Errorf("iptables: add rule %v to %s: %s: %w", r, chain, out, err)
 		}
 	}
 	return nil
+}
+
+// fwdChain and fwdRules are flanneld's --iptables-forward-rules: accept
+// forwarded traffic from and to the Network, so that a FORWARD policy of
+// DROP (Docker sets one) does not drop container traffic into the overlay.
+const fwdChain = "FLANNEL-FWD"
+
+func fwdRules(network netip.Prefix) [][]string {
+	c := []string{"-m", "comment", "--comment", "flanneld forward"}
+	n := network.String()
+	return [][]string{
+		append([]string{"-s", n, "-j", "ACCEPT"}, c...),
+		append([]string{"-d", n, "-j", "ACCEPT"}, c...),
+	}
+}
+
+func ensureForward(network netip.Prefix) error {
+	return ensureChain("filter", "FORWARD", fwdChain, "flanneld forward", fwdRules(network))
 }
 
 // run keeps the rules in place every interval until ctx ends.

@@ -70,3 +70,31 @@ func TestIPMasqFollowsSubnet(t *testing.T) {
 		}
 	})
 }
+
+// TestForwardRules: flanneld's FLANNEL-FWD chain, jumped to from FORWARD.
+func TestForwardRules(t *testing.T) {
+	inNewNetns(t, func() {
+		n := netip.MustParsePrefix("10.5.0.0/16")
+		for i := 0; i < 2; i++ { // idempotent
+			if err := ensureForward(n); err != nil {
+				t.Errorf("ensureForward: %v", err)
+				return
+			}
+		}
+		out, err := exec.Command("iptables", "-w", "5", "-S").CombinedOutput()
+		if err != nil {
+			t.Errorf("iptables -S: %v: %s", err, out)
+			return
+		}
+		got := string(out)
+		for _, want := range []string{
+			`-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD`,
+			`-A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`,
+			`-A FLANNEL-FWD -d 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`,
+		} {
+			if strings.Count(got, want) != 1 {
+				t.Errorf("want exactly one %q in:\n%s", want, got)
+			}
+		}
+	})
+}

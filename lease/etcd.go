@@ -83,7 +83,7 @@ func (s *EtcdStore) GetConfig(ctx context.Context) (*Config, error) {
 	}
 	cfg, err := ParseConfig(resp.Kvs[0].Value)
 	if err != nil {
-		return nil, fmt.Errorf("network config %s: %w", key, err)
+		return nil, fmt.Errorf("network config %s: %w: %w", key, ErrBadConfig, err)
 	}
 	return cfg, nil
 }
@@ -180,7 +180,13 @@ func (s *EtcdStore) write(ctx context.Context, l Lease, ttl time.Duration, creat
 		}
 	}
 	if err != nil {
-		s.revoke(g.ID)
+		// A write that timed out or was cancelled may still have landed:
+		// revoking its grant would then delete the key it now holds (our
+		// own lease, on a renewal cut short by SIGTERM). Leave that grant
+		// to expire on its own.
+		if errors.Is(err, ErrSubnetTaken) || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+			s.revoke(g.ID)
+		}
 		if errors.Is(err, ErrSubnetTaken) {
 			return l, 0, err
 		}

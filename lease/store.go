@@ -52,4 +52,7 @@ var (
 	// ErrNoConfig: there is no network config; an operator must write one
 	// (flanneld retries every second until there is).
 	ErrNoConfig = errors.New("flannel config not found in etcd store")
+	// ErrBadConfig: the config key is there but its value does not parse
+	// or validate; fix it (felt config set), retrying will not help.
+	ErrBadConfig = errors.New("invalid network config")
 )

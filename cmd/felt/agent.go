@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -9,9 +10,31 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/feltnet/felt/agent"
 	"github.com/feltnet/felt/lease"
 )
+
+// unknownEnv lists the FLANNELD_* and FELT_* variables in environ that name
+// no flag of fs: a unit file written for flanneld may set some felt lacks
+// (FLANNELD_IFACE_REGEX, say), and silently ignoring one could pick another
+// interface than the operator meant.
+func unknownEnv(fs *flag.FlagSet, environ []string) []string {
+	known := map[string]bool{}
+	fs.VisitAll(func(f *flag.Flag) {
+		known[envName(envPrefixFelt, f.Name)] = true
+		known[envName(envPrefixFlanneld, f.Name)] = true
+	})
+	var out []string
+	for _, kv := range environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if (strings.HasPrefix(name, envPrefixFlanneld) || strings.HasPrefix(name, envPrefixFelt)) && !known[name] {
+			out = append(out, name)
+		}
+	}
+	return out
+}
 
 // listFlag is a repeatable string flag (flanneld's --iface); a comma list
 // in one value (as from FLANNELD_IFACE) counts as several.
@@ -36,6 +59,7 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	subnetFile := fs.String("subnet-file", lease.DefaultSubnetFile, "file the subnet lease is written to, in flanneld's format")
 	margin := fs.Int("subnet-lease-renew-margin", 60, "renew the lease this many minutes before it expires (1..1439)")
 	ipMasq := fs.Bool("ip-masq", false, "masquerade traffic leaving the overlay (flanneld's FLANNEL-POSTRTG rules)")
+	fwdRules := fs.Bool("iptables-forward-rules", true, "accept forwarded traffic from and to the Network (flanneld's FLANNEL-FWD rules)")
 	healthIP := fs.String("healthz-ip", "0.0.0.0", "address of /healthz, /readyz, /metrics and /status")
 	healthPort := fs.Int("healthz-port", 0, "port of /healthz, /readyz, /metrics and /status (0: off)")
 	tunName := fs.String("tun-name", agent.DefaultTUNName, "name of the TUN device")
@@ -47,13 +71,17 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageErr("unexpected arguments %q", fs.Args())
 	}
+	for _, name := range unknownEnv(fs, os.Environ()) {
+		e.log.Warn("environment variable ignored: felt agent has no such flag (a flanneld setting felt does not support?)",
+			zap.String("variable", name))
+	}
 	o, err := ef.options()
 	if err != nil {
 		return err
 	}
 	cfg := agent.Config{
 		Etcd: o, Ifaces: ifaces, SubnetFile: *subnetFile,
-		RenewMargin: time.Duration(*margin) * time.Minute, IPMasq: *ipMasq,
+		RenewMargin: time.Duration(*margin) * time.Minute, IPMasq: *ipMasq, ForwardRules: *fwdRules,
 		HealthzIP: *healthIP, HealthzPort: *healthPort, TUNName: *tunName, VtepMACFile: *vtepFile,
 	}
 	if *publicIP != "" {
