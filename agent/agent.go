@@ -55,6 +55,13 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	for _, u := range unsupported(netCfg) {
 		log.Warn("network config setting not supported by felt", zap.String("setting", u))
 	}
+	if netCfg.EnableIPv6 {
+		// As the warning says: an IPv4-only key, so that no dual-stack
+		// key promises an IPv6 subnet whose data felt never publishes.
+		c := *netCfg
+		c.EnableIPv6 = false
+		netCfg = &c
+	}
 	ext, err := findExtIface(cfg.Ifaces)
 	if err != nil {
 		return err
