@@ -304,7 +304,14 @@ func (s *EtcdStore) Watch(ctx context.Context, only netip.Prefix, fromRev int64,
 }
 
 func (s *EtcdStore) translate(ctx context.Context, wr clientv3.WatchResponse, only netip.Prefix, withExpiry bool) WatchResponse {
+	// Resume after the last event this response carries, not after the
+	// header's revision: while catching up etcd sends events in several
+	// responses, each with the current header revision, and a stream broken
+	// between them would otherwise skip the rest.
 	r := WatchResponse{Revision: wr.Header.Revision}
+	if n := len(wr.Events); n > 0 {
+		r.Revision = wr.Events[n-1].Kv.ModRevision
+	}
 	if wr.CompactRevision != 0 {
 		r.Err = fmt.Errorf("%w: revision %d", ErrCompacted, wr.CompactRevision)
 		return r
