@@ -10,10 +10,15 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // lossGuard bounds how long a test waits for datagrams it sent over
@@ -471,4 +476,58 @@ func TestGROSegmentParse(t *testing.T) {
 	if got := groSegment(c, end); got != 0 {
 		t.Errorf("groSegment with a bogus cmsg length = %d, want 0", got)
 	}
+}
+
+// TestGSORunOverPathMTU: a GSO run whose segments exceed the path MTU is
+// refused (EMSGSIZE); it must go out as plain datagrams, which the kernel
+// fragments and delivers, and GSO must stay on for later sends.
+func TestGSORunOverPathMTU(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: a throwaway network namespace with a small loopback MTU")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			t.Errorf("unshare: %v", err)
+			return
+		}
+		if out, err := exec.Command("ip", "link", "set", "lo", "mtu", "1400", "up").CombinedOutput(); err != nil {
+			t.Errorf("ip link: %v: %s", err, out)
+			return
+		}
+		rx := listenT(t, "127.0.0.1:0", DefaultOptions())
+		tx := listenT(t, "127.0.0.1:0", DefaultOptions())
+		pkts := [][]byte{bytes.Repeat([]byte{1}, 1450), bytes.Repeat([]byte{2}, 1450), bytes.Repeat([]byte{3}, 1450)}
+		to := rx.LocalAddr()
+		if err := tx.WriteBatch(pkts, []netip.AddrPort{to, to, to}); err != nil {
+			t.Errorf("WriteBatch: %v", err)
+			return
+		}
+		bufs := make([][]byte, 8)
+		for i := range bufs {
+			bufs[i] = make([]byte, Headroom+MaxDatagram)
+		}
+		sizes, addrs := make([]int, 8), make([]netip.AddrPort, 8)
+		rx.pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := 0
+		for got < 3 {
+			n, err := rx.ReadBatch(bufs, sizes, addrs, Headroom)
+			if err != nil {
+				t.Errorf("after %d datagrams: %v", got, err)
+				return
+			}
+			for i := 0; i < n; i++ {
+				if sizes[i] != 1450 || bufs[i][Headroom] != byte(got+1) {
+					t.Errorf("datagram %d: %d bytes of %d", got, sizes[i], bufs[i][Headroom])
+				}
+				got++
+			}
+		}
+		if gso, _ := tx.Offloads(); !gso {
+			t.Error("one refused run turned GSO off for good")
+		}
+	}()
+	<-done
 }

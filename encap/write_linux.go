@@ -28,6 +28,12 @@ type writer struct {
 	ctrl  []byte // per message: a UDP_SEGMENT cmsg, header prefilled
 	first []int  // index in pkts of each message's first packet
 
+	// Packets before plainUntil (an index into the current WriteBatch's
+	// pkts) go out without GSO: a GSO message the kernel refused is sent
+	// again that way. refusals counts such refusals over the Conn's life.
+	plainUntil int
+	refusals   int
+
 	// in/out of fn, the sendmmsg callback run by RawConn.Write
 	fn           func(fd uintptr) bool
 	start, count int
@@ -83,14 +89,16 @@ func (c *Conn) WriteBatch(pkts [][]byte, addrs []netip.AddrPort) error {
 		return fmt.Errorf("encap: write batch: addrs has %d entries for %d packets: need one per packet", len(addrs), len(pkts))
 	}
 	w := &c.wr
+	w.plainUntil = 0
 	var first error
 	for i := 0; i < len(pkts); {
 		nm, next := w.build(pkts, addrs, i, &first)
 		switch r := w.send(nm, &first); {
 		case r == sendClosed:
 			return first
-		case r >= 0: // GSO refused at message r: rebuild from there without it
+		case r >= 0: // GSO refused at message r: send its packets plain
 			next = w.first[r]
+			w.plainUntil = next + int(w.msgs[r].Hdr.Iovlen)
 		}
 		i = next
 	}
@@ -113,7 +121,7 @@ func (w *writer) build(pkts [][]byte, addrs []netip.AddrPort, i int, first *erro
 		}
 		size := len(pkts[i])
 		j, total := i+1, size
-		if gso && size > 0 {
+		if gso && size > 0 && i >= w.plainUntil {
 			for j < len(pkts) && j-i < maxGSOSegments && niov+j-i < len(w.iovs) && addrs[j] == a {
 				s := len(pkts[j])
 				if s == 0 || s > size || total+s > maxGSOBytes {
@@ -176,7 +184,14 @@ func (w *writer) send(nm int, first *error) int {
 		}
 		// sendmmsg reports an error only for the first message it tried.
 		if w.msgs[w.start].Hdr.Control != nil && gsoRefused(w.errno) {
-			w.c.disableGSO(w.errno)
+			// EMSGSIZE (a run larger than the path MTU allows), EINVAL or
+			// EIO may be about this message alone: resend it plain. Only a
+			// kernel without UDP_SEGMENT, or one refusing again and again,
+			// turns GSO off for good.
+			w.refusals++
+			if w.errno == unix.EOPNOTSUPP || w.errno == unix.ENOPROTOOPT || w.refusals >= maxGSORefusals {
+				w.c.disableGSO(w.errno)
+			}
 			return w.start
 		}
 		keepFirst(first, fmt.Errorf("encap: write batch: packet %d to %s: %w",
@@ -186,10 +201,13 @@ func (w *writer) send(nm int, first *error) int {
 	return sendDone
 }
 
+// maxGSORefusals is how many refused GSO messages turn GSO off for good.
+const maxGSORefusals = 16
+
 // gsoRefused tells the errors with which a kernel turns down UDP_SEGMENT.
 func gsoRefused(e unix.Errno) bool {
 	switch e {
-	case unix.EIO, unix.EINVAL, unix.EOPNOTSUPP, unix.ENOPROTOOPT:
+	case unix.EIO, unix.EINVAL, unix.EMSGSIZE, unix.EOPNOTSUPP, unix.ENOPROTOOPT:
 		return true
 	}
 	return false
