@@ -31,7 +31,8 @@ type Batched struct {
 	// A super-packet that did not fit the caller's remaining buffers waits
 	// here, with the index of its next segment, for the next Read.
 	pend     []byte
-	pendSegs [][]byte // per-segment scratch views for split, reused
+	pendSegs [][]byte // per-segment views of pendBack for split
+	pendBack []byte
 	pendSize []int
 	pendN    int // segments in pend still to hand out, starting at pendI
 	pendI    int
@@ -95,6 +96,9 @@ func (b *Batched) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		return n, nil
 	}
 	b.rBufs, b.rSizes, b.rOffset, b.rWaiting = bufs[n:], sizes[n:], offset, n == 0
+	// rc.Read may fail before calling readOnce (the fd closed): what it
+	// left from the previous call must not count again.
+	b.rGot, b.rdErr = 0, nil
 	err := b.rc.Read(b.readFn)
 	got := b.rGot
 	b.rBufs, b.rSizes = nil, nil
@@ -169,11 +173,25 @@ func (b *Batched) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, err
 	return i, nil
 }
 
-// park splits pkt into the pending buffers.
+// park splits pkt into the pending buffers: views of one backing array,
+// each just large enough for one segment, so that a super-packet of many
+// tiny segments (MSS 48 gives ~1,300) does not pin 64 KiB per segment.
 func (b *Batched) park(pkt []byte, h virtioHdr, segs, offset int) {
-	for len(b.pendSegs) < segs {
-		b.pendSegs = append(b.pendSegs, make([]byte, offset+65535))
-		b.pendSize = append(b.pendSize, 0)
+	_, hdrLen, err := gsoHeaders(pkt, h)
+	if err != nil {
+		b.pendN = 0
+		return
+	}
+	stride := offset + hdrLen + int(h.gsoSize)
+	if need := segs * stride; cap(b.pendBack) < need {
+		b.pendBack = make([]byte, need)
+	}
+	b.pendSegs = b.pendSegs[:0]
+	for j := 0; j < segs; j++ {
+		b.pendSegs = append(b.pendSegs, b.pendBack[j*stride:(j+1)*stride:(j+1)*stride])
+	}
+	if len(b.pendSize) < segs {
+		b.pendSize = make([]int, segs)
 	}
 	if cap(b.pend) < offset+len(pkt) {
 		b.pend = make([]byte, offset+65535)
@@ -181,7 +199,7 @@ func (b *Batched) park(pkt []byte, h virtioHdr, segs, offset int) {
 	b.pend = b.pend[:offset+len(pkt)]
 	copy(b.pend[offset:], pkt)
 	// Segment 0 is split in place in pend; later ones land in pendSegs.
-	n, err := split(b.pend[offset:], h, b.pendSegs[:segs], b.pendSize, offset, b.hdr)
+	n, err := split(b.pend[offset:], h, b.pendSegs, b.pendSize, offset, b.hdr)
 	if err != nil {
 		b.pendN = 0
 		return
@@ -273,7 +291,7 @@ func (b *Batched) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) 
 	iov := w.iov[:1]
 	n := 1
 	switch {
-	case a.ok && a.tcp && a.payload > 0 && a.flags&^(tcpACK|tcpPSH) == 0 && a.flags&tcpPSH == 0:
+	case a.ok && a.tcp && a.payload > 0 && a.flags == tcpACK:
 		next, total := a.seq+uint32(a.payload), a.payload
 		for j := i + 1; j < len(bufs) && n < maxRun; j++ {
 			q := bufs[j][offset:]

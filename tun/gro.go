@@ -90,8 +90,14 @@ func inspect(pkt []byte) l4Info {
 // with packet p (info a), whose payloads so far end at sequence next, with
 // total bytes so far.
 func canAppend(p []byte, a l4Info, q []byte, b l4Info, next uint32, total int) bool {
+	// The merged packet's IP length field (IPv4: whole packet; IPv6: all
+	// but the fixed header) must still hold it.
+	limit := 65535 - a.hdrLen
+	if a.v6 {
+		limit += 40
+	}
 	if !b.ok || !b.tcp || a.v6 != b.v6 || b.hdrLen != a.hdrLen || b.seq != next || b.payload == 0 ||
-		b.payload > a.payload || total+b.payload > 65535 {
+		b.payload > a.payload || total+b.payload > limit {
 		return false
 	}
 	// Only plain ACK (+PSH, which ends the run) segments are merged.

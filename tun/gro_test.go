@@ -300,3 +300,52 @@ func BenchmarkCoalesceTCP(b *testing.B) {
 		headOf(pkts[0], a, total, a.payload, false, vh)
 	}
 }
+
+// TestCoalesceLengthLimit: a run may not grow past what the merged packet's
+// 16-bit IP length can say, headers included (46 × 1398 + 1200 payload bytes
+// fit 65535 alone, not with 40 header bytes).
+func TestCoalesceLengthLimit(t *testing.T) {
+	tt := &testing.T{}
+	base := craftTCP(tt, 80, 1, 5, false, false, make([]byte, 1398), false)
+	a := inspect(base)
+	total, next := 46*1398, uint32(1+46*1398)
+	tail := craftTCP(tt, 80, next, 5, false, false, make([]byte, 1200), false)
+	if canAppend(base, a, tail, inspect(tail), next, total) {
+		t.Fatalf("a run of %d payload bytes + %d of headers was allowed to exceed 65535", total+1200, a.hdrLen)
+	}
+	small := craftTCP(tt, 80, next, 5, false, false, make([]byte, 1100), false)
+	if !canAppend(base, a, small, inspect(small), next, total) {
+		t.Fatal("a segment that still fits was refused")
+	}
+}
+
+// TestReadAfterCloseFails: once the device is closed, Read reports it and
+// does not hand out the previous batch again.
+func TestReadAfterCloseFails(t *testing.T) {
+	inThrowawayNetns(t)
+	dev, _ := configured(t, "c")
+	b, err := NewBatched(dev, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("udp4", "10.5.9.9:4000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte("x"))
+	bufs := make([][]byte, b.BatchSize())
+	for i := range bufs {
+		bufs[i] = make([]byte, headroom+65535)
+	}
+	sizes := make([]int, len(bufs))
+	if n, err := b.Read(bufs, sizes, headroom); n == 0 || err != nil {
+		t.Fatalf("first Read = %d, %v", n, err)
+	}
+	b.Close()
+	for i := 0; i < 3; i++ {
+		if n, err := b.Read(bufs, sizes, headroom); n != 0 || err == nil {
+			t.Fatalf("Read after Close = %d, %v; want 0 and an error", n, err)
+		}
+	}
+}

@@ -45,6 +45,9 @@ func finishCsum(pkt []byte, h virtioHdr) error {
 		return fmt.Errorf("%w: checksum start %d offset %d in a %d-byte packet", errBadGSO, h.csumStart, h.csumOffset, len(pkt))
 	}
 	c := ^csumFold(csumAdd(0, pkt[start:]))
+	if c == 0 && h.csumOffset == 6 {
+		c = 0xffff // UDP: 0 means "no checksum" (and IPv6 receivers drop it)
+	}
 	binary.BigEndian.PutUint16(pkt[field:], c)
 	return nil
 }
