@@ -13,12 +13,7 @@ import (
 // Read, each a complete packet with a valid UDP checksum (the kernel hands
 // them over with partial checksums, which Batched completes).
 func TestBatchedReadsManyPerCall(t *testing.T) {
-	inThrowawayNetns(t)
-	dev, _ := configured(t, "b")
-	b, err := NewBatched(dev, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := batchedT(t, "b")
 	conn, err := net.Dial("udp4", "10.5.9.9:4000")
 	if err != nil {
 		t.Fatal(err)
@@ -30,11 +25,7 @@ func TestBatchedReadsManyPerCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bufs := make([][]byte, b.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, headroom+65535)
-	}
-	sizes := make([]int, len(bufs))
+	bufs, sizes := readBufs(b)
 	seen, most := 0, 0
 	for calls := 0; seen < total && calls < 50; calls++ {
 		n, err := b.Read(bufs, sizes, headroom)
@@ -68,4 +59,26 @@ func TestBatchedReadsManyPerCall(t *testing.T) {
 		t.Fatalf("at most %d datagrams per Read: queued packets are not read in batches", most)
 	}
 	t.Logf("%d datagrams, up to %d per Read", seen, most)
+}
+
+// batchedT makes a configured TUN in a throwaway namespace, wrapped in
+// Batched; it returns the device name too.
+func batchedT(t *testing.T, letter string) (*Batched, string) {
+	t.Helper()
+	inThrowawayNetns(t)
+	dev, name := configured(t, letter)
+	b, err := NewBatched(dev, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, name
+}
+
+// readBufs returns a batch of read buffers for b.
+func readBufs(b *Batched) ([][]byte, []int) {
+	bufs := make([][]byte, b.BatchSize())
+	for i := range bufs {
+		bufs[i] = make([]byte, headroom+65535)
+	}
+	return bufs, make([]int, len(bufs))
 }

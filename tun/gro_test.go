@@ -46,12 +46,7 @@ func headroomed(pkts ...[]byte) [][]byte {
 // the kernel accepts them, the 40 segments go in as few super-packets, and
 // the application reads every byte in order.
 func TestBatchedWriteCoalescesTCP(t *testing.T) {
-	inThrowawayNetns(t)
-	dev, name := configured(t, "w")
-	b, err := NewBatched(dev, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, name := batchedT(t, "w")
 	ln, err := net.Listen("tcp4", "10.5.3.0:5000")
 	if err != nil {
 		t.Fatal(err)
@@ -65,11 +60,7 @@ func TestBatchedWriteCoalescesTCP(t *testing.T) {
 		}
 	}()
 
-	bufs := make([][]byte, b.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, headroom+65535)
-	}
-	sizes := make([]int, len(bufs))
+	bufs, sizes := readBufs(b)
 	// synAck reads the TUN until the kernel's SYN-ACK comes out.
 	synAck := func() *layers.TCP {
 		for tries := 0; tries < 20; tries++ {
@@ -161,12 +152,7 @@ func TestCoalesceRules(t *testing.T) {
 }
 
 func TestWriteAllocs(t *testing.T) {
-	inThrowawayNetns(t)
-	dev, _ := configured(t, "x")
-	b, err := NewBatched(dev, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := batchedT(t, "x")
 	var pkts [][]byte
 	for i := 0; i < 32; i++ {
 		pkts = append(pkts, craftTCP(t, 5001, uint32(100+i*1000), 1, false, false, make([]byte, 1000), false))
@@ -184,22 +170,13 @@ func TestWriteAllocs(t *testing.T) {
 }
 
 func TestReadAllocs(t *testing.T) {
-	inThrowawayNetns(t)
-	dev, _ := configured(t, "r")
-	b, err := NewBatched(dev, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := batchedT(t, "r")
 	conn, err := net.Dial("udp4", "10.5.9.9:4000")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	bufs := make([][]byte, b.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, headroom+65535)
-	}
-	sizes := make([]int, len(bufs))
+	bufs, sizes := readBufs(b)
 	msg := []byte("x")
 	if a := testing.AllocsPerRun(50, func() {
 		conn.Write(msg)
@@ -213,12 +190,7 @@ func TestReadAllocs(t *testing.T) {
 // checksums go in as one USO super-packet and come out of the socket as 40
 // datagrams, in order.
 func TestBatchedWriteCoalescesUDP(t *testing.T) {
-	inThrowawayNetns(t)
-	dev, name := configured(t, "u")
-	b, err := NewBatched(dev, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, name := batchedT(t, "u")
 	if !b.uso {
 		t.Skip("this kernel's TUN takes no UDP segmentation offload (Linux 6.2+)")
 	}
@@ -322,23 +294,14 @@ func TestCoalesceLengthLimit(t *testing.T) {
 // TestReadAfterCloseFails: once the device is closed, Read reports it and
 // does not hand out the previous batch again.
 func TestReadAfterCloseFails(t *testing.T) {
-	inThrowawayNetns(t)
-	dev, _ := configured(t, "c")
-	b, err := NewBatched(dev, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := batchedT(t, "c")
 	conn, err := net.Dial("udp4", "10.5.9.9:4000")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	conn.Write([]byte("x"))
-	bufs := make([][]byte, b.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, headroom+65535)
-	}
-	sizes := make([]int, len(bufs))
+	bufs, sizes := readBufs(b)
 	if n, err := b.Read(bufs, sizes, headroom); n == 0 || err != nil {
 		t.Fatalf("first Read = %d, %v", n, err)
 	}
