@@ -131,6 +131,33 @@ func (s *EtcdStore) List(ctx context.Context, withExpiry bool) ([]Lease, int64, 
 	return leases, resp.Header.Revision, nil
 }
 
+// Get implements Store: one key and, if it has an etcd lease, one TTL
+// request, whatever the size of the cluster.
+func (s *EtcdStore) Get(ctx context.Context, sn, sn6 netip.Prefix) (Lease, bool, int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	key := SubnetKey(s.prefix, sn, sn6)
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return Lease{}, false, 0, fmt.Errorf("read lease %s: %w", key, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return Lease{}, false, resp.Header.Revision, nil
+	}
+	kv := resp.Kvs[0]
+	l, ok := s.decode(kv.Key, kv.Value)
+	if !ok {
+		return Lease{Subnet: sn, IPv6Subnet: sn6}, true, resp.Header.Revision, nil
+	}
+	id := clientv3.LeaseID(kv.Lease)
+	exp, err := s.expirations(ctx, []clientv3.LeaseID{id})
+	if err != nil {
+		return Lease{}, false, 0, err
+	}
+	l.Expiration = exp[id]
+	return l, true, resp.Header.Revision, nil
+}
+
 // Create implements Store as flanneld's createSubnet: Grant, then a Txn
 // that puts only if the key has never been written since it last vanished
 // (Version == 0); the grant is revoked if the Txn does not succeed.

@@ -251,3 +251,31 @@ func TestConfigRoundTrip(t *testing.T) {
 
 // fmtIP is a short helper for failure messages.
 func fmtIP(l lease.Lease) string { return fmt.Sprintf("%s@%s", l.Subnet, l.Attrs.PublicIP) }
+
+// TestStoreGet reads one lease with its expiry, and says when there is none.
+func TestStoreGet(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		cli, st := newStore(t, s)
+		sn := netip.MustParsePrefix("10.13.4.0/24")
+		if _, found, _, err := st.Get(ctx, sn, netip.Prefix{}); err != nil || found {
+			t.Fatalf("Get of a missing key: found %v, %v", found, err)
+		}
+		if _, _, err := st.Create(ctx, lease.Lease{Subnet: sn, Attrs: nodeAttrs(4)}, lease.TTL); err != nil {
+			t.Fatal(err)
+		}
+		l, found, rev, err := st.Get(ctx, sn, netip.Prefix{})
+		if err != nil || !found || rev == 0 || l.Attrs.PublicIP != nodeAttrs(4).PublicIP {
+			t.Fatalf("Get = %+v, %v, %d, %v", l, found, rev, err)
+		}
+		if left := time.Until(l.Expiration); left < lease.TTL-time.Minute || left > lease.TTL {
+			t.Fatalf("expires in %v, want about %v", left, lease.TTL)
+		}
+		if _, err := cli.Put(ctx, "/coreos.com/network/subnets/10.13.5.0-24", "garbage"); err != nil {
+			t.Fatal(err)
+		}
+		if l, found, _, err := st.Get(ctx, netip.MustParsePrefix("10.13.5.0/24"), netip.Prefix{}); err != nil || !found || l.Attrs.PublicIP.IsValid() {
+			t.Fatalf("Get of a malformed value = %+v, %v, %v; want found with no attrs", l, found, err)
+		}
+	})
+}

@@ -257,27 +257,20 @@ func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, o
 // until it is lost (true), the watch must be re-established (false, nil:
 // compaction) or fails (false, err).
 func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *backoff) (bool, error) {
-	leases, rev, err := m.store.List(ctx, true)
+	// Only the own key: a list of every lease (with a TTL request each)
+	// would make each renewal cost grow with the cluster.
+	l, found, rev, err := m.store.Get(ctx, cur.Subnet, cur.IPv6Subnet)
 	if err != nil {
 		return false, err
 	}
-	found := false
-	for _, l := range leases {
-		if l.Subnet == cur.Subnet && l.IPv6Subnet == cur.IPv6Subnet {
-			if l.Attrs.PublicIP != attrs.PublicIP {
-				return true, nil
-			}
-			// A key without an etcd lease (a reservation) has a zero
-			// Expiration; renewing at once gives it one, as flanneld does.
-			// Otherwise keep our own, more precise figure if it is later.
-			if l.Expiration.IsZero() || l.Expiration.After(cur.Expiration) {
-				cur.Expiration = l.Expiration
-			}
-			found = true
-		}
-	}
-	if !found {
+	if !found || l.Attrs.PublicIP != attrs.PublicIP {
 		return true, nil
+	}
+	// A key without an etcd lease (a reservation) has a zero Expiration;
+	// renewing at once gives it one, as flanneld does. Otherwise keep our
+	// own, more precise figure if it is later.
+	if l.Expiration.IsZero() || l.Expiration.After(cur.Expiration) {
+		cur.Expiration = l.Expiration
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

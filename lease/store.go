@@ -15,6 +15,11 @@ type Store interface {
 	// lease's Expiration, which costs extra round trips; Acquire does
 	// without.
 	List(ctx context.Context, withExpiry bool) (leases []Lease, rev int64, err error)
+	// Get reads the one lease at sn (and sn6, for a dual-stack key), with
+	// its Expiration, and the revision it was read at. found is false when
+	// no key is there; a key whose value does not parse is found with zero
+	// Attrs.
+	Get(ctx context.Context, sn, sn6 netip.Prefix) (l Lease, found bool, rev int64, err error)
 	// Create stores l under its key with a fresh lease of ttl, only if no
 	// key exists there; otherwise it returns ErrSubnetTaken. The result has
 	// Expiration set; rev is the revision of the write.
