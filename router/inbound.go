@@ -82,7 +82,7 @@ func (in *inbound) forward(n int) {
 			in.tally.drop(Reason(encap.BadIP), from)
 			continue
 		}
-		if !peer.Subnet.Contains(src) {
+		if !peer.Subnet.Contains(src) && t.Sender(from, src) == nil {
 			in.tally.drop(SourceOutsideSubnet, src)
 			continue
 		}

@@ -33,7 +33,10 @@ type Table struct {
 	shorter []int32
 
 	bySender map[netip.Addr]int32
-	skipped  []error
+	// sameSender[i-1] is the previous peer (index+1) with peer i's public
+	// IP: a host's stale lease may sit beside its new one until it expires.
+	sameSender []int32
+	skipped    []error
 }
 
 // NewTable builds a table for the pool network whose leases are subnetLen
@@ -67,6 +70,7 @@ func NewTable(network netip.Prefix, subnetLen int, peers []Peer) *Table {
 		p.Addr = netip.AddrPortFrom(p.Addr.Addr().Unmap(), p.Addr.Port())
 		t.peers = append(t.peers, p)
 		idx := int32(len(t.peers))
+		t.sameSender = append(t.sameSender, t.bySender[p.Addr.Addr()])
 		t.bySender[p.Addr.Addr()] = idx
 		if t.pooled && p.Subnet.Bits() == subnetLen && network.Contains(p.Subnet.Addr()) {
 			slot := t.slot(p.Subnet.Addr())
@@ -155,8 +159,20 @@ func (t *Table) lookup(dst netip.Addr) int32 {
 	return 0
 }
 
+// Sender returns the peer at public IP addr whose subnet holds src, among
+// every peer with that IP; nil if none.
+func (t *Table) Sender(addr, src netip.Addr) *Peer {
+	for i := t.bySender[addr.Unmap()]; i > 0; i = t.sameSender[i-1] {
+		if t.peers[i-1].Subnet.Contains(src) {
+			return &t.peers[i-1]
+		}
+	}
+	return nil
+}
+
 // BySender returns the peer whose public IP is addr (IPv4-mapped IPv6
-// addresses match their IPv4 form), or nil.
+// addresses match their IPv4 form), or nil; of peers sharing an IP, the
+// last given to NewTable.
 func (t *Table) BySender(addr netip.Addr) *Peer {
 	if i := t.bySender[addr.Unmap()]; i > 0 {
 		return &t.peers[i-1]

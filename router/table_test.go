@@ -182,3 +182,25 @@ func TestTableLookupAllocatesNothing(t *testing.T) {
 		t.Error("no lookup hit: the test measured nothing")
 	}
 }
+
+// TestSenderSharedPublicIP: two leases with one public IP (a host's stale
+// lease beside its new one): packets from either subnet are accepted.
+func TestSenderSharedPublicIP(t *testing.T) {
+	ip := netip.MustParseAddrPort("192.168.1.7:8472")
+	tb := NewTable(netip.MustParsePrefix("10.5.0.0/16"), 24, []Peer{
+		{Subnet: netip.MustParsePrefix("10.5.1.0/24"), Addr: ip},
+		{Subnet: netip.MustParsePrefix("10.5.2.0/24"), Addr: ip},
+		{Subnet: netip.MustParsePrefix("10.5.3.0/24"), Addr: netip.MustParseAddrPort("192.168.1.8:8472")},
+	})
+	for _, src := range []string{"10.5.1.9", "10.5.2.9"} {
+		if p := tb.Sender(ip.Addr(), netip.MustParseAddr(src)); p == nil || !p.Subnet.Contains(netip.MustParseAddr(src)) {
+			t.Errorf("Sender(%s, %s) = %v", ip.Addr(), src, p)
+		}
+	}
+	if p := tb.Sender(ip.Addr(), netip.MustParseAddr("10.5.3.9")); p != nil {
+		t.Errorf("a source in another host's subnet was accepted: %v", p)
+	}
+	if a := testing.AllocsPerRun(100, func() { tb.Sender(ip.Addr(), netip.MustParseAddr("10.5.1.9")) }); a != 0 {
+		t.Errorf("Sender allocates %v", a)
+	}
+}
