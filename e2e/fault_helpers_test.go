@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -147,42 +146,10 @@ type longStream struct {
 // startStream starts a stream from → to's dst and returns at once.
 func startStream(t *testing.T, from, to *netns.Host, dst netip.Addr) *longStream {
 	t.Helper()
-	var ln net.Listener
-	if err := to.Do(func() (err error) {
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
-		return err
-	}); err != nil {
-		t.Fatalf("listen on %s in %s: %v", dst, to.Name, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	var conn net.Conn
-	if err := from.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("dial %s from %s: %v", ln.Addr(), from.Name, err)
-	}
 	s := &longStream{stop: make(chan struct{}), result: make(chan error, 1)}
-	type sum struct {
-		n   int64
-		sha [32]byte
-		err error
-	}
-	got := make(chan sum, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			got <- sum{err: err}
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		n, err := io.Copy(io.MultiWriter(h, counter{&s.receivd}), c)
-		var r sum
-		r.n, r.err = n, err
-		copy(r.sha[:], h.Sum(nil))
-		got <- r
-	}()
+	ln, got := listenHash(t, to, dst, counter{&s.receivd})
+	t.Cleanup(func() { ln.Close() })
+	conn := dialFrom(t, from, ln.Addr().String())
 	go func() {
 		h := sha256.New()
 		src := newStream(7)
@@ -199,8 +166,8 @@ func startStream(t *testing.T, from, to *netns.Host, dst netip.Addr) *longStream
 					switch {
 					case r.err != nil:
 						s.result <- fmt.Errorf("receiver: %w", r.err)
-					case r.n != s.sentN.Load() || r.sha != want:
-						s.result <- fmt.Errorf("received %d bytes (sha256 %x), sent %d (sha256 %x)", r.n, r.sha[:8], s.sentN.Load(), want[:8])
+					case r.n != s.sentN.Load() || r.sum != want:
+						s.result <- fmt.Errorf("received %d bytes (sha256 %x), sent %d (sha256 %x)", r.n, r.sum[:8], s.sentN.Load(), want[:8])
 					default:
 						s.result <- nil
 					}

@@ -230,41 +230,9 @@ func pingEventually(ctx context.Context, from *netns.Host, to netip.Addr, within
 // SHA-256 of what was sent with what arrived.
 func transfer(t *testing.T, from, to *netns.Host, dst netip.Addr, size int64) {
 	t.Helper()
-	var ln net.Listener
-	if err := to.Do(func() (err error) {
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
-		return err
-	}); err != nil {
-		t.Fatalf("listen on %s in %s: %v", dst, to.Name, err)
-	}
+	ln, got := listenHash(t, to, dst, io.Discard)
 	defer ln.Close()
-	type result struct {
-		sum [32]byte
-		n   int64
-		err error
-	}
-	got := make(chan result, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			got <- result{err: err}
-			return
-		}
-		defer conn.Close()
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		var r result
-		copy(r.sum[:], h.Sum(nil))
-		r.n, r.err = n, err
-		got <- r
-	}()
-	var conn net.Conn
-	if err := from.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
-		return err
-	}); err != nil {
-		t.Fatalf("dial %s from %s: %v", ln.Addr(), from.Name, err)
-	}
+	conn := dialFrom(t, from, ln.Addr().String())
 	h := sha256.New()
 	src := io.TeeReader(io.LimitReader(newStream(uint64(size)), size), h)
 	conn.SetDeadline(time.Now().Add(2 * time.Minute))
@@ -286,6 +254,55 @@ func transfer(t *testing.T, from, to *netns.Host, dst netip.Addr, size int64) {
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("%s → %s: receiver did not finish", from.Name, to.Name)
 	}
+}
+
+// hashResult is what a receiver got: how many bytes, and their SHA-256.
+type hashResult struct {
+	n   int64
+	sum [32]byte
+	err error
+}
+
+// listenHash listens on dst:0 inside h; the first connection's bytes are
+// hashed (and also written to also) and the result sent on the channel
+// when the peer closes.
+func listenHash(t *testing.T, h *netns.Host, dst netip.Addr, also io.Writer) (net.Listener, <-chan hashResult) {
+	t.Helper()
+	var ln net.Listener
+	if err := h.Do(func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
+		return err
+	}); err != nil {
+		t.Fatalf("listen on %s in %s: %v", dst, h.Name, err)
+	}
+	got := make(chan hashResult, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			got <- hashResult{err: err}
+			return
+		}
+		defer conn.Close()
+		sha := sha256.New()
+		n, err := io.Copy(io.MultiWriter(sha, also), conn)
+		r := hashResult{n: n, err: err}
+		copy(r.sum[:], sha.Sum(nil))
+		got <- r
+	}()
+	return ln, got
+}
+
+// dialFrom opens a TCP connection to addr from inside h.
+func dialFrom(t *testing.T, h *netns.Host, addr string) net.Conn {
+	t.Helper()
+	var conn net.Conn
+	if err := h.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	}); err != nil {
+		t.Fatalf("dial %s from %s: %v", addr, h.Name, err)
+	}
+	return conn
 }
 
 // stream is a fast deterministic pseudo-random byte source.
