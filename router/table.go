@@ -60,6 +60,7 @@ func NewTable(network netip.Prefix, subnetLen int, peers []Peer) *Table {
 		}
 	}
 	t.peers = make([]Peer, 0, len(peers))
+	t.sameSender = make([]int32, 0, len(peers))
 	var other []int32
 	for _, p := range peers {
 		if err := p.Validate(); err != nil {
