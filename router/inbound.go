@@ -26,15 +26,11 @@ type inbound struct {
 func newInbound(e *Engine, batch int) *inbound {
 	in := &inbound{
 		e:     e,
-		bufs:  make([][]byte, batch),
 		sizes: make([]int, batch),
 		addrs: make([]netip.AddrPort, batch),
 		out:   make([][]byte, 0, batch),
 	}
-	backing := make([]byte, batch*bufSize)
-	for i := range in.bufs {
-		in.bufs[i] = backing[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
-	}
+	in.bufs = newBufs(batch)
 	return in
 }
 

@@ -37,7 +37,6 @@ type outbound struct {
 func newOutbound(e *Engine, batch int) *outbound {
 	o := &outbound{
 		e:      e,
-		bufs:   make([][]byte, batch),
 		sizes:  make([]int, batch),
 		frame:  make([][]byte, batch),
 		peer:   make([]int32, batch),
@@ -46,10 +45,7 @@ func newOutbound(e *Engine, batch int) *outbound {
 		gstart: make([]int, batch),
 		gpeer:  make([]int32, batch),
 	}
-	backing := make([]byte, batch*bufSize)
-	for i := range o.bufs {
-		o.bufs[i] = backing[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
-	}
+	o.bufs = newBufs(batch)
 	return o
 }
 
@@ -198,4 +194,16 @@ func (o *outbound) group1(t *Table, n int) {
 		o.pkts[at] = o.frame[i]
 		o.addrs[at] = t.peers[p-1].Addr
 	}
+}
+
+// newBufs allocates a loop's batch of buffers, bufSize each, from one
+// backing array; each buffer's capacity ends at its own length, so nothing
+// written into one (a device growing a packet) reaches the next.
+func newBufs(batch int) [][]byte {
+	bufs := make([][]byte, batch)
+	backing := make([]byte, batch*bufSize)
+	for i := range bufs {
+		bufs[i] = backing[i*bufSize : (i+1)*bufSize : (i+1)*bufSize]
+	}
+	return bufs
 }
