@@ -147,23 +147,8 @@ func TestNewClientTLS(t *testing.T) {
 		Subject: pkix.Name{CommonName: "felt"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey)
 
-	free := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
 	ctx := testCtx(t)
-	clientAddr := free()
-	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"),
-		ClientURLs: []string{"https://" + clientAddr}, PeerURLs: []string{"http://" + free()},
-		CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: caFile, UnsafeNoFsync: true})
-	if err != nil {
-		t.Fatalf("start etcd with TLS: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	clientAddr := startTLSEtcd(t, ctx, dir, srvCert, srvKey, caFile)
 
 	o := lease.EtcdOptions{Endpoints: []string{"http://" + clientAddr}, CAFile: caFile, CertFile: cliCert, KeyFile: cliKey,
 		DialTimeout: 2 * time.Second, RequestTimeout: 3 * time.Second, Logger: zaptest.NewLogger(t)}
@@ -182,4 +167,28 @@ func TestNewClientTLS(t *testing.T) {
 		c2.Close()
 		t.Error("NewClient without a client certificate reached a TLS-only etcd")
 	}
+}
+
+// startTLSEtcd starts an embedded etcd that serves clients over TLS on a
+// free loopback port (checking client certificates against caFile) and
+// returns that host:port.
+func startTLSEtcd(t *testing.T, ctx context.Context, dir, certFile, keyFile, caFile string) string {
+	t.Helper()
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().String()
+	}
+	addr := free()
+	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"),
+		ClientURLs: []string{"https://" + addr}, PeerURLs: []string{"http://" + free()},
+		CertFile: certFile, KeyFile: keyFile, TrustedCAFile: caFile, UnsafeNoFsync: true})
+	if err != nil {
+		t.Fatalf("start etcd with TLS: %v", err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return addr
 }

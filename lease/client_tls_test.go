@@ -5,13 +5,11 @@ import (
 	"crypto/x509/pkix"
 	"math/big"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdserver"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -38,23 +36,8 @@ func TestNewClientTLSBad(t *testing.T) {
 	srvCert, srvKey, _, _ := writePEM(t, dir, "server", leaf(3, "etcd", net.IPv4(127, 0, 0, 1)), ca, caKey)
 	cliCert, cliKey, _, _ := writePEM(t, dir, "client", leaf(4, "felt"), ca, caKey)
 
-	free := func() string {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().String()
-	}
 	ctx := testCtx(t)
-	addr := free()
-	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"),
-		ClientURLs: []string{"https://" + addr}, PeerURLs: []string{"http://" + free()},
-		CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: caFile, UnsafeNoFsync: true})
-	if err != nil {
-		t.Fatalf("start etcd with TLS: %v", err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	addr := startTLSEtcd(t, ctx, dir, srvCert, srvKey, caFile)
 
 	port := addr[strings.LastIndexByte(addr, ':'):]
 	for _, c := range []struct {
