@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/router"
 )
 
@@ -41,12 +42,12 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	cli, err := lease.NewClient(ctx, cfg.Etcd)
+	cli, err := etcdstore.NewClient(ctx, cfg.Etcd)
 	if err != nil {
 		return err
 	}
 	defer cli.Close()
-	store := lease.NewEtcdStore(cli, cfg.Etcd.Prefix, lease.StoreOptions{Logger: log.Named("etcd"), RequestTimeout: cfg.Etcd.RequestTimeout})
+	store := etcdstore.New(cli, cfg.Etcd.Prefix, etcdstore.Options{Logger: log.Named("etcd"), RequestTimeout: cfg.Etcd.RequestTimeout})
 
 	netCfg, err := waitConfig(ctx, store, cfg.Etcd.Prefix, log)
 	if err != nil {
@@ -212,7 +213,7 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 
 // waitConfig reads <prefix>/config, retrying every second while it is absent,
 // as flanneld does, with flanneld's hint logged once.
-func waitConfig(ctx context.Context, store *lease.EtcdStore, prefix string, log *zap.Logger) (*lease.Config, error) {
+func waitConfig(ctx context.Context, store *etcdstore.Store, prefix string, log *zap.Logger) (*lease.Config, error) {
 	warned := false
 	var lastErr time.Time
 	for {

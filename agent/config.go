@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 )
 
 // Config is what `felt agent` needs, parsed once at the edge (cmd/felt).
 // Field names follow flanneld's flags.
 type Config struct {
-	Etcd        lease.EtcdOptions
+	Etcd        etcdstore.ClientOptions
 	Ifaces      []string      // --iface (names or IPv4 addresses; first match wins)
 	PublicIP    netip.Addr    // --public-ip; default: the interface's address
 	SubnetFile  string        // --subnet-file

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 )
 
 // TestFaultEtcdMemberKilledRenews is the renewal half of the member-kill
@@ -23,12 +24,12 @@ func TestFaultEtcdMemberKilledRenews(t *testing.T) {
 	ec := newEtcdCluster(t, netip.MustParseAddr("127.0.0.1"), 3)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	cli, err := lease.NewClient(ctx, lease.EtcdOptions{Endpoints: ec.endpoints(), Logger: zaptest.NewLogger(t).Named("cli")})
+	cli, err := etcdstore.NewClient(ctx, etcdstore.ClientOptions{Endpoints: ec.endpoints(), Logger: zaptest.NewLogger(t).Named("cli")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cli.Close()
-	store := lease.NewEtcdStore(cli, "", lease.StoreOptions{RequestTimeout: 3 * time.Second})
+	store := etcdstore.New(cli, "", etcdstore.Options{RequestTimeout: 3 * time.Second})
 	cfg, err := lease.ParseConfig([]byte(netConfig("vxlan")))
 	if err != nil {
 		t.Fatal(err)

@@ -331,15 +331,3 @@ func (m *Manager) untilRenew(l Lease) time.Duration {
 	}
 	return max(l.Expiration.Sub(m.now())-m.margin, 0)
 }
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

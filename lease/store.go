@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Store is the lease storage the Manager and the Watcher use. EtcdStore is
-// the etcd v3 implementation; revisions are etcd's.
+// Store is the lease storage the Manager and the Watcher use.
+// lease/etcdstore implements it on etcd v3; revisions are etcd's.
 type Store interface {
 	// List returns every well-formed lease under <prefix>/subnets and the
 	// revision they were read at. With withExpiry it also fills in each

@@ -1,9 +1,3 @@
-// Package lease is felt's control plane: flannel's network config, subnet
-// leases in etcd, their renewal and watch, and subnet.env. It is wire- and
-// etcd-compatible with flanneld (see docs/flannel-compat.md in the shared docs).
-//
-// The allocation and the event diffing are pure functions; only the Store
-// adapter talks to etcd.
 package lease
 
 import (

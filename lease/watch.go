@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 )
@@ -177,20 +176,3 @@ func (f *follower) follow(ctx context.Context) error {
 		f.bo.reset()
 	}
 }
-
-// backoff doubles from 100 ms to 5 s, flanneld's watch reconnect schedule.
-type backoff struct{ cur time.Duration }
-
-const (
-	backoffMin = 100 * time.Millisecond
-	backoffMax = 5 * time.Second
-)
-
-func newBackoff() *backoff { return &backoff{} }
-
-func (b *backoff) next() time.Duration {
-	b.cur = min(max(2*b.cur, backoffMin), backoffMax)
-	return b.cur
-}
-
-func (b *backoff) reset() { b.cur = 0 }

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/lease/etcdtest"
 )
 
@@ -127,7 +128,7 @@ func TestConfigAndLeasesAgainstEtcd(t *testing.T) {
 
 		// Leases: two nodes with etcd leases, one reservation, one malformed key.
 		cli := s.Client(t)
-		store := lease.NewEtcdStore(cli, "/felt-test/network", lease.StoreOptions{})
+		store := etcdstore.New(cli, "/felt-test/network", etcdstore.Options{})
 		ctx := context.Background()
 		mac := net.HardwareAddr{0x0e, 0x2a, 0, 0, 0, 0x07}
 		if _, _, err := store.Create(ctx, lease.Lease{Subnet: netip.MustParsePrefix("10.5.7.0/24"),

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 )
 
 // Environment prefixes for flags. flanneld reads FLANNELD_<FLAG>; felt also
@@ -85,7 +86,7 @@ type etcdFlags struct {
 
 func addEtcdFlags(fs *flag.FlagSet) *etcdFlags {
 	f := &etcdFlags{}
-	fs.StringVar(&f.endpoints, "etcd-endpoints", strings.Join(lease.DefaultEndpoints, ","), "comma-separated etcd endpoints")
+	fs.StringVar(&f.endpoints, "etcd-endpoints", strings.Join(etcdstore.DefaultEndpoints, ","), "comma-separated etcd endpoints")
 	fs.StringVar(&f.prefix, "etcd-prefix", lease.DefaultPrefix, "etcd prefix of the network config and leases")
 	fs.StringVar(&f.caFile, "etcd-cafile", "", "CA to verify etcd's certificate (used with certfile and keyfile)")
 	fs.StringVar(&f.certFile, "etcd-certfile", "", "client certificate for etcd; TLS needs it and the keyfile")
@@ -99,14 +100,14 @@ func addEtcdFlags(fs *flag.FlagSet) *etcdFlags {
 
 // options returns the typed client options; dial and request timeouts
 // must be positive.
-func (f *etcdFlags) options() (lease.EtcdOptions, error) {
+func (f *etcdFlags) options() (etcdstore.ClientOptions, error) {
 	if f.dialTimeout <= 0 {
-		return lease.EtcdOptions{}, usageErr("--etcd-dial-timeout %s: must be positive", f.dialTimeout)
+		return etcdstore.ClientOptions{}, usageErr("--etcd-dial-timeout %s: must be positive", f.dialTimeout)
 	}
 	if f.reqTimeout <= 0 {
-		return lease.EtcdOptions{}, usageErr("--etcd-request-timeout %s: must be positive", f.reqTimeout)
+		return etcdstore.ClientOptions{}, usageErr("--etcd-request-timeout %s: must be positive", f.reqTimeout)
 	}
-	return lease.EtcdOptions{
+	return etcdstore.ClientOptions{
 		Endpoints:      []string{f.endpoints},
 		Prefix:         f.prefix,
 		CAFile:         f.caFile,

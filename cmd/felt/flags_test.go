@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 )
 
 func TestEnvName(t *testing.T) {
@@ -68,7 +68,7 @@ func TestFlagEnvTypesAndErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := lease.EtcdOptions{Endpoints: []string{"http://127.0.0.1:4001,http://127.0.0.1:2379"}, Prefix: "/flannel/net",
+	want := etcdstore.ClientOptions{Endpoints: []string{"http://127.0.0.1:4001,http://127.0.0.1:2379"}, Prefix: "/flannel/net",
 		Username: "root", Password: "pw", DialTimeout: 250 * time.Millisecond, RequestTimeout: 10 * time.Second}
 	if o.Prefix != want.Prefix || o.Username != want.Username || o.Password != want.Password ||
 		o.DialTimeout != want.DialTimeout || o.RequestTimeout != want.RequestTimeout || o.Endpoints[0] != want.Endpoints[0] {

@@ -1,4 +1,4 @@
-package lease
+package etcdstore
 
 import (
 	"crypto/tls"

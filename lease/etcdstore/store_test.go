@@ -1,4 +1,4 @@
-package lease_test
+package etcdstore_test
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/lease/etcdtest"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zaptest"
@@ -25,9 +26,9 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func newStore(t *testing.T, s *etcdtest.Server) (*clientv3.Client, *lease.EtcdStore) {
+func newStore(t *testing.T, s *etcdtest.Server) (*clientv3.Client, *etcdstore.Store) {
 	cli := s.Client(t)
-	return cli, lease.NewEtcdStore(cli, lease.DefaultPrefix, lease.StoreOptions{Logger: zaptest.NewLogger(t)})
+	return cli, etcdstore.New(cli, lease.DefaultPrefix, etcdstore.Options{Logger: zaptest.NewLogger(t)})
 }
 
 func mustConfig(t *testing.T, js string) *lease.Config {

@@ -1,4 +1,4 @@
-package lease
+package etcdstore
 
 import (
 	"context"
@@ -11,18 +11,18 @@ import (
 	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	"github.com/feltnet/felt/lease"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
 
-// EtcdStore is the Store on etcd's v3 API, in flanneld's key layout and
+// Store is lease.Store on etcd's v3 API, in flanneld's key layout and
 // value shape. It also reads and writes the network config. It is safe for
 // concurrent use.
-type EtcdStore struct {
+type Store struct {
 	cli       *clientv3.Client
-	prefix    string // as given, "" replaced by DefaultPrefix
+	prefix    string // as given, "" replaced by lease.DefaultPrefix
 	subnets   string // <prefix>/subnets, listed without a trailing slash as flanneld does
 	log       *zap.Logger
 	now       func() time.Time
@@ -30,23 +30,23 @@ type EtcdStore struct {
 	malformed atomic.Uint64
 }
 
-var _ Store = (*EtcdStore)(nil)
+var _ lease.Store = (*Store)(nil)
 
-// StoreOptions tunes an EtcdStore; zero values take defaults.
-type StoreOptions struct {
+// Options tunes a Store; zero values take defaults.
+type Options struct {
 	Logger *zap.Logger      // default: no logging
 	Now    func() time.Time // clock for Expiration; default time.Now
 	// RequestTimeout bounds each unary request; default 10 s.
 	RequestTimeout time.Duration
 }
 
-// NewEtcdStore returns a Store under prefix ("" means DefaultPrefix). The
+// New returns a Store under prefix ("" means lease.DefaultPrefix). The
 // caller keeps ownership of cli and closes it after the store's last use.
-func NewEtcdStore(cli *clientv3.Client, prefix string, opts StoreOptions) *EtcdStore {
+func New(cli *clientv3.Client, prefix string, opts Options) *Store {
 	if prefix == "" {
-		prefix = DefaultPrefix
+		prefix = lease.DefaultPrefix
 	}
-	s := &EtcdStore{cli: cli, prefix: prefix, subnets: path.Join(prefix, SubnetsDir),
+	s := &Store{cli: cli, prefix: prefix, subnets: path.Join(prefix, lease.SubnetsDir),
 		log: opts.Logger, now: opts.Now, timeout: opts.RequestTimeout}
 	if s.log == nil {
 		s.log = zap.NewNop()
@@ -61,14 +61,14 @@ func NewEtcdStore(cli *clientv3.Client, prefix string, opts StoreOptions) *EtcdS
 }
 
 // Malformed counts lease keys and values skipped because they did not parse.
-func (s *EtcdStore) Malformed() uint64 { return s.malformed.Load() }
+func (s *Store) Malformed() uint64 { return s.malformed.Load() }
 
 // ConfigKey is <prefix>/config.
-func (s *EtcdStore) ConfigKey() string { return path.Join(s.prefix, "config") }
+func (s *Store) ConfigKey() string { return path.Join(s.prefix, "config") }
 
 // GetConfig reads and parses the network config. A missing key wraps
 // ErrNoConfig with what to do about it.
-func (s *EtcdStore) GetConfig(ctx context.Context) (*Config, error) {
+func (s *Store) GetConfig(ctx context.Context) (*lease.Config, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	key := s.ConfigKey()
@@ -79,18 +79,18 @@ func (s *EtcdStore) GetConfig(ctx context.Context) (*Config, error) {
 	if len(resp.Kvs) == 0 {
 		return nil, fmt.Errorf("%w at %s: did you create your config using the etcd v3 API? "+
 			"e.g. ETCDCTL_API=3 etcdctl put %s '{\"Network\":\"10.5.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}'",
-			ErrNoConfig, key, key)
+			lease.ErrNoConfig, key, key)
 	}
-	cfg, err := ParseConfig(resp.Kvs[0].Value)
+	cfg, err := lease.ParseConfig(resp.Kvs[0].Value)
 	if err != nil {
-		return nil, fmt.Errorf("network config %s: %w: %w", key, ErrBadConfig, err)
+		return nil, fmt.Errorf("network config %s: %w: %w", key, lease.ErrBadConfig, err)
 	}
 	return cfg, nil
 }
 
 // PutConfig validates data with ParseConfig and stores it verbatim.
-func (s *EtcdStore) PutConfig(ctx context.Context, data []byte) error {
-	if _, err := ParseConfig(data); err != nil {
+func (s *Store) PutConfig(ctx context.Context, data []byte) error {
+	if _, err := lease.ParseConfig(data); err != nil {
 		return fmt.Errorf("network config: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -101,15 +101,15 @@ func (s *EtcdStore) PutConfig(ctx context.Context, data []byte) error {
 	return nil
 }
 
-// List implements Store.
-func (s *EtcdStore) List(ctx context.Context, withExpiry bool) ([]Lease, int64, error) {
+// List implements lease.Store.
+func (s *Store) List(ctx context.Context, withExpiry bool) ([]lease.Lease, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	resp, err := s.cli.Get(ctx, s.subnets, clientv3.WithPrefix())
 	if err != nil {
 		return nil, 0, fmt.Errorf("list leases under %s: %w", s.subnets, err)
 	}
-	leases := make([]Lease, 0, len(resp.Kvs))
+	leases := make([]lease.Lease, 0, len(resp.Kvs))
 	ids := make([]clientv3.LeaseID, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
 		l, ok := s.decode(kv.Key, kv.Value)
@@ -131,47 +131,47 @@ func (s *EtcdStore) List(ctx context.Context, withExpiry bool) ([]Lease, int64, 
 	return leases, resp.Header.Revision, nil
 }
 
-// Get implements Store: one key and, if it has an etcd lease, one TTL
+// Get implements lease.Store: one key and, if it has an etcd lease, one TTL
 // request, whatever the size of the cluster.
-func (s *EtcdStore) Get(ctx context.Context, sn, sn6 netip.Prefix) (Lease, bool, int64, error) {
+func (s *Store) Get(ctx context.Context, sn, sn6 netip.Prefix) (lease.Lease, bool, int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	key := SubnetKey(s.prefix, sn, sn6)
+	key := lease.SubnetKey(s.prefix, sn, sn6)
 	resp, err := s.cli.Get(ctx, key)
 	if err != nil {
-		return Lease{}, false, 0, fmt.Errorf("read lease %s: %w", key, err)
+		return lease.Lease{}, false, 0, fmt.Errorf("read lease %s: %w", key, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return Lease{}, false, resp.Header.Revision, nil
+		return lease.Lease{}, false, resp.Header.Revision, nil
 	}
 	kv := resp.Kvs[0]
 	l, ok := s.decode(kv.Key, kv.Value)
 	if !ok {
-		return Lease{Subnet: sn, IPv6Subnet: sn6}, true, resp.Header.Revision, nil
+		return lease.Lease{Subnet: sn, IPv6Subnet: sn6}, true, resp.Header.Revision, nil
 	}
 	id := clientv3.LeaseID(kv.Lease)
 	exp, err := s.expirations(ctx, []clientv3.LeaseID{id})
 	if err != nil {
-		return Lease{}, false, 0, err
+		return lease.Lease{}, false, 0, err
 	}
 	l.Expiration = exp[id]
 	return l, true, resp.Header.Revision, nil
 }
 
-// Create implements Store as flanneld's createSubnet: Grant, then a Txn
+// Create implements lease.Store as flanneld's createSubnet: Grant, then a Txn
 // that puts only if the key has never been written since it last vanished
 // (Version == 0); the grant is revoked if the Txn does not succeed.
-func (s *EtcdStore) Create(ctx context.Context, l Lease, ttl time.Duration) (Lease, int64, error) {
+func (s *Store) Create(ctx context.Context, l lease.Lease, ttl time.Duration) (lease.Lease, int64, error) {
 	return s.write(ctx, l, ttl, true)
 }
 
-// Update implements Store as flanneld's updateSubnet: Grant, then an
+// Update implements lease.Store as flanneld's updateSubnet: Grant, then an
 // unconditional Put. The previous etcd lease is left to expire keyless.
-func (s *EtcdStore) Update(ctx context.Context, l Lease, ttl time.Duration) (Lease, int64, error) {
+func (s *Store) Update(ctx context.Context, l lease.Lease, ttl time.Duration) (lease.Lease, int64, error) {
 	return s.write(ctx, l, ttl, false)
 }
 
-func (s *EtcdStore) write(ctx context.Context, l Lease, ttl time.Duration, create bool) (Lease, int64, error) {
+func (s *Store) write(ctx context.Context, l lease.Lease, ttl time.Duration, create bool) (lease.Lease, int64, error) {
 	secs := int64(ttl / time.Second)
 	if secs < 1 {
 		return l, 0, fmt.Errorf("lease ttl %s: must be at least 1s", ttl)
@@ -182,7 +182,7 @@ func (s *EtcdStore) write(ctx context.Context, l Lease, ttl time.Duration, creat
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	key := SubnetKey(s.prefix, l.Subnet, l.IPv6Subnet)
+	key := lease.SubnetKey(s.prefix, l.Subnet, l.IPv6Subnet)
 	start := s.now()
 	g, err := s.cli.Grant(ctx, secs)
 	if err != nil {
@@ -194,7 +194,7 @@ func (s *EtcdStore) write(ctx context.Context, l Lease, ttl time.Duration, creat
 		var tr *clientv3.TxnResponse
 		tr, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(put).Commit()
 		if err == nil && !tr.Succeeded {
-			err = fmt.Errorf("%s: %w", key, ErrSubnetTaken)
+			err = fmt.Errorf("%s: %w", key, lease.ErrSubnetTaken)
 		}
 		if tr != nil {
 			rev = tr.Header.Revision
@@ -211,10 +211,10 @@ func (s *EtcdStore) write(ctx context.Context, l Lease, ttl time.Duration, creat
 		// revoking its grant would then delete the key it now holds (our
 		// own lease, on a renewal cut short by SIGTERM). Leave that grant
 		// to expire on its own.
-		if errors.Is(err, ErrSubnetTaken) || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		if errors.Is(err, lease.ErrSubnetTaken) || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
 			s.revoke(g.ID)
 		}
-		if errors.Is(err, ErrSubnetTaken) {
+		if errors.Is(err, lease.ErrSubnetTaken) {
 			return l, 0, err
 		}
 		return l, 0, fmt.Errorf("write lease %s: %w", key, err)
@@ -224,7 +224,7 @@ func (s *EtcdStore) write(ctx context.Context, l Lease, ttl time.Duration, creat
 }
 
 // revoke frees a grant that holds no key; failure only delays its expiry.
-func (s *EtcdStore) revoke(id clientv3.LeaseID) {
+func (s *Store) revoke(id clientv3.LeaseID) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout)
 	defer cancel()
 	if _, err := s.cli.Revoke(ctx, id); err != nil {
@@ -232,11 +232,11 @@ func (s *EtcdStore) revoke(id clientv3.LeaseID) {
 	}
 }
 
-// Delete implements Store.
-func (s *EtcdStore) Delete(ctx context.Context, l Lease) error {
+// Delete implements lease.Store.
+func (s *Store) Delete(ctx context.Context, l lease.Lease) error {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	key := SubnetKey(s.prefix, l.Subnet, l.IPv6Subnet)
+	key := lease.SubnetKey(s.prefix, l.Subnet, l.IPv6Subnet)
 	if _, err := s.cli.Delete(ctx, key); err != nil {
 		return fmt.Errorf("delete lease %s: %w", key, err)
 	}
@@ -245,26 +245,26 @@ func (s *EtcdStore) Delete(ctx context.Context, l Lease) error {
 
 // decode parses one lease key and value; it logs, counts and rejects
 // malformed ones.
-func (s *EtcdStore) decode(key, val []byte) (Lease, bool) {
-	sn, sn6, err := ParseSubnetKey(string(key))
+func (s *Store) decode(key, val []byte) (lease.Lease, bool) {
+	sn, sn6, err := lease.ParseSubnetKey(string(key))
 	if err != nil {
 		s.malformed.Add(1)
 		s.log.Warn("skipping malformed lease key", zap.ByteString("key", key), zap.Error(err))
-		return Lease{}, false
+		return lease.Lease{}, false
 	}
-	attrs, err := ParseAttrs(val)
+	attrs, err := lease.ParseAttrs(val)
 	if err != nil {
 		s.malformed.Add(1)
 		s.log.Warn("skipping malformed lease value", zap.ByteString("key", key), zap.ByteString("value", val), zap.Error(err))
-		return Lease{}, false
+		return lease.Lease{}, false
 	}
-	return Lease{Subnet: sn, IPv6Subnet: sn6, Attrs: attrs}, true
+	return lease.Lease{Subnet: sn, IPv6Subnet: sn6, Attrs: attrs}, true
 }
 
 // expirations asks etcd for the remaining TTL of each distinct lease ID,
 // a few at a time. ID 0 (a reservation) maps to the zero time; an ID that
 // has already expired maps to now.
-func (s *EtcdStore) expirations(ctx context.Context, ids []clientv3.LeaseID) (map[clientv3.LeaseID]time.Time, error) {
+func (s *Store) expirations(ctx context.Context, ids []clientv3.LeaseID) (map[clientv3.LeaseID]time.Time, error) {
 	const parallel = 8
 	now := s.now()
 	out := make(map[clientv3.LeaseID]time.Time, len(ids))
@@ -302,100 +302,4 @@ func (s *EtcdStore) expirations(ctx context.Context, ids []clientv3.LeaseID) (ma
 		out[id] = exp[i]
 	}
 	return out, nil
-}
-
-// Watch implements Store. It runs one goroutine that ends with ctx or the
-// first error, closing the channel.
-func (s *EtcdStore) Watch(ctx context.Context, only netip.Prefix, fromRev int64, withExpiry bool) <-chan WatchResponse {
-	key := s.subnets
-	if only.IsValid() {
-		key = SubnetKey(s.prefix, only, netip.Prefix{})
-	}
-	out := make(chan WatchResponse)
-	wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithPrefix(), clientv3.WithRev(fromRev))
-	go func() {
-		defer close(out)
-		for wr := range wch {
-			r := s.translate(ctx, wr, only, withExpiry)
-			select {
-			case out <- r:
-			case <-ctx.Done():
-				return
-			}
-			if r.Err != nil {
-				return
-			}
-		}
-	}()
-	return out
-}
-
-func (s *EtcdStore) translate(ctx context.Context, wr clientv3.WatchResponse, only netip.Prefix, withExpiry bool) WatchResponse {
-	// Resume after the last event this response carries, not after the
-	// header's revision: while catching up etcd sends events in several
-	// responses, each with the current header revision, and a stream broken
-	// between them would otherwise skip the rest.
-	r := WatchResponse{Revision: wr.Header.Revision}
-	if n := len(wr.Events); n > 0 {
-		r.Revision = wr.Events[n-1].Kv.ModRevision
-	}
-	if wr.CompactRevision != 0 {
-		r.Err = fmt.Errorf("%w: revision %d", ErrCompacted, wr.CompactRevision)
-		return r
-	}
-	if err := wr.Err(); err != nil {
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			err = fmt.Errorf("%w: %w", ErrCompacted, err)
-		}
-		r.Err = fmt.Errorf("watch %s: %w", s.subnets, err)
-		return r
-	}
-	var ids []clientv3.LeaseID
-	for _, ev := range wr.Events {
-		l, ok := s.eventLease(ev)
-		if !ok || (only.IsValid() && l.Subnet != only) {
-			continue
-		}
-		typ := Added
-		if ev.Type == mvccpb.DELETE {
-			typ = Removed
-		}
-		r.Events = append(r.Events, Event{Type: typ, Lease: l})
-		if typ == Added && withExpiry {
-			ids = append(ids, clientv3.LeaseID(ev.Kv.Lease))
-		}
-	}
-	if len(ids) > 0 {
-		// Bounded like every unary request: a member that hangs without
-		// closing its connections must not stall the watch for good.
-		ectx, cancel := context.WithTimeout(ctx, s.timeout)
-		exp, err := s.expirations(ectx, ids)
-		cancel()
-		if err != nil {
-			// The value is known; only its expiry is not. Leave it zero
-			// rather than lose the event.
-			s.log.Warn("lease expiry unknown", zap.Error(err))
-		}
-		i := 0
-		for j := range r.Events {
-			if r.Events[j].Type == Added {
-				r.Events[j].Lease.Expiration = exp[ids[i]]
-				i++
-			}
-		}
-	}
-	return r
-}
-
-func (s *EtcdStore) eventLease(ev *clientv3.Event) (Lease, bool) {
-	if ev.Type == mvccpb.DELETE {
-		sn, sn6, err := ParseSubnetKey(string(ev.Kv.Key))
-		if err != nil {
-			s.malformed.Add(1)
-			s.log.Warn("skipping malformed lease key", zap.ByteString("key", ev.Kv.Key), zap.Error(err))
-			return Lease{}, false
-		}
-		return Lease{Subnet: sn, IPv6Subnet: sn6}, true
-	}
-	return s.decode(ev.Kv.Key, ev.Kv.Value)
 }

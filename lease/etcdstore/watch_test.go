@@ -1,4 +1,4 @@
-package lease_test
+package etcdstore_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package lease_test
+package etcdstore_test
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/lease/etcdserver"
+	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/lease/etcdtest"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.uber.org/zap/zaptest"
@@ -27,16 +28,16 @@ import (
 func TestNewClientBadInput(t *testing.T) {
 	ctx := context.Background()
 	for _, c := range []struct {
-		o    lease.EtcdOptions
+		o    etcdstore.ClientOptions
 		want string
 	}{
-		{lease.EtcdOptions{Endpoints: []string{"127.0.0.1:2379"}}, `etcd endpoint "127.0.0.1:2379": must start with http://`},
-		{lease.EtcdOptions{Endpoints: []string{" , "}}, "no endpoint given"},
-		{lease.EtcdOptions{Endpoints: []string{"http://127.0.0.1:1"}, CertFile: "/x.pem"}, "keyfile is empty"},
-		{lease.EtcdOptions{Endpoints: []string{"http://127.0.0.1:1"}, KeyFile: "/x.key"}, "certfile is empty"},
-		{lease.EtcdOptions{Endpoints: []string{"http://127.0.0.1:1"}, CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}, "/nonexistent.pem"},
+		{etcdstore.ClientOptions{Endpoints: []string{"127.0.0.1:2379"}}, `etcd endpoint "127.0.0.1:2379": must start with http://`},
+		{etcdstore.ClientOptions{Endpoints: []string{" , "}}, "no endpoint given"},
+		{etcdstore.ClientOptions{Endpoints: []string{"http://127.0.0.1:1"}, CertFile: "/x.pem"}, "keyfile is empty"},
+		{etcdstore.ClientOptions{Endpoints: []string{"http://127.0.0.1:1"}, KeyFile: "/x.key"}, "certfile is empty"},
+		{etcdstore.ClientOptions{Endpoints: []string{"http://127.0.0.1:1"}, CertFile: "/nonexistent.pem", KeyFile: "/nonexistent.key"}, "/nonexistent.pem"},
 	} {
-		cli, err := lease.NewClient(ctx, c.o)
+		cli, err := etcdstore.NewClient(ctx, c.o)
 		if err == nil {
 			cli.Close()
 		}
@@ -53,7 +54,7 @@ func TestNewClientUnreachable(t *testing.T) {
 	}
 	addr := "http://" + l.Addr().String()
 	l.Close() // nothing listens there now
-	_, err = lease.NewClient(context.Background(), lease.EtcdOptions{
+	_, err = etcdstore.NewClient(context.Background(), etcdstore.ClientOptions{
 		Endpoints: []string{addr}, DialTimeout: time.Second, RequestTimeout: time.Second, Logger: zaptest.NewLogger(t)})
 	if err == nil || !strings.Contains(err.Error(), "no etcd reachable at "+addr) || !strings.Contains(err.Error(), "felt etcd") {
 		t.Fatalf("NewClient to %s: %v; want 'no etcd reachable' with what to do", addr, err)
@@ -64,8 +65,8 @@ func TestNewClientAuth(t *testing.T) {
 	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
 		ctx := testCtx(t)
 		// Comma lists are split; the dead first endpoint is skipped.
-		o := lease.EtcdOptions{Endpoints: []string{"http://127.0.0.1:1," + s.Endpoint()}, Logger: zaptest.NewLogger(t)}
-		cli, err := lease.NewClient(ctx, o)
+		o := etcdstore.ClientOptions{Endpoints: []string{"http://127.0.0.1:1," + s.Endpoint()}, Logger: zaptest.NewLogger(t)}
+		cli, err := etcdstore.NewClient(ctx, o)
 		if err != nil {
 			t.Fatalf("NewClient without auth: %v", err)
 		}
@@ -82,19 +83,19 @@ func TestNewClientAuth(t *testing.T) {
 		}
 		o.Endpoints = []string{s.Endpoint()}
 		o.Username, o.Password = "root", "wrong"
-		if c, err := lease.NewClient(ctx, o); err == nil {
+		if c, err := etcdstore.NewClient(ctx, o); err == nil {
 			c.Close()
 			t.Fatal("NewClient with a wrong password succeeded")
 		} else if !errors.Is(err, rpctypes.ErrAuthFailed) || !strings.Contains(err.Error(), "--etcd-password") {
 			t.Errorf("wrong password: %v; want ErrAuthFailed naming the flags", err)
 		}
 		o.Password = "s3cret"
-		c, err := lease.NewClient(ctx, o)
+		c, err := etcdstore.NewClient(ctx, o)
 		if err != nil {
 			t.Fatalf("NewClient with the right password: %v", err)
 		}
 		defer c.Close()
-		st := lease.NewEtcdStore(c, "", lease.StoreOptions{})
+		st := etcdstore.New(c, "", etcdstore.Options{})
 		if _, err := st.GetConfig(ctx); !errors.Is(err, lease.ErrNoConfig) {
 			t.Errorf("GetConfig as root: %v, want ErrNoConfig", err)
 		}
@@ -150,20 +151,20 @@ func TestNewClientTLS(t *testing.T) {
 	ctx := testCtx(t)
 	clientAddr := startTLSEtcd(t, ctx, dir, srvCert, srvKey, caFile)
 
-	o := lease.EtcdOptions{Endpoints: []string{"http://" + clientAddr}, CAFile: caFile, CertFile: cliCert, KeyFile: cliKey,
+	o := etcdstore.ClientOptions{Endpoints: []string{"http://" + clientAddr}, CAFile: caFile, CertFile: cliCert, KeyFile: cliKey,
 		DialTimeout: 2 * time.Second, RequestTimeout: 3 * time.Second, Logger: zaptest.NewLogger(t)}
-	c, err := lease.NewClient(ctx, o)
+	c, err := etcdstore.NewClient(ctx, o)
 	if err != nil {
 		t.Fatalf("NewClient with a client certificate: %v", err)
 	}
 	defer c.Close()
-	if _, err := lease.NewEtcdStore(c, "", lease.StoreOptions{}).GetConfig(ctx); !errors.Is(err, lease.ErrNoConfig) {
+	if _, err := etcdstore.New(c, "", etcdstore.Options{}).GetConfig(ctx); !errors.Is(err, lease.ErrNoConfig) {
 		t.Errorf("GetConfig over TLS: %v, want ErrNoConfig", err)
 	}
 	// Without the key pair felt falls back to plain http, which a TLS-only
 	// etcd does not answer.
 	o.CertFile, o.KeyFile = "", ""
-	if c2, err := lease.NewClient(ctx, o); err == nil {
+	if c2, err := etcdstore.NewClient(ctx, o); err == nil {
 		c2.Close()
 		t.Error("NewClient without a client certificate reached a TLS-only etcd")
 	}

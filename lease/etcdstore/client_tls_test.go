@@ -1,4 +1,4 @@
-package lease_test
+package etcdstore_test
 
 import (
 	"crypto/x509"
@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -51,12 +51,12 @@ func TestNewClientTLSBad(t *testing.T) {
 		{"name not in the certificate", "https://localhost" + port, caFile, true, []string{"TLS failed", "localhost", "--etcd-cafile"}},
 		{"no client certificate", "https://" + addr, caFile, false, []string{"TLS failed", "--etcd-certfile"}},
 	} {
-		o := lease.EtcdOptions{Endpoints: []string{c.endpoint}, CAFile: c.ca,
+		o := etcdstore.ClientOptions{Endpoints: []string{c.endpoint}, CAFile: c.ca,
 			DialTimeout: time.Second, RequestTimeout: time.Second, Logger: zaptest.NewLogger(t)}
 		if c.pair {
 			o.CertFile, o.KeyFile = cliCert, cliKey
 		}
-		cli, err := lease.NewClient(ctx, o)
+		cli, err := etcdstore.NewClient(ctx, o)
 		if err == nil {
 			cli.Close()
 			t.Errorf("%s: NewClient succeeded", c.name)

@@ -1,4 +1,4 @@
-package lease_test
+package etcdstore_test
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/lease/etcdtest"
 )
 
@@ -43,14 +43,14 @@ func TestScaleAgents(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	cfg := mustConfig(t, `{"Network":"10.0.0.0/8","SubnetLen":24,"Backend":{"Type":"udp"}}`)
-	var stores []*lease.EtcdStore
+	var stores []*etcdstore.Store
 	for range clients {
 		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{s.Endpoint()}, DialTimeout: 5 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cli.Close() })
-		stores = append(stores, lease.NewEtcdStore(cli, "", lease.StoreOptions{RequestTimeout: time.Minute}))
+		stores = append(stores, etcdstore.New(cli, "", etcdstore.Options{RequestTimeout: time.Minute}))
 	}
 
 	var ms0 runtime.MemStats
@@ -191,35 +191,4 @@ func (v *scaleView) isDone() bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.fired
-}
-
-// TestCacheScale reports the memory of one agent's watch cache holding
-// 5,000 other leases (vxlan attrs), and checks a re-list of the same set
-// emits nothing and a re-list with one change emits just that change.
-func TestCacheScale(t *testing.T) {
-	const n = 5000
-	leases := make([]lease.Lease, n)
-	for i := range leases {
-		leases[i] = lease.Lease{Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24), Attrs: nodeAttrs(i)}
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	c := lease.NewCache(netip.Prefix{})
-	if evs := c.Reset(leases); len(evs) != n {
-		t.Fatalf("first Reset: %d events, want %d", len(evs), n)
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
-	if evs := c.Reset(leases); len(evs) != 0 {
-		t.Fatalf("Reset with the same leases: %d events, want none", len(evs))
-	}
-	changed := slices.Clone(leases)
-	changed[7].Attrs = nodeAttrs(n + 1)
-	if evs := c.Reset(changed); len(evs) != 1 || evs[0].Lease.Subnet != leases[7].Subnet {
-		t.Fatalf("Reset with one lease changed: %v, want one event for %s", evs, leases[7].Subnet)
-	}
-	t.Logf("watch cache with %d leases: %.1f KiB heap (%.0f bytes per lease)", n, float64(grew)/1024, float64(grew)/n)
-	runtime.KeepAlive(c)
 }

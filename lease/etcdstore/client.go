@@ -1,4 +1,4 @@
-package lease
+package etcdstore
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/feltnet/felt/lease"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
@@ -19,10 +20,10 @@ import (
 // DefaultEndpoints is flanneld's --etcd-endpoints default.
 var DefaultEndpoints = []string{"http://127.0.0.1:4001", "http://127.0.0.1:2379"}
 
-// EtcdOptions are flanneld's --etcd-* flags.
-type EtcdOptions struct {
+// ClientOptions are flanneld's --etcd-* flags.
+type ClientOptions struct {
 	Endpoints []string // each may be a comma list; empty means DefaultEndpoints
-	Prefix    string   // "" means DefaultPrefix; NewClient probes <prefix>/config
+	Prefix    string   // "" means lease.DefaultPrefix; NewClient probes <prefix>/config
 	// TLS is used only when both CertFile and KeyFile are set, as in
 	// flanneld; CAFile is then optional (system roots otherwise).
 	CAFile, CertFile, KeyFile string
@@ -34,7 +35,7 @@ type EtcdOptions struct {
 
 // NewClient dials etcd and proves it answers by reading <prefix>/config
 // (its absence is fine here). The caller owns and closes the client.
-func NewClient(ctx context.Context, o EtcdOptions) (*clientv3.Client, error) {
+func NewClient(ctx context.Context, o ClientOptions) (*clientv3.Client, error) {
 	log := o.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -87,7 +88,7 @@ func NewClient(ctx context.Context, o EtcdOptions) (*clientv3.Client, error) {
 	}
 	prefix := o.Prefix
 	if prefix == "" {
-		prefix = DefaultPrefix
+		prefix = lease.DefaultPrefix
 	}
 	pctx, cancel := context.WithTimeout(ctx, req)
 	defer cancel()
@@ -127,7 +128,7 @@ func splitEndpoints(in []string) ([]string, error) {
 // clientTLS follows flanneld: TLS only with both a cert and a key, at least
 // TLS 1.2; otherwise plain http with a warning. Half a key pair is an error
 // rather than a silent downgrade.
-func clientTLS(o EtcdOptions, log *zap.Logger) (*tls.Config, error) {
+func clientTLS(o ClientOptions, log *zap.Logger) (*tls.Config, error) {
 	switch {
 	case o.CertFile == "" && o.KeyFile == "":
 		if o.CAFile != "" {
