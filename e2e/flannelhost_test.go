@@ -28,7 +28,7 @@ type flannelVXLAN struct {
 }
 
 // flannelHost is a lab host built exactly as flanneld's vxlan backend builds
-// one (flannel-compat.md §3): the kernel device flannel.<VNI>, its lease in
+// one (docs/flannel-compat.md §3): the kernel device flannel.<VNI>, its lease in
 // etcd in flanneld's JSON, and for every other vxlan lease a permanent
 // neighbour, a permanent fdb entry and an onlink route, kept in step with
 // etcd. Only the kernel forwards; no felt code runs in this host.

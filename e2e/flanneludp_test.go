@@ -16,7 +16,7 @@ import (
 	"github.com/feltnet/felt/netns"
 )
 
-// flannelUDP emulates a flanneld udp-backend node (flannel-compat.md §4),
+// flannelUDP emulates a flanneld udp-backend node (docs/flannel-compat.md §4),
 // since no flanneld binary is at hand: a plain TUN flannel0 (IFF_TUN|
 // IFF_NO_PI, no offloads, MTU underlay − 28, <subnet>.0/32, one route for
 // the Network), a UDP socket on the interface address, and flanneld's

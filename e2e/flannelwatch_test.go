@@ -20,7 +20,7 @@ import (
 
 const subnetsPrefix = "/coreos.com/network/subnets/"
 
-// flannelKeyRE is the contract's lease key pattern (flannel-compat.md §2.1).
+// flannelKeyRE is the contract's lease key pattern (docs/flannel-compat.md §2.1).
 var flannelKeyRE = regexp.MustCompile(`(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$`)
 
 // flannelLease is one lease as a flanneld node sees it.

@@ -23,7 +23,7 @@ type Config struct {
 	IPv6SubnetMin netip.Addr
 	IPv6SubnetMax netip.Addr
 
-	EnableNFTables bool // carried for flanneld; felt does not program masquerading
+	EnableNFTables bool // carried for flanneld; felt's --ip-masq and forward rules use iptables regardless
 	Backend        Backend
 }
 

@@ -1,8 +1,9 @@
 // Package lease is felt's control-plane core: flannel's network config,
 // subnet lease keys and values, subnet allocation, the watch cache, the
 // Manager that takes and keeps this node's lease, the Watcher that follows
-// the others', and subnet.env. It is wire-compatible with flanneld (see
-// docs/flannel-compat.md) and imports nothing of etcd.
+// the others', and subnet.env. It follows flanneld's contract (config,
+// keys, lease values, acquisition, watch and subnet.env: docs/flannel-compat.md
+// §1, §2 and §5) and imports nothing of etcd.
 //
 // Manager (Acquire, Keep) and Watcher are here, not in the etcd adapter,
 // because all they need is the Store interface: list, get, create-if-absent,

@@ -1,7 +1,8 @@
 // Package etcdstore is lease's adapter to etcd: the v3 client as flanneld's
 // --etcd-* flags configure it (endpoints, TLS, auth, with errors that say what
 // to fix), and Store, the lease.Store on etcd in flanneld's key layout and
-// value shape (see docs/flannel-compat.md), plus the network config key.
+// value shape (docs/flannel-compat.md §2.3, §2.5 and §2.6), plus the network
+// config key.
 //
 // It imports lease and never the reverse: lease's Manager and Watcher hold
 // only the logic of taking, keeping and following leases over the small
