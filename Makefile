@@ -4,7 +4,7 @@ BIN     := bin/felt
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/feltnet/felt/cmd/felt/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-short lint deps demo bench fuzz clean
+.PHONY: all build test test-short lint fmtcheck deps demo bench fuzz clean
 
 all: build
 
@@ -16,16 +16,23 @@ build:
 deps:
 	@./scripts/deps.sh
 
-test: deps
+# test is what CI runs (.ci/run): formatting and vet first, then every test.
+test: deps fmtcheck
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 14m ./...
 
 test-short:
 	$(GO) test -short -count=1 ./...
 
-lint:
-	@bad=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$bad" ]; then echo "gofmt would change:"; echo "$$bad"; exit 1; fi
+lint: fmtcheck
 	$(GO) vet ./...
+
+# fmtcheck fails if gofmt would change any Go file, tracked or new (all
+# files under . when this is not a git checkout).
+fmtcheck:
+	@files=$$(git ls-files -co --exclude-standard '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'); \
+	bad=$$(gofmt -l $$files); \
+	if [ -n "$$bad" ]; then echo "gofmt would change (run gofmt -w on them):"; echo "$$bad"; exit 1; fi
 
 # demo builds flannel's container lab on this machine (see README); as root, or
 # rootless in a user namespace. Extra flags: make demo DEMO_FLAGS='--hosts 4 --keep'.
