@@ -103,3 +103,25 @@ func TestRefusalScope(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHoldsLimit is the lookup WriteBatch makes per GSO run while any
+// destination is held: a full table, a held and an unheld destination.
+func BenchmarkHoldsLimit(b *testing.B) {
+	var h holds
+	h.init()
+	for i := range 1000 {
+		h.refuse(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 8472), 1000, 0)
+	}
+	dsts := []netip.AddrPort{
+		netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, 3, 231}), 8472), // the last refused: held
+		netip.MustParseAddrPort("10.2.0.1:8472"),                          // never refused
+	}
+	b.ReportAllocs()
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		n += h.limit(dsts[i&1], 1)
+	}
+	if n == 0 {
+		b.Fatal("no limits")
+	}
+}
