@@ -15,10 +15,14 @@ package encap
 // (the last may be shorter) goes out as ONE message whose iovecs point at the
 // caller's payloads (no copy) and whose UDP_SEGMENT cmsg tells the kernel the
 // segment size; at most 64 segments and 65507 bytes per message. Runs are
-// batched with sendmmsg. If the kernel refuses a GSO message (EIO, EINVAL,
-// EOPNOTSUPP, ENOPROTOOPT), GSO is turned off for good, logged once, and the
-// rest goes out as plain datagrams. Kernels 7.0 – 7.1.4 (UDP GSO corruption
-// bug) start with GSO off.
+// batched with sendmmsg. A GSO message the kernel refuses is sent again as
+// plain datagrams and holds back its destination alone, for runs that large,
+// for 1 s doubling to 64 s (write_linux.go refused, gsohold_linux.go); GSO
+// goes off for the whole Conn, logged once, only if the kernel has no
+// UDP_SEGMENT or refuses a run that fits every MTU. Kernels 7.0 - 7.1.4
+// (UDP GSO corruption bug) start with GSO off. IPv4 sockets ignore
+// ICMP-learned path MTUs (IP_PMTUDISC_OMIT; see setSockopts), so a spoofed
+// "fragmentation needed" changes nothing.
 //
 // GRO (receive): with UDP_GRO set the kernel may hand back one "train" of
 // equal-size datagrams of one flow in a single message, its segment size in
@@ -83,11 +87,13 @@ type Conn struct {
 	batch  int
 	log    *zap.Logger
 
-	gso       atomic.Bool // cleared for good on the first refused GSO send
-	gro       bool
-	truncated atomic.Uint64
-	closeOnce sync.Once
-	closeErr  error
+	gso         atomic.Bool // cleared for good if the kernel would refuse every GSO message
+	gro         bool
+	gsoSent     atomic.Uint64 // GSO messages the kernel accepted (GSOStats)
+	gsoRefusals atomic.Uint64 // GSO messages it refused
+	truncated   atomic.Uint64
+	closeOnce   sync.Once
+	closeErr    error
 
 	rd reader
 	wr writer
@@ -165,9 +171,21 @@ func (c *Conn) BatchSize() int { return c.batch }
 // LocalAddr is the bound address (with the real port if laddr's was 0).
 func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
-// Offloads reports whether GSO and GRO are in use right now (GSO can turn
-// off after Listen if the kernel refuses it).
+// Offloads reports whether GSO and GRO are in use right now. GSO turns off
+// after Listen only if the kernel turns down GSO as such; a refusal about
+// one destination's route holds back that destination alone.
 func (c *Conn) Offloads() (gso, gro bool) { return c.gso.Load(), c.gro }
+
+// GSOStats counts GSO messages since Listen.
+type GSOStats struct {
+	Sent    uint64 // accepted by the kernel
+	Refused uint64 // turned down: their packets went out as plain datagrams
+}
+
+// GSOStats is safe to call from any goroutine, for metrics and tests.
+func (c *Conn) GSOStats() GSOStats {
+	return GSOStats{Sent: c.gsoSent.Load(), Refused: c.gsoRefusals.Load()}
+}
 
 // Truncated counts received datagrams dropped because they did not fit the
 // caller's buffer.

@@ -65,10 +65,11 @@ type received struct {
 
 // collector reads from c until it is closed, keeping a copy of everything.
 type collector struct {
-	mu   sync.Mutex
-	got  []received
-	more chan struct{} // pinged after each batch
-	done chan error
+	mu     sync.Mutex
+	got    []received
+	trains uint64        // the Conn's GRO trains split so far
+	more   chan struct{} // pinged after each batch
+	done   chan error
 }
 
 func collect(c *Conn, offset int) *collector {
@@ -87,6 +88,7 @@ func collect(c *Conn, offset int) *collector {
 			for i := range n {
 				col.got = append(col.got, received{bytes.Clone(bufs[i][offset : offset+sizes[i]]), addrs[i]})
 			}
+			col.trains = c.rd.trainsSplit
 			col.mu.Unlock()
 			select {
 			case col.more <- struct{}{}:
@@ -478,7 +480,7 @@ func TestGROSegmentParse(t *testing.T) {
 	}
 }
 
-// TestGSORunOverPathMTU: a GSO run whose segments exceed the path MTU is
+// TestGSORunOverPathMTU: a GSO run whose segments exceed the route's MTU is
 // refused (EMSGSIZE); it must go out as plain datagrams, which the kernel
 // fragments and delivers, and GSO must stay on for later sends.
 func TestGSORunOverPathMTU(t *testing.T) {
@@ -527,6 +529,39 @@ func TestGSORunOverPathMTU(t *testing.T) {
 		}
 		if gso, _ := tx.Offloads(); !gso {
 			t.Error("one refused run turned GSO off for good")
+		}
+		// The refusal path allocates nothing: with holds of 0 every batch
+		// is refused, recorded and sent again plain.
+		tx.wr.holds.set, tx.wr.holds.live = [holdSets][holdWays]hold{}, 0 // forget the first refusal
+		tx.wr.holds.min, tx.wr.holds.max = 0, 0
+		before := tx.GSOStats()
+		var failed error
+		allocs := testing.AllocsPerRun(20, func() {
+			if err := tx.WriteBatch(pkts, []netip.AddrPort{to, to, to}); err != nil {
+				failed = err
+				return
+			}
+			for got := 0; got < 3; {
+				n, err := rx.ReadBatch(bufs, sizes, addrs, Headroom)
+				if err != nil {
+					failed = err
+					return
+				}
+				got += n
+			}
+		})
+		if failed != nil {
+			t.Errorf("refused batches: %v", failed)
+			return
+		}
+		if allocs != 0 {
+			t.Errorf("refused GSO batch: %.1f allocations per batch, want 0", allocs)
+		}
+		if d := tx.GSOStats().Refused - before.Refused; d < 20 {
+			t.Errorf("%d refusals in 21 batches, want every batch refused", d)
+		}
+		if gso, _ := tx.Offloads(); !gso {
+			t.Error("refusals toward one address turned GSO off for the Conn")
 		}
 	}()
 	<-done

@@ -30,6 +30,29 @@ func (c *Conn) setSockopts(fd int, o Options) error {
 		c.log.Debug("socket buffer capped by sysctl (no CAP_NET_ADMIN for the FORCE option)",
 			zap.String("option", b.name), zap.Int("asked", o.SocketBuffer))
 	}
+	if c.family == unix.AF_INET {
+		// Path MTU: the kernel's default (IP_PMTUDISC_WANT) sets DF and takes the
+		// MTU from any ICMP "fragmentation needed" that quotes a datagram of ours,
+		// or of any other socket to the same host: route exceptions are per
+		// destination, for 10 minutes. Sends then use that MTU, and a GSO run
+		// whose segments exceed it is refused (udp_send_skb: EMSGSIZE), so one
+		// spoofed ICMP holds back GSO toward a peer. felt's overlay MTU is the
+		// underlay interface's less the encapsulation (as flanneld sets
+		// flannel.1), so every datagram fits the first hop. OMIT makes the socket
+		// ignore ICMP-learned MTUs (ipv4_sk_update_pmtu returns early,
+		// ip_setup_cork takes the device MTU) and clear DF, fragmenting locally
+		// only above the device MTU. That is how kernel VXLAN, the flanneld data
+		// path, sends: no DF unless "df set", which flanneld never asks for, so a
+		// smaller link further on fragments our datagrams instead of dropping
+		// them; real "fragmentation needed" messages do not come for datagrams
+		// without DF, and spoofed ones change nothing. IPv6 keeps the default:
+		// IPv6 routers never fragment, so ignoring "packet too big" would
+		// black-hole large datagrams; there the kernel clamps the MTU to at
+		// least 1280 and a refusal holds back only that peer (write_linux.go).
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MTU_DISCOVER, unix.IP_PMTUDISC_OMIT); err != nil {
+			c.log.Warn("cannot make the socket ignore icmp path mtu updates (IP_PMTUDISC_OMIT); a spoofed icmp can hold back gso toward one peer", zap.Error(err))
+		}
+	}
 	if o.noChecksum {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_NO_CHECK, 1); err != nil {
 			return fmt.Errorf("set SO_NO_CHECK: %w", err)

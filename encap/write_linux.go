@@ -5,6 +5,7 @@ package encap
 import (
 	"fmt"
 	"net/netip"
+	"time"
 	"unsafe"
 
 	"go.uber.org/zap"
@@ -30,9 +31,15 @@ type writer struct {
 
 	// Packets before plainUntil (an index into the current WriteBatch's
 	// pkts) go out without GSO: a GSO message the kernel refused is sent
-	// again that way. refusals counts such refusals over the Conn's life.
+	// again that way, exactly once, whatever the holds say.
 	plainUntil int
-	refusals   int
+
+	// holds are the destinations whose GSO messages the kernel refused
+	// lately (gsohold_linux.go); now is the writer clock (ns since epoch),
+	// read at most once per WriteBatch and only while a hold is live.
+	holds holds
+	epoch time.Time
+	now   int64
 
 	// in/out of fn, the sendmmsg callback run by RawConn.Write
 	fn           func(fd uintptr) bool
@@ -49,6 +56,8 @@ func (w *writer) init(c *Conn) {
 	w.names = make([]sockaddr, n)
 	w.ctrl = make([]byte, n*gsoCmsgSpace)
 	w.first = make([]int, n)
+	w.holds.init()
+	w.epoch = time.Now()
 	for i := range n {
 		h := (*unix.Cmsghdr)(unsafe.Pointer(&w.ctrl[i*gsoCmsgSpace]))
 		h.Level = unix.SOL_UDP
@@ -82,14 +91,24 @@ func (w *writer) init(c *Conn) {
 // reach (IPv6 on an IPv4 socket), is dropped: its error is kept and the rest
 // still go out. The first such error is returned; nil means every packet
 // was handed to the kernel. If the Conn is closed, the rest are not sent
-// and the error matches net.ErrClosed. A refused GSO message is no error: it
-// is sent again as plain datagrams, and GSO stays off from then on.
+// and the error matches net.ErrClosed.
+//
+// A refused GSO message is no error: its packets are sent again as plain
+// datagrams, and its destination alone is held back (runs of that segment
+// size or larger go out plain) for a while; see refused. Only a kernel that
+// would refuse every GSO message turns GSO off for the whole Conn.
 func (c *Conn) WriteBatch(pkts [][]byte, addrs []netip.AddrPort) error {
 	if len(addrs) < len(pkts) {
 		return fmt.Errorf("encap: write batch: addrs has %d entries for %d packets: need one per packet", len(addrs), len(pkts))
 	}
 	w := &c.wr
 	w.plainUntil = 0
+	if w.holds.live != 0 {
+		w.now = int64(time.Since(w.epoch))
+		if w.now >= w.holds.live {
+			w.holds.live = 0 // every hold has run out: no more lookups
+		}
+	}
 	var first error
 	for i := 0; i < len(pkts); {
 		nm, next := w.build(pkts, addrs, i, &first)
@@ -121,7 +140,8 @@ func (w *writer) build(pkts [][]byte, addrs []netip.AddrPort, i int, first *erro
 		}
 		size := len(pkts[i])
 		j, total := i+1, size
-		if gso && size > 0 && i >= w.plainUntil {
+		if gso && size > 0 && i >= w.plainUntil && j < len(pkts) && addrs[j] == a &&
+			(w.holds.live == 0 || size <= w.holds.limit(getSockaddr(&w.names[nm]), w.now)) {
 			for j < len(pkts) && j-i < maxGSOSegments && niov+j-i < len(w.iovs) && addrs[j] == a {
 				s := len(pkts[j])
 				if s == 0 || s > size || total+s > maxGSOBytes {
@@ -169,8 +189,8 @@ const (
 )
 
 // send hands messages [0, nm) to the kernel. It returns sendDone, sendClosed,
-// or the index of a GSO message the kernel refused (GSO is then off; the
-// messages before it were handled).
+// or the index of a GSO message the kernel refused (the messages before it
+// were handled; refused has recorded it).
 func (w *writer) send(nm int, first *error) int {
 	for w.start = 0; w.start < nm; {
 		w.count = nm - w.start
@@ -179,19 +199,19 @@ func (w *writer) send(nm int, first *error) int {
 			return sendClosed
 		}
 		if w.errno == 0 {
+			gso := 0
+			for _, m := range w.msgs[w.start : w.start+w.sent] {
+				if m.Hdr.Control != nil {
+					gso++
+				}
+			}
+			w.c.gsoSent.Add(uint64(gso))
 			w.start += w.sent
 			continue
 		}
 		// sendmmsg reports an error only for the first message it tried.
 		if w.msgs[w.start].Hdr.Control != nil && gsoRefused(w.errno) {
-			// EMSGSIZE (a run larger than the path MTU allows), EINVAL or
-			// EIO may be about this message alone: resend it plain. Only a
-			// kernel without UDP_SEGMENT, or one refusing again and again,
-			// turns GSO off for good.
-			w.refusals++
-			if w.errno == unix.EOPNOTSUPP || w.errno == unix.ENOPROTOOPT || w.refusals >= maxGSORefusals {
-				w.c.disableGSO(w.errno)
-			}
+			w.refused(w.start)
 			return w.start
 		}
 		keepFirst(first, fmt.Errorf("encap: write batch: packet %d to %s: %w",
@@ -200,9 +220,6 @@ func (w *writer) send(nm int, first *error) int {
 	}
 	return sendDone
 }
-
-// maxGSORefusals is how many refused GSO messages turn GSO off for good.
-const maxGSORefusals = 16
 
 // gsoRefused tells the errors with which a kernel turns down UDP_SEGMENT.
 func gsoRefused(e unix.Errno) bool {
@@ -213,9 +230,66 @@ func gsoRefused(e unix.Errno) bool {
 	return false
 }
 
-func (c *Conn) disableGSO(e unix.Errno) {
+// refused records that the kernel turned down GSO message r (w.errno):
+// either GSO goes off for the Conn, or r's destination is held back.
+func (w *writer) refused(r int) {
+	c := w.c
+	c.gsoRefusals.Add(1)
+	seg := int(*(*uint16)(unsafe.Pointer(&w.ctrl[r*gsoCmsgSpace+unix.CmsgLen(0)])))
+	global, limit := refusalScope(w.errno, seg, c.family)
+	if global {
+		c.disableGSO(w.errno, seg)
+		return
+	}
+	w.now = int64(time.Since(w.epoch))
+	dst := getSockaddr(&w.names[r])
+	if w.holds.refuse(dst, limit, w.now) {
+		if ce := c.log.Check(zap.InfoLevel, "kernel refused udp gso toward one peer; sending it plain datagrams for a while"); ce != nil {
+			ce.Write(zap.Error(w.errno), zap.Stringer("peer", dst), zap.Int("segment", seg), zap.Int("gso_limit", limit))
+		}
+	}
+}
+
+// refusalScope sorts a GSO message of seg-byte segments that the kernel
+// refused with e. Linux refuses in udp_send_skb (net/ipv4/udp.c, and
+// udp_v6_send_skb alike):
+//   - EMSGSIZE: headers plus one segment exceed the route's MTU (the
+//     device MTU for felt's IPv4 socket, see setSockopts). Kernels before
+//     the 2025 fix "udp: gso: do not drop small packets when PMTU reduces"
+//     answer EINVAL for the same thing.
+//   - EINVAL: also more segments than UDP_MAX_SEGMENTS (64 on the oldest
+//     kernels, felt's own cap) or a socket with SO_NO_CHECK.
+//   - EIO: the route goes through IPsec (xfrm); on older kernels also a
+//     device without checksum offload. That route only.
+//   - EOPNOTSUPP, ENOPROTOOPT: no UDP_SEGMENT at all.
+//
+// An MTU refusal is about one route, so it holds back that destination's
+// runs of seg bytes or more (limit seg-1); an IO refusal holds back all its
+// runs (limit 0). A size refusal of segments so small that they fit the
+// smallest MTU the family allows (68 bytes for IPv4, 1280 for IPv6) cannot
+// be about a route: then, as for a kernel without UDP_SEGMENT, GSO goes
+// off for the whole Conn (global).
+func refusalScope(e unix.Errno, seg, family int) (global bool, limit int) {
+	switch e {
+	case unix.EOPNOTSUPP, unix.ENOPROTOOPT:
+		return true, 0
+	case unix.EIO:
+		return false, 0
+	}
+	minMTU, hdr := 68, 20+8
+	if family == unix.AF_INET6 {
+		minMTU, hdr = 1280, 40+8
+	}
+	if seg+hdr <= minMTU {
+		return true, 0
+	}
+	return false, seg - 1
+}
+
+func (c *Conn) disableGSO(e unix.Errno, seg int) {
 	if c.gso.CompareAndSwap(true, false) {
-		c.log.Warn("kernel refused udp gso; sending plain datagrams from now on", zap.Error(e), zap.Stringer("local", c.local))
+		c.log.Warn("kernel refuses udp gso on this socket (no UDP_SEGMENT, or a run that fits every MTU refused); sending plain datagrams from now on",
+			zap.Error(e), zap.Int("segment", seg), zap.Stringer("local", c.local))
 	}
 }
 
