@@ -6,16 +6,16 @@ import (
 	"github.com/feltnet/felt/encap"
 )
 
-// Device is the TUN side, as golang.zx2c4.com/wireguard/tun's tun.Device
-// provides it. The engine owns it once passed to New: Close closes it.
+// Device is the TUN side: felt's *tun.Device (wireguard-go's tun.Device has
+// the same methods). The engine owns it once passed to New: Close closes it.
 type Device interface {
 	// Read fills up to len(bufs) packets, packet i at
 	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for
 	// offset+65535 bytes. The engine owns bufs; Read must not keep them.
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
 	// Write writes packet i from bufs[i][offset:], offset >= 10 (the count
-	// it returns is not used: tun.Device returns bytes). It may use
-	// bufs[i] up to its capacity while it runs and keeps nothing after.
+	// it returns is not used). It may use bufs[i] up to its capacity while
+	// it runs and keeps nothing after.
 	Write(bufs [][]byte, offset int) (int, error)
 	// BatchSize is the most packets one Read returns; fixed for the
 	// device's lifetime.

@@ -29,7 +29,7 @@ func udpBatch(t testing.TB, n, port, payload int) [][]byte {
 }
 
 // TestWriteBatchAllocs guards the packet path below felt: writing a batch
-// into the TUN (wireguard's GRO) must not allocate per call.
+// into the TUN must not allocate per call.
 func TestWriteBatchAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under the race detector")

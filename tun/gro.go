@@ -2,8 +2,7 @@ package tun
 
 import "encoding/binary"
 
-// The receive side's coalescing (GRO for TCP, done here rather than in
-// wireguard's Write). Packets that arrive from a peer are handed to the
+// The receive side's coalescing (GRO for TCP and UDP). Packets that arrive from a peer are handed to the
 // kernel with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM, the checksum
 // field holding only the pseudo-header sum): the outer UDP checksum already
 // covered their bytes, so nothing is summed here, and a kernel vxlan peer
