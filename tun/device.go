@@ -1,7 +1,6 @@
 package tun
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -288,15 +287,19 @@ type writer struct {
 	offset int
 	done   int
 	first  error
+
+	drops [NumDrops]uint32 // since the last WriteDrops
 }
 
-// Write hands packets bufs[i][offset:] to the kernel: runs of consecutive
-// segments of one TCP flow as one GSO super-packet (one writev, payloads as
-// iovecs), every other TCP/UDP packet with a partial checksum, anything else
-// as it is. offset must be >= VirtioHdrLen: the virtio header is written into
-// the headroom. Packet headers are rewritten in place. It returns how many
-// packets were handed over and the first error; a packet the kernel refuses
-// does not stop the rest.
+// Write hands packets bufs[i][offset:] to the kernel after verifying their
+// checksums (see gro.go): runs of consecutive segments of one TCP or UDP
+// flow as one GSO super-packet (one writev, payloads as iovecs), every other
+// TCP/UDP packet with a partial checksum, anything else as it is. A packet
+// that fails verification is dropped and counted (see WriteDrops). offset
+// must be >= VirtioHdrLen: the virtio header is written into the headroom.
+// Packet headers are rewritten in place. It returns how many packets were
+// handed over and the first error; a packet the kernel refuses does not stop
+// the rest.
 func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < VirtioHdrLen {
 		return 0, fmt.Errorf("tun: write offset %d: must be at least %d", offset, VirtioHdrLen)
@@ -308,6 +311,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	info := w.info[:len(bufs)]
 	for i := range bufs {
 		info[i] = inspect(bufs[i][offset:])
+		w.drops[info[i].drop]++ // DropNone's slot counts nothing anyone reads
 	}
 	w.bufs, w.offset, w.done, w.first = bufs, offset, 0, nil
 	err := d.rc.Write(w.fn)
@@ -327,6 +331,10 @@ func (d *Device) writeAll(fd uintptr) bool {
 	w := &d.wr
 	info := w.info[:len(w.bufs)]
 	for i := 0; i < len(w.bufs); {
+		if info[i].drop != DropNone {
+			i++
+			continue
+		}
 		n, err := d.writeRun(int(fd), w.bufs, info, i, w.offset)
 		if err != nil && w.first == nil {
 			w.first = err
@@ -371,7 +379,7 @@ func (d *Device) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (
 		} else {
 			partialCsum(p, a, len(p)-a.l4, vh)
 		}
-	case a.ok && !a.tcp && d.uso && a.payload > 0:
+	case a.ok && !a.tcp && a.sum != sumAbsent && d.uso && a.payload > 0:
 		// Consecutive datagrams of one UDP flow, equal size but for a
 		// shorter last one, go in as one USO super-packet.
 		total := a.payload
@@ -394,9 +402,11 @@ func (d *Device) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (
 		} else {
 			partialCsum(p, a, len(p)-a.l4, vh)
 		}
-	case a.ok && (a.tcp || binary.BigEndian.Uint16(p[a.l4+6:]) != 0):
+	case a.ok && a.sum != sumAbsent:
 		partialCsum(p, a, len(p)-a.l4, vh)
 	default:
+		// Not TCP/UDP as inspect understands it, or UDP without a
+		// checksum: as it is, the kernel checks what it can.
 		clear(vh)
 	}
 	iov[0] = unix.Iovec{Base: &vh[0]}
