@@ -19,8 +19,12 @@ const (
 	udpOverhead   = 28
 )
 
-// felt's TUN device is what the router reads and writes.
-var _ router.Device = (*tun.Device)(nil)
+// felt's TUN device is what the router reads and writes, and it reports
+// the packets it drops itself.
+var (
+	_ router.Device      = (*tun.Device)(nil)
+	_ router.DeviceDrops = (*tun.Device)(nil)
+)
 
 // plane is the packet path's parts for one backend: the TUN, the socket and
 // the framing, plus what the lease publishes about them.

@@ -123,8 +123,13 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	e.drops = dropLog{log: log, now: cfg.Now, every: cfg.LogEvery, stats: &e.stats}
 	e.table.Store(NewTable(cfg.Network, cfg.SubnetLen, nil))
 	e.SetLocal(cfg.Local)
-	e.out = newOutbound(e, cfg.Device.BatchSize())
-	e.in = newInbound(e, cfg.Conn.BatchSize())
+	readDrops, err := newDeviceDrops(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	writeDrops, _ := newDeviceDrops(cfg.Device) // the same mapping, its own scratch
+	e.out = newOutbound(e, cfg.Device.BatchSize(), readDrops)
+	e.in = newInbound(e, cfg.Conn.BatchSize(), writeDrops)
 	return e, nil
 }
 

@@ -30,20 +30,22 @@ type outbound struct {
 	gstart []int // per group: packet count, then next output position
 	gpeer  []int32
 
-	tally  tally
-	inARow int
+	tally    tally
+	devDrops deviceDrops // the Device's Read drops
+	inARow   int
 }
 
-func newOutbound(e *Engine, batch int) *outbound {
+func newOutbound(e *Engine, batch int, dd deviceDrops) *outbound {
 	o := &outbound{
-		e:      e,
-		sizes:  make([]int, batch),
-		frame:  make([][]byte, batch),
-		peer:   make([]int32, batch),
-		pkts:   make([][]byte, 0, batch),
-		addrs:  make([]netip.AddrPort, 0, batch),
-		gstart: make([]int, batch),
-		gpeer:  make([]int32, batch),
+		e:        e,
+		devDrops: dd,
+		sizes:    make([]int, batch),
+		frame:    make([][]byte, batch),
+		peer:     make([]int32, batch),
+		pkts:     make([][]byte, 0, batch),
+		addrs:    make([]netip.AddrPort, 0, batch),
+		gstart:   make([]int, batch),
+		gpeer:    make([]int32, batch),
 	}
 	o.bufs = newBufs(batch)
 	return o
@@ -53,10 +55,13 @@ func (o *outbound) run() error {
 	dev := o.e.cfg.Device
 	for {
 		n, err := dev.Read(o.bufs, o.sizes, encap.Headroom)
+		o.devDrops.fold(&o.tally, true)
 		if n > 0 {
 			if ferr := o.forward(n); ferr != nil {
 				return ferr
 			}
+		} else {
+			o.e.drops.flush(&o.tally, "outbound")
 		}
 		if err != nil {
 			if stop, fatal := o.e.readFailed("outbound", err, &o.inARow); stop {
@@ -137,9 +142,8 @@ func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
 	return nil
 }
 
-// failures estimates how many of a batch of n packets an error covers: one
-// per joined error (wireguard's tun joins one error per failed write), at
-// least one, at most n.
+// failures estimates how many of a batch of n packets a send error covers:
+// one per joined error, at least one, at most n.
 func failures(err error, n int) int {
 	f := 1
 	if j, ok := err.(interface{ Unwrap() []error }); ok {

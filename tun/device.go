@@ -48,8 +48,9 @@ type Device struct {
 // reader is Read's state, owned by the reading goroutine.
 type reader struct {
 	parked parked
-	hdr    []byte // split's header scratch
-	err    error  // the last read(2) error of fill
+	hdr    []byte           // split's header scratch
+	err    error            // the last read(2) error of fill
+	drops  [NumDrops]uint32 // since the last ReadDrops
 
 	// Arguments and results of the RawConn callback, which is bound once.
 	fn            func(uintptr) bool
@@ -151,6 +152,31 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return n, nil
 }
 
+// DropKinds names the Drop values by index: index k of the
+// counts ReadDrops and WriteDrops fill is Drop(k). Index 0 (DropNone) is
+// never counted and has no name.
+func (d *Device) DropKinds() []string {
+	kinds := make([]string, NumDrops)
+	for k := DropNone + 1; k < NumDrops; k++ {
+		kinds[k] = k.String()
+	}
+	return kinds
+}
+
+// ReadDrops adds to counts[k] the frames Read dropped for Drop(k) since the
+// last call and resets them. Call it from the goroutine that reads.
+func (d *Device) ReadDrops(counts []uint32) { takeDrops(&d.rd.drops, counts) }
+
+// WriteDrops is ReadDrops for Write, from the goroutine that writes.
+func (d *Device) WriteDrops(counts []uint32) { takeDrops(&d.wr.drops, counts) }
+
+func takeDrops(from *[NumDrops]uint32, to []uint32) {
+	for k := DropNone + 1; k < NumDrops && int(k) < len(to); k++ {
+		to[k] += from[k]
+	}
+	*from = [NumDrops]uint32{}
+}
+
 // ioError is what Read and Write return when the poller refuses the fd:
 // os.ErrClosed once Close ran, as for any closed *os.File.
 func (d *Device) ioError(err error) error {
@@ -191,12 +217,14 @@ func (r *reader) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, erro
 			return i, err
 		}
 		if m < VirtioHdrLen {
-			continue // nothing sane to forward
+			r.drops[DropShortRead]++
+			continue
 		}
 		h := parseVirtioHdr(frame)
 		pkt := frame[VirtioHdrLen:m]
 		if h.gsoType == gsoNone {
 			if h.flags&virtioNeedsCsum != 0 && finishCsum(pkt, h) != nil {
+				r.drops[DropBadHeader]++
 				continue
 			}
 			sizes[i] = len(pkt)
@@ -205,17 +233,23 @@ func (r *reader) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, erro
 		}
 		segs, err := segments(pkt, h)
 		if err != nil {
+			r.drops[DropBadGSO]++
 			continue
 		}
 		if segs <= len(bufs)-i {
-			if _, err := split(pkt, h, bufs[i:], sizes[i:], offset, r.hdr); err == nil {
-				i += segs
+			if _, err := split(pkt, h, bufs[i:], sizes[i:], offset, r.hdr); err != nil {
+				r.drops[DropBadGSO]++
+				continue
 			}
+			i += segs
 			continue
 		}
 		// Too many segments for what is left: park it and hand it out
 		// from the next Read.
-		r.parked.park(pkt, h, segs, offset, r.hdr)
+		if !r.parked.park(pkt, h, segs, offset, r.hdr) {
+			r.drops[DropBadGSO]++
+			continue
+		}
 		return i + r.parked.drain(bufs[i:], sizes[i:], offset), nil
 	}
 	return i, nil
@@ -224,11 +258,11 @@ func (r *reader) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, erro
 // park splits pkt into p's buffers: views of one backing array, each just
 // large enough for one segment, so that a super-packet of many tiny segments
 // (MSS 48 gives ~1,300) does not pin 64 KiB per segment.
-func (p *parked) park(pkt []byte, h virtioHdr, segs, offset int, hdr []byte) {
+func (p *parked) park(pkt []byte, h virtioHdr, segs, offset int, hdr []byte) bool {
 	_, hdrLen, err := gsoHeaders(pkt, h)
 	if err != nil {
 		p.left = 0
-		return
+		return false
 	}
 	stride := offset + hdrLen + int(h.gsoSize)
 	if need := segs * stride; cap(p.back) < need {
@@ -250,9 +284,10 @@ func (p *parked) park(pkt []byte, h virtioHdr, segs, offset int, hdr []byte) {
 	n, err := split(p.first[offset:], h, p.segs, p.sizes, offset, hdr)
 	if err != nil {
 		p.left = 0
-		return
+		return false
 	}
 	p.left, p.next = n, 0
+	return true
 }
 
 // drain copies parked segments into bufs and returns how many.
@@ -311,7 +346,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	info := w.info[:len(bufs)]
 	for i := range bufs {
 		info[i] = inspect(bufs[i][offset:])
-		w.drops[info[i].drop]++ // DropNone's slot counts nothing anyone reads
+		w.drops[info[i].drop]++ // DropNone's slot is never reported
 	}
 	w.bufs, w.offset, w.done, w.first = bufs, offset, 0, nil
 	err := d.rc.Write(w.fn)
