@@ -13,7 +13,8 @@ type Device interface {
 	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for
 	// offset+65535 bytes. The engine owns bufs; Read must not keep them.
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
-	// Write writes packet i from bufs[i][offset:], offset >= 10, and
+	// Write writes packet i from bufs[i][offset:], offset >= vnet.HdrLen
+	// (room for the TUN's virtio header), and
 	// returns how many it handed over; with an error, the packets neither
 	// handed over nor counted by DeviceDrops count as WriteFailed. It may
 	// use bufs[i] up to its capacity while it runs and keeps nothing after.
@@ -67,7 +68,7 @@ var (
 // Framer is one of encap's wire formats (*encap.VXLAN or *encap.UDP).
 type Framer interface {
 	// Overhead is the header length Encap writes before the packet; it
-	// must fit in encap.Headroom minus the TUN's 10-byte virtio header.
+	// must fit in encap.Headroom minus the TUN's virtio header (vnet.HdrLen).
 	Overhead() int
 	// Encap frames the IP packet buf[off:off+n] in place (writing into
 	// buf[off-Overhead():off]) for a peer whose VtepMAC is dst.

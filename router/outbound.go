@@ -24,11 +24,10 @@ type outbound struct {
 
 	// grouping marks, indexed by table index+1; a mark is valid when its
 	// stamp equals gen, so nothing is cleared between batches
-	gen    uint32
-	stamp  []uint32
-	group  []uint16
-	gstart []int // per group: packet count, then next output position
-	gpeer  []int32
+	gen       uint32
+	stamp     []uint32
+	groupOf   []uint16 // the peer's group: groups are numbered in order of first appearance
+	groupNext []int    // per group: where its next packet goes in pkts (first its packet count)
 
 	tally    tally
 	devDrops deviceDrops // the Device's Read drops
@@ -37,15 +36,14 @@ type outbound struct {
 
 func newOutbound(e *Engine, batch int, dd deviceDrops) *outbound {
 	o := &outbound{
-		e:        e,
-		devDrops: dd,
-		sizes:    make([]int, batch),
-		frame:    make([][]byte, batch),
-		peer:     make([]int32, batch),
-		pkts:     make([][]byte, 0, batch),
-		addrs:    make([]netip.AddrPort, 0, batch),
-		gstart:   make([]int, batch),
-		gpeer:    make([]int32, batch),
+		e:         e,
+		devDrops:  dd,
+		sizes:     make([]int, batch),
+		frame:     make([][]byte, batch),
+		peer:      make([]int32, batch),
+		pkts:      make([][]byte, 0, batch),
+		addrs:     make([]netip.AddrPort, 0, batch),
+		groupNext: make([]int, batch),
 	}
 	o.bufs = newBufs(batch)
 	return o
@@ -121,7 +119,7 @@ func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
 	if kept == 0 {
 		return nil
 	}
-	o.group1(t, n)
+	o.groupByPeer(t, n)
 	sent, sentBytes := uint64(kept), bytes
 	if err := o.e.cfg.Conn.WriteBatch(o.pkts, o.addrs); err != nil {
 		if o.e.closed.Load() {
@@ -152,12 +150,12 @@ func failures(err error, n int) int {
 	return max(1, min(f, n))
 }
 
-// group1 fills o.pkts/o.addrs with the batch's frames, peer by peer in the
+// groupByPeer fills o.pkts/o.addrs with the batch's frames, peer by peer in the
 // order peers first appear, stable within a peer (a counting sort).
-func (o *outbound) group1(t *Table, n int) {
+func (o *outbound) groupByPeer(t *Table, n int) {
 	if need := len(t.peers) + 1; len(o.stamp) < need {
 		o.stamp = make([]uint32, need)
-		o.group = make([]uint16, need)
+		o.groupOf = make([]uint16, need)
 	}
 	o.gen++
 	if o.gen == 0 { // wrapped: old stamps could match again
@@ -172,17 +170,16 @@ func (o *outbound) group1(t *Table, n int) {
 		p := o.peer[i]
 		if o.stamp[p] != o.gen {
 			o.stamp[p] = o.gen
-			o.group[p] = uint16(groups)
-			o.gpeer[groups] = p
-			o.gstart[groups] = 0
+			o.groupOf[p] = uint16(groups)
+			o.groupNext[groups] = 0
 			groups++
 		}
-		o.gstart[o.group[p]]++
+		o.groupNext[o.groupOf[p]]++
 	}
 	pos := 0
 	for g := 0; g < groups; g++ {
-		c := o.gstart[g]
-		o.gstart[g] = pos
+		c := o.groupNext[g]
+		o.groupNext[g] = pos
 		pos += c
 	}
 	o.pkts = o.pkts[:pos]
@@ -192,9 +189,9 @@ func (o *outbound) group1(t *Table, n int) {
 			continue
 		}
 		p := o.peer[i]
-		g := o.group[p]
-		at := o.gstart[g]
-		o.gstart[g]++
+		g := o.groupOf[p]
+		at := o.groupNext[g]
+		o.groupNext[g]++
 		o.pkts[at] = o.frame[i]
 		o.addrs[at] = t.peers[p-1].Addr
 	}

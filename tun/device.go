@@ -410,7 +410,7 @@ func (d *Device) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (
 			}
 		}
 		if n > 1 {
-			headOf(p, a, total, a.payload, bufs[i+n-1][offset+info[i+n-1].l4+13]&tcpPSH != 0, vh)
+			mergeTCPHead(p, a, total, a.payload, bufs[i+n-1][offset+info[i+n-1].l4+13]&tcpPSH != 0, vh)
 		} else {
 			partialCsum(p, a, len(p)-a.l4, vh)
 		}
@@ -433,7 +433,7 @@ func (d *Device) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (
 			}
 		}
 		if n > 1 {
-			headOfUDP(p, a, total, a.payload, vh)
+			mergeUDPHead(p, a, total, a.payload, vh)
 		} else {
 			partialCsum(p, a, len(p)-a.l4, vh)
 		}

@@ -209,10 +209,10 @@ func partialCsum(pkt []byte, in l4Info, l4Len int, vh []byte) {
 	binary.LittleEndian.PutUint16(vh[8:], uint16(field-in.l4))
 }
 
-// headOf rewrites the first packet of a coalesced TCP run of total payload
+// mergeTCPHead rewrites the first packet of a coalesced TCP run of total payload
 // bytes (segments of mss, the last maybe shorter, psh from the last) and
 // fills the virtio header for a GSO write.
-func headOf(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
+func mergeTCPHead(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
 	l4Len := a.hdrLen - a.l4 + total
 	if a.v6 {
 		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))
@@ -252,9 +252,9 @@ func canAppendUDP(p []byte, a l4Info, q []byte, b l4Info, total int) bool {
 	return string(p[a.l4:a.l4+4]) == string(q[b.l4:b.l4+4])
 }
 
-// headOfUDP rewrites the first datagram of a coalesced UDP run for a
+// mergeUDPHead rewrites the first datagram of a coalesced UDP run for a
 // GSO_UDP_L4 write: lengths cover every payload, the checksum is partial.
-func headOfUDP(p []byte, a l4Info, total, size int, vh []byte) {
+func mergeUDPHead(p []byte, a l4Info, total, size int, vh []byte) {
 	l4Len := 8 + total
 	if a.v6 {
 		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))

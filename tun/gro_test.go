@@ -269,7 +269,7 @@ func BenchmarkCoalesceTCP(b *testing.B) {
 		if n != segs {
 			b.Fatalf("coalesced %d of %d", n, segs)
 		}
-		headOf(pkts[0], a, total, a.payload, false, vh)
+		mergeTCPHead(pkts[0], a, total, a.payload, false, vh)
 	}
 }
 
