@@ -108,6 +108,8 @@ func TestSplit(t *testing.T) {
 		{"tcp6", true, true, 50000, 1378, 37},
 		{"udp4", false, false, 64 * 20, 64, 20},
 		{"udp6 short tail", true, false, 1000, 300, 4},
+		{"tcp4 odd tail", false, true, 4001, 1000, 5},
+		{"udp4 odd mss", false, false, 2997, 999, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			payload := make([]byte, tc.payload)
