@@ -15,9 +15,15 @@ import (
 // Encapsulation overheads, as flanneld: vxlan adds 14 Ethernet + 20 IP +
 // 8 UDP + 8 VXLAN; udp adds 20 IP + 8 UDP.
 const (
-	tunBatch      = 128 // packets per TUN read batch
 	vxlanOverhead = 50
 	udpOverhead   = 28
+)
+
+// felt's TUN device is what the router reads and writes, and it reports
+// the packets it drops itself.
+var (
+	_ router.Device      = (*tun.Device)(nil)
+	_ router.DeviceDrops = (*tun.Device)(nil)
 )
 
 // plane is the packet path's parts for one backend: the TUN, the socket and
@@ -82,15 +88,7 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 		conn.Close()
 		return nil, err
 	}
-	// Batched reads every queued frame per wake-up and splits super-packets
-	// itself; writes still go through wireguard's GRO.
-	bdev, err := tun.NewBatched(dev, tunBatch)
-	if err != nil {
-		dev.Close()
-		conn.Close()
-		return nil, err
-	}
-	p.dev = bdev
+	p.dev = dev
 	return p, nil
 }
 

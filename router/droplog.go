@@ -1,6 +1,7 @@
 package router
 
 import (
+	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,64 @@ func (t *tally) drop(r Reason, a netip.Addr) {
 	}
 	t.n[r]++
 	t.any = true
+}
+
+// add counts n drops for r with no example address (a device's own drops).
+func (t *tally) add(r Reason, n uint32) {
+	t.n[r] += n
+	t.any = true
+}
+
+// deviceDrops folds a DeviceDrops device's counts into one loop's tally;
+// each loop has its own.
+type deviceDrops struct {
+	dev    DeviceDrops // nil when the Device counts no drops
+	reason []Reason    // per kind
+	counts []uint32    // per kind; zero between folds
+}
+
+// newDeviceDrops maps dev's drop kinds to Reasons; d is a zero deviceDrops
+// when dev is not a DeviceDrops.
+func newDeviceDrops(dev Device) (deviceDrops, error) {
+	dd, ok := dev.(DeviceDrops)
+	if !ok {
+		return deviceDrops{}, nil
+	}
+	kinds := dd.DropKinds()
+	d := deviceDrops{dev: dd, reason: make([]Reason, len(kinds)), counts: make([]uint32, len(kinds))}
+	for k, name := range kinds {
+		if name == "" {
+			continue
+		}
+		r, ok := reasonNamed(name)
+		if !ok {
+			return deviceDrops{}, fmt.Errorf("router: config Device drop kind %d %q: no Reason has that name", k, name)
+		}
+		d.reason[k] = r
+	}
+	return d, nil
+}
+
+// fold takes the device's Read (read) or Write drops into t and returns
+// how many there were.
+func (d *deviceDrops) fold(t *tally, read bool) int {
+	if d.dev == nil {
+		return 0
+	}
+	if read {
+		d.dev.ReadDrops(d.counts)
+	} else {
+		d.dev.WriteDrops(d.counts)
+	}
+	total := 0
+	for k, n := range d.counts {
+		if n != 0 {
+			t.add(d.reason[k], n)
+			total += int(n)
+			d.counts[k] = 0
+		}
+	}
+	return total
 }
 
 // readErrSlot is the limiter slot for transient read errors.

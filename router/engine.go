@@ -28,6 +28,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/tun/vnet"
 )
 
 // bufSize is one packet buffer: headroom plus the largest IP packet.
@@ -72,9 +73,9 @@ func (c *Config) validate() error {
 			c.SubnetLen, c.Network.Bits(), c.Network.Addr().BitLen())
 	case !c.Local.IsValid():
 		return fmt.Errorf("router: config Local %q: must be a valid prefix", c.Local)
-	case c.Framer.Overhead() < 0 || c.Framer.Overhead() > encap.Headroom-10:
+	case c.Framer.Overhead() < 0 || c.Framer.Overhead() > encap.Headroom-vnet.HdrLen:
 		return fmt.Errorf("router: config Framer overhead %d: must lie between 0 and %d (headroom minus the virtio header)",
-			c.Framer.Overhead(), encap.Headroom-10)
+			c.Framer.Overhead(), encap.Headroom-vnet.HdrLen)
 	case c.Device.BatchSize() < 1:
 		return fmt.Errorf("router: config Device batch size %d: must be at least 1", c.Device.BatchSize())
 	case c.Conn.BatchSize() < 1:
@@ -123,8 +124,13 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	e.drops = dropLog{log: log, now: cfg.Now, every: cfg.LogEvery, stats: &e.stats}
 	e.table.Store(NewTable(cfg.Network, cfg.SubnetLen, nil))
 	e.SetLocal(cfg.Local)
-	e.out = newOutbound(e, cfg.Device.BatchSize())
-	e.in = newInbound(e, cfg.Conn.BatchSize())
+	readDrops, err := newDeviceDrops(cfg.Device)
+	if err != nil {
+		return nil, err
+	}
+	writeDrops, _ := newDeviceDrops(cfg.Device) // the same mapping, its own scratch
+	e.out = newOutbound(e, cfg.Device.BatchSize(), readDrops)
+	e.in = newInbound(e, cfg.Conn.BatchSize(), writeDrops)
 	return e, nil
 }
 

@@ -6,22 +6,41 @@ import (
 	"github.com/feltnet/felt/encap"
 )
 
-// Device is the TUN side, as golang.zx2c4.com/wireguard/tun's tun.Device
-// provides it. The engine owns it once passed to New: Close closes it.
+// Device is the TUN side: felt's *tun.Device (wireguard-go's tun.Device has
+// the same methods). The engine owns it once passed to New: Close closes it.
 type Device interface {
 	// Read fills up to len(bufs) packets, packet i at
 	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for
 	// offset+65535 bytes. The engine owns bufs; Read must not keep them.
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
-	// Write writes packet i from bufs[i][offset:], offset >= 10 (the count
-	// it returns is not used: tun.Device returns bytes). It may use
-	// bufs[i] up to its capacity while it runs and keeps nothing after.
+	// Write writes packet i from bufs[i][offset:], offset >= vnet.HdrLen
+	// (room for the TUN's virtio header), and
+	// returns how many it handed over; with an error, the packets neither
+	// handed over nor counted by DeviceDrops count as WriteFailed. It may
+	// use bufs[i] up to its capacity while it runs and keeps nothing after.
 	Write(bufs [][]byte, offset int) (int, error)
 	// BatchSize is the most packets one Read returns; fixed for the
 	// device's lifetime.
 	BatchSize() int
 	// Close makes a blocked and every later Read return an error.
 	Close() error
+}
+
+// DeviceDrops is optional on a Device that drops packets itself: malformed
+// frames from the kernel on Read, damaged packets on Write. The loops fold
+// its counts into the engine's drop counters and logs once per batch, under
+// the Reason whose name the device gives. It must not allocate.
+type DeviceDrops interface {
+	// DropKinds names the device's kinds of drop by index, each the
+	// String of a Reason ("" for an index it never counts); fixed for the
+	// device's lifetime.
+	DropKinds() []string
+	// ReadDrops adds to counts[k] what Read dropped of kind k since the
+	// last call, and resets those counts. Only the reading goroutine
+	// calls it; len(counts) == len(DropKinds()).
+	ReadDrops(counts []uint32)
+	// WriteDrops is the same for Write, from the writing goroutine.
+	WriteDrops(counts []uint32)
 }
 
 // Conn is the UDP side (encap.Conn). The engine owns it once passed to New:
@@ -49,7 +68,7 @@ var (
 // Framer is one of encap's wire formats (*encap.VXLAN or *encap.UDP).
 type Framer interface {
 	// Overhead is the header length Encap writes before the packet; it
-	// must fit in encap.Headroom minus the TUN's 10-byte virtio header.
+	// must fit in encap.Headroom minus the TUN's virtio header (vnet.HdrLen).
 	Overhead() int
 	// Encap frames the IP packet buf[off:off+n] in place (writing into
 	// buf[off-Overhead():off]) for a peer whose VtepMAC is dst.

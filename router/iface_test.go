@@ -6,7 +6,9 @@ import (
 	"github.com/feltnet/felt/router/routertest"
 )
 
-// The agent passes a tun.Device as the Device; the fakes stand in for both.
+// The agent passes felt's *tun.Device (asserted in agent); wireguard-go's
+// tun.Device fits too, for a future wireguard backend. The fakes stand in
+// for both sides.
 var (
 	_ Device = tun.Device(nil)
 	_ Device = (*routertest.Device)(nil)

@@ -19,16 +19,18 @@ type inbound struct {
 	// and the headroom in front of it for its virtio header.
 	out [][]byte
 
-	tally  tally
-	inARow int
+	tally    tally
+	devDrops deviceDrops // the Device's Write drops
+	inARow   int
 }
 
-func newInbound(e *Engine, batch int) *inbound {
+func newInbound(e *Engine, batch int, dd deviceDrops) *inbound {
 	in := &inbound{
-		e:     e,
-		sizes: make([]int, batch),
-		addrs: make([]netip.AddrPort, batch),
-		out:   make([][]byte, 0, batch),
+		e:        e,
+		devDrops: dd,
+		sizes:    make([]int, batch),
+		addrs:    make([]netip.AddrPort, batch),
+		out:      make([][]byte, 0, batch),
 	}
 	in.bufs = newBufs(batch)
 	return in
@@ -106,19 +108,21 @@ func (in *inbound) write(bytes uint64) {
 	if k == 0 {
 		return
 	}
-	written, writtenBytes := uint64(k), bytes
-	if _, err := in.e.cfg.Device.Write(in.out, encap.Headroom); err != nil {
-		if in.e.closed.Load() {
-			return
-		}
-		f := failures(err, k)
-		in.tally.n[WriteFailed] += uint32(f)
-		in.tally.example[WriteFailed] = netip.Addr{}
-		in.tally.err = err
-		in.tally.any = true
-		written -= uint64(f)
-		writtenBytes = writtenBytes / uint64(k) * written // estimate
+	n, err := in.e.cfg.Device.Write(in.out, encap.Headroom)
+	if err != nil && in.e.closed.Load() {
+		return
 	}
-	in.e.stats.inPackets.Add(written)
-	in.e.stats.inBytes.Add(writtenBytes)
+	written := k - in.devDrops.fold(&in.tally, false)
+	if err != nil {
+		f := min(max(1, written-n), written)
+		in.tally.add(WriteFailed, uint32(f))
+		in.tally.err = err
+		written -= f
+	}
+	written = max(written, 0)
+	if written < k {
+		bytes = bytes / uint64(k) * uint64(written) // an estimate: the missing packets' sizes are unknown
+	}
+	in.e.stats.inPackets.Add(uint64(written))
+	in.e.stats.inBytes.Add(bytes)
 }

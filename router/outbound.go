@@ -24,26 +24,26 @@ type outbound struct {
 
 	// grouping marks, indexed by table index+1; a mark is valid when its
 	// stamp equals gen, so nothing is cleared between batches
-	gen    uint32
-	stamp  []uint32
-	group  []uint16
-	gstart []int // per group: packet count, then next output position
-	gpeer  []int32
+	gen       uint32
+	stamp     []uint32
+	groupOf   []uint16 // the peer's group: groups are numbered in order of first appearance
+	groupNext []int    // per group: where its next packet goes in pkts (first its packet count)
 
-	tally  tally
-	inARow int
+	tally    tally
+	devDrops deviceDrops // the Device's Read drops
+	inARow   int
 }
 
-func newOutbound(e *Engine, batch int) *outbound {
+func newOutbound(e *Engine, batch int, dd deviceDrops) *outbound {
 	o := &outbound{
-		e:      e,
-		sizes:  make([]int, batch),
-		frame:  make([][]byte, batch),
-		peer:   make([]int32, batch),
-		pkts:   make([][]byte, 0, batch),
-		addrs:  make([]netip.AddrPort, 0, batch),
-		gstart: make([]int, batch),
-		gpeer:  make([]int32, batch),
+		e:         e,
+		devDrops:  dd,
+		sizes:     make([]int, batch),
+		frame:     make([][]byte, batch),
+		peer:      make([]int32, batch),
+		pkts:      make([][]byte, 0, batch),
+		addrs:     make([]netip.AddrPort, 0, batch),
+		groupNext: make([]int, batch),
 	}
 	o.bufs = newBufs(batch)
 	return o
@@ -53,10 +53,13 @@ func (o *outbound) run() error {
 	dev := o.e.cfg.Device
 	for {
 		n, err := dev.Read(o.bufs, o.sizes, encap.Headroom)
+		o.devDrops.fold(&o.tally, true)
 		if n > 0 {
 			if ferr := o.forward(n); ferr != nil {
 				return ferr
 			}
+		} else {
+			o.e.drops.flush(&o.tally, "outbound")
 		}
 		if err != nil {
 			if stop, fatal := o.e.readFailed("outbound", err, &o.inARow); stop {
@@ -116,7 +119,7 @@ func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
 	if kept == 0 {
 		return nil
 	}
-	o.group1(t, n)
+	o.groupByPeer(t, n)
 	sent, sentBytes := uint64(kept), bytes
 	if err := o.e.cfg.Conn.WriteBatch(o.pkts, o.addrs); err != nil {
 		if o.e.closed.Load() {
@@ -137,9 +140,8 @@ func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
 	return nil
 }
 
-// failures estimates how many of a batch of n packets an error covers: one
-// per joined error (wireguard's tun joins one error per failed write), at
-// least one, at most n.
+// failures estimates how many of a batch of n packets a send error covers:
+// one per joined error, at least one, at most n.
 func failures(err error, n int) int {
 	f := 1
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -148,12 +150,12 @@ func failures(err error, n int) int {
 	return max(1, min(f, n))
 }
 
-// group1 fills o.pkts/o.addrs with the batch's frames, peer by peer in the
+// groupByPeer fills o.pkts/o.addrs with the batch's frames, peer by peer in the
 // order peers first appear, stable within a peer (a counting sort).
-func (o *outbound) group1(t *Table, n int) {
+func (o *outbound) groupByPeer(t *Table, n int) {
 	if need := len(t.peers) + 1; len(o.stamp) < need {
 		o.stamp = make([]uint32, need)
-		o.group = make([]uint16, need)
+		o.groupOf = make([]uint16, need)
 	}
 	o.gen++
 	if o.gen == 0 { // wrapped: old stamps could match again
@@ -168,17 +170,16 @@ func (o *outbound) group1(t *Table, n int) {
 		p := o.peer[i]
 		if o.stamp[p] != o.gen {
 			o.stamp[p] = o.gen
-			o.group[p] = uint16(groups)
-			o.gpeer[groups] = p
-			o.gstart[groups] = 0
+			o.groupOf[p] = uint16(groups)
+			o.groupNext[groups] = 0
 			groups++
 		}
-		o.gstart[o.group[p]]++
+		o.groupNext[o.groupOf[p]]++
 	}
 	pos := 0
 	for g := 0; g < groups; g++ {
-		c := o.gstart[g]
-		o.gstart[g] = pos
+		c := o.groupNext[g]
+		o.groupNext[g] = pos
 		pos += c
 	}
 	o.pkts = o.pkts[:pos]
@@ -188,9 +189,9 @@ func (o *outbound) group1(t *Table, n int) {
 			continue
 		}
 		p := o.peer[i]
-		g := o.group[p]
-		at := o.gstart[g]
-		o.gstart[g]++
+		g := o.groupOf[p]
+		at := o.groupNext[g]
+		o.groupNext[g]++
 		o.pkts[at] = o.frame[i]
 		o.addrs[at] = t.peers[p-1].Addr
 	}

@@ -23,9 +23,24 @@ const (
 	// SendFailed: outbound, Conn.WriteBatch reported an error. It does not
 	// say how many packets failed: each error counts as one (a lower bound).
 	SendFailed
-	// WriteFailed: inbound, Device.Write reported an error; one per joined
-	// error (the tun package joins one per failed write).
+	// WriteFailed: inbound, Device.Write reported an error; the packets it
+	// did not hand over and did not drop itself.
 	WriteFailed
+	// TUNShortRead: outbound, the TUN returned a frame shorter than its
+	// virtio header.
+	TUNShortRead
+	// TUNBadHeader: outbound, the TUN returned a frame whose virtio header
+	// does not fit its packet.
+	TUNBadHeader
+	// TUNBadGSO: outbound, a TUN super-packet could not be split into
+	// segments that fit a buffer.
+	TUNBadGSO
+	// BadChecksum: inbound, the inner TCP/UDP checksum is neither correct nor
+	// the bare pseudo-header sum (or an IPv6 UDP checksum is 0): the packet
+	// was damaged before the outer checksum was computed, or that was 0.
+	BadChecksum
+	// BadIPChecksum: inbound, the inner IPv4 header checksum is wrong.
+	BadIPChecksum
 	// NumReasons is the number of reasons, for arrays indexed by Reason.
 	NumReasons
 )
@@ -38,6 +53,21 @@ var ownNames = [...]string{
 	NotLocal - NoRoute:            "not_local",
 	SendFailed - NoRoute:          "send_failed",
 	WriteFailed - NoRoute:         "write_failed",
+	TUNShortRead - NoRoute:        "tun_short_read",
+	TUNBadHeader - NoRoute:        "tun_bad_header",
+	TUNBadGSO - NoRoute:           "tun_bad_gso",
+	BadChecksum - NoRoute:         "bad_checksum",
+	BadIPChecksum - NoRoute:       "bad_ip_checksum",
+}
+
+// reasonNamed returns the Reason whose String is name.
+func reasonNamed(name string) (Reason, bool) {
+	for r := Reason(0); r < NumReasons; r++ {
+		if r.String() == name {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // String returns a stable snake_case name for metrics and logs.

@@ -6,22 +6,23 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
-	wgtun "golang.zx2c4.com/wireguard/tun"
 )
+
+// Batch is how many packets one Read of a Device returns at most (the
+// buffers it wants).
+const Batch = 128
 
 // Create creates the TUN name, or attaches to it if it already exists and
 // this process may use it (a persistent TUN made with `ip tuntap add ... user
-// UID`), and returns wireguard's tun.Device with TSO/GRO offloads on; check
-// them with OffloadsOf. mtu 0 keeps the link's MTU.
+// UID`), and returns it with TSO (and, from Linux 6.2, USO) offloads on;
+// Offloads reports what the kernel took. mtu 0 keeps the link's MTU.
 //
-// With CAP_NET_ADMIN the device is monitored: its Events channel reports
-// up/down and MTU changes. Without it (a persistent TUN handed to a non-root
-// user) the MTU is left as the admin set it, Events never fires, and
-// Configure reports what it could not do.
+// Without CAP_NET_ADMIN (a persistent TUN handed to a non-root user) the MTU
+// is left as the admin set it, and Configure reports what it could not do.
 //
 // Closing the device removes a TUN that Create made (it is not persistent);
 // a persistent TUN stays.
-func Create(name string, mtu int) (wgtun.Device, error) {
+func Create(name string, mtu int) (*Device, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -36,6 +37,11 @@ func Create(name string, mtu int) (wgtun.Device, error) {
 	if err != nil {
 		return nil, err
 	}
+	uso, err := setOffloads(fd, name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
 	link, err := netlink.LinkByName(name)
 	if err != nil {
 		unix.Close(fd)
@@ -45,26 +51,36 @@ func Create(name string, mtu int) (wgtun.Device, error) {
 		mtu = link.Attrs().MTU
 	}
 	// Setting the MTU doubles as the capability probe: every netlink write
-	// checks CAP_NET_ADMIN first, even when it would change nothing.
-	if err := netlink.LinkSetMTU(link, mtu); err != nil {
-		if !isPerm(err) {
-			unix.Close(fd)
-			return nil, fmt.Errorf("tun: set MTU %d on %s: %w", mtu, name, err)
-		}
-		// wireguard's monitored constructor would fail setting the MTU;
-		// the unmonitored one leaves it alone. It wraps fd in an *os.File
-		// first, so on failure that file's finalizer closes fd, not us.
-		dev, _, err := wgtun.CreateUnmonitoredTUNFromFD(fd)
-		if err != nil {
-			return nil, fmt.Errorf("tun: open %s without CAP_NET_ADMIN: %w", name, err)
-		}
-		return dev, nil
+	// checks CAP_NET_ADMIN first, even when it would change nothing. Without
+	// it the MTU stays as the admin set it.
+	if err := netlink.LinkSetMTU(link, mtu); err != nil && !isPerm(err) {
+		unix.Close(fd)
+		return nil, fmt.Errorf("tun: set MTU %d on %s: %w", mtu, name, err)
 	}
 	f := os.NewFile(uintptr(fd), cloneDevice)
-	dev, err := wgtun.CreateTUNFromFile(f, mtu)
+	d, err := newDevice(f, name, Batch, uso)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("tun: open %s: %w", name, err)
+		return nil, err
 	}
-	return dev, nil
+	return d, nil
+}
+
+// TUN offload flags (linux/if_tun.h): what the kernel may hand to a reader
+// with IFF_VNET_HDR, and so what the link advertises (tx-*-segmentation).
+const (
+	tunTCPOffloads = unix.TUN_F_CSUM | unix.TUN_F_TSO4 | unix.TUN_F_TSO6
+	tunUDPOffloads = unix.TUN_F_USO4 | unix.TUN_F_USO6 // Linux 6.2 and later
+)
+
+// setOffloads turns on checksum and TCP segmentation offload, and UDP
+// segmentation where the kernel has it; it reports whether it has.
+func setOffloads(fd int, name string) (uso bool, err error) {
+	if unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunTCPOffloads|tunUDPOffloads) == nil {
+		return true, nil
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunTCPOffloads); err != nil {
+		return false, fmt.Errorf("tun: turn on checksum and TCP segmentation offload (TUNSETOFFLOAD) on %s: %w", name, err)
+	}
+	return false, nil
 }

@@ -2,19 +2,30 @@ package tun
 
 import "encoding/binary"
 
-// The receive side's coalescing (GRO for TCP, done here rather than in
-// wireguard's Write). Packets that arrive from a peer are handed to the
-// kernel with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM, the checksum
-// field holding only the pseudo-header sum): the outer UDP checksum already
-// covered their bytes, so nothing is summed here, and a kernel vxlan peer
-// over a virtual underlay (which sends inner checksums unfinished) is
-// accepted too. Consecutive segments of one TCP flow are written as one
-// super-packet: the first packet's headers, then every payload, passed as
-// iovecs so that no payload byte is copied.
+// The receive side: checks and coalescing (GRO for TCP and UDP).
+//
+// Every TCP/UDP packet from a peer has its checksums verified in the one
+// pass that parses it (inspect): the outer UDP checksum may be 0 (no
+// checksum) or may have been computed over bytes already damaged, so it
+// proves nothing. A packet passes with a correct checksum, or with exactly
+// the bare pseudo-header sum that a kernel vxlan peer over a virtual
+// underlay leaves unfinished (its payload cannot be checked: the kernel
+// finishes the sum, as that peer asked); an IPv4 UDP checksum of 0 means
+// "none" and passes unchanged. Anything else, and an IPv4 header whose
+// checksum is wrong, is dropped and counted. Packets that pass are handed to
+// the kernel with a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM, the field
+// holding the pseudo-header sum), which the kernel trusts; the TUN ignores
+// VIRTIO_NET_HDR_F_DATA_VALID, so that flag would buy nothing.
+//
+// Consecutive segments of one TCP flow, and datagrams of one UDP flow, are
+// written as one super-packet: the first packet's headers, then every
+// payload, passed as iovecs so that no payload byte is copied.
 
 // l4Info is what coalescing needs to know about one packet.
 type l4Info struct {
-	ok      bool // TCP or UDP in IPv4/IPv6 we understand
+	ok      bool // TCP or UDP in IPv4/IPv6 we understand, checksums verified
+	drop    Drop // why it must not be written; DropNone if it may
+	sum     sumForm
 	tcp     bool
 	v6      bool
 	l4      int // transport header offset
@@ -35,7 +46,19 @@ const (
 	tcpCWR = 0x80
 )
 
-// inspect parses pkt's IP and transport headers.
+// sumForm is how a packet that passed verification carries its L4 checksum.
+type sumForm uint8
+
+const (
+	sumComplete sumForm = iota // a correct, finished checksum
+	sumPseudo                  // the bare pseudo-header sum, left for the receiver to finish
+	sumAbsent                  // UDP over IPv4 with checksum 0: none
+)
+
+// inspect parses pkt's IP and transport headers and verifies the IPv4
+// header checksum and the TCP/UDP checksum. A packet it does not understand
+// (not TCP/UDP, a fragment, IPv6 extension headers) has ok false and drop
+// DropNone: it is written as it is, and the kernel checks it.
 func inspect(pkt []byte) l4Info {
 	var in l4Info
 	if len(pkt) < 20 {
@@ -81,9 +104,44 @@ func inspect(pkt []byte) l4Info {
 	default:
 		return in
 	}
-	in.ok = true
 	in.payload = len(pkt) - in.hdrLen
+	in.sum, in.drop = verify(pkt, in.l4, proto, in.v6)
+	in.ok = in.drop == DropNone
 	return in
+}
+
+// verify checks the IPv4 header checksum (v4) and the TCP (proto 6) or UDP
+// (17) checksum of pkt, whose transport header starts at l4 and whose
+// lengths inspect has checked.
+func verify(pkt []byte, l4 int, proto uint8, v6 bool) (sumForm, Drop) {
+	var src, dst []byte
+	if v6 {
+		src, dst = pkt[8:24], pkt[24:40]
+	} else {
+		if csumFold(csumAdd(0, pkt[:l4])) != 0xffff {
+			return 0, DropBadIPChecksum
+		}
+		src, dst = pkt[12:16], pkt[16:20]
+	}
+	field := l4 + 16
+	if proto == 17 {
+		field = l4 + 6
+	}
+	got := binary.BigEndian.Uint16(pkt[field:])
+	if proto == 17 && got == 0 {
+		if v6 {
+			return 0, DropBadChecksum // RFC 8200: IPv6 receivers discard it
+		}
+		return sumAbsent, DropNone
+	}
+	pseudo := pseudoSum(src, dst, proto, len(pkt)-l4)
+	if got == csumFold(pseudo) {
+		return sumPseudo, DropNone
+	}
+	if csumFold(csumAdd(pseudo, pkt[l4:])) != 0xffff {
+		return 0, DropBadChecksum
+	}
+	return sumComplete, DropNone
 }
 
 // canAppend says whether packet q (info b) continues the TCP run that starts
@@ -151,10 +209,10 @@ func partialCsum(pkt []byte, in l4Info, l4Len int, vh []byte) {
 	binary.LittleEndian.PutUint16(vh[8:], uint16(field-in.l4))
 }
 
-// headOf rewrites the first packet of a coalesced TCP run of total payload
+// mergeTCPHead rewrites the first packet of a coalesced TCP run of total payload
 // bytes (segments of mss, the last maybe shorter, psh from the last) and
 // fills the virtio header for a GSO write.
-func headOf(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
+func mergeTCPHead(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
 	l4Len := a.hdrLen - a.l4 + total
 	if a.v6 {
 		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))
@@ -179,7 +237,7 @@ func headOf(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
 // with p: same addresses, ports and IP fields, a payload no longer than the
 // first, and room left in 64 KiB.
 func canAppendUDP(p []byte, a l4Info, q []byte, b l4Info, total int) bool {
-	if !b.ok || b.tcp || a.v6 != b.v6 || b.hdrLen != a.hdrLen || b.payload == 0 || b.payload > a.payload ||
+	if !b.ok || b.tcp || b.sum == sumAbsent || a.v6 != b.v6 || b.hdrLen != a.hdrLen || b.payload == 0 || b.payload > a.payload ||
 		total+b.payload+a.hdrLen > 65535 {
 		return false
 	}
@@ -194,9 +252,9 @@ func canAppendUDP(p []byte, a l4Info, q []byte, b l4Info, total int) bool {
 	return string(p[a.l4:a.l4+4]) == string(q[b.l4:b.l4+4])
 }
 
-// headOfUDP rewrites the first datagram of a coalesced UDP run for a
+// mergeUDPHead rewrites the first datagram of a coalesced UDP run for a
 // GSO_UDP_L4 write: lengths cover every payload, the checksum is partial.
-func headOfUDP(p []byte, a l4Info, total, size int, vh []byte) {
+func mergeUDPHead(p []byte, a l4Info, total, size int, vh []byte) {
 	l4Len := 8 + total
 	if a.v6 {
 		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))

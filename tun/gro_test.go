@@ -41,11 +41,11 @@ func headroomed(pkts ...[]byte) [][]byte {
 	return out
 }
 
-// TestBatchedWriteCoalescesTCP: a TCP handshake and 40 data segments,
-// all with unfinished (partial) checksums, written through Batched.Write:
+// TestWriteCoalescesTCP: a TCP handshake and 40 data segments,
+// all with unfinished (partial) checksums, written through Device.Write:
 // the kernel accepts them, the 40 segments go in as few super-packets, and
 // the application reads every byte in order.
-func TestBatchedWriteCoalescesTCP(t *testing.T) {
+func TestWriteCoalescesTCP(t *testing.T) {
 	b, name := batchedT(t, "w")
 	ln, err := net.Listen("tcp4", "10.5.3.0:5000")
 	if err != nil {
@@ -186,10 +186,10 @@ func TestReadAllocs(t *testing.T) {
 	}
 }
 
-// TestBatchedWriteCoalescesUDP: 40 datagrams of one flow with partial
+// TestWriteCoalescesUDP: 40 datagrams of one flow with partial
 // checksums go in as one USO super-packet and come out of the socket as 40
 // datagrams, in order.
-func TestBatchedWriteCoalescesUDP(t *testing.T) {
+func TestWriteCoalescesUDP(t *testing.T) {
 	b, name := batchedT(t, "u")
 	if !b.uso {
 		t.Skip("this kernel's TUN takes no UDP segmentation offload (Linux 6.2+)")
@@ -269,7 +269,7 @@ func BenchmarkCoalesceTCP(b *testing.B) {
 		if n != segs {
 			b.Fatalf("coalesced %d of %d", n, segs)
 		}
-		headOf(pkts[0], a, total, a.payload, false, vh)
+		mergeTCPHead(pkts[0], a, total, a.payload, false, vh)
 	}
 }
 

@@ -4,12 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/feltnet/felt/tun/vnet"
 )
 
 // The virtio_net_hdr a TUN opened with IFF_VNET_HDR puts before (reads) and
-// expects before (writes) every packet; little-endian, 10 bytes.
+// expects before (writes) every packet; little-endian.
 const (
-	VirtioHdrLen = 10
+	VirtioHdrLen = vnet.HdrLen
 
 	virtioNeedsCsum = 1 // flags: the L4 checksum is partial (pseudo-header only)
 

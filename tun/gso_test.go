@@ -108,6 +108,8 @@ func TestSplit(t *testing.T) {
 		{"tcp6", true, true, 50000, 1378, 37},
 		{"udp4", false, false, 64 * 20, 64, 20},
 		{"udp6 short tail", true, false, 1000, 300, 4},
+		{"tcp4 odd tail", false, true, 4001, 1000, 5},
+		{"udp4 odd mss", false, false, 2997, 999, 3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			payload := make([]byte, tc.payload)
@@ -285,11 +287,11 @@ func TestParkAndDrain(t *testing.T) {
 		payload[i] = byte(i * 13)
 	}
 	pkt, h := superPacket(t, false, true, payload, 100) // 200 segments
-	b := &Batched{hdr: make([]byte, 256)}
+	var p parked
 	const off = 32
-	b.park(pkt, h, 200, off)
-	if b.pendN != 200 || len(b.pendBack) > 200*(off+60+100) {
-		t.Fatalf("parked %d segments in %d bytes", b.pendN, len(b.pendBack))
+	p.park(pkt, h, 200, off, make([]byte, 256))
+	if p.left != 200 || len(p.back) > 200*(off+60+100) {
+		t.Fatalf("parked %d segments in %d bytes", p.left, len(p.back))
 	}
 	bufs := make([][]byte, 64)
 	for i := range bufs {
@@ -297,8 +299,8 @@ func TestParkAndDrain(t *testing.T) {
 	}
 	sizes := make([]int, 64)
 	var got []byte
-	for calls := 0; b.pendN > 0 && calls < 10; calls++ {
-		n := b.drainPending(bufs, sizes, off)
+	for calls := 0; p.left > 0 && calls < 10; calls++ {
+		n := p.drain(bufs, sizes, off)
 		for i := 0; i < n; i++ {
 			seg := bufs[i][off : off+sizes[i]]
 			got = append(got, seg[20+int(seg[32]>>4)*4:]...)

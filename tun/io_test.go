@@ -9,14 +9,13 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
 // headroom is what a writer must leave before each packet for the
 // virtio_net_hdr when offloads are on.
 const headroom = 16
 
-func configured(t testing.TB, letter string) (wgtun.Device, string) {
+func configured(t testing.TB, letter string) (*Device, string) {
 	t.Helper()
 	name := devName(letter)
 	d := createTUN(t, name, 1420)
@@ -24,7 +23,7 @@ func configured(t testing.TB, letter string) (wgtun.Device, string) {
 	if err != nil || len(skipped) > 0 {
 		t.Fatalf("Configure: %q, %v", skipped, err)
 	}
-	if err := d.File().SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+	if err := d.file.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	return d, name

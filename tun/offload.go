@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"golang.org/x/sys/unix"
-	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
 // Offloads says which offloads a TUN device has on, as the kernel sees them.
@@ -12,8 +11,8 @@ type Offloads struct {
 	// VnetHdr: the fd carries a virtio_net_hdr, so segmentation offload can
 	// be on at all.
 	VnetHdr bool
-	// TSO: reads return TCP super-packets (up to 64 KiB) that wireguard's
-	// device splits; writes may be GRO-coalesced TCP.
+	// TSO: reads return TCP super-packets (up to 64 KiB) that Device.Read
+	// splits; Device.Write may hand over coalesced TCP runs.
 	TSO bool
 	// USO: the same for UDP (Linux 6.2 and later).
 	USO bool
@@ -25,18 +24,11 @@ func (o Offloads) String() string {
 	return fmt.Sprintf("vnet_hdr=%t tso=%t uso=%t csum=%t", o.VnetHdr, o.TSO, o.USO, o.Checksum)
 }
 
-// OffloadsOf reads the offload state of dev from its fd flags and from the
+// Offloads reads the device's offload state from its fd flags and from the
 // kernel's feature bits for its link (what `ethtool -k` shows).
-func OffloadsOf(dev wgtun.Device) (Offloads, error) {
+func (d *Device) Offloads() (Offloads, error) {
 	var o Offloads
-	name, err := dev.Name()
-	if err != nil {
-		return o, fmt.Errorf("tun: offloads: %w", err)
-	}
-	rc, err := dev.File().SyscallConn()
-	if err != nil {
-		return o, fmt.Errorf("tun: offloads of %s: %w", name, err)
-	}
+	name, rc := d.name, d.rc
 	var flags uint16
 	var ioErr error
 	if err := rc.Control(func(fd uintptr) {

@@ -46,8 +46,8 @@ func openTUN(name string, existing *netlink.Tuntap) (int, error) {
 		unix.Close(fd)
 		return -1, fmt.Errorf("tun: device name %q: %w", name, err)
 	}
-	// IFF_VNET_HDR is what lets wireguard's device turn on TSO/GRO; the kernel
-	// takes the feature flags from whoever attaches, also on a persistent TUN.
+	// IFF_VNET_HDR is what lets setOffloads turn on TSO/USO; the kernel takes
+	// the feature flags from whoever attaches, also on a persistent TUN.
 	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
 	if existing != nil && existing.Flags&netlink.TUNTAP_MULTI_QUEUE != 0 {
 		flags |= unix.IFF_MULTI_QUEUE

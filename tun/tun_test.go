@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
-	wgtun "golang.zx2c4.com/wireguard/tun"
 )
 
 // devName is unique per test process and letter, as other engineers run
@@ -22,7 +21,7 @@ func devName(letter string) string {
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
-func createTUN(t testing.TB, name string, mtu int) wgtun.Device {
+func createTUN(t testing.TB, name string, mtu int) *Device {
 	t.Helper()
 	dev, err := Create(name, mtu)
 	if err != nil {
@@ -46,7 +45,7 @@ func TestCreateHasOffloads(t *testing.T) {
 	name := devName("o")
 	dev := createTUN(t, name, 1420)
 
-	off, err := OffloadsOf(dev)
+	off, err := dev.Offloads()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -130,7 +130,7 @@ func TestHelperUnprivileged(t *testing.T) {
 		r.CreateErr = err.Error()
 	} else {
 		defer dev.Close()
-		if r.Offloads, err = OffloadsOf(dev); err != nil {
+		if r.Offloads, err = dev.Offloads(); err != nil {
 			r.CreateErr = err.Error()
 		}
 		r.Skipped, err = Configure(name, NetConfig{Addr: mustPrefix("10.5.3.0/32"), MTU: 1400,

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync/atomic"
 	"time"
+
+	"github.com/feltnet/felt/tun/vnet"
 )
 
 // Device is a fake TUN. The test feeds what Read returns with Inject and
@@ -61,10 +63,10 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 }
 
 // Write records copies of bufs[i][offset:]. Like the real TUN it wants
-// room for a virtio header in front: offset must be at least 10.
+// room for a virtio header in front: offset must be at least vnet.HdrLen.
 func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
-	if offset < 10 {
-		return 0, fmt.Errorf("routertest: write offset %d: must be at least 10 (virtio header room)", offset)
+	if offset < vnet.HdrLen {
+		return 0, fmt.Errorf("routertest: write offset %d: must be at least %d (virtio header room)", offset, vnet.HdrLen)
 	}
 	if d.out.isClosed() {
 		return 0, net.ErrClosed

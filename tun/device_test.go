@@ -9,10 +9,10 @@ import (
 	"github.com/google/gopacket/layers"
 )
 
-// TestBatchedReadsManyPerCall: datagrams queued in the TUN come out many per
+// TestReadsManyPerCall: datagrams queued in the TUN come out many per
 // Read, each a complete packet with a valid UDP checksum (the kernel hands
-// them over with partial checksums, which Batched completes).
-func TestBatchedReadsManyPerCall(t *testing.T) {
+// them over with partial checksums, which Read completes).
+func TestReadsManyPerCall(t *testing.T) {
 	b, _ := batchedT(t, "b")
 	conn, err := net.Dial("udp4", "10.5.9.9:4000")
 	if err != nil {
@@ -61,21 +61,16 @@ func TestBatchedReadsManyPerCall(t *testing.T) {
 	t.Logf("%d datagrams, up to %d per Read", seen, most)
 }
 
-// batchedT makes a configured TUN in a throwaway namespace, wrapped in
-// Batched; it returns the device name too.
-func batchedT(t *testing.T, letter string) (*Batched, string) {
+// batchedT makes a configured TUN in a throwaway namespace; it returns the
+// device name too.
+func batchedT(t *testing.T, letter string) (*Device, string) {
 	t.Helper()
 	inThrowawayNetns(t)
-	dev, name := configured(t, letter)
-	b, err := NewBatched(dev, 128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, name
+	return configured(t, letter)
 }
 
 // readBufs returns a batch of read buffers for b.
-func readBufs(b *Batched) ([][]byte, []int) {
+func readBufs(b *Device) ([][]byte, []int) {
 	bufs := make([][]byte, b.BatchSize())
 	for i := range bufs {
 		bufs[i] = make([]byte, headroom+65535)

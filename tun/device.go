@@ -1,0 +1,459 @@
+package tun
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Device is felt's TUN device: a file descriptor opened with IFF_VNET_HDR
+// and segmentation offloads on (see Create), read and written in batches.
+// Read takes every frame the TUN has queued, up to the batch, in one wake-up,
+// and splits TSO/USO super-packets itself: segment 0 stays in place, later
+// segments get their header and payload copied, and checksums are computed
+// once per segment. Write coalesces TCP and UDP runs into super-packets (see
+// gro.go). The device starts no goroutine and keeps no netlink listener:
+// link changes (MTU, up/down) need nothing from it.
+//
+// Read, Write, BatchSize, MTU and Close have the signatures of
+// golang.zx2c4.com/wireguard/tun's Device (Name returns no error, as it
+// cannot fail; there is no File and no Events), so an adapter to that
+// interface, for a wireguard backend, stays small.
+//
+// Concurrency: one goroutine may Read at a time; Write may run concurrently
+// from another goroutine (they use the fd independently and keep separate
+// state). Close may be called from any goroutine, more than once.
+type Device struct {
+	file  *os.File
+	rc    syscall.RawConn
+	name  string
+	batch int
+	uso   bool // the kernel takes UDP super-packets (GSO_UDP_L4) on write
+
+	closeOnce sync.Once
+	closeErr  error
+	closed    atomic.Bool // the fd's poller error does not match os.ErrClosed
+
+	rd reader
+	wr writer
+}
+
+// reader is Read's state, owned by the reading goroutine.
+type reader struct {
+	parked parked
+	hdr    []byte           // split's header scratch
+	err    error            // the last read(2) error of fill
+	drops  [NumDrops]uint32 // since the last ReadDrops
+
+	// Arguments and results of the RawConn callback, which is bound once.
+	fn            func(uintptr) bool
+	bufs          [][]byte
+	sizes         []int
+	offset, got   int
+	waitWhenEmpty bool
+}
+
+// parked is a super-packet that did not fit the caller's remaining buffers,
+// split and waiting to be handed out by the next Reads.
+type parked struct {
+	first []byte   // a copy of the super-packet; segment 0 is split in place here
+	segs  [][]byte // segments 1..: views of back, one segment each
+	back  []byte
+	sizes []int
+	left  int // segments still to hand out
+	next  int // index of the next one
+}
+
+// newDevice wraps f, a TUN fd opened with IFF_VNET_HDR and offloads on.
+func newDevice(f *os.File, name string, batch int, uso bool) (*Device, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("tun: %s: %w", name, err)
+	}
+	if batch < maxSegmentsFit*2 {
+		batch = maxSegmentsFit * 2
+	}
+	d := &Device{file: f, rc: rc, name: name, batch: batch, uso: uso}
+	d.rd.hdr = make([]byte, 256)
+	d.rd.fn, d.wr.fn = d.readOnce, d.writeAll
+	return d, nil
+}
+
+// Name is the device's interface name.
+func (d *Device) Name() string { return d.name }
+
+// MTU is the link's MTU as the kernel has it now.
+func (d *Device) MTU() (int, error) {
+	link, err := netlink.LinkByName(d.name)
+	if err != nil {
+		return 0, fmt.Errorf("tun: MTU of %s: %w", d.name, err)
+	}
+	return link.Attrs().MTU, nil
+}
+
+// BatchSize is how many buffers Read wants.
+func (d *Device) BatchSize() int { return d.batch }
+
+// Close closes the fd: a blocked Read and every later Read or Write return
+// an error wrapping os.ErrClosed. A TUN that Create made goes away with its
+// last fd; a persistent one stays. Later calls return nil.
+func (d *Device) Close() error {
+	first := false
+	d.closeOnce.Do(func() {
+		first = true
+		d.closed.Store(true)
+		if err := d.file.Close(); err != nil {
+			d.closeErr = fmt.Errorf("tun: close %s: %w", d.name, err)
+		}
+	})
+	if !first {
+		return nil
+	}
+	return d.closeErr
+}
+
+// Read fills bufs[i][offset:offset+sizes[i]] with up to len(bufs) packets,
+// blocking until at least one is there. offset must be >= VirtioHdrLen and
+// every buffer must hold offset+65535 bytes. The caller owns bufs; Read
+// writes into them (the virtio header into the headroom) and keeps nothing.
+func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if offset < VirtioHdrLen {
+		return 0, fmt.Errorf("tun: read offset %d: must be at least %d", offset, VirtioHdrLen)
+	}
+	r := &d.rd
+	n := r.parked.drain(bufs, sizes, offset)
+	if n == len(bufs) {
+		return n, nil
+	}
+	r.bufs, r.sizes, r.offset, r.waitWhenEmpty = bufs[n:], sizes[n:], offset, n == 0
+	// rc.Read may fail before calling readOnce (the fd closed): what it
+	// left from the previous call must not count again.
+	r.got, r.err = 0, nil
+	err := d.rc.Read(r.fn)
+	got := r.got
+	r.bufs, r.sizes = nil, nil
+	n += got
+	if err != nil {
+		if n > 0 {
+			return n, nil
+		}
+		return 0, d.ioError(err)
+	}
+	if r.err != nil && r.err != unix.EAGAIN && n == 0 {
+		return 0, r.err
+	}
+	return n, nil
+}
+
+// DropKinds names the Drop values by index: index k of the
+// counts ReadDrops and WriteDrops fill is Drop(k). Index 0 (DropNone) is
+// never counted and has no name.
+func (d *Device) DropKinds() []string {
+	kinds := make([]string, NumDrops)
+	for k := DropNone + 1; k < NumDrops; k++ {
+		kinds[k] = k.String()
+	}
+	return kinds
+}
+
+// ReadDrops adds to counts[k] the frames Read dropped for Drop(k) since the
+// last call and resets them. Call it from the goroutine that reads.
+func (d *Device) ReadDrops(counts []uint32) { takeDrops(&d.rd.drops, counts) }
+
+// WriteDrops is ReadDrops for Write, from the goroutine that writes.
+func (d *Device) WriteDrops(counts []uint32) { takeDrops(&d.wr.drops, counts) }
+
+func takeDrops(from *[NumDrops]uint32, to []uint32) {
+	for k := DropNone + 1; k < NumDrops && int(k) < len(to); k++ {
+		to[k] += from[k]
+	}
+	*from = [NumDrops]uint32{}
+}
+
+// ioError is what Read and Write return when the poller refuses the fd:
+// os.ErrClosed once Close ran, as for any closed *os.File.
+func (d *Device) ioError(err error) error {
+	if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+		return fmt.Errorf("tun: %s: %w", d.name, os.ErrClosed)
+	}
+	return fmt.Errorf("tun: %s: %w", d.name, err)
+}
+
+// readOnce is Read's RawConn callback, bound once (a closure per call would
+// allocate).
+func (d *Device) readOnce(fd uintptr) bool {
+	r := &d.rd
+	r.got, r.err = r.fill(int(fd), r.bufs, r.sizes, r.offset)
+	// Wait for readability only when nothing at all is there yet.
+	return !(r.got == 0 && r.waitWhenEmpty && r.err == unix.EAGAIN)
+}
+
+// maxSegmentsFit bounds the segments one super-packet may need; Read stops
+// reading new frames when fewer buffers than this are left, so a 64 KiB
+// super-packet at a typical MSS is split straight into the caller's buffers.
+const maxSegmentsFit = 48
+
+// fill reads frames until the TUN is empty (EAGAIN), the buffers run low, or
+// an error; it returns the packets produced.
+func (r *reader) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, error) {
+	i := 0
+	for i < len(bufs) {
+		if i > 0 && len(bufs)-i < maxSegmentsFit {
+			return i, nil
+		}
+		frame := bufs[i][offset-VirtioHdrLen:]
+		m, err := unix.Read(fd, frame)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return i, err
+		}
+		if m < VirtioHdrLen {
+			r.drops[DropShortRead]++
+			continue
+		}
+		h := parseVirtioHdr(frame)
+		pkt := frame[VirtioHdrLen:m]
+		if h.gsoType == gsoNone {
+			if h.flags&virtioNeedsCsum != 0 && finishCsum(pkt, h) != nil {
+				r.drops[DropBadHeader]++
+				continue
+			}
+			sizes[i] = len(pkt)
+			i++
+			continue
+		}
+		segs, err := segments(pkt, h)
+		if err != nil {
+			r.drops[DropBadGSO]++
+			continue
+		}
+		if segs <= len(bufs)-i {
+			if _, err := split(pkt, h, bufs[i:], sizes[i:], offset, r.hdr); err != nil {
+				r.drops[DropBadGSO]++
+				continue
+			}
+			i += segs
+			continue
+		}
+		// Too many segments for what is left: park it and hand it out
+		// from the next Read.
+		if !r.parked.park(pkt, h, segs, offset, r.hdr) {
+			r.drops[DropBadGSO]++
+			continue
+		}
+		return i + r.parked.drain(bufs[i:], sizes[i:], offset), nil
+	}
+	return i, nil
+}
+
+// park splits pkt into p's buffers: views of one backing array, each just
+// large enough for one segment, so that a super-packet of many tiny segments
+// (MSS 48 gives ~1,300) does not pin 64 KiB per segment.
+func (p *parked) park(pkt []byte, h virtioHdr, segs, offset int, hdr []byte) bool {
+	_, hdrLen, err := gsoHeaders(pkt, h)
+	if err != nil {
+		p.left = 0
+		return false
+	}
+	stride := offset + hdrLen + int(h.gsoSize)
+	if need := segs * stride; cap(p.back) < need {
+		p.back = make([]byte, need)
+	}
+	p.segs = p.segs[:0]
+	for j := 0; j < segs; j++ {
+		p.segs = append(p.segs, p.back[j*stride:(j+1)*stride:(j+1)*stride])
+	}
+	if len(p.sizes) < segs {
+		p.sizes = make([]int, segs)
+	}
+	if cap(p.first) < offset+len(pkt) {
+		p.first = make([]byte, offset+65535)
+	}
+	p.first = p.first[:offset+len(pkt)]
+	copy(p.first[offset:], pkt)
+	// Segment 0 is split in place in first; later ones land in segs.
+	n, err := split(p.first[offset:], h, p.segs, p.sizes, offset, hdr)
+	if err != nil {
+		p.left = 0
+		return false
+	}
+	p.left, p.next = n, 0
+	return true
+}
+
+// drain copies parked segments into bufs and returns how many.
+func (p *parked) drain(bufs [][]byte, sizes []int, offset int) int {
+	i := 0
+	for p.left > 0 && i < len(bufs) {
+		j := p.next
+		src := p.segs[j][offset : offset+p.sizes[j]]
+		if j == 0 {
+			src = p.first[offset : offset+p.sizes[0]]
+		}
+		sizes[i] = copy(bufs[i][offset:], src)
+		i++
+		p.next++
+		p.left--
+	}
+	return i
+}
+
+// maxRun bounds the segments one coalesced write carries.
+const maxRun = 64
+
+// writer is Write's state, owned by the writing goroutine; its scratch is
+// allocated once.
+type writer struct {
+	iov  [maxRun + 1]unix.Iovec
+	info []l4Info
+
+	// Arguments and results of the RawConn callback, which is bound once.
+	fn     func(uintptr) bool
+	bufs   [][]byte
+	offset int
+	done   int
+	first  error
+
+	drops [NumDrops]uint32 // since the last WriteDrops
+}
+
+// Write hands packets bufs[i][offset:] to the kernel after verifying their
+// checksums (see gro.go): runs of consecutive segments of one TCP or UDP
+// flow as one GSO super-packet (one writev, payloads as iovecs), every other
+// TCP/UDP packet with a partial checksum, anything else as it is. A packet
+// that fails verification is dropped and counted (see WriteDrops). offset
+// must be >= VirtioHdrLen: the virtio header is written into the headroom.
+// Packet headers are rewritten in place. It returns how many packets were
+// handed over and the first error; a packet the kernel refuses does not stop
+// the rest.
+func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
+	if offset < VirtioHdrLen {
+		return 0, fmt.Errorf("tun: write offset %d: must be at least %d", offset, VirtioHdrLen)
+	}
+	w := &d.wr
+	if cap(w.info) < len(bufs) {
+		w.info = make([]l4Info, len(bufs))
+	}
+	info := w.info[:len(bufs)]
+	for i := range bufs {
+		info[i] = inspect(bufs[i][offset:])
+		w.drops[info[i].drop]++ // DropNone's slot is never reported
+	}
+	w.bufs, w.offset, w.done, w.first = bufs, offset, 0, nil
+	err := d.rc.Write(w.fn)
+	done, first := w.done, w.first
+	w.bufs = nil
+	if err != nil {
+		return done, d.ioError(err)
+	}
+	if first != nil {
+		return done, fmt.Errorf("tun: write: %w", first)
+	}
+	return done, nil
+}
+
+// writeAll is Write's RawConn callback, bound once.
+func (d *Device) writeAll(fd uintptr) bool {
+	w := &d.wr
+	info := w.info[:len(w.bufs)]
+	for i := 0; i < len(w.bufs); {
+		if info[i].drop != DropNone {
+			i++
+			continue
+		}
+		n, err := d.writeRun(int(fd), w.bufs, info, i, w.offset)
+		if err != nil && w.first == nil {
+			w.first = err
+		}
+		if err == nil {
+			w.done += n
+		}
+		i += n
+	}
+	return true
+}
+
+// writeRun writes bufs[i] and the packets after it that continue its TCP
+// flow, and returns how many it consumed.
+func (d *Device) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (int, error) {
+	w := &d.wr
+	p := bufs[i][offset:]
+	a := info[i]
+	vh := bufs[i][offset-VirtioHdrLen : offset]
+	iov := w.iov[:1]
+	n := 1
+	switch {
+	case a.ok && a.tcp && a.payload > 0 && a.flags == tcpACK:
+		next, total := a.seq+uint32(a.payload), a.payload
+		for j := i + 1; j < len(bufs) && n < maxRun; j++ {
+			q := bufs[j][offset:]
+			if !canAppend(p, a, q, info[j], next, total) {
+				break
+			}
+			bq := info[j]
+			iov = append(iov, unix.Iovec{Base: &q[bq.hdrLen]})
+			iov[len(iov)-1].SetLen(bq.payload)
+			next += uint32(bq.payload)
+			total += bq.payload
+			n++
+			if bq.flags&tcpPSH != 0 || bq.payload < a.payload {
+				break // PSH or a short segment ends a run, as in the kernel's GRO
+			}
+		}
+		if n > 1 {
+			mergeTCPHead(p, a, total, a.payload, bufs[i+n-1][offset+info[i+n-1].l4+13]&tcpPSH != 0, vh)
+		} else {
+			partialCsum(p, a, len(p)-a.l4, vh)
+		}
+	case a.ok && !a.tcp && a.sum != sumAbsent && d.uso && a.payload > 0:
+		// Consecutive datagrams of one UDP flow, equal size but for a
+		// shorter last one, go in as one USO super-packet.
+		total := a.payload
+		for j := i + 1; j < len(bufs) && n < maxRun; j++ {
+			q := bufs[j][offset:]
+			bq := info[j]
+			if !canAppendUDP(p, a, q, bq, total) {
+				break
+			}
+			iov = append(iov, unix.Iovec{Base: &q[bq.hdrLen]})
+			iov[len(iov)-1].SetLen(bq.payload)
+			total += bq.payload
+			n++
+			if bq.payload < a.payload {
+				break
+			}
+		}
+		if n > 1 {
+			mergeUDPHead(p, a, total, a.payload, vh)
+		} else {
+			partialCsum(p, a, len(p)-a.l4, vh)
+		}
+	case a.ok && a.sum != sumAbsent:
+		partialCsum(p, a, len(p)-a.l4, vh)
+	default:
+		// Not TCP/UDP as inspect understands it, or UDP without a
+		// checksum: as it is, the kernel checks what it can.
+		clear(vh)
+	}
+	iov[0] = unix.Iovec{Base: &vh[0]}
+	iov[0].SetLen(VirtioHdrLen + len(p))
+	for {
+		_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return n, e
+		}
+		return n, nil
+	}
+}
