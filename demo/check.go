@@ -125,11 +125,8 @@ func transfer(ctx context.Context, from, to *container, size int64, now func() t
 		recv <- g
 	}()
 	t0 := now()
-	var conn net.Conn
-	if err := from.ns.Do(func() (err error) {
-		conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", r.Dst.String())
-		return err
-	}); err != nil {
+	conn, err := from.dial(ctx, r.Dst)
+	if err != nil {
 		r.Err = fmt.Errorf("connect from %s to %s: %w", from.short, r.Dst, err)
 		return r
 	}
@@ -198,11 +195,8 @@ func checkMasq(ctx context.Context, from *container, host netip.Addr, gw netip.A
 		accepted <- conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
 		conn.Close()
 	}()
-	var conn net.Conn
-	if err := from.ns.Do(func() (err error) {
-		conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", r.Dst.String())
-		return err
-	}); err != nil {
+	conn, err := from.dial(ctx, r.Dst)
+	if err != nil {
 		r.Err = fmt.Errorf("connect from %s to %s (outside the overlay): %w", from.short, r.Dst, err)
 		return r
 	}
@@ -221,4 +215,14 @@ func checkMasq(ctx context.Context, from *container, host netip.Addr, gw netip.A
 		r.Err = fmt.Errorf("%s → %s: connected but never accepted", from.short, r.Dst)
 	}
 	return r
+}
+
+// dial opens a TCP connection to dst from the container's namespace.
+func (c *container) dial(ctx context.Context, dst netip.AddrPort) (net.Conn, error) {
+	var conn net.Conn
+	err := c.ns.Do(func() (err error) {
+		conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", dst.String())
+		return err
+	})
+	return conn, err
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/feltnet/felt/lease/etcdtest"
 )
 
 // etcdBinary is Debian's etcd (3.4). The fault tests run it as separate
@@ -49,7 +51,7 @@ func newEtcdCluster(t *testing.T, ip netip.Addr, n int) *etcdCluster {
 // newEtcdClusterTLS is newEtcdCluster serving clients over TLS with pki's
 // server certificate and requiring client certificates signed by its CA
 // (plain http when pki is nil).
-func newEtcdClusterTLS(t *testing.T, ip netip.Addr, n int, pki *testPKI) *etcdCluster {
+func newEtcdClusterTLS(t *testing.T, ip netip.Addr, n int, pki *etcdtest.PKI) *etcdCluster {
 	t.Helper()
 	if _, err := os.Stat(etcdBinary); err != nil {
 		t.Skipf("needs Debian's etcd at %s for killable members (apt-get install etcd-server): %v", etcdBinary, err)
@@ -61,9 +63,9 @@ func newEtcdClusterTLS(t *testing.T, ip netip.Addr, n int, pki *testPKI) *etcdCl
 	var tlsCfg *tls.Config
 	if pki != nil {
 		scheme = "https://"
-		extra = []string{"--cert-file", pki.serverCert, "--key-file", pki.serverKey,
-			"--client-cert-auth", "--trusted-ca-file", pki.ca}
-		tlsCfg = pki.clientTLS(t)
+		extra = []string{"--cert-file", pki.ServerCert, "--key-file", pki.ServerKey,
+			"--client-cert-auth", "--trusted-ca-file", pki.CA}
+		tlsCfg = pki.ClientTLS(t)
 		hc.Transport = &http.Transport{TLSClientConfig: tlsCfg}
 	}
 	var initial []string
@@ -204,29 +206,15 @@ func (ec *etcdCluster) restartAll() {
 	}
 }
 
-// waitHealthy polls the member's /health until it reports a leader.
+// waitHealthy waits until the member reports a leader (etcdtest.WaitHealthy).
 func (m *etcdMember) waitHealthy(within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
-		resp, err := m.hc.Get(m.clientURL + "/health")
-		if err == nil {
-			var buf [256]byte
-			n, _ := resp.Body.Read(buf[:])
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK && strings.Contains(string(buf[:n]), `"true"`) {
-				return nil
-			}
-		}
-		select {
-		case <-m.done:
-			log, _ := os.ReadFile(m.dir + ".log")
-			return fmt.Errorf("etcd member %s exited while starting:\n%s", m.name, tailLines(string(log), 10))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("etcd member %s not healthy after %v", m.name, within)
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	if err := etcdtest.WaitHealthy(ctx, m.hc, m.clientURL, m.done); err != nil {
+		log, _ := os.ReadFile(m.dir + ".log")
+		return fmt.Errorf("etcd member %s: %w; log tail:\n%s", m.name, err, tailLines(string(log), 10))
 	}
+	return nil
 }
 
 func tailLines(s string, n int) string {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/feltnet/felt/encap/encaptest"
 	"github.com/feltnet/felt/netns"
 )
 
@@ -252,14 +253,8 @@ func (f *flannelUDP) wireStats() udpWire {
 // header length, a total length equal to the datagram's, a valid header
 // checksum. Nothing before it, nothing after.
 func rawIPv4(pkt []byte) bool {
-	if len(pkt) < 20 || pkt[0]>>4 != 4 {
-		return false
-	}
-	ihl := int(pkt[0]&0xf) * 4
-	if ihl < 20 || ihl > len(pkt) || int(binary.BigEndian.Uint16(pkt[2:4])) != len(pkt) {
-		return false
-	}
-	return ipChecksum(pkt[:ihl]) == 0
+	return len(pkt) >= 20 && pkt[0]>>4 == 4 && int(binary.BigEndian.Uint16(pkt[2:4])) == len(pkt) &&
+		encaptest.IPv4HeaderValid(pkt)
 }
 
 // decrementTTL decrements the TTL as flanneld's proxy does on each side,
@@ -274,21 +269,6 @@ func decrementTTL(pkt []byte) bool {
 		return false
 	}
 	pkt[10], pkt[11] = 0, 0
-	binary.BigEndian.PutUint16(pkt[10:12], ipChecksum(pkt[:ihl]))
+	binary.BigEndian.PutUint16(pkt[10:12], encaptest.Checksum(pkt[:ihl]))
 	return true
-}
-
-// ipChecksum is the Internet checksum of b (0 over a header with a valid one).
-func ipChecksum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s>>16 + s&0xffff
-	}
-	return ^uint16(s)
 }

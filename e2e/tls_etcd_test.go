@@ -5,7 +5,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/feltnet/felt/lease/etcdtest"
 )
+
+// tlsFlags are felt's --etcd-* TLS flags for pki's client pair, with ca as
+// the CA.
+func tlsFlags(pki *etcdtest.PKI, ca string) []string {
+	return []string{"--etcd-cafile", ca, "--etcd-certfile", pki.ClientCert, "--etcd-keyfile", pki.ClientKey}
+}
 
 // TestEtcdTLS: Debian's etcd serving clients only over TLS and requiring a
 // client certificate signed by the test's CA (--cert-file, --key-file,
@@ -15,10 +23,10 @@ import (
 // certificate, they fail with an error that says so.
 func TestEtcdTLS(t *testing.T) {
 	c := newCluster(t, 2, netConfig("vxlan"))
-	pki := newTestPKI(t, c.lab.Gateway())
+	pki := etcdtest.NewPKI(t, c.lab.Gateway())
 	ec := newEtcdClusterTLS(t, c.lab.Gateway(), 1, pki)
 	ep := []string{"--etcd-endpoints", ec.flag(), "--etcd-dial-timeout", "2s", "--etcd-request-timeout", "3s"}
-	good := append(append([]string{}, ep...), pki.flags(pki.ca)...)
+	good := append(append([]string{}, ep...), tlsFlags(pki, pki.CA)...)
 	feltRun := func(args ...string) (string, error) {
 		out, err := exec.CommandContext(c.ctx, felt(t), args...).CombinedOutput()
 		return string(out), err
@@ -53,8 +61,8 @@ func TestEtcdTLS(t *testing.T) {
 		args []string
 		want []string // all of these in the error
 	}{
-		{"wrong CA", append(append([]string{}, ep...), pki.flags(pki.otherCA)...), []string{"TLS failed", "certificate signed by unknown authority", "--etcd-cafile"}},
-		{"no client certificate", append(append([]string{}, ep...), "--etcd-cafile", pki.ca), []string{"TLS failed", "--etcd-certfile"}},
+		{"wrong CA", append(append([]string{}, ep...), tlsFlags(pki, pki.OtherCA)...), []string{"TLS failed", "certificate signed by unknown authority", "--etcd-cafile"}},
+		{"no client certificate", append(append([]string{}, ep...), "--etcd-cafile", pki.CA), []string{"TLS failed", "--etcd-certfile"}},
 	} {
 		out, err := feltRun(append([]string{"leases"}, bad.args...)...)
 		if err == nil {
@@ -72,7 +80,7 @@ func TestEtcdTLS(t *testing.T) {
 	// felt agent with the wrong CA stops at once with the same cause.
 	h := hosts[0]
 	args := append([]string{"agent", "--iface", h.Iface, "--tun-name", "feltbad0", "--subnet-file", t.TempDir() + "/subnet.env"}, ep...)
-	p, err := h.Start(c.ctx, felt(t), append(args, pki.flags(pki.otherCA)...)...)
+	p, err := h.Start(c.ctx, felt(t), append(args, tlsFlags(pki, pki.OtherCA)...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

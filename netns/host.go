@@ -37,12 +37,37 @@ func (h *Host) Do(fn func() error) error {
 
 const netnsDir = "/run/netns"
 
+// Throwaway runs fn on a locked OS thread inside a new, unnamed network
+// namespace (a loopback device, down, and nothing else) and returns fn's
+// error. Processes fn starts on that thread (os/exec) begin in the
+// namespace; goroutines fn starts do not. The namespace vanishes when fn
+// returns, unless a process or socket made in it is still open.
+func Throwaway(fn func() error) error {
+	return onThread(func() error {
+		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("netns: new namespace: %w", err)
+		}
+		return nil
+	}, fn)
+}
+
 func doIn(path string, fn func() error) error {
 	target, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("netns: open namespace: %w", err)
 	}
 	defer target.Close()
+	return onThread(func() error {
+		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+			return fmt.Errorf("netns: enter %s: %w", path, err)
+		}
+		return nil
+	}, fn)
+}
+
+// onThread runs fn on a locked OS thread whose network namespace enter has
+// switched, then switches the thread back to the caller's namespace.
+func onThread(enter, fn func() error) error {
 	errc := make(chan error, 1)
 	// A fresh goroutine, so that a thread that cannot switch back dies with
 	// it instead of carrying the wrong namespace back to the caller.
@@ -55,9 +80,9 @@ func doIn(path string, fn func() error) error {
 			return
 		}
 		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := enter(); err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("netns: enter %s: %w", path, err)
+			errc <- err
 			return
 		}
 		ferr := fn()

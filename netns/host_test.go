@@ -2,10 +2,12 @@ package netns
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +185,45 @@ func TestSysctl(t *testing.T) {
 	}
 	if err := h.Sysctl("kernel.hostname", "x"); err == nil || !strings.Contains(err.Error(), "kernel.hostname") {
 		t.Errorf("Sysctl of a non-net key: %v", err)
+	}
+}
+
+// TestThrowaway: fn runs in a namespace of its own, with only a loopback;
+// a process it starts is in there too; the caller's namespace is untouched
+// and fn's error comes back.
+func TestThrowaway(t *testing.T) {
+	needRoot(t)
+	own, err := netlink.LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Throwaway(func() error {
+		links, err := netlink.LinkList()
+		if err != nil {
+			return err
+		}
+		if len(links) != 1 || links[0].Attrs().Name != "lo" {
+			return fmt.Errorf("a throwaway namespace has %d links (first %s), want only lo", len(links), links[0].Attrs().Name)
+		}
+		if out, err := exec.Command("ip", "link", "set", "lo", "mtu", "1400").CombinedOutput(); err != nil {
+			return fmt.Errorf("ip link set lo mtu 1400: %v: %s", err, out)
+		}
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if lo.Attrs().MTU != 1400 {
+			return fmt.Errorf("ip, run from fn, set lo's MTU elsewhere: fn sees %d", lo.Attrs().MTU)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lo, err := netlink.LinkByName("lo"); err != nil || lo.Attrs().MTU != own.Attrs().MTU {
+		t.Errorf("after Throwaway the caller's lo: %v, %v; want MTU %d as before", lo, err, own.Attrs().MTU)
+	}
+	if Throwaway(func() error { return errors.New("boom") }) == nil {
+		t.Errorf("Throwaway dropped fn's error")
 	}
 }

@@ -50,8 +50,7 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-func runAgent(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("felt agent", "", e.stderr)
+func cmdAgent(fs *flag.FlagSet) action {
 	ef := addEtcdFlags(fs)
 	var ifaces listFlag
 	fs.Var(&ifaces, "iface", "interface (name or IPv4 address) that reaches the other hosts; repeatable, first match wins (default: the default route's)")
@@ -65,43 +64,40 @@ func runAgent(ctx context.Context, e *env, args []string) error {
 	tunName := fs.String("tun-name", agent.DefaultTUNName, "name of the TUN device")
 	vtepFile := fs.String("vtep-mac-file", "", "file that keeps the VtepMAC across restarts (default: felt-vtep-mac beside --subnet-file)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile (go tool pprof) to this file until the agent stops")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
-	}
-	for _, name := range unknownEnv(fs, os.Environ()) {
-		e.log.Warn("environment variable ignored: felt agent has no such flag (a flanneld setting felt does not support?)",
-			zap.String("variable", name))
-	}
-	o, err := ef.options()
-	if err != nil {
-		return err
-	}
-	cfg := agent.Config{
-		Etcd: o, Ifaces: ifaces, SubnetFile: *subnetFile,
-		RenewMargin: time.Duration(*margin) * time.Minute, IPMasq: *ipMasq, ForwardRules: *fwdRules,
-		HealthzIP: *healthIP, HealthzPort: *healthPort, TUNName: *tunName, VtepMACFile: *vtepFile,
-	}
-	if *publicIP != "" {
-		ip, err := netip.ParseAddr(*publicIP)
-		if err != nil {
-			return usageErr("--public-ip %q: not an IP address", *publicIP)
+	return func(ctx context.Context, e *env, _ []string) error {
+		for _, name := range unknownEnv(fs, os.Environ()) {
+			e.log.Warn("environment variable ignored: felt agent has no such flag (a flanneld setting felt does not support?)",
+				zap.String("variable", name))
 		}
-		cfg.PublicIP = ip
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageErr("%v", err)
-	}
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
+		o, err := ef.options()
 		if err != nil {
 			return err
 		}
-		defer stop()
+		cfg := agent.Config{
+			Etcd: o, Ifaces: ifaces, SubnetFile: *subnetFile,
+			RenewMargin: time.Duration(*margin) * time.Minute, IPMasq: *ipMasq, ForwardRules: *fwdRules,
+			HealthzIP: *healthIP, HealthzPort: *healthPort, TUNName: *tunName, VtepMACFile: *vtepFile,
+		}
+		if *publicIP != "" {
+			ip, err := netip.ParseAddr(*publicIP)
+			if err != nil {
+				return usageErr("--public-ip %q: not an IP address", *publicIP)
+			}
+			cfg.PublicIP = ip
+		}
+		if err := cfg.Validate(); err != nil {
+			return usageErr("%v", err)
+		}
+		if *cpuProfile != "" {
+			stop, err := startCPUProfile(*cpuProfile)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
+		return agent.Run(ctx, cfg, e.log)
+
 	}
-	return agent.Run(ctx, cfg, e.log)
 }
 
 // startCPUProfile profiles the whole process into path; the returned func

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -11,11 +12,10 @@ import (
 	"github.com/feltnet/felt/netns"
 )
 
-// runBench runs the benchmark suite (bench.Run), prints its table and
-// writes JSON, SVG and the table into --out. As a non-root user it re-runs
-// itself in a user namespace.
-func runBench(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("felt bench", "", e.stderr)
+// cmdBench is `felt bench`: it runs the benchmark suite (bench.Run), prints
+// its table and writes JSON, SVG and the table into --out. As a non-root
+// user it re-runs itself in a user namespace.
+func cmdBench(fs *flag.FlagSet) action {
 	repeat := fs.Int("repeat", 0, "runs per scenario; medians are reported (default 3, 1 with --quick)")
 	duration := fs.Duration("duration", 0, "length of each iperf3 run, whole seconds (default 5s, 1s with --quick)")
 	underlay := fs.String("underlay", "both", "underlay: veth (GSO passthrough), wire (wire-like offloads) or both")
@@ -26,53 +26,50 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	streams := fs.Int("streams", 4, "TCP streams of the multi-stream run")
 	profile := fs.String("profile", "", "directory for CPU profiles of every felt agent (go tool pprof)")
 	feltBin := fs.String("felt", "", "felt binary to benchmark (default: this one)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
-	}
-	us, err := bench.ParseUnderlays(*underlay)
-	if err != nil {
-		return usageErr("--underlay: %v", err)
-	}
-	scs, err := bench.ParseScenarios(*scenarios)
-	if err != nil {
-		return usageErr("--scenarios: %v", err)
-	}
-	if *duration%time.Second != 0 || *duration < 0 {
-		return usageErr("--duration %s: must be whole seconds (iperf3 -t)", *duration)
-	}
-	if *repeat < 0 || *pings < 0 {
-		return usageErr("--repeat %d, --pings %d: must not be negative", *repeat, *pings)
-	}
-	bin := *feltBin
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return fmt.Errorf("find the felt binary: %w (give --felt)", err)
+	return func(ctx context.Context, e *env, args []string) error {
+		us, err := bench.ParseUnderlays(*underlay)
+		if err != nil {
+			return usageErr("--underlay: %v", err)
 		}
+		scs, err := bench.ParseScenarios(*scenarios)
+		if err != nil {
+			return usageErr("--scenarios: %v", err)
+		}
+		if *duration%time.Second != 0 || *duration < 0 {
+			return usageErr("--duration %s: must be whole seconds (iperf3 -t)", *duration)
+		}
+		if *repeat < 0 || *pings < 0 {
+			return usageErr("--repeat %d, --pings %d: must not be negative", *repeat, *pings)
+		}
+		bin := *feltBin
+		if bin == "" {
+			if bin, err = os.Executable(); err != nil {
+				return fmt.Errorf("find the felt binary: %w (give --felt)", err)
+			}
+		}
+		cfg := bench.Config{
+			FeltBin: bin, Underlays: us, Scenarios: scs, Quick: *quick, Repeat: *repeat, Duration: *duration,
+			Pings: *pings, Streams: *streams, ProfileDir: *profile, Progress: e.stderr, Log: e.log,
+		}
+		if err := cfg.Validate(); err != nil {
+			return usageErr("%v", err)
+		}
+		if netns.Rootless() && !netns.InRootless() {
+			return netns.ReexecRootless(ctx, append([]string{"bench"}, args...))
+		}
+		rep, runErr := bench.Run(ctx, cfg)
+		if rep == nil {
+			return runErr
+		}
+		fmt.Fprintln(e.stdout)
+		if err := rep.WriteTable(e.stdout); err != nil {
+			return err
+		}
+		paths, err := rep.WriteFiles(*out)
+		for _, p := range paths {
+			fmt.Fprintf(e.stdout, "wrote %s\n", p)
+		}
+		return errors.Join(runErr, err)
+
 	}
-	cfg := bench.Config{
-		FeltBin: bin, Underlays: us, Scenarios: scs, Quick: *quick, Repeat: *repeat, Duration: *duration,
-		Pings: *pings, Streams: *streams, ProfileDir: *profile, Progress: e.stderr, Log: e.log,
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageErr("%v", err)
-	}
-	if netns.Rootless() && !netns.InRootless() {
-		return netns.ReexecRootless(ctx, append([]string{"bench"}, args...))
-	}
-	rep, runErr := bench.Run(ctx, cfg)
-	if rep == nil {
-		return runErr
-	}
-	fmt.Fprintln(e.stdout)
-	if err := rep.WriteTable(e.stdout); err != nil {
-		return err
-	}
-	paths, err := rep.WriteFiles(*out)
-	for _, p := range paths {
-		fmt.Fprintf(e.stdout, "wrote %s\n", p)
-	}
-	return errors.Join(runErr, err)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -224,5 +225,41 @@ func TestEtcdCommand(t *testing.T) {
 	done <- 0 // for the cleanup
 	if _, err := os.Stat(filepath.Join(dir, "member")); err != nil {
 		t.Errorf("no etcd data in %s: %v", dir, err)
+	}
+}
+
+// TestEveryCommandHelp: every leaf of the command table answers -h with its
+// usage line and exit 0, and refuses an unknown flag with exit 2.
+func TestEveryCommandHelp(t *testing.T) {
+	usage := map[string]string{
+		"agent": "", "status": "", "etcd": "", "config get": "", "config set": " '<json>' | -", "leases": "",
+		"bench": "", "demo": " | felt demo shell HOST[/CONTAINER] [CMD...] | felt demo down",
+		"demo shell": " HOST[/CONTAINER] [CMD [ARGS...]]", "demo down": "", "docker-opts": "", "version": "",
+	}
+	seen := map[string]bool{}
+	var walk func(path []string, cmds []command)
+	walk = func(path []string, cmds []command) {
+		for _, c := range cmds {
+			p := append(slices.Clone(path), c.name)
+			walk(p, c.subs)
+			if c.flags == nil {
+				continue
+			}
+			name := strings.Join(p, " ")
+			seen[name] = true
+			want := "usage: felt " + name + " [flags]" + usage[name] + "\n"
+			if r := felt(t, append(p, "-h")...); r.code != 0 || !strings.HasPrefix(r.stderr, want) {
+				t.Errorf("felt %s -h: exit %d, stderr %q; want 0 and %q", name, r.code, r.stderr, want)
+			}
+			if r := felt(t, append(p, "--no-such-flag")...); r.code != 2 || !strings.Contains(r.stderr, "flag provided but not defined: -no-such-flag") {
+				t.Errorf("felt %s --no-such-flag: exit %d, stderr %q; want 2", name, r.code, r.stderr)
+			}
+		}
+	}
+	walk(nil, commands)
+	for name := range usage {
+		if !seen[name] {
+			t.Errorf("felt %s: not in the command table", name)
+		}
 	}
 }

@@ -3,60 +3,49 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 
 	"github.com/feltnet/felt/lease"
 )
 
-var configCommands = []command{
-	{"get", "print the network config as stored (--effective: with defaults)", runConfigGet},
-	{"set", "validate a network config and store it", runConfigSet},
-}
-
-func runConfig(ctx context.Context, e *env, args []string) error {
-	return dispatch(ctx, e, "felt config", configCommands, args)
-}
-
-// runConfigGet prints <prefix>/config as stored, and fails (after printing
-// it) if felt could not use it; --effective prints it as felt reads it.
-func runConfigGet(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("felt config get", "", e.stderr)
+// cmdConfigGet is `felt config get`: it prints <prefix>/config as stored,
+// and fails (after printing it) if felt could not use it; --effective prints
+// it as felt reads it.
+func cmdConfigGet(fs *flag.FlagSet) action {
 	ef := addEtcdFlags(fs)
 	effective := fs.Bool("effective", false, "print the config with flanneld's defaults applied, as felt and flanneld read it")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() != 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
-	}
-	store, cli, err := openStore(ctx, e, ef)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	rctx, cancel := context.WithTimeout(ctx, ef.reqTimeout)
-	defer cancel()
-	resp, err := cli.Get(rctx, store.ConfigKey())
-	if err != nil {
-		return fmt.Errorf("read %s: %w", store.ConfigKey(), err)
-	}
-	if len(resp.Kvs) == 0 {
-		return fmt.Errorf("%w at %s: write one with felt config set '{\"Network\":\"10.5.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}'",
-			lease.ErrNoConfig, store.ConfigKey())
-	}
-	raw := resp.Kvs[0].Value
-	cfg, perr := lease.ParseConfig(raw)
-	out := raw
-	if *effective && perr == nil {
-		if out, err = json.MarshalIndent(cfg, "", "  "); err != nil {
+	return func(ctx context.Context, e *env, _ []string) error {
+		store, cli, err := openStore(ctx, e, ef)
+		if err != nil {
 			return err
 		}
+		defer cli.Close()
+		rctx, cancel := context.WithTimeout(ctx, ef.reqTimeout)
+		defer cancel()
+		resp, err := cli.Get(rctx, store.ConfigKey())
+		if err != nil {
+			return fmt.Errorf("read %s: %w", store.ConfigKey(), err)
+		}
+		if len(resp.Kvs) == 0 {
+			return fmt.Errorf("%w at %s: write one with felt config set '{\"Network\":\"10.5.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}'",
+				lease.ErrNoConfig, store.ConfigKey())
+		}
+		raw := resp.Kvs[0].Value
+		cfg, perr := lease.ParseConfig(raw)
+		out := raw
+		if *effective && perr == nil {
+			if out, err = json.MarshalIndent(cfg, "", "  "); err != nil {
+				return err
+			}
+		}
+		if _, err := fmt.Fprintf(e.stdout, "%s\n", out); err != nil {
+			return err
+		}
+		if perr != nil {
+			return fmt.Errorf("the config at %s is not usable: %w", store.ConfigKey(), perr)
+		}
+		return nil
+
 	}
-	if _, err := fmt.Fprintf(e.stdout, "%s\n", out); err != nil {
-		return err
-	}
-	if perr != nil {
-		return fmt.Errorf("the config at %s is not usable: %w", store.ConfigKey(), perr)
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -20,19 +21,10 @@ import (
 	"github.com/feltnet/felt/netns"
 )
 
-// runDemo is `felt demo` (build, check, report, remove), `felt demo shell
-// TARGET [CMD...]` and `felt demo down`. Unprivileged, it re-runs itself in
-// a user namespace (netns.ReexecRootless).
-func runDemo(ctx context.Context, e *env, args []string) error {
-	if len(args) > 0 {
-		switch args[0] {
-		case "shell":
-			return runDemoShell(ctx, e, args[1:])
-		case "down":
-			return runDemoDown(e, args[1:])
-		}
-	}
-	fs := newFlagSet("felt demo", " | felt demo shell HOST[/CONTAINER] [CMD...] | felt demo down", e.stderr)
+// cmdDemo is `felt demo`: build, check, report, remove (its subcommands
+// shell and down are cmdDemoShell and cmdDemoDown). Unprivileged, it re-runs
+// itself in a user namespace (netns.ReexecRootless).
+func cmdDemo(fs *flag.FlagSet) action {
 	hosts := fs.Int("hosts", demo.DefaultHosts, "number of hosts, each with an agent, a docker0 bridge and two containers")
 	backend := fs.String("backend", demo.DefaultBackend, "flannel backend: udp or vxlan")
 	keep := fs.Bool("keep", false, "keep the lab up after the checks, until Ctrl-C or `felt demo down`")
@@ -42,40 +34,40 @@ func runDemo(ctx context.Context, e *env, args []string) error {
 	network := fs.String("network", demo.DefaultNetwork.String(), "the overlay network (flannel's Network)")
 	transfer := fs.Int64("transfer-mib", demo.DefaultTransfer>>20, "MiB sent over the checked TCP connection")
 	stateDir := fs.String("state-dir", defaultDemoStateDir(), "where a running demo records itself for shell and down")
-	if err := parseFlags(fs, args); err != nil {
+	return func(ctx context.Context, e *env, args []string) error {
+		if fs.NArg() > 0 {
+			return usageErr("unexpected arguments %q (subcommands: shell, down)", fs.Args())
+		}
+		cfg := demo.Config{Hosts: *hosts, Backend: *backend, Keep: *keep, IPMasq: *ipMasq, Name: *name,
+			Transfer: *transfer << 20, StateDir: *stateDir, Out: e.stdout, Now: e.now,
+			Log: e.log.WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel))}
+		var err error
+		if cfg.Underlay, err = netip.ParsePrefix(*underlay); err != nil {
+			return usageErr("--underlay %q: not a CIDR prefix such as 10.252.0.0/24", *underlay)
+		}
+		if cfg.Network, err = netip.ParsePrefix(*network); err != nil {
+			return usageErr("--network %q: not a CIDR prefix such as 10.5.0.0/16", *network)
+		}
+		if *transfer <= 0 || *transfer > 4096 {
+			return usageErr("--transfer-mib %d: must be between 1 and 4096", *transfer)
+		}
+		if err := cfg.Validate(); err != nil {
+			return usageErr("%v", err)
+		}
+		// Whatever happens to the terminal, the lab must be removed: a closed
+		// pipe (felt demo | head) is not fatal, a hang-up is like Ctrl-C.
+		signal.Ignore(syscall.SIGPIPE)
+		ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
+		defer stop()
+		if netns.Rootless() && !netns.InRootless() {
+			fmt.Fprintf(e.stdout, "felt demo: not root (uid %d): running the lab in a user namespace (rootless mode)\n", os.Getuid())
+			// The child must find the state where `down` and `shell` outside look.
+			return reexecRootless(ctx, append([]string{"demo", "--state-dir", *stateDir}, args...))
+		}
+		_, err = demo.Run(ctx, cfg)
 		return err
+
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q (subcommands: shell, down)", fs.Args())
-	}
-	cfg := demo.Config{Hosts: *hosts, Backend: *backend, Keep: *keep, IPMasq: *ipMasq, Name: *name,
-		Transfer: *transfer << 20, StateDir: *stateDir, Out: e.stdout, Now: e.now,
-		Log: e.log.WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel))}
-	var err error
-	if cfg.Underlay, err = netip.ParsePrefix(*underlay); err != nil {
-		return usageErr("--underlay %q: not a CIDR prefix such as 10.252.0.0/24", *underlay)
-	}
-	if cfg.Network, err = netip.ParsePrefix(*network); err != nil {
-		return usageErr("--network %q: not a CIDR prefix such as 10.5.0.0/16", *network)
-	}
-	if *transfer <= 0 || *transfer > 4096 {
-		return usageErr("--transfer-mib %d: must be between 1 and 4096", *transfer)
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageErr("%v", err)
-	}
-	// Whatever happens to the terminal, the lab must be removed: a closed
-	// pipe (felt demo | head) is not fatal, a hang-up is like Ctrl-C.
-	signal.Ignore(syscall.SIGPIPE)
-	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP)
-	defer stop()
-	if netns.Rootless() && !netns.InRootless() {
-		fmt.Fprintf(e.stdout, "felt demo: not root (uid %d): running the lab in a user namespace (rootless mode)\n", os.Getuid())
-		// The child must find the state where `down` and `shell` outside look.
-		return reexecRootless(ctx, append([]string{"demo", "--state-dir", *stateDir}, args...))
-	}
-	_, err = demo.Run(ctx, cfg)
-	return err
 }
 
 // defaultDemoStateDir is /run/felt-demo for root; for a rootless demo a
@@ -118,59 +110,55 @@ func signalChildren(sig syscall.Signal) {
 	}
 }
 
-// runDemoShell runs a shell (or CMD) in a running demo's host or container.
-func runDemoShell(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("felt demo shell", " HOST[/CONTAINER] [CMD [ARGS...]]", e.stderr)
+// cmdDemoShell is `felt demo shell`: it runs a shell (or CMD) in a running
+// demo's host or container.
+func cmdDemoShell(fs *flag.FlagSet) action {
 	name := fs.String("name", demo.DefaultName, "the demo's --name")
 	stateDir := fs.String("state-dir", defaultDemoStateDir(), "the demo's --state-dir")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() < 1 {
-		fs.Usage()
-		return usageErr("want a host or container, e.g. h0 or h0/c1")
-	}
-	s, err := demo.ReadState(*stateDir, *name)
-	if err != nil {
-		return err
-	}
-	ns, err := s.Namespace(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	command := fs.Args()[1:]
-	if len(command) == 0 {
-		sh := os.Getenv("SHELL")
-		if sh == "" {
-			sh = "/bin/sh"
+	return func(ctx context.Context, e *env, _ []string) error {
+		if fs.NArg() < 1 {
+			fs.Usage()
+			return usageErr("want a host or container, e.g. h0 or h0/c1")
 		}
-		command = []string{sh}
-		fmt.Fprintf(e.stderr, "felt demo: a shell in %s (namespace %s); exit to leave\n", fs.Arg(0), ns)
+		s, err := demo.ReadState(*stateDir, *name)
+		if err != nil {
+			return err
+		}
+		ns, err := s.Namespace(fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		command := fs.Args()[1:]
+		if len(command) == 0 {
+			sh := os.Getenv("SHELL")
+			if sh == "" {
+				sh = "/bin/sh"
+			}
+			command = []string{sh}
+			fmt.Fprintf(e.stderr, "felt demo: a shell in %s (namespace %s); exit to leave\n", fs.Arg(0), ns)
+		}
+		argv := append([]string{"ip", "netns", "exec", ns}, command...)
+		if s.Rootless {
+			// The lab lives in the demo's user and mount namespaces.
+			// --preserve-credentials: the namespace denies setgroups.
+			argv = append([]string{"nsenter", "-t", strconv.Itoa(s.PID), "-U", "-m", "--preserve-credentials", "--"}, argv...)
+		}
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
+		}
+		return nil
+
 	}
-	argv := append([]string{"ip", "netns", "exec", ns}, command...)
-	if s.Rootless {
-		// The lab lives in the demo's user and mount namespaces.
-		// --preserve-credentials: the namespace denies setgroups.
-		argv = append([]string{"nsenter", "-t", strconv.Itoa(s.PID), "-U", "-m", "--preserve-credentials", "--"}, argv...)
-	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = e.stdin, e.stdout, e.stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("%s: %w", strings.Join(argv, " "), err)
-	}
-	return nil
 }
 
-// runDemoDown stops a kept demo and removes anything a crashed one left.
-func runDemoDown(e *env, args []string) error {
-	fs := newFlagSet("felt demo down", "", e.stderr)
+// cmdDemoDown is `felt demo down`: it stops a kept demo and removes
+// anything a crashed one left.
+func cmdDemoDown(fs *flag.FlagSet) action {
 	name := fs.String("name", demo.DefaultName, "the demo's --name")
 	stateDir := fs.String("state-dir", defaultDemoStateDir(), "the demo's --state-dir")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	return func(_ context.Context, e *env, _ []string) error {
+		return demo.Down(*stateDir, *name, e.stdout)
 	}
-	if fs.NArg() > 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
-	}
-	return demo.Down(*stateDir, *name, e.stdout)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io/fs"
 	"net/netip"
@@ -12,12 +13,11 @@ import (
 	"github.com/feltnet/felt/lease"
 )
 
-// runDockerOpts is flannel's dist/mk-docker-opts.sh: Docker daemon options
-// from subnet.env. It prints them (or writes them to -d FILE) in the
+// cmdDockerOpts, `felt docker-opts`, is flannel's dist/mk-docker-opts.sh:
+// Docker daemon options from subnet.env. It prints them (or writes them to -d FILE) in the
 // script's format: DOCKER_OPT_BIP, DOCKER_OPT_IPMASQ, DOCKER_OPT_MTU, then
 // the combined DOCKER_OPTS (or -k KEY), each as NAME="value".
-func runDockerOpts(ctx context.Context, e *env, args []string) error {
-	flags := newFlagSet("felt docker-opts", "", e.stderr)
+func cmdDockerOpts(flags *flag.FlagSet) action {
 	subnetFile := flags.String("subnet-file", lease.DefaultSubnetFile, "the agent's subnet.env")
 	flags.StringVar(subnetFile, "f", lease.DefaultSubnetFile, "same as --subnet-file (mk-docker-opts.sh's -f)")
 	out := flags.String("d", "", "write the options to this file (mk-docker-opts.sh writes /run/docker_opts.env) instead of printing them")
@@ -25,40 +25,37 @@ func runDockerOpts(ctx context.Context, e *env, args []string) error {
 	indiv := flags.Bool("i", false, "only the individual DOCKER_OPT_* variables")
 	combined := flags.Bool("c", false, "only the combined variable")
 	noMasq := flags.Bool("m", false, "leave out --ip-masq (for old Docker versions)")
-	if err := parseFlags(flags, args); err != nil {
-		return err
+	return func(ctx context.Context, e *env, _ []string) error {
+		if !validEnvName(*key) {
+			return usageErr("-k %q: must be a shell variable name (letters, digits, _; not starting with a digit)", *key)
+		}
+		data, err := os.ReadFile(*subnetFile)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("--subnet-file %s: no such file (felt agent or flanneld writes it once it holds a lease)", *subnetFile)
+		}
+		if err != nil {
+			return err
+		}
+		env, err := lease.ParseSubnetEnv(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *subnetFile, err)
+		}
+		if !*indiv && !*combined {
+			*indiv, *combined = true, true
+		}
+		o := dockerOptsInput{env: env, hasIPMasq: bytes.Contains(data, []byte("FLANNEL_IPMASQ=")), masq: !*noMasq,
+			key: *key, prior: os.Getenv(*key), indiv: *indiv, combined: *combined}
+		text := formatDockerOpts(o)
+		if *out == "" {
+			_, err := e.stdout.Write(text)
+			return err
+		}
+		if err := os.WriteFile(*out, text, 0o644); err != nil {
+			return fmt.Errorf("-d %s: %w", *out, err)
+		}
+		return nil
+
 	}
-	if flags.NArg() > 0 {
-		return usageErr("unexpected arguments %q", flags.Args())
-	}
-	if !validEnvName(*key) {
-		return usageErr("-k %q: must be a shell variable name (letters, digits, _; not starting with a digit)", *key)
-	}
-	data, err := os.ReadFile(*subnetFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("--subnet-file %s: no such file (felt agent or flanneld writes it once it holds a lease)", *subnetFile)
-	}
-	if err != nil {
-		return err
-	}
-	env, err := lease.ParseSubnetEnv(data)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *subnetFile, err)
-	}
-	if !*indiv && !*combined {
-		*indiv, *combined = true, true
-	}
-	o := dockerOptsInput{env: env, hasIPMasq: bytes.Contains(data, []byte("FLANNEL_IPMASQ=")), masq: !*noMasq,
-		key: *key, prior: os.Getenv(*key), indiv: *indiv, combined: *combined}
-	text := formatDockerOpts(o)
-	if *out == "" {
-		_, err := e.stdout.Write(text)
-		return err
-	}
-	if err := os.WriteFile(*out, text, 0o644); err != nil {
-		return fmt.Errorf("-d %s: %w", *out, err)
-	}
-	return nil
 }
 
 type dockerOptsInput struct {

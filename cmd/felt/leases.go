@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"path"
@@ -12,32 +13,29 @@ import (
 	"github.com/feltnet/felt/lease"
 )
 
-// runLeases prints every lease under <prefix>/subnets as a table.
-func runLeases(ctx context.Context, e *env, args []string) error {
-	fs := newFlagSet("felt leases", "", e.stderr)
+// cmdLeases is `felt leases`: it prints every lease under <prefix>/subnets
+// as a table.
+func cmdLeases(fs *flag.FlagSet) action {
 	ef := addEtcdFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
+	return func(ctx context.Context, e *env, _ []string) error {
+		store, cli, err := openStore(ctx, e, ef)
+		if err != nil {
+			return err
+		}
+		defer cli.Close()
+		leases, _, err := store.List(ctx, true)
+		if err != nil {
+			return err
+		}
+		if err := writeLeases(e.stdout, leases, e.now()); err != nil {
+			return err
+		}
+		if n := store.Malformed(); n > 0 {
+			fmt.Fprintf(e.stderr, "felt leases: skipped %d malformed key(s) under %s\n", n, path.Join(ef.prefix, lease.SubnetsDir))
+		}
+		return nil
+
 	}
-	if fs.NArg() != 0 {
-		return usageErr("unexpected arguments %q", fs.Args())
-	}
-	store, cli, err := openStore(ctx, e, ef)
-	if err != nil {
-		return err
-	}
-	defer cli.Close()
-	leases, _, err := store.List(ctx, true)
-	if err != nil {
-		return err
-	}
-	if err := writeLeases(e.stdout, leases, e.now()); err != nil {
-		return err
-	}
-	if n := store.Malformed(); n > 0 {
-		fmt.Fprintf(e.stderr, "felt leases: skipped %d malformed key(s) under %s\n", n, path.Join(ef.prefix, lease.SubnetsDir))
-	}
-	return nil
 }
 
 // writeLeases renders the table, sorted by subnet; the IPv6 column appears

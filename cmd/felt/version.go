@@ -2,17 +2,17 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"runtime"
 
 	"github.com/feltnet/felt/cmd/felt/internal/version"
 )
 
-func runVersion(_ context.Context, e *env, args []string) error {
-	fs := newFlagSet("felt version", "", e.stderr)
-	if err := parseFlags(fs, args); err != nil {
+// cmdVersion is `felt version`; it has no flags.
+func cmdVersion(*flag.FlagSet) action {
+	return func(_ context.Context, e *env, _ []string) error {
+		_, err := fmt.Fprintf(e.stdout, "felt %s %s %s/%s\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "felt %s %s %s/%s\n", version.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return err
 }

@@ -2,16 +2,9 @@ package etcdstore_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
-	"os"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -102,56 +95,14 @@ func TestNewClientAuth(t *testing.T) {
 	})
 }
 
-// writePEM writes a certificate signed by parent (self-signed when parent is
-// nil) and its key, returning their paths.
-func writePEM(t *testing.T, dir, name string, tmpl *x509.Certificate, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (string, string, *x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if parent == nil {
-		parent, parentKey = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cp, kp := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+"-key.pem")
-	if err := os.WriteFile(cp, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(kp, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return cp, kp, cert, key
-}
-
 // TestNewClientTLS runs an embedded etcd that requires client certificates
 // and connects with flanneld's --etcd-cafile/certfile/keyfile.
 func TestNewClientTLS(t *testing.T) {
-	dir := t.TempDir()
-	notAfter := time.Now().Add(time.Hour)
-	caFile, _, ca, caKey := writePEM(t, dir, "ca", &x509.Certificate{SerialNumber: big.NewInt(1),
-		Subject: pkix.Name{CommonName: "felt test CA"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}, nil, nil)
-	srvCert, srvKey, _, _ := writePEM(t, dir, "server", &x509.Certificate{SerialNumber: big.NewInt(2),
-		Subject: pkix.Name{CommonName: "etcd"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}, ca, caKey)
-	cliCert, cliKey, _, _ := writePEM(t, dir, "client", &x509.Certificate{SerialNumber: big.NewInt(3),
-		Subject: pkix.Name{CommonName: "felt"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}, ca, caKey)
-
+	pki := etcdtest.NewPKI(t, netip.MustParseAddr("127.0.0.1"))
 	ctx := testCtx(t)
-	clientAddr := startTLSEtcd(t, ctx, dir, srvCert, srvKey, caFile)
+	clientAddr := startTLSEtcd(t, ctx, pki)
 
-	o := etcdstore.ClientOptions{Endpoints: []string{"http://" + clientAddr}, CAFile: caFile, CertFile: cliCert, KeyFile: cliKey,
+	o := etcdstore.ClientOptions{Endpoints: []string{"http://" + clientAddr}, CAFile: pki.CA, CertFile: pki.ClientCert, KeyFile: pki.ClientKey,
 		DialTimeout: 2 * time.Second, RequestTimeout: 3 * time.Second, Logger: zaptest.NewLogger(t)}
 	c, err := etcdstore.NewClient(ctx, o)
 	if err != nil {
@@ -170,10 +121,10 @@ func TestNewClientTLS(t *testing.T) {
 	}
 }
 
-// startTLSEtcd starts an embedded etcd that serves clients over TLS on a
-// free loopback port (checking client certificates against caFile) and
-// returns that host:port.
-func startTLSEtcd(t *testing.T, ctx context.Context, dir, certFile, keyFile, caFile string) string {
+// startTLSEtcd starts an embedded etcd that serves clients over TLS with
+// pki's server pair on a free loopback port (checking client certificates
+// against pki's CA) and returns that host:port.
+func startTLSEtcd(t *testing.T, ctx context.Context, pki *etcdtest.PKI) string {
 	t.Helper()
 	free := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -184,9 +135,9 @@ func startTLSEtcd(t *testing.T, ctx context.Context, dir, certFile, keyFile, caF
 		return l.Addr().String()
 	}
 	addr := free()
-	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(dir, "data"),
+	srv, err := etcdserver.Start(ctx, etcdserver.Config{DataDir: filepath.Join(t.TempDir(), "data"),
 		ClientURLs: []string{"https://" + addr}, PeerURLs: []string{"http://" + free()},
-		CertFile: certFile, KeyFile: keyFile, TrustedCAFile: caFile, UnsafeNoFsync: true})
+		CertFile: pki.ServerCert, KeyFile: pki.ServerKey, TrustedCAFile: pki.CA, UnsafeNoFsync: true})
 	if err != nil {
 		t.Fatalf("start etcd with TLS: %v", err)
 	}

@@ -46,7 +46,7 @@ func startBinary(ctx context.Context, s *Server) (process, error) {
 		logf.Close()
 		close(b.done)
 	}()
-	if err := waitHealthy(ctx, s.clientURL, b.done); err != nil {
+	if err := WaitHealthy(ctx, &http.Client{Timeout: time.Second}, s.clientURL, b.done); err != nil {
 		_ = b.kill()
 		return nil, fmt.Errorf("%w; log tail:\n%s", err, tail(logPath, 10))
 	}
@@ -64,9 +64,10 @@ func (b *binary) kill() error {
 	return err
 }
 
-// waitHealthy polls /health until etcd has a leader and serves reads.
-func waitHealthy(ctx context.Context, url string, exited <-chan struct{}) error {
-	hc := &http.Client{Timeout: time.Second}
+// WaitHealthy polls url's /health with hc (which carries any TLS client
+// configuration) until etcd has a leader and serves reads. It gives up when
+// exited closes (the process is gone) or ctx ends.
+func WaitHealthy(ctx context.Context, hc *http.Client, url string, exited <-chan struct{}) error {
 	for {
 		resp, err := hc.Get(url + "/health")
 		if err == nil {
