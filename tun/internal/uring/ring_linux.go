@@ -61,6 +61,7 @@ type Ring struct {
 
 	state  atomic.Int32 // idle, busy, closing or closed
 	broken error        // a failed io_uring_enter may have left SQEs behind
+	window int          // how many READs Read submits first: see Read
 
 	// ReadConn's RawConn callback and its arguments, bound once so that a
 	// call allocates nothing.
@@ -97,7 +98,7 @@ func New(entries int) (*Ring, error) {
 	if err != nil {
 		return nil, setupError(err)
 	}
-	r := &Ring{fd: fd}
+	r := &Ring{fd: fd, window: minWindow}
 	if err := r.init(&p); err != nil {
 		r.unmap()
 		unix.Close(fd)
