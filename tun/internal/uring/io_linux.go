@@ -15,8 +15,8 @@ import (
 // io_uring_enter, and reaps their completions. sizes[i] gets the length read into bufs[i], or 0 if that
 // READ found nothing. It returns how many buffers got a packet.
 //
-// A READ that finds the TUN empty costs nearly as much as one that reads a
-// packet, so Read does not submit one per buffer blindly: it starts with as
+// A READ that finds the TUN empty is not free (a request, the TUN queue's
+// lock, a completion), so Read does not submit one per buffer blindly: it starts with as
 // many READs as the previous call got packets (at least minWindow) and
 // doubles the next enter's READs while every READ of the last one got a
 // packet, until bufs are full or the TUN is empty.
