@@ -2,14 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/feltnet/felt/encap"
-	"github.com/feltnet/felt/encap/encaptest"
 	"github.com/feltnet/felt/netns"
 )
 
@@ -94,48 +91,11 @@ func TestThreeHosts(t *testing.T) {
 func hostile(t *testing.T, c *cluster, backend string, hosts []*netns.Host, addr map[string]netip.Addr) {
 	target := hosts[0]
 	st := c.status(target)
-	port := 8285
-	var fr interface {
-		Encap(buf []byte, off, n int, dst [6]byte) ([]byte, encap.Reason)
-	} = encap.NewUDP(1472)
-	var dstMAC [6]byte
-	if backend == "vxlan" {
-		port = 8472
-		mac, err := net.ParseMAC(st.VtepMAC)
-		if err != nil {
-			t.Fatal(err)
-		}
-		copy(dstMAC[:], mac)
-		fr = encap.NewVXLAN(1, [6]byte{0x02, 0xee, 0, 0, 0, 1})
-	}
-	frame := func(src netip.Addr) []byte {
-		pkt := encaptest.IPv4(src, addr[target.Name], 64, 17, make([]byte, 32))
-		buf := make([]byte, encap.Headroom+len(pkt))
-		copy(buf[encap.Headroom:], pkt)
-		f, r := fr.Encap(buf, encap.Headroom, len(pkt), dstMAC)
-		if r != encap.OK {
-			t.Fatalf("encap: %v", r)
-		}
-		return f
-	}
+	to := netip.AddrPortFrom(target.Addr, uint16(backendPort(backend)))
+	frame := func(src netip.Addr) []byte { return forgedFrame(t, backend, st, src, addr[target.Name]) }
 	send := func(from func(func() error) error, payload []byte, n int) {
 		t.Helper()
-		to := &net.UDPAddr{IP: target.Addr.AsSlice(), Port: port}
-		if err := from(func() error {
-			conn, err := net.DialUDP("udp4", nil, to)
-			if err != nil {
-				return err
-			}
-			defer conn.Close()
-			for i := 0; i < n; i++ {
-				if _, err := conn.Write(payload); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		sendDatagrams(t, from, to, payload, n)
 	}
 	inTestNS := func(fn func() error) error { return fn() }
 
