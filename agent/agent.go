@@ -112,7 +112,8 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	defer eng.Close()
 	st.eng = eng
 
-	reg := newMetrics(st, eng)
+	peers := newPeerSet(netCfg, own, log.Named("peers"))
+	reg := newMetrics(st, eng, peers.counts)
 	var health *healthServer
 	if cfg.HealthzPort > 0 {
 		health, err = newHealthServer(net.JoinHostPort(cfg.HealthzIP, strconv.Itoa(cfg.HealthzPort)), reg, st.status)
@@ -139,7 +140,6 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 		go health.serve(log)
 	}
 	spawn("router", func() error { return eng.Run(ctx) })
-	peers := newPeerSet(netCfg.Backend.Type, plane.port, log.Named("peers"))
 	w := lease.NewWatcher(store, log.Named("watch"))
 	spawn("watch", func() error {
 		return w.WatchLeases(ctx, own.Subnet, func(evs []lease.Event) {
@@ -148,6 +148,7 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 				eng.SetPeers(list)
 				st.setPeers(list)
 			}
+			st.setRejected(peers.rejectedList())
 		})
 	})
 	if cfg.ForwardRules {
@@ -183,6 +184,7 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 	spawn("lease", func() error {
 		return mgr.Keep(ctx, netCfg, own, plane.attrs, func(l lease.Lease) {
 			log.Warn("subnet lease changed", zap.Stringer("subnet", l.Subnet), zap.Time("expires", l.Expiration))
+			peers.setOwn(l)
 			w.SetOwn(l.Subnet)
 			eng.SetLocal(l.Subnet)
 			if err := st.adopt(l, cfg); err != nil {

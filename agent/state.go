@@ -29,6 +29,7 @@ type state struct {
 	mu         sync.Mutex
 	own        lease.Lease
 	peers      []router.Peer
+	rejected   []RejectedLease
 	renewals   int // renewals of the own lease
 	reacquired int // leases taken again after one was lost
 }
@@ -75,6 +76,12 @@ func (s *state) setPeers(p []router.Peer) {
 	s.mu.Unlock()
 }
 
+func (s *state) setRejected(r []RejectedLease) {
+	s.mu.Lock()
+	s.rejected = r
+	s.mu.Unlock()
+}
+
 // Status is what /status returns and `felt status` prints.
 type Status struct {
 	Subnet    string            `json:"subnet"`
@@ -85,8 +92,17 @@ type Status struct {
 	VtepMAC   string            `json:"vtep_mac,omitempty"`
 	Expires   time.Time         `json:"lease_expires"`
 	Peers     []PeerStatus      `json:"peers"`
+	Rejected  []RejectedLease   `json:"rejected_leases,omitempty"`
 	Counters  map[string]uint64 `json:"counters"`
 	Timestamp time.Time         `json:"time"`
+}
+
+// RejectedLease is a lease not taken as a peer, with the rule it broke.
+type RejectedLease struct {
+	Subnet   string `json:"subnet"`
+	PublicIP string `json:"public_ip"`
+	Rule     string `json:"rule"`
+	Reason   string `json:"reason"`
 }
 
 // PeerStatus is one peer in Status.
@@ -111,6 +127,7 @@ func (s *state) status() any {
 		}
 		st.Peers = append(st.Peers, ps)
 	}
+	st.Rejected = s.rejected
 	if s.eng != nil {
 		st.Counters = counters(s.eng.Stats().Snapshot())
 	}
