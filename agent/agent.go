@@ -147,6 +147,16 @@ func run(ctx context.Context, cfg Config, log *zap.Logger) error {
 				list := peers.list()
 				eng.SetPeers(list)
 				st.setPeers(list)
+				if plane.vtep != nil {
+					if p, ok := plane.vtep.collision(list); ok {
+						attrs, err := plane.vtep.resolve(p, log)
+						if err != nil {
+							log.Error("VtepMAC collision not resolved", zap.Error(err))
+						} else {
+							mgr.Republish(attrs)
+						}
+					}
+				}
 			}
 			st.setRejected(peers.rejectedList())
 		})

@@ -30,7 +30,7 @@ type plane struct {
 	attrs   lease.Attrs
 	mtu     int // TUN MTU
 	port    uint16
-	mac     []byte // vxlan VtepMAC
+	vtep    *vtep // vxlan only: the VtepMAC, which may change at run time
 }
 
 // newPlane opens the socket and the TUN before a lease is taken, as flanneld
@@ -54,11 +54,9 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 		if created {
 			log.Info("new VtepMAC", zap.Stringer("mac", mac), zap.String("file", cfg.VtepMACFile))
 		}
-		p.mac = mac
-		var m [6]byte
-		copy(m[:], mac)
-		p.framer = encap.NewVXLAN(uint32(b.VNI), m)
-		p.attrs = lease.NewVXLANAttrs(public, uint32(b.VNI), mac)
+		p.vtep = newVTEP(cfg.VtepMACFile, uint32(b.VNI), public, mac)
+		p.framer = &p.vtep.framer
+		p.attrs = p.vtep.attrs()
 		// The kernel's vxlan socket is wildcard-bound; so is ours.
 		laddr = netip.AddrPortFrom(netip.IPv4Unspecified(), p.port)
 	case "udp":

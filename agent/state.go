@@ -117,8 +117,8 @@ func (s *state) status() any {
 	defer s.mu.Unlock()
 	st := Status{Subnet: s.own.Subnet.String(), PublicIP: s.public.String(), Backend: s.plane.backend,
 		TUN: s.tun, MTU: s.plane.mtu, Expires: s.own.Expiration, Timestamp: time.Now()}
-	if s.plane.mac != nil {
-		st.VtepMAC = net.HardwareAddr(s.plane.mac).String()
+	if s.plane.vtep != nil {
+		st.VtepMAC = s.plane.vtep.current().String()
 	}
 	for _, p := range s.peers {
 		ps := PeerStatus{Subnet: p.Subnet.String(), Addr: p.Addr.String()}
