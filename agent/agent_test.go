@@ -49,8 +49,8 @@ func TestPeerSetVXLANIgnoresOtherBackendsOncePerLease(t *testing.T) {
 	if s.apply([]lease.Event{{Type: lease.Added, Lease: hostgw}, {Type: lease.Added, Lease: udp}, {Type: lease.Added, Lease: good}}) {
 		t.Fatal("identical events must not change the peer set")
 	}
-	if n := logs.FilterMessage("rejecting lease").Len(); n != 2 {
-		t.Fatalf("got %d 'rejecting lease' warnings, want 2 (one per foreign lease)", n)
+	if n := logs.FilterMessage("ignoring lease").Len(); n != 2 {
+		t.Fatalf("got %d 'ignoring lease' warnings, want 2 (one per foreign lease)", n)
 	}
 	peers := s.list()
 	if len(peers) != 1 || peers[0].Subnet != good.Subnet || peers[0].Addr != netip.MustParseAddrPort("192.168.1.7:8472") ||
@@ -159,8 +159,8 @@ func TestPeerSetRejectsLeasesOutsideThePool(t *testing.T) {
 	if peers := s.list(); len(peers) != 1 || peers[0].Subnet != good.Subnet {
 		t.Fatalf("peers = %+v, want only %s", peers, good.Subnet)
 	}
-	if n := logs.FilterMessage("rejecting lease").Len(); n != 3 {
-		t.Fatalf("%d 'rejecting lease' warnings, want 3", n)
+	if n := logs.FilterMessage("ignoring lease").Len(); n != 3 {
+		t.Fatalf("%d 'ignoring lease' warnings, want 3", n)
 	}
 	rules, counts := s.counts.snapshot()
 	if got := fmt.Sprint(rules, counts); got != "[outside_network own_subnet subnet_len] [1 1 1]" {

@@ -87,7 +87,7 @@ func (s *peerSet) add(l lease.Lease) bool {
 	p, rej := s.peerOf(l)
 	if rej != nil {
 		if old, ok := s.rejected[sn]; !ok || old.why != rej.why {
-			s.log.Warn("rejecting lease", zap.Stringer("subnet", sn), zap.Stringer("public_ip", rej.publicIP),
+			s.log.Warn("ignoring lease", zap.Stringer("subnet", sn), zap.Stringer("public_ip", rej.publicIP),
 				zap.String("rule", rej.rule), zap.String("reason", rej.why))
 			s.counts.add(rej.rule)
 			s.rejected[sn] = *rej

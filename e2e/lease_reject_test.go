@@ -80,10 +80,10 @@ func TestLeaseRejected(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 
-			if err := pingEventually(c.ctx, a, addrB, 3*time.Second); err != nil {
+			if err := pingEventually(c.ctx, a, addrB, 10*time.Second); err != nil {
 				t.Errorf("A → B with the forged leases in etcd: %v", err)
 			}
-			if err := pingEventually(c.ctx, b, addrA, 3*time.Second); err != nil {
+			if err := pingEventually(c.ctx, b, addrA, 10*time.Second); err != nil {
 				t.Errorf("B → A with the forged leases in etcd: %v", err)
 			}
 			if t.Failed() {
