@@ -23,7 +23,6 @@ type state struct {
 	plane  *plane
 	public netip.Addr
 	tun    string
-	eng    *router.Engine
 	log    *zap.Logger
 
 	mu         sync.Mutex
@@ -112,7 +111,8 @@ type PeerStatus struct {
 	MAC    string `json:"mac,omitempty"`
 }
 
-func (s *state) status() any {
+// status is the agent's state for /status, without the engine's counters.
+func (s *state) status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Subnet: s.own.Subnet.String(), PublicIP: s.public.String(), Backend: s.plane.backend,
@@ -128,9 +128,6 @@ func (s *state) status() any {
 		st.Peers = append(st.Peers, ps)
 	}
 	st.Rejected = s.rejected
-	if s.eng != nil {
-		st.Counters = counters(s.eng.Stats().Snapshot())
-	}
 	return st
 }
 

@@ -65,9 +65,13 @@ func TestVTEPCollision(t *testing.T) {
 	if e := logs.FilterMessageSnippet("VtepMAC collision").All(); len(e) != 2 || e[0].ContextMap()["file"] != filepath.Join(dir, "mac") {
 		t.Fatalf("collision warnings %+v, want 2 naming the file", e)
 	}
+	checkFramingFollows(t, a, b, shared)
+}
 
-	// The framing follows: frames carry the new source MAC, and frames to
-	// the new MAC are accepted, to the old one refused.
+// checkFramingFollows: a's frames carry its new source MAC; b accepts frames
+// to its new MAC and refuses those to the old one.
+func checkFramingFollows(t *testing.T, a, b *vtep, old net.HardwareAddr) {
+	t.Helper()
 	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 8))
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
@@ -78,9 +82,9 @@ func TestVTEPCollision(t *testing.T) {
 	if _, r := b.framer.Decap(f); r != encap.OK {
 		t.Fatalf("b refuses a frame to its new MAC: %v", r)
 	}
-	old := encap.NewVXLAN(1, [6]byte(net.HardwareAddr{0x02, 0xcc, 0, 0, 0, 9}))
+	other := encap.NewVXLAN(1, [6]byte(net.HardwareAddr{0x02, 0xcc, 0, 0, 0, 9}))
 	copy(buf[encap.Headroom:], pkt)
-	f, _ = old.Encap(buf, encap.Headroom, len(pkt), [6]byte(shared))
+	f, _ = other.Encap(buf, encap.Headroom, len(pkt), [6]byte(old))
 	if _, r := b.framer.Decap(f); r != encap.NotForUs {
 		t.Fatalf("b takes a frame to its old MAC: %v", r)
 	}
