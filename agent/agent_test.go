@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -15,6 +16,15 @@ import (
 	"github.com/feltnet/felt/lease"
 )
 
+func testNetConfig(t *testing.T, backend string) *lease.Config {
+	t.Helper()
+	c, err := lease.ParseConfig([]byte(`{"Network":"10.5.0.0/16","Backend":{"Type":"` + backend + `"}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func vxlanLease(t *testing.T, sn, pub, mac string) lease.Lease {
 	t.Helper()
 	m, err := net.ParseMAC(mac)
@@ -26,7 +36,7 @@ func vxlanLease(t *testing.T, sn, pub, mac string) lease.Lease {
 
 func TestPeerSetVXLANIgnoresOtherBackendsOncePerLease(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	s := newPeerSet("vxlan", 8472, zap.New(core))
+	s := newPeerSet(testNetConfig(t, "vxlan"), lease.Lease{}, zap.New(core))
 	hostgw := lease.Lease{Subnet: netip.MustParsePrefix("10.5.9.0/24"),
 		Attrs: lease.Attrs{PublicIP: netip.MustParseAddr("192.168.1.9"), BackendType: "host-gw"}}
 	udp := lease.Lease{Subnet: netip.MustParsePrefix("10.5.8.0/24"), Attrs: lease.NewUDPAttrs(netip.MustParseAddr("192.168.1.8"))}
@@ -53,7 +63,7 @@ func TestPeerSetVXLANIgnoresOtherBackendsOncePerLease(t *testing.T) {
 }
 
 func TestPeerSetUDPTakesAnyLease(t *testing.T) {
-	s := newPeerSet("udp", 8285, zap.NewNop())
+	s := newPeerSet(testNetConfig(t, "udp"), lease.Lease{}, zap.NewNop())
 	s.apply([]lease.Event{
 		{Type: lease.Added, Lease: vxlanLease(t, "10.5.7.0/24", "192.168.1.7", "c6:d2:32:6f:8f:44")},
 		{Type: lease.Added, Lease: lease.Lease{Subnet: netip.MustParsePrefix("10.5.8.0/24"), Attrs: lease.NewUDPAttrs(netip.MustParseAddr("192.168.1.8"))}},
@@ -65,7 +75,7 @@ func TestPeerSetUDPTakesAnyLease(t *testing.T) {
 }
 
 func TestPeerSetBadVtepMACIgnored(t *testing.T) {
-	s := newPeerSet("vxlan", 8472, zap.NewNop())
+	s := newPeerSet(testNetConfig(t, "vxlan"), lease.Lease{}, zap.NewNop())
 	l := lease.Lease{Subnet: netip.MustParsePrefix("10.5.7.0/24"), Attrs: lease.Attrs{PublicIP: netip.MustParseAddr("192.168.1.7"),
 		BackendType: "vxlan", BackendData: []byte(`{"VNI":1,"VtepMAC":"not-a-mac"}`)}}
 	if s.apply([]lease.Event{{Type: lease.Added, Lease: l}}) || len(s.list()) != 0 {
@@ -131,5 +141,45 @@ func TestMasqRulesAreFlanneld(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestPeerSetRejectsLeasesOutsideThePool(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	own := lease.Lease{Subnet: netip.MustParsePrefix("10.5.1.0/24")}
+	s := newPeerSet(testNetConfig(t, "udp"), own, zap.New(core))
+	at := func(sn string) lease.Lease {
+		return lease.Lease{Subnet: netip.MustParsePrefix(sn), Attrs: lease.NewUDPAttrs(netip.MustParseAddr("192.168.1.3"))}
+	}
+	good, wide, inB, ours := at("10.5.2.0/24"), at("0.0.0.0/1"), at("10.5.2.0/25"), at("10.5.1.0/24")
+	evs := []lease.Event{{Type: lease.Added, Lease: good}, {Type: lease.Added, Lease: wide},
+		{Type: lease.Added, Lease: inB}, {Type: lease.Added, Lease: ours}}
+	s.apply(evs)
+	s.apply(evs) // a re-list: no new warnings, no new counts
+	if peers := s.list(); len(peers) != 1 || peers[0].Subnet != good.Subnet {
+		t.Fatalf("peers = %+v, want only %s", peers, good.Subnet)
+	}
+	if n := logs.FilterMessage("ignoring lease").Len(); n != 3 {
+		t.Fatalf("%d 'ignoring lease' warnings, want 3", n)
+	}
+	rules, counts := s.counts.snapshot()
+	if got := fmt.Sprint(rules, counts); got != "[outside_network own_subnet subnet_len] [1 1 1]" {
+		t.Fatalf("rejected counts %s", got)
+	}
+	rej := s.rejectedList()
+	if len(rej) != 3 || rej[0].Subnet != "0.0.0.0/1" || rej[0].Rule != lease.RuleOutsideNetwork ||
+		!strings.Contains(rej[0].Reason, "must lie inside Network 10.5.0.0/16") {
+		t.Fatalf("rejected list %+v", rej)
+	}
+	// A peer whose lease turns bad (its value rewritten) leaves the table.
+	bad := good
+	bad.Attrs.PublicIP = netip.Addr{}
+	if !s.apply([]lease.Event{{Type: lease.Added, Lease: bad}}) || len(s.list()) != 0 {
+		t.Fatal("a peer whose lease is rejected must be removed")
+	}
+	// After a re-acquire the old own subnet is a peer's like any other.
+	s.setOwn(lease.Lease{Subnet: netip.MustParsePrefix("10.5.7.0/24")})
+	if !s.apply([]lease.Event{{Type: lease.Added, Lease: ours}}) {
+		t.Fatal("the old own subnet must be accepted after setOwn")
 	}
 }

@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"sort"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -25,16 +28,48 @@ func counters(s router.Snapshot) map[string]uint64 {
 // reads the live atomic counters at scrape time: nothing is added to the
 // packet path for metrics.
 type collector struct {
-	st  *state
-	eng *router.Engine
+	st       *state
+	eng      *router.Engine
+	rejected *ruleCounts
 
-	packets, bytes, drops, peers, expiry, renewals, reacquired *prometheus.Desc
+	packets, bytes, drops, peers, expiry, renewals, reacquired, rejects *prometheus.Desc
 }
 
-func newMetrics(st *state, eng *router.Engine) *prometheus.Registry {
+// ruleCounts counts rejected leases by rule: the watch goroutine adds, a
+// scrape reads.
+type ruleCounts struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func newRuleCounts() *ruleCounts { return &ruleCounts{n: map[string]uint64{}} }
+
+func (c *ruleCounts) add(rule string) {
+	c.mu.Lock()
+	c.n[rule]++
+	c.mu.Unlock()
+}
+
+// snapshot returns the rules seen so far, sorted, and their counts.
+func (c *ruleCounts) snapshot() ([]string, []uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rules := make([]string, 0, len(c.n))
+	for r := range c.n {
+		rules = append(rules, r)
+	}
+	sort.Strings(rules)
+	counts := make([]uint64, len(rules))
+	for i, r := range rules {
+		counts[i] = c.n[r]
+	}
+	return rules, counts
+}
+
+func newMetrics(st *state, eng *router.Engine, rejected *ruleCounts) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&collector{st: st, eng: eng,
+	reg.MustRegister(&collector{st: st, eng: eng, rejected: rejected,
 		packets:    prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
 		bytes:      prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
 		drops:      prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
@@ -42,12 +77,14 @@ func newMetrics(st *state, eng *router.Engine) *prometheus.Registry {
 		expiry:     prometheus.NewDesc("felt_lease_expiry_timestamp_seconds", "When the own subnet lease expires (Unix time).", []string{"subnet"}, nil),
 		renewals:   prometheus.NewDesc("felt_lease_renewals_total", "Renewals of the own subnet lease.", nil, nil),
 		reacquired: prometheus.NewDesc("felt_lease_reacquired_total", "Times the own lease was lost and a lease taken again.", nil, nil),
+		rejects: prometheus.NewDesc("felt_leases_rejected_total",
+			"Peer leases rejected (not put in the peer table), by the rule they broke; once per lease and reason.", []string{"rule"}, nil),
 	})
 	return reg
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.expiry, c.renewals, c.reacquired} {
+	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.expiry, c.renewals, c.reacquired, c.rejects} {
 		ch <- d
 	}
 }
@@ -70,4 +107,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.renewals, prometheus.CounterValue, float64(renewals))
 	ch <- prometheus.MustNewConstMetric(c.reacquired, prometheus.CounterValue, float64(reacquired))
+	rules, counts := c.rejected.snapshot()
+	for i, r := range rules {
+		ch <- prometheus.MustNewConstMetric(c.rejects, prometheus.CounterValue, float64(counts[i]), r)
+	}
 }

@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"errors"
 	"net/netip"
 	"sort"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -10,19 +12,51 @@ import (
 	"github.com/feltnet/felt/router"
 )
 
-// peerSet turns lease events into the router's peer list. It runs off the
-// packet path, on the watch goroutine only.
-type peerSet struct {
-	backend string // "udp" or "vxlan"
-	port    uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel)
-	log     *zap.Logger
-	peers   map[netip.Prefix]router.Peer
-	ignored map[netip.Prefix]string // leases skipped, with why: warned once per lease, not per packet
+// Rules, besides lease.CheckPeer's, for which a lease is not taken as a peer.
+const (
+	rulePublicIP    = "public_ip"    // no IPv4 PublicIP
+	ruleBackendType = "backend_type" // a vxlan node and a lease of another backend
+	ruleBackendData = "backend_data" // a vxlan lease without a usable VNI and VtepMAC
+)
+
+// rejection is why a lease is not a peer.
+type rejection struct {
+	publicIP netip.Addr
+	rule     string // a lease.Rule* or rule* label
+	why      string
 }
 
-func newPeerSet(backend string, port uint16, log *zap.Logger) *peerSet {
-	return &peerSet{backend: backend, port: port, log: log,
-		peers: map[netip.Prefix]router.Peer{}, ignored: map[netip.Prefix]string{}}
+// peerSet turns lease events into the router's peer list. apply runs off the
+// packet path, on the watch goroutine only; setOwn and the counts may be used
+// from any goroutine.
+type peerSet struct {
+	cfg      *lease.Config
+	port     uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel)
+	log      *zap.Logger
+	peers    map[netip.Prefix]router.Peer
+	rejected map[netip.Prefix]rejection // warned and counted once per lease and reason, not per event
+	counts   *ruleCounts
+
+	mu  sync.Mutex
+	own lease.Lease
+}
+
+func newPeerSet(cfg *lease.Config, own lease.Lease, log *zap.Logger) *peerSet {
+	return &peerSet{cfg: cfg, port: uint16(cfg.Backend.UDPPort()), log: log, own: own,
+		peers: map[netip.Prefix]router.Peer{}, rejected: map[netip.Prefix]rejection{}, counts: newRuleCounts()}
+}
+
+// setOwn records the own lease after the keeper re-acquired one.
+func (s *peerSet) setOwn(l lease.Lease) {
+	s.mu.Lock()
+	s.own = l
+	s.mu.Unlock()
+}
+
+func (s *peerSet) ownLease() lease.Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.own
 }
 
 // apply folds events into the set and reports whether the peer list changed.
@@ -37,56 +71,74 @@ func (s *peerSet) apply(evs []lease.Event) bool {
 				changed = true
 				s.log.Info("peer removed", zap.Stringer("subnet", sn))
 			}
-			delete(s.ignored, sn)
+			delete(s.rejected, sn)
 		case lease.Added:
-			p, why := s.peerOf(ev.Lease)
-			if why != "" {
-				if s.ignored[sn] != why {
-					s.log.Warn("ignoring lease", zap.Stringer("subnet", sn),
-						zap.Stringer("public_ip", ev.Lease.Attrs.PublicIP), zap.String("reason", why))
-					s.ignored[sn] = why
-				}
-				if _, ok := s.peers[sn]; ok {
-					delete(s.peers, sn)
-					changed = true
-				}
-				continue
-			}
-			delete(s.ignored, sn)
-			if old, ok := s.peers[sn]; !ok || old != p {
-				s.peers[sn] = p
+			if s.add(ev.Lease) {
 				changed = true
-				s.log.Info("peer added", zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr))
 			}
 		}
 	}
 	return changed
 }
 
-// peerOf maps a lease to a peer, or says why the lease is not one: flanneld's
-// vxlan nodes ignore every lease whose BackendType is not "vxlan"; its udp
-// nodes take any lease.
-func (s *peerSet) peerOf(l lease.Lease) (router.Peer, string) {
+// add takes l as a peer or rejects it; it reports whether the peers changed.
+func (s *peerSet) add(l lease.Lease) bool {
+	sn := l.Subnet
+	p, rej := s.peerOf(l)
+	if rej != nil {
+		if old, ok := s.rejected[sn]; !ok || old.why != rej.why {
+			s.log.Warn("ignoring lease", zap.Stringer("subnet", sn), zap.Stringer("public_ip", rej.publicIP),
+				zap.String("rule", rej.rule), zap.String("reason", rej.why))
+			s.counts.add(rej.rule)
+			s.rejected[sn] = *rej
+		}
+		_, had := s.peers[sn]
+		delete(s.peers, sn)
+		return had
+	}
+	delete(s.rejected, sn)
+	if old, ok := s.peers[sn]; ok && old == p {
+		return false
+	}
+	s.peers[sn] = p
+	s.log.Info("peer added", zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr))
+	return true
+}
+
+// peerOf maps a lease to a peer, or says why the lease is not one: its
+// subnets must pass lease.CheckPeer; flanneld's vxlan nodes ignore every
+// lease whose BackendType is not "vxlan"; its udp nodes take any backend.
+func (s *peerSet) peerOf(l lease.Lease) (router.Peer, *rejection) {
 	a := l.Attrs
+	reject := func(rule, why string) (router.Peer, *rejection) {
+		return router.Peer{}, &rejection{publicIP: a.PublicIP, rule: rule, why: why}
+	}
+	if err := lease.CheckPeer(s.cfg, s.ownLease(), l); err != nil {
+		var pe *lease.PeerError
+		if errors.As(err, &pe) {
+			return reject(pe.Rule, err.Error())
+		}
+		return reject(lease.RuleOutsideNetwork, err.Error())
+	}
 	if !a.PublicIP.Is4() {
-		return router.Peer{}, "no IPv4 PublicIP"
+		return reject(rulePublicIP, "no IPv4 PublicIP")
 	}
 	p := router.Peer{Subnet: l.Subnet, Addr: netip.AddrPortFrom(a.PublicIP, s.port)}
-	if s.backend == "vxlan" {
-		if a.BackendType != "vxlan" {
+	if s.cfg.Backend.Type == lease.BackendVXLAN {
+		if a.BackendType != lease.BackendVXLAN {
 			bt := a.BackendType
 			if bt == "" {
 				bt = "udp (none)"
 			}
-			return router.Peer{}, "backend type " + bt + " is not vxlan"
+			return reject(ruleBackendType, "backend type "+bt+" is not vxlan")
 		}
 		_, mac, err := a.VXLAN()
 		if err != nil {
-			return router.Peer{}, err.Error()
+			return reject(ruleBackendData, err.Error())
 		}
 		copy(p.MAC[:], mac)
 	}
-	return p, ""
+	return p, nil
 }
 
 func (s *peerSet) list() []router.Peer {
@@ -95,5 +147,22 @@ func (s *peerSet) list() []router.Peer {
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subnet.Addr().Less(out[j].Subnet.Addr()) })
+	return out
+}
+
+// rejectedList is the leases currently rejected, for /status, by subnet.
+func (s *peerSet) rejectedList() []RejectedLease {
+	sns := make([]netip.Prefix, 0, len(s.rejected))
+	for sn := range s.rejected {
+		sns = append(sns, sn)
+	}
+	sort.Slice(sns, func(i, j int) bool {
+		return sns[i].Addr().Less(sns[j].Addr()) || sns[i].Addr() == sns[j].Addr() && sns[i].Bits() < sns[j].Bits()
+	})
+	out := make([]RejectedLease, 0, len(sns))
+	for _, sn := range sns {
+		r := s.rejected[sn]
+		out = append(out, RejectedLease{Subnet: sn.String(), PublicIP: r.publicIP.String(), Rule: r.rule, Reason: r.why})
+	}
 	return out
 }

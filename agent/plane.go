@@ -29,14 +29,14 @@ var (
 // plane is the packet path's parts for one backend: the TUN, the socket and
 // the framing, plus what the lease publishes about them.
 type plane struct {
-	backend string
+	backend string // lease.BackendUDP or lease.BackendVXLAN
 	dev     router.Device
 	conn    *encap.Conn
 	framer  router.Framer
 	attrs   lease.Attrs
 	mtu     int // TUN MTU
 	port    uint16
-	mac     []byte // vxlan VtepMAC
+	vtep    *vtep // vxlan only: the VtepMAC, which may change at run time
 }
 
 // newPlane opens the socket and the TUN before a lease is taken, as flanneld
@@ -45,36 +45,9 @@ type plane struct {
 func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
 	b := c.Backend
 	p := &plane{backend: b.Type, port: uint16(b.UDPPort())}
-	var laddr netip.AddrPort
-	switch b.Type {
-	case "vxlan":
-		under := ext.MTU
-		if b.MTU > 0 {
-			under = b.MTU
-		}
-		p.mtu = under - vxlanOverhead
-		mac, created, err := loadOrCreateMAC(cfg.VtepMACFile)
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			log.Info("new VtepMAC", zap.Stringer("mac", mac), zap.String("file", cfg.VtepMACFile))
-		}
-		p.mac = mac
-		var m [6]byte
-		copy(m[:], mac)
-		p.framer = encap.NewVXLAN(uint32(b.VNI), m)
-		p.attrs = lease.NewVXLANAttrs(public, uint32(b.VNI), mac)
-		// The kernel's vxlan socket is wildcard-bound; so is ours.
-		laddr = netip.AddrPortFrom(netip.IPv4Unspecified(), p.port)
-	case "udp":
-		p.mtu = ext.MTU - udpOverhead
-		p.framer = encap.NewUDP(p.mtu)
-		p.attrs = lease.NewUDPAttrs(public)
-		// flanneld's udp backend binds to the interface address.
-		laddr = netip.AddrPortFrom(ext.Addr, p.port)
-	default:
-		return nil, fmt.Errorf("backend %q: felt speaks udp and vxlan", b.Type)
+	laddr, err := p.setFraming(b, ext, public, cfg.VtepMACFile, log)
+	if err != nil {
+		return nil, err
 	}
 	o := encap.DefaultOptions()
 	o.Logger = log.Named("udp")
@@ -90,6 +63,41 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 	}
 	p.dev = dev
 	return p, nil
+}
+
+// setFraming picks the backend's framing, TUN MTU and lease attributes, and
+// returns the address to listen on.
+func (p *plane) setFraming(b lease.Backend, ext extIface, public netip.Addr, macFile string, log *zap.Logger) (netip.AddrPort, error) {
+	switch b.Type {
+	case lease.BackendVXLAN:
+		under := ext.MTU
+		if b.MTU > 0 {
+			under = b.MTU
+		}
+		p.mtu = under - vxlanOverhead
+		mac, created, err := loadOrCreateMAC(macFile)
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		if created {
+			log.Info("new VtepMAC", zap.Stringer("mac", mac), zap.String("file", macFile))
+		}
+		p.vtep = newVTEP(macFile, uint32(b.VNI), public, mac)
+		p.framer = &p.vtep.framer
+		p.attrs = p.vtep.attrs()
+		// The kernel's vxlan socket is wildcard-bound; so is ours.
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), p.port), nil
+	case lease.BackendUDP:
+		p.mtu = ext.MTU - udpOverhead
+		p.framer = encap.NewUDP(p.mtu)
+		p.attrs = lease.NewUDPAttrs(public)
+		// flanneld's udp backend binds to the interface address.
+		return netip.AddrPortFrom(ext.Addr, p.port), nil
+	}
+	// Not a second validation: lease.Config.Validate admits only the
+	// backends above and reports any other to the user. This guards against
+	// lease learning a backend before the agent does.
+	return netip.AddrPort{}, fmt.Errorf("backend %q: the agent builds no data plane for it", b.Type)
 }
 
 func (p *plane) close() {

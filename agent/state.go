@@ -23,12 +23,12 @@ type state struct {
 	plane  *plane
 	public netip.Addr
 	tun    string
-	eng    *router.Engine
 	log    *zap.Logger
 
 	mu         sync.Mutex
 	own        lease.Lease
 	peers      []router.Peer
+	rejected   []RejectedLease
 	renewals   int // renewals of the own lease
 	reacquired int // leases taken again after one was lost
 }
@@ -75,6 +75,12 @@ func (s *state) setPeers(p []router.Peer) {
 	s.mu.Unlock()
 }
 
+func (s *state) setRejected(r []RejectedLease) {
+	s.mu.Lock()
+	s.rejected = r
+	s.mu.Unlock()
+}
+
 // Status is what /status returns and `felt status` prints.
 type Status struct {
 	Subnet    string            `json:"subnet"`
@@ -85,8 +91,17 @@ type Status struct {
 	VtepMAC   string            `json:"vtep_mac,omitempty"`
 	Expires   time.Time         `json:"lease_expires"`
 	Peers     []PeerStatus      `json:"peers"`
+	Rejected  []RejectedLease   `json:"rejected_leases,omitempty"`
 	Counters  map[string]uint64 `json:"counters"`
 	Timestamp time.Time         `json:"time"`
+}
+
+// RejectedLease is a lease not taken as a peer, with the rule it broke.
+type RejectedLease struct {
+	Subnet   string `json:"subnet"`
+	PublicIP string `json:"public_ip"`
+	Rule     string `json:"rule"`
+	Reason   string `json:"reason"`
 }
 
 // PeerStatus is one peer in Status.
@@ -96,13 +111,14 @@ type PeerStatus struct {
 	MAC    string `json:"mac,omitempty"`
 }
 
-func (s *state) status() any {
+// status is the agent's state for /status, without the engine's counters.
+func (s *state) status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Status{Subnet: s.own.Subnet.String(), PublicIP: s.public.String(), Backend: s.plane.backend,
 		TUN: s.tun, MTU: s.plane.mtu, Expires: s.own.Expiration, Timestamp: time.Now()}
-	if s.plane.mac != nil {
-		st.VtepMAC = net.HardwareAddr(s.plane.mac).String()
+	if s.plane.vtep != nil {
+		st.VtepMAC = s.plane.vtep.current().String()
 	}
 	for _, p := range s.peers {
 		ps := PeerStatus{Subnet: p.Subnet.String(), Addr: p.Addr.String()}
@@ -111,9 +127,7 @@ func (s *state) status() any {
 		}
 		st.Peers = append(st.Peers, ps)
 	}
-	if s.eng != nil {
-		st.Counters = counters(s.eng.Stats().Snapshot())
-	}
+	st.Rejected = s.rejected
 	return st
 }
 

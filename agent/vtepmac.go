@@ -6,9 +6,18 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/router"
 )
 
 // VtepMACFile is the default name of the file, beside subnet.env, that keeps
@@ -31,15 +40,31 @@ func loadOrCreateMAC(path string) (net.HardwareAddr, bool, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, false, fmt.Errorf("vtep mac file: %w", err)
 	}
-	mac := make(net.HardwareAddr, 6)
-	if _, err := rand.Read(mac); err != nil {
+	mac, err := newMAC()
+	if err != nil {
 		return nil, false, err
 	}
-	mac[0] = (mac[0] &^ 1) | 2
-	if err := writeFileAtomic(path, []byte(mac.String()+"\n")); err != nil {
-		return nil, false, fmt.Errorf("vtep mac file: %w", err)
+	if err := storeMAC(path, mac); err != nil {
+		return nil, false, err
 	}
 	return mac, true, nil
+}
+
+// newMAC returns a random locally administered unicast MAC.
+func newMAC() (net.HardwareAddr, error) {
+	mac := make(net.HardwareAddr, 6)
+	if _, err := rand.Read(mac); err != nil {
+		return nil, err
+	}
+	mac[0] = (mac[0] &^ 1) | 2
+	return mac, nil
+}
+
+func storeMAC(path string, mac net.HardwareAddr) error {
+	if err := writeFileAtomic(path, []byte(mac.String()+"\n")); err != nil {
+		return fmt.Errorf("vtep mac file: %w", err)
+	}
+	return nil
 }
 
 func writeFileAtomic(path string, data []byte) error {
@@ -68,4 +93,88 @@ func writeFileAtomic(path string, data []byte) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// macFramer is the vxlan framing whose VtepMAC may change while the engine
+// runs (after a collision): each call loads the current *encap.VXLAN, one
+// atomic pointer load per packet, no allocation.
+type macFramer struct{ cur atomic.Pointer[encap.VXLAN] }
+
+var _ router.Framer = (*macFramer)(nil)
+
+func (f *macFramer) Overhead() int { return encap.VXLANOverhead }
+
+func (f *macFramer) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, encap.Reason) {
+	return f.cur.Load().Encap(buf, off, n, dst)
+}
+
+func (f *macFramer) Decap(frame []byte) ([]byte, encap.Reason) { return f.cur.Load().Decap(frame) }
+
+// vtep is this node's VtepMAC: the file that keeps it, the framing that
+// writes it and the lease attributes that publish it.
+type vtep struct {
+	path   string
+	vni    uint32
+	public netip.Addr
+	framer macFramer
+
+	mu  sync.Mutex
+	mac net.HardwareAddr
+}
+
+func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *vtep {
+	v := &vtep{path: path, vni: vni, public: public}
+	v.set(mac)
+	return v
+}
+
+func (v *vtep) set(mac net.HardwareAddr) {
+	v.mu.Lock()
+	v.mac = mac
+	v.mu.Unlock()
+	v.framer.cur.Store(encap.NewVXLAN(v.vni, [6]byte(mac)))
+}
+
+// current returns the VtepMAC in use (the caller must not modify it).
+func (v *vtep) current() net.HardwareAddr {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.mac
+}
+
+func (v *vtep) attrs() lease.Attrs { return lease.NewVXLANAttrs(v.public, v.vni, v.current()) }
+
+// collision returns a peer, other than a stale lease of our own PublicIP,
+// that publishes our VtepMAC: every frame between us would be dropped as
+// loop_mac at both ends.
+func (v *vtep) collision(peers []router.Peer) (router.Peer, bool) {
+	cur := [6]byte(v.current())
+	for _, p := range peers {
+		if p.MAC == cur && p.Addr.Addr() != v.public {
+			return p, true
+		}
+	}
+	return router.Peer{}, false
+}
+
+// resolve moves this node off a VtepMAC that peer also publishes: a new
+// random MAC, stored in the file (kept in memory if that fails), framed from
+// the next packet on, and returned as the attrs to publish. Each side of a
+// felt–felt collision may do this at once; both end on fresh random MACs. A
+// flanneld peer never changes its MAC, so felt must.
+func (v *vtep) resolve(peer router.Peer, log *zap.Logger) (lease.Attrs, error) {
+	old := v.current()
+	mac, err := newMAC()
+	if err != nil {
+		return lease.Attrs{}, fmt.Errorf("new VtepMAC: %w", err)
+	}
+	v.set(mac)
+	log.Warn("VtepMAC collision: a peer's lease publishes this node's VtepMAC, so every vxlan frame between the two "+
+		"was dropped (loop_mac); using a new one. Give each node its own VtepMAC file (a shared directory or a cloned disk?)",
+		zap.Stringer("old", old), zap.Stringer("new", mac), zap.String("file", v.path),
+		zap.Stringer("peer_subnet", peer.Subnet), zap.Stringer("peer", peer.Addr.Addr()))
+	if err := storeMAC(v.path, mac); err != nil {
+		log.Error("the new VtepMAC is used but not stored; a restart goes back to the old one", zap.Error(err))
+	}
+	return v.attrs(), nil
 }

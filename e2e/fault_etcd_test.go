@@ -126,7 +126,7 @@ func TestFaultEtcdOutage(t *testing.T) {
 	for _, a := range hosts {
 		for _, b := range hosts {
 			if a != b {
-				if err := pingEventually(c.ctx, a, addr[b.Name], 3*time.Second); err != nil {
+				if err := pingEventually(c.ctx, a, addr[b.Name], 10*time.Second); err != nil {
 					t.Fatalf("during the outage: %v", err)
 				}
 			}

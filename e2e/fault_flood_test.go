@@ -75,16 +75,24 @@ func TestFaultGarbageFlood(t *testing.T) {
 				t.Fatalf("stream %s → %s under the flood: %v", peer.Name, target.Name, err)
 			}
 
-			if err := ping(c.ctx, peer, dst); err != nil {
+			if err := pingEventually(c.ctx, peer, dst, 10*time.Second); err != nil {
 				t.Fatalf("after the flood: %v", err)
 			}
+			// Only the inbound reasons garbage can cause: the agent's other
+			// drops meanwhile (the kernel's IPv6 router solicitation to
+			// ff02::2 out of felt0 is a no_route) are not the flood's.
 			after := c.status(target).Counters
 			var dropped uint64
-			var detail []string
+			var detail, other []string
 			for k, v := range after {
-				if d := v - before[k]; strings.HasPrefix(k, "drop_") && d > 0 {
+				d := v - before[k]
+				switch {
+				case !strings.HasPrefix(k, "drop_") || d == 0:
+				case floodReasons[strings.TrimPrefix(k, "drop_")]:
 					dropped += d
 					detail = append(detail, fmt.Sprintf("%s %d", k, d))
+				default:
+					other = append(other, fmt.Sprintf("%s %d", k, d))
 				}
 			}
 			kernel := udpRcvbufErrors(t, c, target) - rcvErrBefore
@@ -93,6 +101,9 @@ func TestFaultGarbageFlood(t *testing.T) {
 				"felt dropped and counted %d (%s); kernel socket-buffer drops %d (garbage and legitimate)",
 				stream.sentN.Load()>>20, peer.Name, target.Name, total, sent[0].Load(), sent[1].Load(),
 				dropped, strings.Join(detail, ", "), kernel)
+			if len(other) > 0 {
+				t.Logf("other drops meanwhile, not the flood's: %s", strings.Join(other, ", "))
+			}
 			if after["drop_unknown_sender"]-before["drop_unknown_sender"] == 0 {
 				t.Errorf("no datagram from the stranger counted as drop_unknown_sender")
 			}
@@ -101,6 +112,13 @@ func TestFaultGarbageFlood(t *testing.T) {
 			}
 		})
 	}
+}
+
+// floodReasons are the drop reasons a datagram arriving at the felt port
+// can be counted under: the sender check, the decoders and the inner checks.
+var floodReasons = map[string]bool{
+	"unknown_sender": true, "too_short": true, "bad_header": true, "wrong_vni": true, "not_for_us": true,
+	"loop_mac": true, "bad_ip": true, "source_outside_subnet": true, "not_local": true,
 }
 
 // garbageDatagrams returns n random datagrams of 1..1400 bytes; for vxlan

@@ -108,7 +108,7 @@ func TestRestartKeepsSubnetAndMAC(t *testing.T) {
 	if err != nil || resp.Count != 2 {
 		t.Fatalf("leases after restart: %d (%v), want 2", resp.Count, err)
 	}
-	if err := pingEventually(c.ctx, b, c.tunAddr(a), 3*time.Second); err != nil {
+	if err := pingEventually(c.ctx, b, c.tunAddr(a), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -137,7 +137,7 @@ func TestHealthAndMetrics(t *testing.T) {
 	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
 	c.start(a)
 	c.start(b)
-	if err := pingEventually(c.ctx, a, c.tunAddr(b), 3*time.Second); err != nil {
+	if err := pingEventually(c.ctx, a, c.tunAddr(b), 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"/healthz", "/readyz"} {

@@ -24,6 +24,9 @@ type Manager struct {
 	retry   time.Duration
 	races   int
 	onRenew func(Lease)
+	// republish carries the latest attrs given to Republish to Keep's
+	// goroutine; a newer value replaces one not yet taken.
+	republish chan Attrs
 
 	mu  sync.Mutex // guards rnd, which is not safe for concurrent use
 	rnd *rand.Rand
@@ -52,7 +55,8 @@ type ManagerOptions struct {
 // NewManager validates the options and returns a Manager on store.
 func NewManager(store Store, o ManagerOptions) (*Manager, error) {
 	m := &Manager{store: store, log: o.Logger, now: o.Now, rnd: o.Rand, ttl: o.TTL,
-		margin: o.RenewMargin, retry: o.RetryInterval, races: o.RaceRetries, onRenew: o.OnRenew}
+		margin: o.RenewMargin, retry: o.RetryInterval, races: o.RaceRetries, onRenew: o.OnRenew,
+		republish: make(chan Attrs, 1)}
 	if m.log == nil {
 		m.log = zap.NewNop()
 	}
@@ -208,17 +212,40 @@ func (m *Manager) intN(n int) int {
 	return m.rnd.IntN(n)
 }
 
+// Republish gives a running (or later) Keep new attrs for the kept lease,
+// with the same PublicIP (a new VtepMAC, say): Keep writes them at once, as a
+// renewal (OnRenew is called), and uses them for every later renewal and
+// re-acquisition. Only the latest attrs are kept when calls come faster than
+// Keep takes them. Safe for concurrent use.
+func (m *Manager) Republish(attrs Attrs) {
+	for {
+		select {
+		case m.republish <- attrs:
+			return
+		default:
+		}
+		select {
+		case <-m.republish: // superseded
+		default:
+		}
+	}
+}
+
 // Keep holds lease l until ctx ends, and only then returns (ctx's error).
 // It renews l with attrs RenewMargin before it expires (retrying failed
 // renewals every RetryInterval) and watches l's key. If the key is deleted,
 // expires or is taken over by another public IP, Keep acquires a lease again
 // (the same subnet when it is free) and calls onChange with it, from Keep's
-// goroutine.
+// goroutine. Republish replaces attrs.
 func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, onChange func(Lease)) error {
 	cur, lost := l, false
 	backoff := newBackoff()
 	for {
 		if lost {
+			select {
+			case attrs = <-m.republish:
+			default:
+			}
 			nl, err := m.Acquire(ctx, cfg, attrs, cur.Subnet)
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -235,7 +262,7 @@ func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, o
 			onChange(nl)
 		}
 		var err error
-		lost, err = m.hold(ctx, &cur, attrs, backoff)
+		lost, err = m.hold(ctx, &cur, &attrs, backoff)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -255,8 +282,9 @@ func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, o
 
 // hold checks that cur is still ours, then renews it and watches its key
 // until it is lost (true), the watch must be re-established (false, nil:
-// compaction) or fails (false, err).
-func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *backoff) (bool, error) {
+// compaction) or fails (false, err). Attrs from Republish replace *attrs and
+// are written at once.
+func (m *Manager) hold(ctx context.Context, cur *Lease, attrs *Attrs, backoff *backoff) (bool, error) {
 	// Only the own key: a list of every lease (with a TTL request each)
 	// would make each renewal cost grow with the cluster.
 	l, found, rev, err := m.store.Get(ctx, cur.Subnet, cur.IPv6Subnet)
@@ -281,8 +309,11 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs Attrs, backoff *ba
 		select {
 		case <-ctx.Done():
 			return false, ctx.Err()
+		case a := <-m.republish:
+			*attrs = a
+			timer.Reset(0)
 		case <-timer.C:
-			nl, _, err := m.store.Update(ctx, Lease{Subnet: cur.Subnet, IPv6Subnet: cur.IPv6Subnet, Attrs: attrs}, m.ttl)
+			nl, _, err := m.store.Update(ctx, Lease{Subnet: cur.Subnet, IPv6Subnet: cur.IPv6Subnet, Attrs: *attrs}, m.ttl)
 			if err != nil {
 				m.log.Warn("renewing the lease failed; retrying", zap.Stringer("subnet", cur.Subnet),
 					zap.Duration("in", m.retry), zap.Error(err))

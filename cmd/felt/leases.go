@@ -63,7 +63,7 @@ func writeLeases(w io.Writer, leases []lease.Lease, now time.Time) error {
 // backendName shows flanneld's udp leases, which carry no BackendType.
 func backendName(a lease.Attrs) string {
 	if a.BackendType == "" {
-		return "udp"
+		return lease.BackendUDP
 	}
 	return a.BackendType
 }

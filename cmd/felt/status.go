@@ -62,6 +62,13 @@ func cmdStatus(fs *flag.FlagSet) action {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Subnet, p.Addr, p.MAC)
 		}
 		tw.Flush()
+		if len(st.Rejected) > 0 {
+			fmt.Fprintf(w, "\nrejected leases (%d):\n", len(st.Rejected))
+			for _, r := range st.Rejected {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.Subnet, r.PublicIP, r.Rule, r.Reason)
+			}
+			tw.Flush()
+		}
 		fmt.Fprintln(w, "\ncounters:")
 		keys := make([]string, 0, len(st.Counters))
 		for k := range st.Counters {

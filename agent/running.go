@@ -1,0 +1,176 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/router"
+)
+
+// resyncEvery is how often the iptables rules are checked and restored.
+const resyncEvery = 5 * time.Second
+
+// run starts the node's loops and blocks until ctx ends or one of them
+// fails; it returns that failure, or nil after ctx ended.
+func (n *node) run(ctx context.Context) error {
+	g := newGroup(ctx)
+	if n.health != nil {
+		go n.health.serve(n.log)
+	}
+	g.spawn("router", n.eng.Run)
+	g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+	n.startForwardRules(g)
+	if err := n.startIPMasq(g); err != nil {
+		g.fail(err)
+	}
+	g.spawn("lease", func(ctx context.Context) error {
+		return n.keeper.Keep(ctx, n.netCfg, n.own, n.plane.attrs, func(l lease.Lease) {
+			if err := n.reacquired(l); err != nil {
+				g.fail(err)
+			}
+		})
+	})
+	n.log.Info("felt agent running", zap.String("tun", n.cfg.TUNName), zap.Int("mtu", n.plane.mtu),
+		zap.Stringer("listen", n.plane.conn.LocalAddr()))
+	return g.wait()
+}
+
+// onLeases applies lease events, on the watch goroutine.
+func (n *node) onLeases(evs []lease.Event) {
+	if n.peers.apply(evs) {
+		list := n.peers.list()
+		n.eng.SetPeers(list)
+		n.st.setPeers(list)
+		n.checkVtepMAC(list)
+	}
+	n.st.setRejected(n.peers.rejectedList())
+}
+
+// checkVtepMAC moves off our VtepMAC when a peer publishes it too.
+func (n *node) checkVtepMAC(peers []router.Peer) {
+	v := n.plane.vtep
+	if v == nil {
+		return
+	}
+	p, ok := v.collision(peers)
+	if !ok {
+		return
+	}
+	attrs, err := v.resolve(p, n.log)
+	if err != nil {
+		n.log.Error("VtepMAC collision not resolved", zap.Error(err))
+		return
+	}
+	n.keeper.Republish(attrs)
+}
+
+// reacquired applies a lease the keeper took after losing the previous one,
+// on the keeper's goroutine. An error means it is half-applied (the TUN or
+// subnet.env still names the old subnet): the agent must stop, so that a
+// restart applies it whole rather than forwarding into a black hole.
+func (n *node) reacquired(l lease.Lease) error {
+	n.log.Warn("subnet lease changed", zap.Stringer("subnet", l.Subnet), zap.Time("expires", l.Expiration))
+	n.peers.setOwn(l)
+	n.watcher.SetOwn(l.Subnet)
+	n.eng.SetLocal(l.Subnet)
+	if err := n.st.adopt(l, n.cfg); err != nil {
+		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Subnet, err)
+	}
+	if n.masq != nil {
+		if err := n.masq.setSubnet(l.Subnet); err != nil {
+			n.log.Error("move ip-masq rules to the new subnet", zap.Error(err))
+		}
+	}
+	return nil
+}
+
+// startForwardRules sets flanneld's FORWARD rules and keeps them set.
+func (n *node) startForwardRules(g *group) {
+	if !n.cfg.ForwardRules {
+		return
+	}
+	network := n.netCfg.Network
+	if err := ensureForward(network); err != nil {
+		n.log.Warn("forward rules not set: forwarded overlay traffic is dropped if the FORWARD policy is DROP "+
+			"(pass --iptables-forward-rules=false to skip them)", zap.Error(err))
+		return
+	}
+	g.spawn("forward-rules", func(ctx context.Context) error { n.resyncForward(ctx, network); return nil })
+}
+
+// resyncForward restores the FORWARD rules every resyncEvery until ctx ends.
+func (n *node) resyncForward(ctx context.Context, network netip.Prefix) {
+	t := time.NewTicker(resyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := ensureForward(network); err != nil {
+			n.log.Warn("forward rules resync failed", zap.Error(err))
+		}
+	}
+}
+
+// startIPMasq sets the --ip-masq rules and keeps them set.
+func (n *node) startIPMasq(g *group) error {
+	if !n.cfg.IPMasq {
+		return nil
+	}
+	m := &ipMasq{network: n.netCfg.Network, subnet: n.own.Subnet, log: n.log, randomFully: true}
+	if err := m.ensure(); err != nil {
+		return err
+	}
+	n.masq = m
+	g.spawn("ip-masq", func(ctx context.Context) error { m.run(ctx, resyncEvery); return nil })
+	return nil
+}
+
+// group runs named goroutines; the first error cancels the others' context.
+type group struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+}
+
+func newGroup(ctx context.Context) *group {
+	g := &group{}
+	g.ctx, g.cancel = context.WithCancelCause(ctx)
+	return g
+}
+
+// spawn runs fn on its own goroutine with the group's context; an error it
+// returns before the group is cancelled cancels the group.
+func (g *group) spawn(name string, fn func(context.Context) error) {
+	g.wg.Go(func() {
+		if err := fn(g.ctx); err != nil && g.ctx.Err() == nil {
+			g.cancel(fmt.Errorf("%s: %w", name, err))
+		}
+	})
+}
+
+// fail cancels the group with err (the first cause wins).
+func (g *group) fail(err error) { g.cancel(err) }
+
+// wait blocks until the group is cancelled (by its parent context or a
+// failure) and every goroutine has returned; it returns the failure, nil
+// for a plain cancellation.
+func (g *group) wait() error {
+	<-g.ctx.Done()
+	g.wg.Wait()
+	err := context.Cause(g.ctx)
+	g.cancel(nil)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}

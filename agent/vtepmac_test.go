@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/router"
+)
+
+func peerWithMAC(sn, pub string, mac net.HardwareAddr) router.Peer {
+	return router.Peer{Subnet: netip.MustParsePrefix(sn), Addr: netip.AddrPortFrom(netip.MustParseAddr(pub), 8472), MAC: [6]byte(mac)}
+}
+
+// Two felt agents that share a VtepMAC both resolve at once; a flanneld peer
+// (which keeps its MAC) is resolved by felt alone. Either way the MACs end
+// different, the framing uses the new one and the file keeps it.
+func TestVTEPCollision(t *testing.T) {
+	shared := net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 1}
+	dir := t.TempDir()
+	a := newVTEP(filepath.Join(dir, "mac"), 1, netip.MustParseAddr("192.168.1.1"), shared)
+	b := newVTEP(filepath.Join(dir, "mac"), 1, netip.MustParseAddr("192.168.1.2"), shared)
+	stale := peerWithMAC("10.5.9.0/24", "192.168.1.1", shared) // a's own old lease
+	if _, ok := a.collision([]router.Peer{stale}); ok {
+		t.Fatal("a stale lease of our own PublicIP is not a collision")
+	}
+	pa, pb := peerWithMAC("10.5.1.0/24", "192.168.1.1", a.current()), peerWithMAC("10.5.2.0/24", "192.168.1.2", b.current())
+	core, logs := observer.New(zap.WarnLevel)
+	for _, x := range []struct {
+		v    *vtep
+		peer router.Peer
+	}{{a, pb}, {b, pa}} {
+		p, ok := x.v.collision([]router.Peer{x.peer})
+		if !ok {
+			t.Fatalf("%s: no collision found with %+v", x.v.public, x.peer)
+		}
+		attrs, err := x.v.resolve(p, zap.New(core))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, mac, err := attrs.VXLAN()
+		if err != nil || mac.String() != x.v.current().String() || mac.String() == shared.String() || attrs.PublicIP != x.v.public {
+			t.Fatalf("resolve published %v (%v), current %s", attrs, err, x.v.current())
+		}
+	}
+	if a.current().String() == b.current().String() {
+		t.Fatalf("both agents moved to %s", a.current())
+	}
+	// The peer as it was (a flanneld never changes): no collision any more.
+	if _, ok := a.collision([]router.Peer{pb}); ok {
+		t.Fatal("still a collision after resolve")
+	}
+	stored, err := os.ReadFile(filepath.Join(dir, "mac"))
+	if err != nil || (strings.TrimSpace(string(stored)) != a.current().String() && strings.TrimSpace(string(stored)) != b.current().String()) {
+		t.Fatalf("file holds %q (%v), want one of the new MACs", stored, err)
+	}
+	if e := logs.FilterMessageSnippet("VtepMAC collision").All(); len(e) != 2 || e[0].ContextMap()["file"] != filepath.Join(dir, "mac") {
+		t.Fatalf("collision warnings %+v, want 2 naming the file", e)
+	}
+	checkFramingFollows(t, a, b, shared)
+}
+
+// checkFramingFollows: a's frames carry its new source MAC; b accepts frames
+// to its new MAC and refuses those to the old one.
+func checkFramingFollows(t *testing.T, a, b *vtep, old net.HardwareAddr) {
+	t.Helper()
+	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 8))
+	buf := make([]byte, encap.Headroom+len(pkt))
+	copy(buf[encap.Headroom:], pkt)
+	f, r := a.framer.Encap(buf, encap.Headroom, len(pkt), [6]byte(b.current()))
+	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != a.current().String() {
+		t.Fatalf("frame source MAC %s (%v), want %s", net.HardwareAddr(f[14:20]), r, a.current())
+	}
+	if _, r := b.framer.Decap(f); r != encap.OK {
+		t.Fatalf("b refuses a frame to its new MAC: %v", r)
+	}
+	other := encap.NewVXLAN(1, [6]byte(net.HardwareAddr{0x02, 0xcc, 0, 0, 0, 9}))
+	copy(buf[encap.Headroom:], pkt)
+	f, _ = other.Encap(buf, encap.Headroom, len(pkt), [6]byte(old))
+	if _, r := b.framer.Decap(f); r != encap.NotForUs {
+		t.Fatalf("b takes a frame to its old MAC: %v", r)
+	}
+}
+
+func TestMACFramerAllocatesNothing(t *testing.T) {
+	v := newVTEP(filepath.Join(t.TempDir(), "mac"), 1, netip.MustParseAddr("192.168.1.1"), net.HardwareAddr{2, 0, 0, 0, 0, 1})
+	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 1400))
+	buf := make([]byte, encap.Headroom+len(pkt))
+	dst := [6]byte{2, 0, 0, 0, 0, 2}
+	var fr router.Framer = &v.framer
+	n := testing.AllocsPerRun(1000, func() {
+		copy(buf[encap.Headroom:], pkt)
+		fr.Encap(buf, encap.Headroom, len(pkt), dst)
+	})
+	if n != 0 {
+		t.Fatalf("%v allocations per Encap", n)
+	}
+}
+
+// BenchmarkFramer compares encap.VXLAN called directly (through the
+// router.Framer interface, as before) with the swappable macFramer.
+func BenchmarkFramer(b *testing.B) {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	v := newVTEP(filepath.Join(b.TempDir(), "mac"), 1, netip.MustParseAddr("192.168.1.1"), mac)
+	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 1400))
+	buf := make([]byte, encap.Headroom+len(pkt))
+	copy(buf[encap.Headroom:], pkt)
+	for _, c := range []struct {
+		name string
+		fr   router.Framer
+	}{{"direct", encap.NewVXLAN(1, [6]byte(mac))}, {"swappable", &v.framer}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				c.fr.Encap(buf, encap.Headroom, len(pkt), [6]byte{2, 0, 0, 0, 0, 2})
+			}
+		})
+	}
+}
