@@ -9,17 +9,29 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/feltnet/felt/bench/internal/rr"
 	"github.com/feltnet/felt/netns"
 )
 
 // etcdPort is the embedded etcd's client port on host 0's underlay address.
 const etcdPort = 2379
 
-// overlay networks, one per felt backend, each under its own etcd prefix so
-// that the two backends' leases never meet.
-var feltNets = map[Scenario]struct{ prefix, config string }{
-	FeltUDP:   {"/felt-bench/udp", `{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}`},
-	FeltVXLAN: {"/felt-bench/vxlan", `{"Network":"10.6.0.0/16","Backend":{"Type":"vxlan"}}`},
+// agentNet is an agent scenario's overlay network in etcd.
+type agentNet struct{ prefix, network, backend string }
+
+func (n agentNet) config() string {
+	return `{"Network":"` + n.network + `","Backend":{"Type":"` + n.backend + `"}}`
+}
+
+// agentNets are the overlay networks, one per agent scenario (felt's
+// variants share their base's), each under its own etcd prefix so that no
+// two scenarios' leases meet.
+var agentNets = map[Scenario]agentNet{
+	FeltUDP:        {"/felt-bench/udp", "10.5.0.0/16", "udp"},
+	FeltVXLAN:      {"/felt-bench/vxlan", "10.6.0.0/16", "vxlan"},
+	FlanneldUDP:    {"/felt-bench/flanneld-udp", "10.8.0.0/16", "udp"},
+	FlanneldVXLAN:  {"/felt-bench/flanneld-vxlan", "10.9.0.0/16", "vxlan"},
+	FlanneldHostGW: {"/felt-bench/flanneld-host-gw", "10.10.0.0/16", "host-gw"},
 }
 
 // underlayLab is two hosts joined by one veth (netns Pair), an embedded etcd
@@ -33,6 +45,20 @@ type underlayLab struct {
 	dir    string      // etcd data, subnet files
 	etcd   string      // client URL
 	bin    string
+	rr     *rr.Server // request/response server in the server host
+}
+
+// rrPort is the request/response server's port in the server host.
+const rrPort = 9470
+
+// probeVXLAN says whether the kernel can create a vxlan device (nil) or why
+// not, by creating and deleting one in the client host.
+func (l *underlayLab) probeVXLAN(ctx context.Context) error {
+	const dev = "fbprobe0"
+	if err := runIn(ctx, l.client, "ip", "link", "add", dev, "type", vxlanType, "id", "42", "dstport", "4789", "dev", l.client.Iface); err != nil {
+		return err
+	}
+	return runIn(ctx, l.client, "ip", "link", "del", dev)
 }
 
 func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ *underlayLab, err error) {
@@ -60,14 +86,20 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 		return nil, err
 	}
 	for _, sc := range c.Scenarios {
-		if n, ok := feltNets[sc]; ok {
-			if err := l.putConfig(ctx, n.prefix, n.config); err != nil {
+		if n, ok := agentNets[sc]; ok {
+			if err := l.putConfig(ctx, n.prefix, n.config()); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if _, err := l.server.Start(ctx, "iperf3", "-s"); err != nil {
 		return nil, err
+	}
+	if err := l.server.Do(func() (err error) {
+		l.rr, err = rr.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), rrPort))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("%s lab: request/response server: %w", u, err)
 	}
 	return l, nil
 }
@@ -90,7 +122,11 @@ func (l *underlayLab) putConfig(ctx context.Context, prefix, config string) erro
 }
 
 func (l *underlayLab) close() error {
-	err := l.lab.Close()
+	var err error
+	if l.rr != nil {
+		err = l.rr.Close()
+	}
+	err = errors.Join(err, l.lab.Close())
 	if l.dir != "" {
 		err = errors.Join(err, os.RemoveAll(l.dir))
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/feltnet/felt/bench"
@@ -19,7 +20,12 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	repeat := fs.Int("repeat", 0, "runs per scenario; medians are reported (default 3, 1 with --quick)")
 	duration := fs.Duration("duration", 0, "length of each iperf3 run, whole seconds (default 5s, 1s with --quick)")
 	underlay := fs.String("underlay", "both", "underlay: veth (GSO passthrough), wire (wire-like offloads) or both")
-	scenarios := fs.String("scenarios", "all", "comma-separated scenarios: bare, kernel-vxlan, felt-udp, felt-vxlan, or all (kernel-vxlan is always run)")
+	scenarios := fs.String("scenarios", "all", "comma-separated scenarios: bare, kernel-vxlan, felt-udp, felt-vxlan, flanneld-udp, flanneld-vxlan, flanneld-host-gw, or all (the baseline is always run; the flanneld ones need --flanneld)")
+	baseline := fs.String("baseline", "auto", "what ratios are to: kernel-vxlan, bare, or auto (kernel-vxlan where the kernel has vxlan, else bare)")
+	flanneld := fs.String("flanneld", "", "flanneld binary: adds flanneld-udp, flanneld-vxlan and flanneld-host-gw on the same etcd and hosts")
+	var feltFlags repeatFlag
+	fs.Var(&feltFlags, "felt-flags", "extra `flags` for felt agent: adds felt-udp[flags] and felt-vxlan[flags] beside the plain ones; leading NAME=value words go into the agent's environment; repeatable")
+	compare := fs.String("compare", "", "results.json of an earlier run: adds a new/old table, and the old figures to the chart")
 	out := fs.String("out", "bench-results", "directory for results.json, chart.svg and results.txt")
 	quick := fs.Bool("quick", false, "a short smoke run: shows the suite works, measures little")
 	pings := fs.Int("pings", 0, "pings per run, 10 ms apart (default 200, 20 with --quick)")
@@ -40,6 +46,16 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageErr("--scenarios: %v", err)
 	}
+	base, err := bench.ParseBaseline(*baseline)
+	if err != nil {
+		return usageErr("--baseline: %v", err)
+	}
+	var old *bench.Report
+	if *compare != "" {
+		if old, err = bench.LoadReport(*compare); err != nil {
+			return usageErr("--compare: %v", err)
+		}
+	}
 	if *duration%time.Second != 0 || *duration < 0 {
 		return usageErr("--duration %s: must be whole seconds (iperf3 -t)", *duration)
 	}
@@ -53,7 +69,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 		}
 	}
 	cfg := bench.Config{
-		FeltBin: bin, Underlays: us, Scenarios: scs, Quick: *quick, Repeat: *repeat, Duration: *duration,
+		FeltBin: bin, Underlays: us, Scenarios: scs, Baseline: base, Flanneld: *flanneld, FeltFlags: feltFlags, Quick: *quick, Repeat: *repeat, Duration: *duration,
 		Pings: *pings, Streams: *streams, ProfileDir: *profile, Progress: e.stderr, Log: e.log,
 	}
 	if err := cfg.Validate(); err != nil {
@@ -66,6 +82,9 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if rep == nil {
 		return runErr
 	}
+	if old != nil {
+		rep.CompareWith(old, *compare)
+	}
 	fmt.Fprintln(e.stdout)
 	if err := rep.WriteTable(e.stdout); err != nil {
 		return err
@@ -76,3 +95,10 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	}
 	return errors.Join(runErr, err)
 }
+
+// repeatFlag is a repeatable string flag, each value kept whole (commas
+// and spaces included).
+type repeatFlag []string
+
+func (r *repeatFlag) String() string     { return strings.Join(*r, " | ") }
+func (r *repeatFlag) Set(v string) error { *r = append(*r, v); return nil }

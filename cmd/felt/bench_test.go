@@ -18,6 +18,12 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--repeat", "-2"}, "--repeat -2"},
 		{[]string{"--streams", "1"}, "streams 1: must be between 2 and 128"},
 		{[]string{"extra"}, `unexpected arguments ["extra"]`},
+		{[]string{"--baseline", "felt-udp"}, `--baseline: baseline "felt-udp": must be auto, bare or kernel-vxlan`},
+		{[]string{"--scenarios", "flanneld-udp"}, `scenario "flanneld-udp": needs a flanneld binary (Config.Flanneld, --flanneld PATH)`},
+		{[]string{"--felt-flags", "--x", "--felt-flags", "--x"}, `felt flags "--x": given twice`},
+		{[]string{"--felt-flags", ""}, `felt flags "": empty`},
+		{[]string{"--scenarios", "bare", "--felt-flags", "--x"}, `no felt scenario to run them with`},
+		{[]string{"--compare", "/nonexistent/old.json"}, "--compare: bench: open /nonexistent/old.json"},
 	} {
 		r := felt(t, append([]string{"bench"}, tt.args...)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tt.msg) {
