@@ -71,7 +71,12 @@ func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep 
 	for i, p := range procs {
 		sub, err := waitSubnet(ctx, p, files[i], 20*time.Second)
 		if err != nil {
-			return fail(fmt.Errorf("%s could not start: %w", sc, err))
+			select {
+			case <-p.Done(): // its last words say why, on the report's first line
+				return fail(fmt.Errorf("%s could not start: %s exited: %s: %w", sc, what, lastLine(p.Log()), err))
+			default:
+				return fail(fmt.Errorf("%s could not start: %w", sc, err))
+			}
 		}
 		dst = sub.Masked().Addr() // the device's address: <subnet>.0, as flanneld
 		if sc == FlanneldHostGW {
@@ -185,6 +190,12 @@ func stopAll(procs []*netns.Process) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func tail(s string, n int) string {

@@ -1,9 +1,15 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -87,7 +93,13 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 	}
 	for _, sc := range c.Scenarios {
 		if n, ok := agentNets[sc]; ok {
-			if err := l.putConfig(ctx, n.prefix, n.config()); err != nil {
+			put := l.putConfig
+			if sc.flanneld() {
+				// Written as flanneld's operator would: felt config set
+				// refuses backends felt lacks (host-gw).
+				put = l.putRawConfig
+			}
+			if err := retry(ctx, 20*time.Second, func() error { return put(ctx, n.prefix, n.config()) }); err != nil {
 				return nil, err
 			}
 		}
@@ -104,21 +116,56 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 	return l, nil
 }
 
-// putConfig stores a network config with `felt config set`, retrying while
-// etcd starts.
-func (l *underlayLab) putConfig(ctx context.Context, prefix, config string) error {
-	deadline := time.Now().Add(20 * time.Second)
+// retry calls try until it succeeds or within has passed (etcd starting).
+func retry(ctx context.Context, within time.Duration, try func() error) error {
+	deadline := time.Now().Add(within)
 	for {
-		out, err := l.client.Command(ctx, l.bin, "config", "set", "--etcd-endpoints", l.etcd,
-			"--etcd-prefix", prefix, "--etcd-dial-timeout", "1s", config).CombinedOutput()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("felt config set %s on %s: %w: %s", prefix, l.etcd, err, out)
+		err := try()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// putConfig stores a network config with `felt config set`.
+func (l *underlayLab) putConfig(ctx context.Context, prefix, config string) error {
+	out, err := l.client.Command(ctx, l.bin, "config", "set", "--etcd-endpoints", l.etcd,
+		"--etcd-prefix", prefix, "--etcd-dial-timeout", "1s", config).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("felt config set %s on %s: %w: %s", prefix, l.etcd, err, out)
+	}
+	return nil
+}
+
+// putRawConfig stores a network config unchecked through etcd's JSON
+// gateway (POST /v3/kv/put), from inside the client host.
+func (l *underlayLab) putRawConfig(ctx context.Context, prefix, config string) error {
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+		err = l.client.Do(func() (err error) {
+			conn, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		return conn, err
+	}}
+	defer tr.CloseIdleConnections()
+	key := prefix + "/config"
+	body, _ := json.Marshal(map[string]string{
+		"key": base64.StdEncoding.EncodeToString([]byte(key)), "value": base64.StdEncoding.EncodeToString([]byte(config))})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.etcd+"/v3/kv/put", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("put %s on %s: %w", key, l.etcd, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("put %s on %s: HTTP %s: %s", key, l.etcd, resp.Status, msg)
+	}
+	return nil
 }
 
 func (l *underlayLab) close() error {
