@@ -218,6 +218,19 @@ func LoadReport(path string) (*Report, error) {
 	if len(r.Underlays) == 0 {
 		return nil, fmt.Errorf("bench: %s: not a felt bench results.json: no underlays", path)
 	}
+	// A file from before baselines: its ratios are to kernel-vxlan.
+	for i := range r.Underlays {
+		u := &r.Underlays[i]
+		if u.Baseline != "" || r.Settings.Baseline != "" {
+			continue
+		}
+		u.Baseline = KernelVXLAN
+		for j := range u.Scenarios {
+			if s := &u.Scenarios[j]; len(s.RatioToBaseline) == 0 {
+				s.RatioToBaseline = s.Ratio
+			}
+		}
+	}
 	return &r, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
+	"strings"
 )
 
 // palette colours scenarios by their place in the underlay's list; the
@@ -29,6 +31,12 @@ var (
 	pacedMetrics   = []string{"udp64_50k_loss_pct", "udp64_100k_loss_pct", "udp64_200k_loss_pct"}
 )
 
+// chartLabels are shorter group labels where the plot is narrow.
+var chartLabels = map[string]string{
+	"udp64_50k_loss_pct": "50 kpps", "udp64_100k_loss_pct": "100 kpps", "udp64_200k_loss_pct": "200 kpps",
+	"system_cpu_s_per_gb": "TCP 1 stream",
+}
+
 const (
 	svgW    = 1000
 	rowH    = 290
@@ -48,6 +56,7 @@ type plot struct {
 	title  string
 	keys   []string
 	ratios bool // bars are RatioToBaseline; else medians
+	log    bool // logarithmic axis (latencies span µs to ms)
 	base   Scenario
 	under  Underlay
 	cmp    *Comparison
@@ -64,8 +73,8 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	h := 40 + len(r.Underlays)*(legendH+2*rowH)
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`+"\n", svgW, h, svgW, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="white"/>`+"\n", svgW, h)
-	title := fmt.Sprintf("felt bench — medians of %d run(s), kernel %s, %d CPUs, load %s → %s (shared machine: noisy)",
-		r.Settings.Repeat, r.Machine.Kernel, r.Machine.CPUs, r.Machine.LoadAtStart, r.Machine.LoadAtFinish)
+	title := fmt.Sprintf("felt bench — medians of %d run(s) × %d s, kernel %s, %d CPUs, load %s → %s",
+		r.Settings.Repeat, r.Settings.DurationS, r.Machine.Kernel, r.Machine.CPUs, firstField(r.Machine.LoadAtStart), firstField(r.Machine.LoadAtFinish))
 	fmt.Fprintf(&b, `<text x="10" y="20" font-size="14" font-weight="bold">%s</text>`+"\n", esc(title))
 	if r.Compare != nil {
 		fmt.Fprintf(&b, `<text x="10" y="34">%s</text>`+"\n", esc("dashed outlines: "+r.Compare.OldFile+" (started "+r.Compare.OldStarted.UTC().Format("2006-01-02 15:04")+")"))
@@ -92,9 +101,9 @@ func drawUnderlay(b *bytes.Buffer, r *Report, u UnderlayResult, y0 int) {
 		}
 	}
 	fmt.Fprintf(b, `<text x="10" y="14" font-size="13" font-weight="bold">%s</text>`+"\n", esc(head))
-	// Legend, wrapping after seven entries.
+	// Legend, wrapping after six entries.
 	for i, s := range u.Scenarios {
-		x, y := 10+(i%7)*140, 20+(i/7)*13
+		x, y := 10+(i%6)*150, 20+(i/6)*13
 		label := string(s.Scenario)
 		if s.Skipped != "" {
 			label += " (not run)"
@@ -102,11 +111,11 @@ func drawUnderlay(b *bytes.Buffer, r *Report, u UnderlayResult, y0 int) {
 			label += " (failed)"
 		}
 		fmt.Fprintf(b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
-			x, y, palette[i%len(palette)], x+14, y+9, esc(trim(label, 22)))
+			x, y, palette[i%len(palette)], x+14, y+9, esc(trim(label, 26)))
 	}
 	if u.Baseline == KernelVXLAN {
 		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="red" stroke-width="2"/><text x="%d" y="%d">target</text>`+"\n",
-			svgW-80, svgW-68, 25, 25, svgW-64, 29)
+			svgW-80, svgW-68, 10, 10, svgW-64, 14)
 	}
 	base := string(u.Baseline)
 	if base == "" {
@@ -119,9 +128,9 @@ func drawUnderlay(b *bytes.Buffer, r *Report, u UnderlayResult, y0 int) {
 	p.x0, p.w, p.keys, p.ratios, p.title = rightX0, rightW, cpuMetrics, false, "system CPU per GB, s (lower is better)"
 	p.draw(b, u)
 	p.y0 = row2
-	p.x0, p.w, p.keys, p.title = leftX0, leftW, latencyMetrics, "latency, µs (lower is better)"
+	p.x0, p.w, p.keys, p.log, p.title = leftX0, leftW, latencyMetrics, true, "latency, µs, log scale (lower is better)"
 	p.draw(b, u)
-	p.x0, p.w, p.keys, p.title = rightX0, rightW, pacedMetrics, "paced 64 B UDP loss, % (lower is better)"
+	p.x0, p.w, p.keys, p.log, p.title = rightX0, rightW, pacedMetrics, false, "paced 64 B UDP: loss, %"
 	p.draw(b, u)
 	b.WriteString("</g>\n")
 }
@@ -161,18 +170,35 @@ func (p *plot) draw(b *bytes.Buffer, u UnderlayResult) {
 			top = math.Max(top, math.Max(v, o))
 		}
 	}
-	if p.ratios {
-		top = math.Max(top, 1)
-		top = math.Ceil(top*1.15*4) / 4
-	} else {
-		top = niceTop(top * 1.15)
-	}
 	bottom := p.y0 + plotTop + plotH
-	yOf := func(v float64) float64 { return float64(bottom) - v/top*plotH }
+	var yOf func(float64) float64
+	var ticks []float64
+	switch {
+	case p.log:
+		// Decades from 1 µs up to the one above the largest figure; a
+		// figure under 1 sits on the axis.
+		top = math.Pow(10, math.Max(1, math.Ceil(math.Log10(math.Max(top, 1)*1.3))))
+		yOf = func(v float64) float64 {
+			return float64(bottom) - math.Log10(math.Max(v, 1))/math.Log10(top)*plotH
+		}
+		for t := 1.0; t <= top*1.001; t *= 10 {
+			ticks = append(ticks, t)
+		}
+	default:
+		if p.ratios {
+			top = math.Ceil(math.Max(top, 1)*1.15*4) / 4
+		} else {
+			top = niceTop(top * 1.15)
+		}
+		yOf = func(v float64) float64 { return float64(bottom) - v/top*plotH }
+		for t := 0.0; t <= top+1e-9; t += tick(top) {
+			ticks = append(ticks, t)
+		}
+	}
 	fmt.Fprintf(b, `<text x="%d" y="%d" font-weight="bold">%s</text>`+"\n", p.x0, p.y0+plotTop-8, esc(p.title))
-	for t := 0.0; t <= top+1e-9; t += tick(top) {
+	for _, t := range ticks {
 		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#eee"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`+"\n",
-			p.x0, p.x0+p.w, yOf(t), yOf(t), p.x0-4, yOf(t)+4, num(t))
+			p.x0, p.x0+p.w, yOf(t), yOf(t), p.x0-4, yOf(t)+4, tickLabel(t, p.log))
 	}
 	fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/><line x1="%d" x2="%d" y1="%d" y2="%d" stroke="black"/>`+"\n",
 		p.x0, p.x0, p.y0+plotTop, bottom, p.x0, p.x0+p.w, bottom, bottom)
@@ -203,15 +229,23 @@ func (p *plot) draw(b *bytes.Buffer, u UnderlayResult) {
 			}
 			fmt.Fprintf(b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.85"><title>%s</title></rect>`+"\n",
 				x, yOf(v), barW-2, float64(bottom)-yOf(v), palette[i%len(palette)], esc(tip))
-			if barW >= 14 {
+			// Labels stand upright over narrow bars.
+			if barW >= 26 {
 				fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="8">%s</text>`+"\n", x+barW/2-1, yOf(v)-3, esc(short(abs)))
+			} else {
+				lx, ly := x+barW/2+2, yOf(v)-3
+				fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="8" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n", lx, ly, lx, ly, esc(short(abs)))
 			}
 		}
 		if t, ok := targets[p.under][key]; ok && p.ratios && p.base == KernelVXLAN {
 			fmt.Fprintf(b, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="red" stroke-width="2"><title>%s</title></line>`+"\n",
 				gx, gx+groupW*0.8, yOf(t), yOf(t), esc(fmt.Sprintf("target %s× kernel-vxlan", num(t))))
 		}
-		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", gx+groupW*0.4, bottom+14, esc(m.label))
+		label := m.label
+		if l, ok := chartLabels[key]; ok {
+			label = l
+		}
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", gx+groupW*0.4, bottom+14, esc(label))
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", gx+groupW*0.4, bottom+26, esc(m.unit))
 	}
 }
@@ -224,6 +258,17 @@ func tick(top float64) float64 {
 		}
 	}
 	return top / 4
+}
+
+// tickLabel is an axis label: decades as 1, 10, 100, 1k, 10k on a log axis.
+func tickLabel(t float64, log bool) string {
+	if !log {
+		return num(t)
+	}
+	if t >= 1000 {
+		return strconv.FormatFloat(t/1000, 'f', -1, 64) + "k"
+	}
+	return strconv.FormatFloat(t, 'f', -1, 64)
 }
 
 // niceTop rounds v up to a multiple of its tick (1 for nothing measured).
@@ -244,6 +289,13 @@ func short(v float64) string {
 		return num(v/1e3) + "k"
 	}
 	return num(v)
+}
+
+func firstField(s string) string {
+	if f := strings.Fields(s); len(f) > 0 {
+		return f[0]
+	}
+	return s
 }
 
 func trim(s string, n int) string {

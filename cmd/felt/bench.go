@@ -25,6 +25,7 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	flanneld := fs.String("flanneld", "", "flanneld binary: adds flanneld-udp, flanneld-vxlan and flanneld-host-gw on the same etcd and hosts")
 	var feltFlags repeatFlag
 	fs.Var(&feltFlags, "felt-flags", "extra `flags` for felt agent: adds felt-udp[flags] and felt-vxlan[flags] beside the plain ones; leading NAME=value words go into the agent's environment; repeatable")
+	from := fs.String("from", "", "results.json of an earlier run: write its table and chart (and --compare's) into --out without running anything")
 	compare := fs.String("compare", "", "results.json of an earlier run: adds a new/old table, and the old figures to the chart")
 	out := fs.String("out", "bench-results", "directory for results.json, chart.svg and results.txt")
 	quick := fs.Bool("quick", false, "a short smoke run: shows the suite works, measures little")
@@ -56,6 +57,13 @@ func runBench(ctx context.Context, e *env, args []string) error {
 			return usageErr("--compare: %v", err)
 		}
 	}
+	if *from != "" {
+		rep, err := bench.LoadReport(*from)
+		if err != nil {
+			return usageErr("--from: %v", err)
+		}
+		return writeReport(e, rep, old, *compare, *out, nil)
+	}
 	if *duration%time.Second != 0 || *duration < 0 {
 		return usageErr("--duration %s: must be whole seconds (iperf3 -t)", *duration)
 	}
@@ -82,14 +90,20 @@ func runBench(ctx context.Context, e *env, args []string) error {
 	if rep == nil {
 		return runErr
 	}
+	return writeReport(e, rep, old, *compare, *out, runErr)
+}
+
+// writeReport prints the table of rep (compared with old, if given) and
+// writes its files into out; runErr is the run's own error, kept.
+func writeReport(e *env, rep, old *bench.Report, oldFile, out string, runErr error) error {
 	if old != nil {
-		rep.CompareWith(old, *compare)
+		rep.CompareWith(old, oldFile)
 	}
 	fmt.Fprintln(e.stdout)
 	if err := rep.WriteTable(e.stdout); err != nil {
 		return err
 	}
-	paths, err := rep.WriteFiles(*out)
+	paths, err := rep.WriteFiles(out)
 	for _, p := range paths {
 		fmt.Fprintf(e.stdout, "wrote %s\n", p)
 	}
