@@ -164,7 +164,11 @@ func checkFiles(t *testing.T, dir string, r *Report) {
 						wantOlds++
 					}
 				}
-				wantOlds += absolute
+				for _, k := range slices.Concat(cpuMetrics, latencyMetrics, pacedMetrics) {
+					if *metricByKey(k).get(&c.OldMedian) != 0 {
+						wantOlds++
+					}
+				}
 			}
 		}
 	}

@@ -10,9 +10,30 @@ import (
 	"strings"
 )
 
-// palette colours scenarios by their place in the underlay's list; the
-// first four keep the colours of the four classic scenarios.
-var palette = []string{"#9e9e9e", "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8"}
+// scenarioColor keeps each named scenario's colour from chart to chart;
+// felt flag variants take the extra colours in turn.
+var (
+	scenarioColor = map[Scenario]string{
+		Bare: "#9e9e9e", KernelVXLAN: "#1f77b4", FeltUDP: "#ff7f0e", FeltVXLAN: "#2ca02c",
+		FlanneldUDP: "#d62728", FlanneldVXLAN: "#9467bd", FlanneldHostGW: "#8c564b",
+	}
+	extraColors = []string{"#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896"}
+)
+
+// colors maps the underlay's scenarios to their colours.
+func colors(u UnderlayResult) map[Scenario]string {
+	out := map[Scenario]string{}
+	extra := 0
+	for _, s := range u.Scenarios {
+		if c, ok := scenarioColor[s.Scenario]; ok {
+			out[s.Scenario] = c
+			continue
+		}
+		out[s.Scenario] = extraColors[extra%len(extraColors)]
+		extra++
+	}
+	return out
+}
 
 // targets are the issue's throughput targets as ratios to kernel VXLAN,
 // drawn as red marks over their group when kernel-vxlan is the baseline.
@@ -56,6 +77,7 @@ type plot struct {
 	title  string
 	keys   []string
 	ratios bool // bars are RatioToBaseline; else medians
+	colors map[Scenario]string
 	log    bool // logarithmic axis (latencies span µs to ms)
 	base   Scenario
 	under  Underlay
@@ -101,6 +123,7 @@ func drawUnderlay(b *bytes.Buffer, r *Report, u UnderlayResult, y0 int) {
 		}
 	}
 	fmt.Fprintf(b, `<text x="10" y="14" font-size="13" font-weight="bold">%s</text>`+"\n", esc(head))
+	scColors := colors(u)
 	// Legend, wrapping after six entries.
 	for i, s := range u.Scenarios {
 		x, y := 10+(i%6)*150, 20+(i/6)*13
@@ -111,7 +134,7 @@ func drawUnderlay(b *bytes.Buffer, r *Report, u UnderlayResult, y0 int) {
 			label += " (failed)"
 		}
 		fmt.Fprintf(b, `<rect x="%d" y="%d" width="10" height="10" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n",
-			x, y, palette[i%len(palette)], x+14, y+9, esc(trim(label, 26)))
+			x, y, scColors[s.Scenario], x+14, y+9, esc(trim(label, 26)))
 	}
 	if u.Baseline == KernelVXLAN {
 		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%d" y2="%d" stroke="red" stroke-width="2"/><text x="%d" y="%d">target</text>`+"\n",
@@ -122,7 +145,7 @@ func drawUnderlay(b *bytes.Buffer, r *Report, u UnderlayResult, y0 int) {
 		base = "baseline"
 	}
 	row1, row2 := legendH, legendH+rowH
-	p := plot{y0: row1, base: u.Baseline, under: u.Underlay, cmp: r.Compare}
+	p := plot{y0: row1, base: u.Baseline, under: u.Underlay, cmp: r.Compare, colors: scColors}
 	p.x0, p.w, p.keys, p.ratios, p.title = leftX0, leftW, chartMetrics, true, "ratio to "+base+" (higher is better)"
 	p.draw(b, u)
 	p.x0, p.w, p.keys, p.ratios, p.title = rightX0, rightW, cpuMetrics, false, "system CPU per GB, s (lower is better)"
@@ -148,7 +171,7 @@ func (p *plot) value(s *ScenarioResult, key string) (float64, bool) {
 	return *metricByKey(key).get(&s.Median), true
 }
 
-// old is the older run's figure for s and key, if compared.
+// old is the older run's figure for s and key, if compared and measured.
 func (p *plot) old(s *ScenarioResult, key string) (float64, bool) {
 	c := p.cmp.compared(p.under, s.Scenario)
 	if c == nil {
@@ -158,7 +181,8 @@ func (p *plot) old(s *ScenarioResult, key string) (float64, bool) {
 		q, ok := c.OldRatioToBaseline[key]
 		return q, ok
 	}
-	return *metricByKey(key).get(&c.OldMedian), true
+	v := *metricByKey(key).get(&c.OldMedian)
+	return v, v != 0 // 0: the old run did not measure it (an older suite)
 }
 
 func (p *plot) draw(b *bytes.Buffer, u UnderlayResult) {
@@ -206,6 +230,7 @@ func (p *plot) draw(b *bytes.Buffer, u UnderlayResult) {
 		fmt.Fprintf(b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="#1f77b4" stroke-dasharray="4 3"/>`+"\n", p.x0, p.x0+p.w, yOf(1), yOf(1))
 	}
 	n := max(len(u.Scenarios), 1)
+	var olds []string // drawn last, over the bars
 	groupW := float64(p.w) / float64(len(p.keys))
 	barW := groupW * 0.8 / float64(n)
 	for g, key := range p.keys {
@@ -214,9 +239,10 @@ func (p *plot) draw(b *bytes.Buffer, u UnderlayResult) {
 		for i := range u.Scenarios {
 			s := &u.Scenarios[i]
 			x := gx + float64(i)*barW
+			// The older run's figure, drawn over the bar as a dashed outline.
 			if o, ok := p.old(s, key); ok {
-				fmt.Fprintf(b, `<rect class="old" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="black" stroke-dasharray="3 2"><title>%s</title></rect>`+"\n",
-					x, yOf(o), barW-2, float64(bottom)-yOf(o), esc(fmt.Sprintf("%s %s, old run: %s", s.Scenario, m.label, num(o))))
+				olds = append(olds, fmt.Sprintf(`<rect class="old" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="none" stroke="black" stroke-width="1.2" stroke-dasharray="4 2"><title>%s</title></rect>`+"\n",
+					x+1, yOf(o), barW-4, float64(bottom)-yOf(o), esc(fmt.Sprintf("%s %s, old run: %s", s.Scenario, m.label, num(o)))))
 			}
 			v, ok := p.value(s, key)
 			if !ok {
@@ -228,7 +254,7 @@ func (p *plot) draw(b *bytes.Buffer, u UnderlayResult) {
 				tip += fmt.Sprintf(", %s× %s", num(v), p.base)
 			}
 			fmt.Fprintf(b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s" fill-opacity="0.85"><title>%s</title></rect>`+"\n",
-				x, yOf(v), barW-2, float64(bottom)-yOf(v), palette[i%len(palette)], esc(tip))
+				x, yOf(v), barW-2, float64(bottom)-yOf(v), p.colors[s.Scenario], esc(tip))
 			// Labels stand upright over narrow bars.
 			if barW >= 26 {
 				fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle" font-size="8">%s</text>`+"\n", x+barW/2-1, yOf(v)-3, esc(short(abs)))
@@ -247,6 +273,9 @@ func (p *plot) draw(b *bytes.Buffer, u UnderlayResult) {
 		}
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`+"\n", gx+groupW*0.4, bottom+14, esc(label))
 		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#555">%s</text>`+"\n", gx+groupW*0.4, bottom+26, esc(m.unit))
+	}
+	for _, o := range olds {
+		b.WriteString(o)
 	}
 }
 
