@@ -18,7 +18,7 @@ import (
 func runBench(ctx context.Context, e *env, args []string) error {
 	fs := newFlagSet("felt bench", "", e.stderr)
 	repeat := fs.Int("repeat", 0, "runs per scenario; medians are reported (default 3, 1 with --quick)")
-	duration := fs.Duration("duration", 0, "length of each iperf3 run, whole seconds (default 5s, 1s with --quick)")
+	duration := fs.Duration("duration", 0, "length of each iperf3 and request/response run, whole seconds such as 3s (default 5s, 1s with --quick)")
 	underlay := fs.String("underlay", "both", "underlay: veth (GSO passthrough), wire (wire-like offloads) or both")
 	scenarios := fs.String("scenarios", "all", "comma-separated scenarios: bare, kernel-vxlan, felt-udp, felt-vxlan, flanneld-udp, flanneld-vxlan, flanneld-host-gw, or all (the baseline is always run; the flanneld ones need --flanneld)")
 	baseline := fs.String("baseline", "auto", "what ratios are to: kernel-vxlan, bare, or auto (kernel-vxlan where the kernel has vxlan, else bare)")
