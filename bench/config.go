@@ -21,7 +21,9 @@ const (
 	Wire Underlay = "wire"
 )
 
-// Scenario is one data path between the two hosts.
+// Scenario is one data path between the two hosts. A felt scenario run with
+// extra agent flags (Config.FeltFlags) is named base[flags], felt-udp[--x 1]
+// say, so that every variant stays a scenario of its own in the report.
 type Scenario string
 
 const (
@@ -29,27 +31,69 @@ const (
 	KernelVXLAN Scenario = "kernel-vxlan" // flannel.1 as flanneld sets it up: the yardstick
 	FeltUDP     Scenario = "felt-udp"     // felt agents, flannel udp backend
 	FeltVXLAN   Scenario = "felt-vxlan"   // felt agents, flannel vxlan backend
+	// The flanneld scenarios run Config.Flanneld with flanneld's flags on the
+	// same etcd and hosts as felt's.
+	FlanneldUDP    Scenario = "flanneld-udp"
+	FlanneldVXLAN  Scenario = "flanneld-vxlan" // needs the kernel's vxlan
+	FlanneldHostGW Scenario = "flanneld-host-gw"
 )
 
-// AllUnderlays and AllScenarios are the defaults, in report order.
+// AllUnderlays and AllScenarios are the defaults, in report order;
+// FlanneldScenarios are added to the default when Config.Flanneld is set.
 var (
-	AllUnderlays = []Underlay{Veth, Wire}
-	AllScenarios = []Scenario{Bare, KernelVXLAN, FeltUDP, FeltVXLAN}
+	AllUnderlays      = []Underlay{Veth, Wire}
+	AllScenarios      = []Scenario{Bare, KernelVXLAN, FeltUDP, FeltVXLAN}
+	FlanneldScenarios = []Scenario{FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
+	knownScenarios    = append(slices.Clone(AllScenarios), FlanneldScenarios...)
 )
+
+// Base is the scenario without its felt flags: felt-udp for felt-udp[--x].
+func (s Scenario) Base() Scenario {
+	b, _, _ := strings.Cut(string(s), "[")
+	return Scenario(b)
+}
+
+// FeltFlags are the extra agent flags of a felt variant ("" for none).
+func (s Scenario) FeltFlags() string {
+	_, f, ok := strings.Cut(string(s), "[")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSuffix(f, "]")
+}
+
+func (s Scenario) felt() bool     { b := s.Base(); return b == FeltUDP || b == FeltVXLAN }
+func (s Scenario) flanneld() bool { return slices.Contains(FlanneldScenarios, s) }
+
+// needsVXLAN says whether the scenario needs the kernel's vxlan driver.
+func (s Scenario) needsVXLAN() bool { return s == KernelVXLAN || s == FlanneldVXLAN }
 
 // Config is one benchmark run.
 type Config struct {
 	// FeltBin is the felt binary run for etcd, config and the agents.
 	FeltBin   string
 	Underlays []Underlay // default AllUnderlays
-	// Scenarios to measure; kernel-vxlan is always added, as every ratio
-	// is taken against it. Default AllScenarios.
+	// Scenarios to measure (base names); the baseline is always added.
+	// Default AllScenarios, and FlanneldScenarios with Flanneld.
 	Scenarios []Scenario
+	// Baseline is the scenario every figure is also given as a ratio to:
+	// KernelVXLAN or Bare. Empty chooses kernel-vxlan where the kernel can
+	// create vxlan devices, bare otherwise (and on an underlay where
+	// kernel-vxlan had no successful run).
+	Baseline Scenario
+	// Flanneld is a flanneld binary (or a stand-in taking its flags) for the
+	// flanneld scenarios.
+	Flanneld string
+	// FeltFlags adds, per entry, a variant of every felt scenario whose
+	// agents get these extra arguments (space-separated; leading NAME=value
+	// words are set in the agent's environment instead, GOMAXPROCS=1 say).
+	// The plain felt scenarios run too, so one run holds the A/B.
+	FeltFlags []string
 	// Quick changes the defaults of the zero fields below to 1, 1 s and 20:
 	// a smoke run that shows the suite works, not a measurement.
 	Quick    bool
 	Repeat   int           // runs per scenario; default 3
-	Duration time.Duration // per iperf3 run, whole seconds; default 5 s
+	Duration time.Duration // per iperf3 and request/response run, whole seconds; default 5 s
 	Pings    int           // pings per run, 10 ms apart; default 200
 	Streams  int           // parallel TCP streams of the multi-stream run; default 4
 	// ProfileDir, if set, gets a CPU profile of every felt agent
@@ -68,15 +112,18 @@ func (c *Config) setDefaults() {
 	}
 	if len(c.Scenarios) == 0 {
 		c.Scenarios = AllScenarios
+		if c.Flanneld != "" {
+			c.Scenarios = append(slices.Clone(c.Scenarios), FlanneldScenarios...)
+		}
 	}
-	if !slices.Contains(c.Scenarios, KernelVXLAN) {
-		c.Scenarios = append([]Scenario{KernelVXLAN}, c.Scenarios...)
+	base := c.Baseline
+	if base == "" {
+		base = KernelVXLAN // Run adds bare if the kernel has no vxlan
 	}
-	// Report order is AllScenarios' order, whatever the flag's order.
-	c.Scenarios = slices.Clone(c.Scenarios)
-	slices.SortStableFunc(c.Scenarios, func(a, b Scenario) int {
-		return slices.Index(AllScenarios, a) - slices.Index(AllScenarios, b)
-	})
+	if !slices.Contains(c.Scenarios, base) {
+		c.Scenarios = append([]Scenario{base}, c.Scenarios...)
+	}
+	c.Scenarios = withVariants(c.Scenarios, c.FeltFlags)
 	def := func(v *int, normal, quick int) {
 		if *v == 0 {
 			*v = normal
@@ -102,8 +149,43 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// withVariants returns scs in report order (knownScenarios' order of the
+// bases, whatever the input's), each felt scenario followed by one variant
+// per felt flags entry. Variants already in scs are kept once.
+func withVariants(scs []Scenario, feltFlags []string) []Scenario {
+	var out []Scenario
+	add := func(s Scenario) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	for _, s := range scs {
+		add(s)
+		if s.felt() && s.FeltFlags() == "" {
+			for _, f := range feltFlags {
+				add(variant(s, f))
+			}
+		}
+	}
+	order := func(s Scenario) int {
+		if i := slices.Index(knownScenarios, s.Base()); i >= 0 {
+			return i
+		}
+		return len(knownScenarios)
+	}
+	slices.SortStableFunc(out, func(a, b Scenario) int { return order(a) - order(b) })
+	return out
+}
+
+func variant(s Scenario, flags string) Scenario {
+	return Scenario(string(s.Base()) + "[" + strings.Join(strings.Fields(flags), " ") + "]")
+}
+
 // Validate checks c after filling in defaults.
 func (c *Config) Validate() error {
+	if err := c.checkFeltFlags(); err != nil {
+		return err
+	}
 	c.setDefaults()
 	if c.FeltBin == "" {
 		return fmt.Errorf("bench: Config.FeltBin is empty: the felt binary to run is required")
@@ -113,10 +195,19 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("bench: underlay %q: must be one of %s", u, joinNames(AllUnderlays))
 		}
 	}
+	if c.Baseline != "" && c.Baseline != Bare && c.Baseline != KernelVXLAN {
+		return fmt.Errorf("bench: baseline %q: must be bare or kernel-vxlan (or empty: kernel-vxlan where the kernel has vxlan, else bare)", c.Baseline)
+	}
 	for _, s := range c.Scenarios {
-		if !slices.Contains(AllScenarios, s) {
-			return fmt.Errorf("bench: scenario %q: must be one of %s", s, joinNames(AllScenarios))
+		if !slices.Contains(knownScenarios, s.Base()) || (s.FeltFlags() != "" && !s.felt()) {
+			return fmt.Errorf("bench: scenario %q: must be one of %s", s, joinNames(knownScenarios))
 		}
+		if s.flanneld() && c.Flanneld == "" {
+			return fmt.Errorf("bench: scenario %q: needs a flanneld binary (Config.Flanneld, --flanneld PATH)", s)
+		}
+	}
+	if len(c.FeltFlags) > 0 && !slices.ContainsFunc(c.Scenarios, Scenario.felt) {
+		return fmt.Errorf("bench: felt flags %q: no felt scenario to run them with (felt-udp, felt-vxlan)", c.FeltFlags)
 	}
 	if c.Repeat < 1 || c.Repeat > 100 {
 		return fmt.Errorf("bench: repeat %d: must be between 1 and 100", c.Repeat)
@@ -134,6 +225,48 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: name %q: must be 1 to 10 lower-case letters and digits, starting with a letter", c.Name)
 	}
 	return nil
+}
+
+// checkFeltFlags refuses empty and repeated entries: each names a scenario.
+func (c *Config) checkFeltFlags() error {
+	seen := map[string]bool{}
+	for _, f := range c.FeltFlags {
+		n := strings.Join(strings.Fields(f), " ")
+		if n == "" {
+			return fmt.Errorf("bench: felt flags %q: empty (the plain felt scenarios always run)", f)
+		}
+		if strings.ContainsAny(n, "[]") {
+			return fmt.Errorf("bench: felt flags %q: must not hold [ or ] (they delimit the flags in the scenario name)", f)
+		}
+		if seen[n] {
+			return fmt.Errorf("bench: felt flags %q: given twice", f)
+		}
+		seen[n] = true
+	}
+	return nil
+}
+
+// splitFeltFlags splits a variant's flags into leading NAME=value
+// environment settings and the agent's arguments.
+func splitFeltFlags(flags string) (env, args []string) {
+	f := strings.Fields(flags)
+	i := 0
+	for ; i < len(f); i++ {
+		name, _, ok := strings.Cut(f[i], "=")
+		if !ok || !envName(name) {
+			break
+		}
+	}
+	return f[:i], f[i:]
+}
+
+func envName(s string) bool {
+	for i, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r == '_' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func nameOK(s string) bool {
@@ -157,16 +290,16 @@ func ParseUnderlays(s string) ([]Underlay, error) {
 }
 
 // ParseScenarios parses a comma-separated list of scenarios ("" or "all":
-// every scenario).
+// nil, which Config reads as the default).
 func ParseScenarios(s string) ([]Scenario, error) {
 	if s == "" || s == "all" {
-		return AllScenarios, nil
+		return nil, nil
 	}
 	var out []Scenario
 	for _, f := range strings.Split(s, ",") {
 		sc := Scenario(strings.TrimSpace(f))
-		if !slices.Contains(AllScenarios, sc) {
-			return nil, fmt.Errorf("scenario %q: must be one of %s (comma-separated) or all", sc, joinNames(AllScenarios))
+		if !slices.Contains(knownScenarios, sc) {
+			return nil, fmt.Errorf("scenario %q: must be one of %s (comma-separated) or all", sc, joinNames(knownScenarios))
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)
@@ -181,4 +314,15 @@ func joinNames[T ~string](xs []T) string {
 		s[i] = string(x)
 	}
 	return strings.Join(s, ", ")
+}
+
+// ParseBaseline parses --baseline: auto (or ""), bare or kernel-vxlan.
+func ParseBaseline(s string) (Scenario, error) {
+	switch s {
+	case "", "auto":
+		return "", nil
+	case string(Bare), string(KernelVXLAN):
+		return Scenario(s), nil
+	}
+	return "", fmt.Errorf("baseline %q: must be auto, bare or kernel-vxlan", s)
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -45,6 +46,13 @@ func TestConfigErrors(t *testing.T) {
 		{Config{FeltBin: "f", Streams: 1}, "streams 1: must be between 2"},
 		{Config{FeltBin: "f", Name: "Bad-Name"}, `name "Bad-Name": must be 1 to 10 lower-case`},
 		{Config{FeltBin: "f", Name: "abcdefghijk"}, "name"},
+		{Config{FeltBin: "f", Baseline: FeltUDP}, `baseline "felt-udp": must be bare or kernel-vxlan`},
+		{Config{FeltBin: "f", Scenarios: []Scenario{FlanneldUDP}}, `scenario "flanneld-udp": needs a flanneld binary`},
+		{Config{FeltBin: "f", Scenarios: []Scenario{"bare[x]"}}, `scenario "bare[x]": must be one of`},
+		{Config{FeltBin: "f", FeltFlags: []string{" "}}, `felt flags " ": empty`},
+		{Config{FeltBin: "f", FeltFlags: []string{"--a 1", "--a  1"}}, `felt flags "--a  1": given twice`},
+		{Config{FeltBin: "f", FeltFlags: []string{"--x [1]"}}, `felt flags "--x [1]": must not hold [ or ]`},
+		{Config{FeltBin: "f", Scenarios: []Scenario{Bare}, FeltFlags: []string{"--x"}}, `felt flags ["--x"]: no felt scenario`},
 	} {
 		err := tc.c.Validate()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -67,8 +75,19 @@ func TestParseFlags(t *testing.T) {
 	if err != nil || !slices.Equal(got, []Scenario{FeltUDP, Bare}) {
 		t.Errorf("ParseScenarios = %v, %v", got, err)
 	}
-	if got, _ := ParseScenarios("all"); !slices.Equal(got, AllScenarios) {
-		t.Errorf("all = %v", got)
+	if got, err := ParseScenarios("all"); got != nil || err != nil {
+		t.Errorf("all = %v, %v; want nil (the default, which --flanneld extends)", got, err)
+	}
+	if got, err := ParseScenarios("flanneld-host-gw,felt-udp"); err != nil || !slices.Equal(got, []Scenario{FlanneldHostGW, FeltUDP}) {
+		t.Errorf("ParseScenarios(flanneld-host-gw,felt-udp) = %v, %v", got, err)
+	}
+	for in, want := range map[string]Scenario{"": "", "auto": "", "bare": Bare, "kernel-vxlan": KernelVXLAN} {
+		if got, err := ParseBaseline(in); err != nil || got != want {
+			t.Errorf("ParseBaseline(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseBaseline("felt-udp"); err == nil || !strings.Contains(err.Error(), `baseline "felt-udp": must be auto, bare or kernel-vxlan`) {
+		t.Errorf("ParseBaseline(felt-udp): %v", err)
 	}
 	if _, err := ParseScenarios("bare,flannel"); err == nil || !strings.Contains(err.Error(), `"flannel"`) {
 		t.Errorf("ParseScenarios(bare,flannel): %v", err)
@@ -95,5 +114,69 @@ func TestRotate(t *testing.T) {
 	}
 	if !slices.Equal(s, AllScenarios) || &rotate(s, 0)[0] == &s[0] {
 		t.Error("rotate must not share or change its input")
+	}
+}
+
+// Flanneld adds its scenarios to the default; felt flags add one variant of
+// every felt scenario, named base[flags], after its base; a bare baseline
+// is added when asked for instead of kernel-vxlan.
+func TestConfigScenarios(t *testing.T) {
+	c := Config{FeltBin: "f", Flanneld: "/usr/bin/flanneld", FeltFlags: []string{"GOMAXPROCS=1", " --x  2 "}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := []Scenario{Bare, KernelVXLAN, FeltUDP, "felt-udp[GOMAXPROCS=1]", "felt-udp[--x 2]", FeltVXLAN,
+		"felt-vxlan[GOMAXPROCS=1]", "felt-vxlan[--x 2]", FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
+	if !slices.Equal(c.Scenarios, want) {
+		t.Errorf("scenarios\n%v, want\n%v", c.Scenarios, want)
+	}
+	v := Scenario("felt-vxlan[--x 2]")
+	if v.Base() != FeltVXLAN || v.FeltFlags() != "--x 2" || !v.felt() || v.flanneld() || FeltUDP.FeltFlags() != "" {
+		t.Errorf("%s: base %s flags %q", v, v.Base(), v.FeltFlags())
+	}
+	b := Config{FeltBin: "f", Baseline: Bare, Scenarios: []Scenario{FeltUDP}}
+	if err := b.Validate(); err != nil || !slices.Equal(b.Scenarios, []Scenario{Bare, FeltUDP}) {
+		t.Errorf("bare baseline: %v, %v", b.Scenarios, err)
+	}
+	env, args := splitFeltFlags("GOMAXPROCS=1 GODEBUG=x=1 --tun-name f1 A=b")
+	if !slices.Equal(env, []string{"GOMAXPROCS=1", "GODEBUG=x=1"}) || !slices.Equal(args, []string{"--tun-name", "f1", "A=b"}) {
+		t.Errorf("splitFeltFlags: env %q args %q", env, args)
+	}
+	if env, args := splitFeltFlags("--x=1 lower=1"); len(env) != 0 || len(args) != 2 {
+		t.Errorf("flags are no environment: env %q args %q", env, args)
+	}
+}
+
+// The baseline: kernel-vxlan where the kernel has vxlan, otherwise bare
+// (added if not asked for, the vxlan scenarios skipped with the reason);
+// an explicit kernel-vxlan baseline without vxlan is an error.
+func TestPlan(t *testing.T) {
+	noVXLAN := errors.New("ip link add fbprobe0 type vxlan ...: exit status 2: Error: Unknown device type.")
+	cfg := func(base Scenario, scs ...Scenario) *Config {
+		c := &Config{FeltBin: "f", Flanneld: "fl", Baseline: base, Scenarios: scs}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	base, scs, skip, err := plan(cfg("", FeltUDP, FlanneldVXLAN), nil)
+	if err != nil || base != KernelVXLAN || !slices.Equal(scs, []Scenario{KernelVXLAN, FeltUDP, FlanneldVXLAN}) || len(skip) != 0 {
+		t.Errorf("auto with vxlan: %s %v %v %v", base, scs, skip, err)
+	}
+	base, scs, skip, err = plan(cfg("", FeltUDP, FlanneldVXLAN), noVXLAN)
+	if err != nil || base != Bare || !slices.Equal(scs, []Scenario{Bare, KernelVXLAN, FeltUDP, FlanneldVXLAN}) {
+		t.Errorf("auto without vxlan: %s %v %v", base, scs, err)
+	}
+	if len(skip) != 2 || !strings.Contains(skip[KernelVXLAN], "cannot create vxlan devices (ip link add fbprobe0") || skip[FlanneldVXLAN] == "" {
+		t.Errorf("auto without vxlan: skip %v", skip)
+	}
+	if base, _, _, err := plan(cfg(Bare, FeltUDP), nil); err != nil || base != Bare {
+		t.Errorf("bare with vxlan: %s %v", base, err)
+	}
+	if base, scs, skip, err := plan(cfg(Bare, FeltUDP), noVXLAN); err != nil || base != Bare || !slices.Equal(scs, []Scenario{Bare, FeltUDP}) || len(skip) != 0 {
+		t.Errorf("bare without vxlan: %s %v %v %v", base, scs, skip, err)
+	}
+	if _, _, _, err := plan(cfg(KernelVXLAN, FeltUDP), noVXLAN); err == nil || !strings.Contains(err.Error(), "baseline kernel-vxlan: this kernel cannot create vxlan devices") || !strings.Contains(err.Error(), "--baseline bare") {
+		t.Errorf("kernel-vxlan without vxlan: %v", err)
 	}
 }

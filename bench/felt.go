@@ -15,34 +15,53 @@ import (
 	"github.com/feltnet/felt/netns"
 )
 
-// feltUp starts `felt agent` in both hosts for scenario sc and waits until
-// both have a lease and the client reaches the server through the overlay.
-// It returns the server's overlay address and the agents (client first).
-func (l *underlayLab) feltUp(ctx context.Context, c *Config, sc Scenario, rep int) (netip.Addr, []*netns.Process, error) {
+// agentsUp starts one agent per host for scenario sc (`felt agent` for the
+// felt scenarios, Config.Flanneld with flanneld's flags for the flanneld
+// ones) and waits until both have a lease and the client reaches the
+// server through the overlay. It returns the server's overlay address and
+// the agents (client first). An agent that cannot start (a backend it does
+// not implement) fails here, with its log's tail.
+func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep int) (netip.Addr, []*netns.Process, error) {
 	hosts := []*netns.Host{l.client, l.server}
 	var procs []*netns.Process
+	what := "felt agent"
+	if sc.flanneld() {
+		what = "flanneld (" + c.Flanneld + ")"
+	}
 	fail := func(err error) (netip.Addr, []*netns.Process, error) {
 		for _, p := range procs {
-			err = fmt.Errorf("%w\n--- agent in %s:\n%s", err, p.Host.Name, tail(p.Log(), 2000))
+			err = fmt.Errorf("%w\n--- %s in %s:\n%s", err, what, p.Host.Name, tail(p.Log(), 2000))
 		}
-		return netip.Addr{}, nil, errors.Join(err, stopAll(procs))
+		return netip.Addr{}, nil, errors.Join(err, l.agentsDown(context.WithoutCancel(ctx), sc, procs))
 	}
 	files := make([]string, len(hosts))
+	net := agentNets[sc.Base()]
 	for i, h := range hosts {
-		dir := filepath.Join(l.dir, string(sc), h.Name)
+		dir := filepath.Join(l.dir, fileName(sc), h.Name)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return fail(err)
 		}
 		files[i] = filepath.Join(dir, "subnet.env")
 		os.Remove(files[i]) // its reappearance says the agent is ready
-		args := []string{"agent", "--etcd-endpoints", l.etcd, "--etcd-prefix", feltNets[sc].prefix,
+		// Flags flanneld and felt agent share (felt takes flanneld's names).
+		args := []string{"--etcd-endpoints", l.etcd, "--etcd-prefix", net.prefix,
 			"--iface", h.Iface, "--subnet-file", files[i],
 			"--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(agentHealthPort)}
-		if c.ProfileDir != "" {
-			prof := filepath.Join(c.ProfileDir, fmt.Sprintf("%s-%s-%d-h%d.pprof", l.u, sc, rep+1, i))
-			args = append(args, "--cpuprofile", prof)
+		name := c.Flanneld
+		if sc.felt() {
+			env, extra := splitFeltFlags(sc.FeltFlags())
+			name = c.FeltBin
+			args = append(append([]string{"agent"}, args...), extra...)
+			if c.ProfileDir != "" {
+				prof := filepath.Join(c.ProfileDir, fmt.Sprintf("%s-%s-%d-h%d.pprof", l.u, fileName(sc), rep+1, i))
+				args = append(args, "--cpuprofile", prof)
+			}
+			if len(env) > 0 { // env(1) execs felt: the pid stays the agent's
+				args = append(append(env, name), args...)
+				name = "env"
+			}
 		}
-		p, err := h.Start(ctx, c.FeltBin, args...)
+		p, err := h.Start(ctx, name, args...)
 		if err != nil {
 			return fail(err)
 		}
@@ -52,16 +71,70 @@ func (l *underlayLab) feltUp(ctx context.Context, c *Config, sc Scenario, rep in
 	for i, p := range procs {
 		sub, err := waitSubnet(ctx, p, files[i], 20*time.Second)
 		if err != nil {
-			return fail(err)
+			select {
+			case <-p.Done(): // its last words say why, on the report's first line
+				return fail(fmt.Errorf("%s could not start: %s exited: %s: %w", sc, what, lastLine(p.Log()), err))
+			default:
+				return fail(fmt.Errorf("%s could not start: %w", sc, err))
+			}
 		}
-		if i == 1 {
-			dst = sub.Masked().Addr() // the TUN's address: <subnet>.0, as flanneld
+		dst = sub.Masked().Addr() // the device's address: <subnet>.0, as flanneld
+		if sc == FlanneldHostGW {
+			// host-gw has no device of its own: give each host a pod address,
+			// as a CNI bridge would, so the server has one to be reached at.
+			pod := netip.PrefixFrom(dst.Next(), sub.Bits())
+			if err := runIn(ctx, hosts[i], "ip", "link", "add", podDev, "type", "dummy"); err != nil {
+				return fail(err)
+			}
+			if err := runIn(ctx, hosts[i], "ip", "addr", "add", pod.String(), "dev", podDev); err != nil {
+				return fail(err)
+			}
+			if err := runIn(ctx, hosts[i], "ip", "link", "set", podDev, "up"); err != nil {
+				return fail(err)
+			}
+			dst = pod.Addr()
 		}
 	}
 	if err := pingUntil(ctx, l.client, dst, 20); err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("%s could not start: %w", sc, err))
 	}
 	return dst, procs, nil
+}
+
+// fileName is sc as a file name: a felt variant's flags may hold slashes
+// and spaces.
+func fileName(sc Scenario) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '=' {
+			return r
+		}
+		return '_'
+	}, string(sc))
+}
+
+// podDev is the dummy device holding a host's pod address in host-gw.
+const podDev = "fbpods"
+
+// agentsDown stops the agents with SIGTERM (so profiles are flushed) and
+// removes what flanneld leaves behind when it exits: its flannel.1 (which
+// would hold port 8472 against the next vxlan scenario), host-gw's routes
+// and the pod devices bench added.
+func (l *underlayLab) agentsDown(ctx context.Context, sc Scenario, procs []*netns.Process) error {
+	err := stopAll(procs)
+	if !sc.flanneld() {
+		return err
+	}
+	for _, h := range []*netns.Host{l.client, l.server} {
+		for _, dev := range []string{vxlanDev, podDev} {
+			if e := runIn(ctx, h, "ip", "link", "del", dev); e != nil && !strings.Contains(e.Error(), "Cannot find device") {
+				err = errors.Join(err, e)
+			}
+		}
+		if e := runIn(ctx, h, "ip", "route", "flush", "root", agentNets[sc].network); e != nil {
+			err = errors.Join(err, e)
+		}
+	}
+	return err
 }
 
 // waitSubnet waits for the agent p to write its subnet file and returns
@@ -117,6 +190,12 @@ func stopAll(procs []*netns.Process) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// lastLine is the last non-empty line of s.
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.TrimSpace(lines[len(lines)-1])
 }
 
 func tail(s string, n int) string {

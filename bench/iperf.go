@@ -16,6 +16,10 @@ import (
 type iperfResult struct {
 	Error string `json:"error"`
 	End   struct {
+		SumSent struct {
+			Seconds float64 `json:"seconds"`
+			Packets float64 `json:"packets"` // UDP: datagrams sent
+		} `json:"sum_sent"`
 		SumReceived struct {
 			Seconds     float64 `json:"seconds"`
 			Bytes       float64 `json:"bytes"`
@@ -47,6 +51,16 @@ func parseIperf(out []byte) (iperfResult, error) {
 func (r iperfResult) udpRate() (kpps, lossPct float64) {
 	s := r.End.SumReceived
 	return (s.Packets - s.LostPackets) / s.Seconds / 1e3, s.LostPercent
+}
+
+// sentKpps is the UDP datagrams the sender sent per second, in thousands:
+// what a paced run really offered.
+func (r iperfResult) sentKpps() float64 {
+	s := r.End.SumSent
+	if s.Seconds <= 0 {
+		return 0
+	}
+	return s.Packets / s.Seconds / 1e3
 }
 
 // iperf runs an iperf3 client in from against the server at dst with the

@@ -20,6 +20,11 @@ const (
 	kernelNetOf = "10.7.%d.0" // host i has 10.7.(i+1).0/24
 )
 
+// vxlanType is the link type kernel-vxlan and the vxlan probe create. Tests
+// set it to a type no kernel has, to run the suite as on a kernel without
+// vxlan.
+var vxlanType = "vxlan"
+
 func kernelSubnet(i int) netip.Prefix {
 	return netip.PrefixFrom(netip.MustParseAddr(fmt.Sprintf(kernelNetOf, i+1)), 24)
 }
@@ -32,7 +37,7 @@ func kernelMAC(i int) string { return fmt.Sprintf("02:fb:00:00:00:%02x", i+1) }
 func kernelVXLANUp(ctx context.Context, hosts []*netns.Host) (netip.Addr, error) {
 	for i, h := range hosts {
 		cmds := [][]string{
-			{"ip", "link", "add", vxlanDev, "address", kernelMAC(i), "mtu", fmt.Sprint(vxlanMTU), "type", "vxlan",
+			{"ip", "link", "add", vxlanDev, "address", kernelMAC(i), "mtu", fmt.Sprint(vxlanMTU), "type", vxlanType,
 				"id", "1", "local", h.Addr.String(), "dev", h.Iface, "dstport", "8472", "nolearning"},
 			{"ip", "addr", "add", netip.PrefixFrom(kernelSubnet(i).Addr(), 32).String(), "dev", vxlanDev},
 			{"ip", "link", "set", vxlanDev, "up"},

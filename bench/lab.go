@@ -1,25 +1,43 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/feltnet/felt/bench/internal/rr"
 	"github.com/feltnet/felt/netns"
 )
 
 // etcdPort is the embedded etcd's client port on host 0's underlay address.
 const etcdPort = 2379
 
-// overlay networks, one per felt backend, each under its own etcd prefix so
-// that the two backends' leases never meet.
-var feltNets = map[Scenario]struct{ prefix, config string }{
-	FeltUDP:   {"/felt-bench/udp", `{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}`},
-	FeltVXLAN: {"/felt-bench/vxlan", `{"Network":"10.6.0.0/16","Backend":{"Type":"vxlan"}}`},
+// agentNet is an agent scenario's overlay network in etcd.
+type agentNet struct{ prefix, network, backend string }
+
+func (n agentNet) config() string {
+	return `{"Network":"` + n.network + `","Backend":{"Type":"` + n.backend + `"}}`
+}
+
+// agentNets are the overlay networks, one per agent scenario (felt's
+// variants share their base's), each under its own etcd prefix so that no
+// two scenarios' leases meet.
+var agentNets = map[Scenario]agentNet{
+	FeltUDP:        {"/felt-bench/udp", "10.5.0.0/16", "udp"},
+	FeltVXLAN:      {"/felt-bench/vxlan", "10.6.0.0/16", "vxlan"},
+	FlanneldUDP:    {"/felt-bench/flanneld-udp", "10.8.0.0/16", "udp"},
+	FlanneldVXLAN:  {"/felt-bench/flanneld-vxlan", "10.9.0.0/16", "vxlan"},
+	FlanneldHostGW: {"/felt-bench/flanneld-host-gw", "10.10.0.0/16", "host-gw"},
 }
 
 // underlayLab is two hosts joined by one veth (netns Pair), an embedded etcd
@@ -33,6 +51,20 @@ type underlayLab struct {
 	dir    string      // etcd data, subnet files
 	etcd   string      // client URL
 	bin    string
+	rr     *rr.Server // request/response server in the server host
+}
+
+// rrPort is the request/response server's port in the server host.
+const rrPort = 9470
+
+// probeVXLAN says whether the kernel can create a vxlan device (nil) or why
+// not, by creating and deleting one in the client host.
+func (l *underlayLab) probeVXLAN(ctx context.Context) error {
+	const dev = "fbprobe0"
+	if err := runIn(ctx, l.client, "ip", "link", "add", dev, "type", vxlanType, "id", "42", "dstport", "4789", "dev", l.client.Iface); err != nil {
+		return err
+	}
+	return runIn(ctx, l.client, "ip", "link", "del", dev)
 }
 
 func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ *underlayLab, err error) {
@@ -60,8 +92,14 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 		return nil, err
 	}
 	for _, sc := range c.Scenarios {
-		if n, ok := feltNets[sc]; ok {
-			if err := l.putConfig(ctx, n.prefix, n.config); err != nil {
+		if n, ok := agentNets[sc]; ok {
+			put := l.putConfig
+			if sc.flanneld() {
+				// Written as flanneld's operator would: felt config set
+				// refuses backends felt lacks (host-gw).
+				put = l.putRawConfig
+			}
+			if err := retry(ctx, 20*time.Second, func() error { return put(ctx, n.prefix, n.config()) }); err != nil {
 				return nil, err
 			}
 		}
@@ -69,28 +107,73 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 	if _, err := l.server.Start(ctx, "iperf3", "-s"); err != nil {
 		return nil, err
 	}
+	if err := l.server.Do(func() (err error) {
+		l.rr, err = rr.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), rrPort))
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("%s lab: request/response server: %w", u, err)
+	}
 	return l, nil
 }
 
-// putConfig stores a network config with `felt config set`, retrying while
-// etcd starts.
-func (l *underlayLab) putConfig(ctx context.Context, prefix, config string) error {
-	deadline := time.Now().Add(20 * time.Second)
+// retry calls try until it succeeds or within has passed (etcd starting).
+func retry(ctx context.Context, within time.Duration, try func() error) error {
+	deadline := time.Now().Add(within)
 	for {
-		out, err := l.client.Command(ctx, l.bin, "config", "set", "--etcd-endpoints", l.etcd,
-			"--etcd-prefix", prefix, "--etcd-dial-timeout", "1s", config).CombinedOutput()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("felt config set %s on %s: %w: %s", prefix, l.etcd, err, out)
+		err := try()
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return err
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 }
 
+// putConfig stores a network config with `felt config set`.
+func (l *underlayLab) putConfig(ctx context.Context, prefix, config string) error {
+	out, err := l.client.Command(ctx, l.bin, "config", "set", "--etcd-endpoints", l.etcd,
+		"--etcd-prefix", prefix, "--etcd-dial-timeout", "1s", config).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("felt config set %s on %s: %w: %s", prefix, l.etcd, err, out)
+	}
+	return nil
+}
+
+// putRawConfig stores a network config unchecked through etcd's JSON
+// gateway (POST /v3/kv/put), from inside the client host.
+func (l *underlayLab) putRawConfig(ctx context.Context, prefix, config string) error {
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
+		err = l.client.Do(func() (err error) {
+			conn, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
+			return err
+		})
+		return conn, err
+	}}
+	defer tr.CloseIdleConnections()
+	key := prefix + "/config"
+	body, _ := json.Marshal(map[string]string{
+		"key": base64.StdEncoding.EncodeToString([]byte(key)), "value": base64.StdEncoding.EncodeToString([]byte(config))})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.etcd+"/v3/kv/put", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return fmt.Errorf("put %s on %s: %w", key, l.etcd, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1000))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("put %s on %s: HTTP %s: %s", key, l.etcd, resp.Status, msg)
+	}
+	return nil
+}
+
 func (l *underlayLab) close() error {
-	err := l.lab.Close()
+	var err error
+	if l.rr != nil {
+		err = l.rr.Close()
+	}
+	err = errors.Join(err, l.lab.Close())
 	if l.dir != "" {
 		err = errors.Join(err, os.RemoveAll(l.dir))
 	}

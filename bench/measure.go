@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"time"
 
+	"github.com/feltnet/felt/bench/internal/rr"
 	"github.com/feltnet/felt/netns"
 )
 
@@ -14,32 +16,34 @@ import (
 func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, rep int) (s Sample, err error) {
 	var dst netip.Addr
 	var agents []*netns.Process
-	switch sc {
-	case Bare:
+	switch {
+	case sc == Bare:
 		dst = l.server.Addr
-	case KernelVXLAN:
+	case sc == KernelVXLAN:
 		hosts := []*netns.Host{l.client, l.server}
 		if dst, err = kernelVXLANUp(ctx, hosts); err != nil {
-			return s, err
+			return s, fmt.Errorf("kernel-vxlan could not start: %w", err)
 		}
 		defer func() { err = errors.Join(err, kernelVXLANDown(context.WithoutCancel(ctx), hosts)) }()
 		if err := pingUntil(ctx, l.client, dst, 5); err != nil {
 			return s, err
 		}
-	case FeltUDP, FeltVXLAN:
-		if dst, agents, err = l.feltUp(ctx, c, sc, rep); err != nil {
+	case sc.felt() || sc.flanneld():
+		if dst, agents, err = l.agentsUp(ctx, c, sc, rep); err != nil {
 			return s, err
 		}
-		defer func() { err = errors.Join(err, stopAll(agents)) }()
+		defer func() { err = errors.Join(err, l.agentsDown(context.WithoutCancel(ctx), sc, agents)) }()
 	default:
 		return s, fmt.Errorf("scenario %q: unknown", sc)
 	}
-	return measure(ctx, c, l.client, dst, agents)
+	return l.measure(ctx, c, dst, agents, sc.felt())
 }
 
-// measure runs the four measurements from client to dst, ping first while
-// the path is idle. CPU is read around the single-stream TCP run.
-func measure(ctx context.Context, c *Config, client *netns.Host, dst netip.Addr, agents []*netns.Process) (s Sample, err error) {
+// measure runs every measurement from the client to dst, ping first while
+// the path is idle. CPU is read around the single-stream TCP run; felt's
+// agents' /metrics (scrape) around the three unpaced iperf3 runs.
+func (l *underlayLab) measure(ctx context.Context, c *Config, dst netip.Addr, agents []*netns.Process, scrape bool) (s Sample, err error) {
+	client := l.client
 	if s.PingP50us, s.PingP99us, err = pingRTT(ctx, client, dst, c.Pings, "0.01"); err != nil {
 		return s, err
 	}
@@ -54,7 +58,7 @@ func measure(ctx context.Context, c *Config, client *netns.Host, dst netip.Addr,
 		hosts[i] = p.Host
 	}
 	var countersBefore agentCounters
-	if len(agents) > 0 {
+	if scrape {
 		if countersBefore, err = scrapeAll(hosts); err != nil {
 			return s, err
 		}
@@ -96,7 +100,7 @@ func measure(ctx context.Context, c *Config, client *netns.Host, dst netip.Addr,
 	}
 	s.UDPKpps, s.UDPLossPct = r.udpRate()
 
-	if len(agents) > 0 {
+	if scrape {
 		after, err := scrapeAll(hosts)
 		if err != nil {
 			return s, err
@@ -107,7 +111,46 @@ func measure(ctx context.Context, c *Config, client *netns.Host, dst netip.Addr,
 			return s, fmt.Errorf("agents forwarded no packets during the iperf3 runs (felt_packets_total %g → %g)", countersBefore.packets, after.packets)
 		}
 	}
+
+	for _, load := range pacedLoads {
+		// 64 B of payload at kpps thousand datagrams a second; pacing every
+		// 100 µs (not iperf3's 1 ms) keeps the bursts to kpps/10 datagrams,
+		// and 4 MiB socket buffers keep a receiver's scheduling hiccup from
+		// counting as the path's loss.
+		bps := strconv.Itoa(load.kpps * 1000 * 64 * 8)
+		if r, err = iperf(ctx, client, dst, c.Duration, "-u", "-l", "64", "-b", bps, "--pacing-timer", "100", "-w", "4M"); err != nil {
+			return s, err
+		}
+		*load.tx(&s) = r.sentKpps()
+		*load.rx(&s), *load.loss(&s) = r.udpRate()
+	}
+
+	for _, t := range rrTests {
+		res, err := l.requestResponse(dst, t.conns, t.size, c.Duration)
+		if err != nil {
+			return s, err
+		}
+		*t.tps(&s), *t.p50(&s), *t.p99(&s) = res.TPS, res.P50us, res.P99us
+	}
 	return s, nil
+}
+
+// requestResponse runs one request/response test from the client host to
+// the lab's rr server at dst.
+func (l *underlayLab) requestResponse(dst netip.Addr, conns, size int, d time.Duration) (rr.Result, error) {
+	var cl *rr.Client
+	if err := l.client.Do(func() (err error) {
+		cl, err = rr.Dial(netip.AddrPortFrom(dst, rrPort), conns, 2*time.Second)
+		return err
+	}); err != nil {
+		return rr.Result{}, fmt.Errorf("request/response %d B × %d connections to %s: %w", size, conns, dst, err)
+	}
+	defer cl.Close()
+	res, err := cl.Run(size, d)
+	if err != nil {
+		return res, fmt.Errorf("request/response %d B × %d connections to %s: %w", size, conns, dst, err)
+	}
+	return res, nil
 }
 
 // agentsCPU is the summed CPU seconds of the agent processes.

@@ -210,3 +210,35 @@ felt_bytes_total{direction="in"} 9e+09
 		t.Errorf("bad value: %v", err)
 	}
 }
+
+// A paced run's sent rate comes from end.sum_sent, its received rate and
+// loss from end.sum_received, as for the flood.
+func TestParseIperfPaced(t *testing.T) {
+	b, err := os.ReadFile("testdata/iperf3-udp64-paced.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := parseIperf(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		End struct {
+			SumSent struct{ Packets, Seconds float64 } `json:"sum_sent"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	want := v.End.SumSent.Packets / v.End.SumSent.Seconds / 1e3
+	if got := r.sentKpps(); math.Abs(got-want) > 1e-9 || got < 40 || got > 60 {
+		t.Errorf("sent %g kpps, want %g (the file was paced at 50 kpps)", got, want)
+	}
+	rx, loss := r.udpRate()
+	if rx <= 0 || rx > r.sentKpps() || loss != sumReceived(t, b)["lost_percent"] {
+		t.Errorf("rx %g kpps, loss %g%%", rx, loss)
+	}
+	if (iperfResult{}).sentKpps() != 0 {
+		t.Error("no sum_sent: want 0")
+	}
+}

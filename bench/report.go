@@ -10,8 +10,9 @@ import (
 	"time"
 )
 
-// Report is a whole run's result: every run's figures, medians, and the
-// medians' ratios to kernel VXLAN on the same underlay.
+// Report is a whole run's result: every run's figures, min/median/max, and
+// the medians' ratios to the baseline (and to kernel VXLAN, and felt's to
+// flanneld's) on the same underlay.
 type Report struct {
 	Started   time.Time        `json:"started"`
 	Seconds   float64          `json:"seconds"`
@@ -19,6 +20,9 @@ type Report struct {
 	Settings  Settings         `json:"settings"`
 	Underlays []UnderlayResult `json:"underlays"`
 	Notes     []string         `json:"notes"`
+	// Compare is the new/old table of a run given an older results.json
+	// (--compare); set by Report.CompareWith.
+	Compare *Comparison `json:"compare,omitempty"`
 }
 
 // Machine says where the figures come from.
@@ -27,6 +31,9 @@ type Machine struct {
 	CPUs         int    `json:"cpus"`
 	LoadAtStart  string `json:"loadavg_start"` // /proc/loadavg: how busy the shared machine was
 	LoadAtFinish string `json:"loadavg_finish"`
+	// KernelVXLAN is "yes" when the kernel can create vxlan devices, else
+	// why not (the kernel-vxlan and flanneld-vxlan scenarios did not run).
+	KernelVXLAN string `json:"kernel_vxlan"`
 }
 
 // Settings are the run's parameters.
@@ -36,12 +43,24 @@ type Settings struct {
 	Pings     int        `json:"pings"`
 	Streams   int        `json:"streams"`
 	Scenarios []Scenario `json:"scenarios"`
+	// Baseline is the baseline the run chose (kernel-vxlan or bare); an
+	// underlay may still fall back to bare (UnderlayResult.Baseline).
+	Baseline Scenario `json:"baseline"`
+	// BaselineAsked is --baseline: auto, bare or kernel-vxlan.
+	BaselineAsked string   `json:"baseline_asked"`
+	Flanneld      string   `json:"flanneld,omitempty"`
+	FeltFlags     []string `json:"felt_flags,omitempty"`
 }
 
-// UnderlayResult is one underlay's scenarios, in AllScenarios' order.
+// UnderlayResult is one underlay's scenarios, in report order.
 type UnderlayResult struct {
 	Underlay  Underlay         `json:"underlay"`
 	Scenarios []ScenarioResult `json:"scenarios"`
+	// Baseline is the scenario the ratio_to_baseline figures divide by
+	// ("" if it had no successful run); BaselineNote says why it is not
+	// the run's choice, if it is not.
+	Baseline     Scenario `json:"baseline"`
+	BaselineNote string   `json:"baseline_note,omitempty"`
 }
 
 // ScenarioResult is one scenario on one underlay.
@@ -49,62 +68,170 @@ type ScenarioResult struct {
 	Scenario Scenario `json:"scenario"`
 	Runs     []Sample `json:"runs"`             // successful runs, in order
 	Errors   []string `json:"errors,omitempty"` // failed runs
-	Median   Sample   `json:"median"`
+	// Skipped says why the scenario did not run at all on this machine.
+	Skipped string `json:"skipped,omitempty"`
+	Median  Sample `json:"median"`
+	Min     Sample `json:"min"`
+	Max     Sample `json:"max"`
+	// SpreadPct is (max − min) / median in percent per figure measured
+	// more than once (percentage points for losses); Noisy lists the
+	// figures whose spread is over NoisySpreadPct.
+	SpreadPct map[string]float64 `json:"spread_pct,omitempty"`
+	Noisy     []string           `json:"noisy,omitempty"`
 	// Ratio is median / kernel VXLAN's median for every figure both have
-	// (a figure kernel VXLAN measured as 0 has no ratio).
+	// (a figure kernel VXLAN measured as 0 has no ratio; none without a
+	// kernel-vxlan run).
 	Ratio map[string]float64 `json:"ratio_to_kernel_vxlan"`
 	// PingP50OverKernelUs is median ping p50 minus kernel VXLAN's, in µs
 	// (the latency target is an absolute margin, not a ratio).
 	PingP50OverKernelUs float64 `json:"ping_p50_over_kernel_us"`
+	// RatioToBaseline and PingP50OverBaselineUs are the same against the
+	// underlay's baseline, which the table and the chart show.
+	RatioToBaseline       map[string]float64 `json:"ratio_to_baseline"`
+	PingP50OverBaselineUs float64            `json:"ping_p50_over_baseline_us"`
+	// RatioToFlanneld is, for a felt scenario, median / the median of
+	// flanneld with the same backend (felt-udp to flanneld-udp), when
+	// that ran.
+	RatioToFlanneld map[string]float64 `json:"ratio_to_flanneld,omitempty"`
 }
 
-const cpuNote = "agent_cpu_s_per_gb: user+system CPU seconds of both felt agents (/proc/<pid>/stat) during the single-stream TCP run, " +
-	"per GB received (felt only; the kernel's share of felt's path is not in it). system_cpu_s_per_gb: busy CPU seconds of the " +
+const cpuNote = "agent_cpu_s_per_gb: user+system CPU seconds of both agents (felt's or flanneld's; /proc/<pid>/stat) during the single-stream TCP run, " +
+	"per GB received (the kernel's share of their path is not in it). system_cpu_s_per_gb, the headline CPU figure: busy CPU seconds of the " +
 	"whole machine (/proc/stat, all CPUs, all processes incl. iperf3 and other users of this shared machine) during the same run, per GB: " +
-	"the only figure comparable across felt and the kernel paths, and noisy."
+	"the only figure comparable across felt, flanneld and the kernel paths, and noisy."
 
-func newReport(c *Config, started time.Time) *Report {
-	return &Report{
-		Started: started,
-		Machine: Machine{Kernel: kernelRelease(), CPUs: runtime.NumCPU(), LoadAtStart: loadavg()},
-		Settings: Settings{Repeat: c.Repeat, DurationS: int(c.Duration / time.Second), Pings: c.Pings,
-			Streams: c.Streams, Scenarios: c.Scenarios},
-		Notes: []string{cpuNote, "medians of each figure taken separately over the runs; ratios are of medians"},
+const noiseNote = "min, median and max of each figure taken separately over the runs; ratios are of medians; a figure whose spread " +
+	"((max-min)/median, or max-min points for a loss) is over 15 % is listed in noisy"
+
+func newReport(c *Config, started time.Time, base Scenario, vxlanErr error) *Report {
+	asked := string(c.Baseline)
+	if asked == "" {
+		asked = "auto"
 	}
+	kv := "yes"
+	if vxlanErr != nil {
+		kv = "no: " + firstLine(vxlanErr.Error())
+	}
+	r := &Report{
+		Started: started,
+		Machine: Machine{Kernel: kernelRelease(), CPUs: runtime.NumCPU(), LoadAtStart: loadavg(), KernelVXLAN: kv},
+		Settings: Settings{Repeat: c.Repeat, DurationS: int(c.Duration / time.Second), Pings: c.Pings,
+			Streams: c.Streams, Scenarios: c.Scenarios, Baseline: base, BaselineAsked: asked, Flanneld: c.Flanneld, FeltFlags: c.FeltFlags},
+		Notes: []string{cpuNote, noiseNote},
+	}
+	if vxlanErr != nil && base == Bare {
+		r.Notes = append(r.Notes, "this kernel cannot create vxlan devices: kernel-vxlan and flanneld-vxlan did not run and ratios are to bare")
+	}
+	return r
 }
 
-// addUnderlay records one underlay's runs and computes medians and ratios.
-func (r *Report) addUnderlay(u Underlay, order []Scenario, runs map[Scenario][]Sample, errs map[Scenario][]string) {
+// addUnderlay records one underlay's runs and computes statistics and
+// ratios. skip holds the scenarios that could not run at all.
+func (r *Report) addUnderlay(u Underlay, order []Scenario, runs map[Scenario][]Sample, errs map[Scenario][]string, skip map[Scenario]string) {
 	ur := UnderlayResult{Underlay: u}
 	for _, sc := range order {
-		ur.Scenarios = append(ur.Scenarios, ScenarioResult{Scenario: sc, Runs: runs[sc], Errors: errs[sc], Median: medianSample(runs[sc])})
+		s := ScenarioResult{Scenario: sc, Runs: runs[sc], Errors: errs[sc], Skipped: skip[sc]}
+		s.Min, s.Median, s.Max, s.SpreadPct, s.Noisy = stats(runs[sc])
+		ur.Scenarios = append(ur.Scenarios, s)
 	}
-	var kernel *ScenarioResult
-	for i := range ur.Scenarios {
-		if ur.Scenarios[i].Scenario == KernelVXLAN && len(ur.Scenarios[i].Runs) > 0 {
-			kernel = &ur.Scenarios[i]
-		}
-	}
-	for i := range ur.Scenarios {
-		s := &ur.Scenarios[i]
-		s.Ratio = map[string]float64{}
-		if kernel == nil || len(s.Runs) == 0 {
-			continue
-		}
-		for _, m := range metrics {
-			k, v := *m.get(&kernel.Median), *m.get(&s.Median)
-			if k != 0 && (v != 0 || s.Scenario == KernelVXLAN) {
-				s.Ratio[m.key] = v / k
+	ran := func(sc Scenario) *ScenarioResult {
+		for i := range ur.Scenarios {
+			if ur.Scenarios[i].Scenario == sc && len(ur.Scenarios[i].Runs) > 0 {
+				return &ur.Scenarios[i]
 			}
 		}
-		s.PingP50OverKernelUs = s.Median.PingP50us - kernel.Median.PingP50us
+		return nil
+	}
+	ur.Baseline = r.Settings.Baseline
+	base := ran(ur.Baseline)
+	if base == nil && ur.Baseline == KernelVXLAN && r.Settings.BaselineAsked == "auto" {
+		if bare := ran(Bare); bare != nil {
+			ur.BaselineNote = "kernel-vxlan had no successful run on this underlay: ratios are to bare"
+			ur.Baseline, base = Bare, bare
+		}
+	}
+	if base == nil {
+		ur.BaselineNote = string(ur.Baseline) + " had no successful run on this underlay: no ratios"
+		ur.Baseline = ""
+	}
+	kernel := ran(KernelVXLAN)
+	for i := range ur.Scenarios {
+		s := &ur.Scenarios[i]
+		s.Ratio, s.RatioToBaseline = map[string]float64{}, map[string]float64{}
+		if len(s.Runs) == 0 {
+			continue
+		}
+		if kernel != nil {
+			s.Ratio = ratios(s, kernel)
+			s.PingP50OverKernelUs = s.Median.PingP50us - kernel.Median.PingP50us
+		}
+		if base != nil {
+			s.RatioToBaseline = ratios(s, base)
+			s.PingP50OverBaselineUs = s.Median.PingP50us - base.Median.PingP50us
+		}
+		if s.Scenario.felt() {
+			if fl := ran(flanneldOf(s.Scenario)); fl != nil {
+				s.RatioToFlanneld = ratios(s, fl)
+			}
+		}
 	}
 	r.Underlays = append(r.Underlays, ur)
+}
+
+// ratios is s's median over base's for every figure base measured as
+// non-zero and s measured (or s is base).
+func ratios(s, base *ScenarioResult) map[string]float64 {
+	out := map[string]float64{}
+	for _, m := range metrics {
+		b, v := *m.get(&base.Median), *m.get(&s.Median)
+		if b != 0 && (v != 0 || s == base) {
+			out[m.key] = v / b
+		}
+	}
+	return out
+}
+
+// flanneldOf is the flanneld scenario with a felt scenario's backend.
+func flanneldOf(sc Scenario) Scenario {
+	if sc.Base() == FeltVXLAN {
+		return FlanneldVXLAN
+	}
+	return FlanneldUDP
 }
 
 func (r *Report) finish(now time.Time) {
 	r.Seconds = now.Sub(r.Started).Seconds()
 	r.Machine.LoadAtFinish = loadavg()
+}
+
+// LoadReport reads a results.json written by WriteFiles (of this version or
+// an older one).
+func LoadReport(path string) (*Report, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	var r Report
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("bench: %s: not a felt bench results.json: %w", path, err)
+	}
+	if len(r.Underlays) == 0 {
+		return nil, fmt.Errorf("bench: %s: not a felt bench results.json: no underlays", path)
+	}
+	// A file from before baselines: its ratios are to kernel-vxlan.
+	for i := range r.Underlays {
+		u := &r.Underlays[i]
+		if u.Baseline != "" || r.Settings.Baseline != "" {
+			continue
+		}
+		u.Baseline = KernelVXLAN
+		for j := range u.Scenarios {
+			if s := &u.Scenarios[j]; len(s.RatioToBaseline) == 0 {
+				s.RatioToBaseline = s.Ratio
+			}
+		}
+	}
+	return &r, nil
 }
 
 // Failed counts the runs that failed.

@@ -9,12 +9,21 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
 
 func sample(tcp1, udp, p50 float64) Sample {
-	return Sample{TCP1Gbps: tcp1, TCPNGbps: 2 * tcp1, UDPKpps: udp, UDPLossPct: 1, PingP50us: p50, PingP99us: 2 * p50, SystemCPUPerGB: 1}
+	s := Sample{TCP1Gbps: tcp1, TCPNGbps: 2 * tcp1, UDPKpps: udp, UDPLossPct: 1, PingP50us: p50, PingP99us: 2 * p50, SystemCPUPerGB: 1}
+	for i, t := range rrTests {
+		*t.tps(&s), *t.p50(&s), *t.p99(&s) = 1e6/p50*float64(t.conns), p50+float64(i), 2*p50+float64(i)
+	}
+	for _, l := range pacedLoads {
+		*l.tx(&s), *l.rx(&s), *l.loss(&s) = float64(l.kpps), float64(l.kpps)*0.99, 1
+	}
+	return s
 }
 
 func testReport(t *testing.T) *Report {
@@ -23,7 +32,7 @@ func testReport(t *testing.T) *Report {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	r := newReport(&c, time.Unix(1e9, 0))
+	r := newReport(&c, time.Unix(1e9, 0), KernelVXLAN, nil)
 	runs := map[Scenario][]Sample{
 		Bare:        {sample(20, 100, 40), sample(22, 110, 45), sample(18, 90, 50)},
 		KernelVXLAN: {sample(10, 60, 90), sample(12, 70, 80), sample(8, 50, 100)},
@@ -33,8 +42,8 @@ func testReport(t *testing.T) *Report {
 	for i := range runs[FeltUDP] {
 		runs[FeltUDP][i].AgentCPUPerGB = float64(i + 1)
 	}
-	r.addUnderlay(Veth, c.Scenarios, runs, map[Scenario][]string{FeltVXLAN: {"agent in fb1h0 exited\nlog..."}})
-	r.addUnderlay(Wire, c.Scenarios, map[Scenario][]Sample{KernelVXLAN: {sample(5, 60, 90)}}, nil)
+	r.addUnderlay(Veth, c.Scenarios, runs, map[Scenario][]string{FeltVXLAN: {"agent in fb1h0 exited\nlog..."}}, nil)
+	r.addUnderlay(Wire, c.Scenarios, map[Scenario][]Sample{KernelVXLAN: {sample(5, 60, 90)}}, nil, nil)
 	r.finish(time.Unix(1e9+30, 0))
 	return r
 }
@@ -86,7 +95,9 @@ func TestReportFiles(t *testing.T) {
 	}
 	checkFiles(t, dir, r)
 	table, _ := os.ReadFile(filepath.Join(dir, TableFile))
-	for _, want := range []string{"underlay veth", "underlay wire", "felt-udp", "4.00 (0.400×)", "felt-vxlan failed: agent in fb1h0 exited", "1/2"} {
+	for _, want := range []string{"underlay veth: ratios to kernel-vxlan", "underlay wire", "felt-udp", "4.00~ (0.400×)", "felt-vxlan failed: agent in fb1h0 exited", "1/2",
+		"request/response", "1 B ×16", "paced at an offered 50, 100, 200 kpps", "noisy (spread over 15 %",
+		"felt-udp TCP 1 stream: 3.00 / 4.00 / 5.00 Gbit/s (50.0 %)"} {
 		if !bytes.Contains(table, []byte(want)) {
 			t.Errorf("table lacks %q:\n%s", want, table)
 		}
@@ -114,7 +125,7 @@ func checkFiles(t *testing.T, dir string, r *Report) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bars := 0
+	bars, olds := 0, 0
 	d := xml.NewDecoder(bytes.NewReader(svg))
 	for {
 		tok, err := d.Token()
@@ -129,23 +140,236 @@ func checkFiles(t *testing.T, dir string, r *Report) {
 				if a.Name.Local == "class" && a.Value == "bar" {
 					bars++
 				}
+				if a.Name.Local == "class" && a.Value == "old" {
+					olds++
+				}
 			}
 		}
 	}
-	wantBars := 0
+	wantBars, wantOlds := 0, 0
+	absolute := len(cpuMetrics) + len(latencyMetrics) + len(pacedMetrics)
 	for _, u := range r.Underlays {
 		for _, s := range u.Scenarios {
 			for _, k := range chartMetrics {
-				if _, ok := s.Ratio[k]; ok {
+				if _, ok := s.RatioToBaseline[k]; ok {
 					wantBars++
 				}
 			}
 			if len(s.Runs) > 0 {
-				wantBars++ // ping
+				wantBars += absolute
+			}
+			if c := r.Compare.compared(u.Underlay, s.Scenario); c != nil {
+				for _, k := range chartMetrics {
+					if _, ok := c.OldRatioToBaseline[k]; ok {
+						wantOlds++
+					}
+				}
+				for _, k := range slices.Concat(cpuMetrics, latencyMetrics, pacedMetrics) {
+					if *metricByKey(k).get(&c.OldMedian) != 0 {
+						wantOlds++
+					}
+				}
 			}
 		}
 	}
-	if bars != wantBars {
-		t.Errorf("chart.svg has %d bars, want %d", bars, wantBars)
+	if bars != wantBars || olds != wantOlds {
+		t.Errorf("chart.svg has %d bars and %d old outlines, want %d and %d", bars, olds, wantBars, wantOlds)
+	}
+}
+
+// Spread is (max-min)/median, in points for a loss; a figure over 15 % is
+// flagged; one run has min = median = max and no spread.
+func TestStatsSpread(t *testing.T) {
+	runs := []Sample{{TCP1Gbps: 9, TCPNGbps: 10, UDPLossPct: 1}, {TCP1Gbps: 10, TCPNGbps: 10.5, UDPLossPct: 5}, {TCP1Gbps: 11, TCPNGbps: 11, UDPLossPct: 30}}
+	lo, med, hi, spread, noisy := stats(runs)
+	if lo.TCP1Gbps != 9 || med.TCP1Gbps != 10 || hi.TCP1Gbps != 11 || med.TCPNGbps != 10.5 {
+		t.Errorf("min %g median %g max %g", lo.TCP1Gbps, med.TCP1Gbps, hi.TCP1Gbps)
+	}
+	if math.Abs(spread["tcp1_gbps"]-20) > 1e-9 || math.Abs(spread["tcpn_gbps"]-100.0/10.5) > 1e-9 || spread["udp64_loss_pct"] != 29 {
+		t.Errorf("spread %v", spread)
+	}
+	if _, ok := spread["ping_p50_us"]; ok {
+		t.Error("a figure measured as 0 has no spread")
+	}
+	if !slices.Equal(noisy, []string{"tcp1_gbps", "udp64_loss_pct"}) {
+		t.Errorf("noisy %v, want tcp1 (20 %%) and the loss (29 points), not tcpn (9.5 %%)", noisy)
+	}
+	// Exactly 15 % is not over.
+	if _, _, _, _, noisy := stats([]Sample{{TCP1Gbps: 100}, {TCP1Gbps: 115}, {TCP1Gbps: 100}}); len(noisy) != 0 {
+		t.Errorf("15 %% flagged: %v", noisy)
+	}
+	lo, med, hi, spread, noisy = stats(runs[:1])
+	if lo != med || hi != med || len(spread) != 0 || len(noisy) != 0 {
+		t.Errorf("one run: %v %v %v", lo, hi, spread)
+	}
+}
+
+// On a kernel without vxlan the report says so, the skipped scenarios show
+// as not run, and every ratio is to bare, in the table and the chart.
+func TestReportWithoutVXLAN(t *testing.T) {
+	c := Config{FeltBin: "felt", Repeat: 1, Scenarios: []Scenario{FeltUDP}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	vxlanErr := errors.New("ip link add fbprobe0 type vxlan: Error: Unknown device type.")
+	base, scs, skip, err := plan(&c, vxlanErr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Scenarios = scs
+	r := newReport(&c, time.Unix(1e9, 0), base, vxlanErr)
+	r.addUnderlay(Veth, scs, map[Scenario][]Sample{Bare: {sample(20, 100, 40)}, FeltUDP: {sample(5, 50, 140)}}, nil, skip)
+	r.finish(time.Unix(1e9+5, 0))
+	u := r.Underlays[0]
+	if u.Baseline != Bare || r.Settings.Baseline != Bare || r.Settings.BaselineAsked != "auto" || !strings.HasPrefix(r.Machine.KernelVXLAN, "no: ") {
+		t.Fatalf("baseline %q / %q, kernel vxlan %q", u.Baseline, r.Settings.Baseline, r.Machine.KernelVXLAN)
+	}
+	felt := findScenario(&u, FeltUDP)
+	if felt.RatioToBaseline["tcp1_gbps"] != 0.25 || len(felt.Ratio) != 0 || felt.PingP50OverBaselineUs != 100 {
+		t.Errorf("felt-udp: to bare %v, to kernel %v, Δ %g", felt.RatioToBaseline, felt.Ratio, felt.PingP50OverBaselineUs)
+	}
+	if k := findScenario(&u, KernelVXLAN); k.Skipped == "" || len(k.Runs) != 0 || len(k.Errors) != 0 {
+		t.Errorf("kernel-vxlan: %+v", k)
+	}
+	if r.Failed() != 0 {
+		t.Errorf("a skipped scenario counted as failed: %d", r.Failed())
+	}
+	var table, svg bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"this kernel cannot create vxlan devices (ip link add fbprobe0", "underlay veth: ratios to bare",
+		"5.00 (0.250×)", "not run", "kernel-vxlan not run: this kernel cannot create vxlan devices"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	if err := r.WriteSVG(&svg); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ratios to bare (this kernel has no vxlan)", "ratio to bare (higher is better)", "kernel-vxlan (not run)"} {
+		if !strings.Contains(svg.String(), want) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := r.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, r)
+}
+
+// An automatic kernel-vxlan baseline that failed on an underlay falls
+// back to bare there; an explicit one does not.
+func TestReportBaselineFallback(t *testing.T) {
+	for _, asked := range []Scenario{"", KernelVXLAN} {
+		c := Config{FeltBin: "felt", Repeat: 1, Baseline: asked, Scenarios: []Scenario{Bare, FeltUDP}}
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		r := newReport(&c, time.Unix(1e9, 0), KernelVXLAN, nil)
+		r.addUnderlay(Wire, c.Scenarios, map[Scenario][]Sample{Bare: {sample(20, 100, 40)}, FeltUDP: {sample(5, 50, 140)}},
+			map[Scenario][]string{KernelVXLAN: {"kernel-vxlan could not start: ..."}}, nil)
+		u := r.Underlays[0]
+		felt := findScenario(&u, FeltUDP)
+		if asked == "" && (u.Baseline != Bare || !strings.Contains(u.BaselineNote, "ratios are to bare") || felt.RatioToBaseline["tcp1_gbps"] != 0.25) {
+			t.Errorf("auto: baseline %q (%s), ratios %v", u.Baseline, u.BaselineNote, felt.RatioToBaseline)
+		}
+		if asked == KernelVXLAN && (u.Baseline != "" || !strings.Contains(u.BaselineNote, "no ratios") || len(felt.RatioToBaseline) != 0) {
+			t.Errorf("explicit: baseline %q (%s), ratios %v", u.Baseline, u.BaselineNote, felt.RatioToBaseline)
+		}
+	}
+}
+
+// felt's figures are also given as ratios to flanneld with the same
+// backend, variants included.
+func TestReportFeltToFlanneld(t *testing.T) {
+	c := Config{FeltBin: "felt", Flanneld: "flanneld", Repeat: 1, FeltFlags: []string{"GOMAXPROCS=1"}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := newReport(&c, time.Unix(1e9, 0), KernelVXLAN, nil)
+	r.addUnderlay(Veth, c.Scenarios, map[Scenario][]Sample{
+		KernelVXLAN: {sample(10, 100, 40)}, FeltUDP: {sample(5, 50, 140)}, "felt-udp[GOMAXPROCS=1]": {sample(6, 50, 140)},
+		FeltVXLAN: {sample(4, 50, 140)}, FlanneldUDP: {sample(2, 25, 200)},
+	}, map[Scenario][]string{FlanneldHostGW: {"flanneld-host-gw could not start: ... felt speaks udp and vxlan"}}, nil)
+	u := r.Underlays[0]
+	for sc, want := range map[Scenario]float64{FeltUDP: 2.5, "felt-udp[GOMAXPROCS=1]": 3} {
+		if got := findScenario(&u, sc).RatioToFlanneld["tcp1_gbps"]; got != want {
+			t.Errorf("%s ÷ flanneld-udp = %g, want %g", sc, got, want)
+		}
+	}
+	if len(findScenario(&u, FeltVXLAN).RatioToFlanneld) != 0 {
+		t.Error("felt-vxlan has a ratio to flanneld-vxlan, which did not run")
+	}
+	var table bytes.Buffer
+	r.WriteTable(&table)
+	for _, want := range []string{"felt ÷ flanneld", "felt-udp[GOMAXPROCS=1]  flanneld-udp", "3.00×", "flanneld-host-gw failed: flanneld-host-gw could not start"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+}
+
+// --compare: new/old per figure of the scenarios both runs have; an old
+// results.json from before baselines is read too (its kernel ratios stand
+// in for the baseline ratios).
+func TestCompare(t *testing.T) {
+	dir := t.TempDir()
+	oldR := testReport(t)
+	for i := range oldR.Underlays {
+		for j := range oldR.Underlays[i].Scenarios {
+			oldR.Underlays[i].Scenarios[j].RatioToBaseline = nil // as written before baselines
+		}
+	}
+	if _, err := oldR.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	old, err := LoadReport(filepath.Join(dir, JSONFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testReport(t)
+	r.Underlays = r.Underlays[:1] // veth only
+	fu := findScenario(&r.Underlays[0], FeltUDP)
+	fu.Median.TCP1Gbps *= 1.5
+	r.CompareWith(old, "old.json")
+	c := r.Compare
+	if len(c.Underlays) != 1 || c.OldFile != "old.json" || !c.OldStarted.Equal(old.Started) {
+		t.Fatalf("comparison %+v", c)
+	}
+	scs := c.Underlays[0].Scenarios
+	if len(scs) != 4 { // felt-vxlan has one run in both
+		t.Fatalf("%d scenarios compared: %+v", len(scs), scs)
+	}
+	cu := c.compared(Veth, FeltUDP)
+	if cu == nil || math.Abs(cu.NewOverOld["tcp1_gbps"]-1.5) > 1e-12 || cu.NewOverOld["udp64_kpps"] != 1 || cu.OldRatioToBaseline["tcp1_gbps"] != 0.4 {
+		t.Errorf("felt-udp: %+v", cu)
+	}
+	if _, ok := cu.NewOverOld["agent_allocs_per_packet"]; ok {
+		t.Error("a figure the old run measured as 0 has no new/old")
+	}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "new ÷ old: this run against old.json") || !strings.Contains(table.String(), "1.50×") {
+		t.Errorf("table:\n%s", table.String())
+	}
+	out := filepath.Join(t.TempDir(), "new")
+	if _, err := r.WriteFiles(out); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, out, r)
+
+	for _, bad := range []struct{ data, want string }{{"{", "not a felt bench results.json"}, {`{"underlays":[]}`, "no underlays"}} {
+		p := filepath.Join(dir, "bad.json")
+		os.WriteFile(p, []byte(bad.data), 0o644)
+		if _, err := LoadReport(p); err == nil || !strings.Contains(err.Error(), bad.want) || !strings.Contains(err.Error(), p) {
+			t.Errorf("LoadReport(%s): %v", bad.data, err)
+		}
+	}
+	if _, err := LoadReport(filepath.Join(dir, "missing.json")); err == nil {
+		t.Error("missing file: no error")
 	}
 }

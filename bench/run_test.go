@@ -3,10 +3,12 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,10 +16,10 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-// TestQuickRun runs the whole suite in quick mode (veth only; both
-// underlays with FELT_LONG=1) and checks that the report is complete and
-// well-formed. It does not judge the numbers: the machine is shared.
-func TestQuickRun(t *testing.T) {
+// buildFelt builds the felt binary for a run test, or skips the test where
+// a run cannot be made.
+func buildFelt(t *testing.T) string {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for network namespaces, TUN and vxlan devices (CI runs as root)")
 	}
@@ -28,6 +30,58 @@ func TestQuickRun(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "github.com/feltnet/felt/cmd/felt").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin
+}
+
+// quickConfig is a smoke run's config: veth only, quick.
+func quickConfig(t *testing.T, bin string, progress *bytes.Buffer) Config {
+	return Config{FeltBin: bin, Underlays: []Underlay{Veth}, Quick: true, Name: fmt.Sprintf("fbt%d", os.Getpid()%100000),
+		Progress: progress, Log: zaptest.NewLogger(t)}
+}
+
+// noLeftovers checks that nothing of the labs is left behind.
+func noLeftovers(t *testing.T, c Config) {
+	t.Helper()
+	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), c.Name) {
+		t.Errorf("namespaces left behind:\n%s", out)
+	}
+}
+
+// checkSample checks that every figure a scenario must have is there and
+// sane; it does not judge the numbers: the machine is shared.
+func checkSample(t *testing.T, name string, sc Scenario, m Sample) {
+	t.Helper()
+	for _, mt := range metrics {
+		v := *mt.get(&m)
+		agents := sc.felt() || sc.flanneld()
+		optional := mt.lossMetric() || (mt.key == "agent_allocs_per_packet" && !sc.felt()) || (mt.agent && !agents) ||
+			(mt.key == "agent_cpu_s_per_gb" && sc.flanneld())
+		if v < 0 || (v == 0 && !optional) {
+			t.Errorf("%s: %s = %g", name, mt.key, v)
+		}
+		if mt.agent && !agents && v != 0 {
+			t.Errorf("%s: %s %g for a path without agents", name, mt.key, v)
+		}
+		if mt.lossMetric() && v > 100 {
+			t.Errorf("%s: %s = %g %%", name, mt.key, v)
+		}
+	}
+	// A packet path that allocated per packet would show 1 or more; the
+	// agents' background work is well below one per packet.
+	if m.AgentAllocsPerPacket >= 0.5 {
+		t.Errorf("%s: %g heap allocations per forwarded packet, want ≪ 1", name, m.AgentAllocsPerPacket)
+	}
+	if m.PingP99us < m.PingP50us || m.RR1C1P99us < m.RR1C1P50us || m.RR1kC16P99us < m.RR1kC16P50us {
+		t.Errorf("%s: a p99 under its p50: ping %g/%g, RR %g/%g, %g/%g", name, m.PingP50us, m.PingP99us,
+			m.RR1C1P50us, m.RR1C1P99us, m.RR1kC16P50us, m.RR1kC16P99us)
+	}
+}
+
+// TestQuickRun runs the whole suite in quick mode (veth only; both
+// underlays with FELT_LONG=1) and checks that the report is complete and
+// well-formed. It does not judge the numbers: the machine is shared.
+func TestQuickRun(t *testing.T) {
+	bin := buildFelt(t)
 	underlays := []Underlay{Veth}
 	if os.Getenv("FELT_LONG") == "1" {
 		underlays = AllUnderlays
@@ -35,24 +89,21 @@ func TestQuickRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	c := Config{FeltBin: bin, Underlays: underlays, Quick: true, Name: fmt.Sprintf("fbt%d", os.Getpid()%100000),
-		ProfileDir: filepath.Join(t.TempDir(), "prof"), Progress: &progress, Log: zaptest.NewLogger(t)}
+	c := quickConfig(t, bin, &progress)
+	c.Underlays, c.ProfileDir = underlays, filepath.Join(t.TempDir(), "prof")
 	r, err := Run(ctx, c)
 	t.Logf("progress:\n%s", progress.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Nothing of the labs is left behind.
-	if out, _ := exec.Command("ip", "netns", "list").Output(); strings.Contains(string(out), c.Name) {
-		t.Errorf("namespaces left behind:\n%s", out)
-	}
+	noLeftovers(t, c)
 
 	if len(r.Underlays) != len(underlays) {
 		t.Fatalf("%d underlays in the report, want %d", len(r.Underlays), len(underlays))
 	}
 	for i, u := range r.Underlays {
-		if u.Underlay != underlays[i] || len(u.Scenarios) != len(AllScenarios) {
-			t.Fatalf("underlay %d: %s with %d scenarios", i, u.Underlay, len(u.Scenarios))
+		if u.Underlay != underlays[i] || len(u.Scenarios) != len(AllScenarios) || u.Baseline != KernelVXLAN {
+			t.Fatalf("underlay %d: %s with %d scenarios, baseline %q", i, u.Underlay, len(u.Scenarios), u.Baseline)
 		}
 		for j, s := range u.Scenarios {
 			name := string(u.Underlay) + "/" + string(s.Scenario)
@@ -60,32 +111,13 @@ func TestQuickRun(t *testing.T) {
 				t.Errorf("%s: %d runs, errors %v", name, len(s.Runs), s.Errors)
 				continue
 			}
-			m := s.Median
-			for _, mt := range metrics {
-				v := *mt.get(&m)
-				felt := s.Scenario == FeltUDP || s.Scenario == FeltVXLAN
-				optional := mt.key == "udp64_loss_pct" || mt.key == "agent_allocs_per_packet" || (mt.agent && !felt)
-				if v < 0 || (v == 0 && !optional) {
-					t.Errorf("%s: %s = %g", name, mt.key, v)
-				}
-				if mt.agent && !felt && v != 0 {
-					t.Errorf("%s: %s %g for a path without agents", name, mt.key, v)
-				}
-			}
-			// A packet path that allocated per packet would show 1 or more;
-			// the agents' background work is well below one per packet.
-			if m.AgentAllocsPerPacket >= 0.5 {
-				t.Errorf("%s: %g heap allocations per forwarded packet, want ≪ 1", name, m.AgentAllocsPerPacket)
-			}
-			if m.PingP99us < m.PingP50us || m.UDPLossPct > 100 {
-				t.Errorf("%s: p99 %g < p50 %g or loss %g%%", name, m.PingP99us, m.PingP50us, m.UDPLossPct)
-			}
+			checkSample(t, name, s.Scenario, s.Median)
 			for _, k := range chartMetrics {
-				if _, ok := s.Ratio[k]; !ok {
+				if _, ok := s.RatioToBaseline[k]; !ok {
 					t.Errorf("%s: no ratio for %s", name, k)
 				}
 			}
-			if s.Scenario == KernelVXLAN && s.Ratio["tcp1_gbps"] != 1 {
+			if s.Scenario == KernelVXLAN && (s.Ratio["tcp1_gbps"] != 1 || s.RatioToBaseline["tcp1_gbps"] != 1) {
 				t.Errorf("kernel-vxlan's ratio to itself is %g", s.Ratio["tcp1_gbps"])
 			}
 			if !strings.Contains(progress.String(), string(u.Underlay)+" rep 1/1 "+string(s.Scenario)) {
@@ -100,6 +132,127 @@ func TestQuickRun(t *testing.T) {
 	for _, p := range profs {
 		if st, err := os.Stat(p); err != nil || st.Size() == 0 {
 			t.Errorf("profile %s empty or missing: %v", p, err)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := r.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, r)
+}
+
+// TestRunWithoutVXLAN runs the suite as on a kernel without vxlan (the
+// vxlanType hook names a link type no kernel has, so `ip link add` fails as
+// it does there): the run completes without failures, kernel-vxlan is
+// reported as not run, bare is added and every ratio is to it.
+func TestRunWithoutVXLAN(t *testing.T) {
+	bin := buildFelt(t)
+	defer func(v string) { vxlanType = v }(vxlanType)
+	vxlanType = "feltnovxlan"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	c := quickConfig(t, bin, &progress)
+	c.Scenarios = []Scenario{FeltUDP}
+	r, err := Run(ctx, c)
+	t.Logf("progress:\n%s", progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	noLeftovers(t, c)
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("table:\n%s", table.String())
+	if r.Settings.Baseline != Bare || !strings.HasPrefix(r.Machine.KernelVXLAN, "no: ") || r.Failed() != 0 {
+		t.Fatalf("baseline %q, kernel vxlan %q, %d failed", r.Settings.Baseline, r.Machine.KernelVXLAN, r.Failed())
+	}
+	u := r.Underlays[0]
+	if got := []Scenario{u.Scenarios[0].Scenario, u.Scenarios[1].Scenario, u.Scenarios[2].Scenario}; len(u.Scenarios) != 3 ||
+		!slices.Equal(got, []Scenario{Bare, KernelVXLAN, FeltUDP}) || u.Baseline != Bare {
+		t.Fatalf("scenarios %v, baseline %q", got, u.Baseline)
+	}
+	k, felt := u.Scenarios[1], u.Scenarios[2]
+	if !strings.Contains(k.Skipped, "cannot create vxlan devices") || len(k.Runs)+len(k.Errors) != 0 {
+		t.Errorf("kernel-vxlan: skipped %q, %d runs, errors %v", k.Skipped, len(k.Runs), k.Errors)
+	}
+	checkSample(t, "felt-udp", FeltUDP, felt.Median)
+	if q := felt.RatioToBaseline["tcp1_gbps"]; q <= 0 || q != felt.Median.TCP1Gbps/u.Scenarios[0].Median.TCP1Gbps || len(felt.Ratio) != 0 {
+		t.Errorf("felt-udp: ratio to bare %g, to kernel %v", q, felt.Ratio)
+	}
+	for _, want := range []string{"this kernel cannot create vxlan devices", "underlay veth: ratios to bare", "kernel-vxlan not run"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := r.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, r)
+	svg, _ := os.ReadFile(filepath.Join(dir, SVGFile))
+	if !strings.Contains(string(svg), "ratio to bare") {
+		t.Error("the chart does not say its ratios are to bare")
+	}
+}
+
+// TestRunFlanneldStandin runs the flanneld scenarios with the stand-in
+// script (felt under flanneld's command line; there is no flanneld here)
+// beside felt-udp and one felt flags variant: flanneld-udp and -vxlan
+// carry traffic, felt's ratios to them are reported, and flanneld-host-gw,
+// which felt does not implement, is reported as could not start while the
+// rest of the run completes.
+func TestRunFlanneldStandin(t *testing.T) {
+	bin := buildFelt(t)
+	t.Setenv("STANDIN_FELT", bin)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	c := quickConfig(t, bin, &progress)
+	c.Flanneld = "testdata/flanneld-standin.sh"
+	c.Scenarios = []Scenario{FeltUDP, FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
+	c.FeltFlags = []string{"GOMAXPROCS=1"}
+	r, err := Run(ctx, c)
+	t.Logf("progress:\n%s", progress.String())
+	if !errors.Is(err, ErrRunsFailed) || !strings.Contains(err.Error(), "1 of 6") {
+		t.Fatalf("Run: %v, want 1 of 6 runs failed (flanneld-host-gw)", err)
+	}
+	noLeftovers(t, c)
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("table:\n%s", table.String())
+	u := r.Underlays[0]
+	want := []Scenario{KernelVXLAN, FeltUDP, "felt-udp[GOMAXPROCS=1]", FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
+	var got []Scenario
+	for _, s := range u.Scenarios {
+		got = append(got, s.Scenario)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("scenarios %v, want %v", got, want)
+	}
+	for _, s := range u.Scenarios {
+		if s.Scenario == FlanneldHostGW {
+			if len(s.Runs) != 0 || len(s.Errors) != 1 || !strings.Contains(s.Errors[0], "flanneld-host-gw could not start") ||
+				!strings.Contains(firstLine(s.Errors[0]), `exited: felt: network config /felt-bench/flanneld-host-gw/config: invalid network config: config: Backend.Type "host-gw"`) {
+				t.Errorf("flanneld-host-gw: %d runs, errors %q", len(s.Runs), s.Errors)
+			}
+			continue
+		}
+		if len(s.Runs) != 1 || len(s.Errors) != 0 {
+			t.Errorf("%s: %d runs, errors %v", s.Scenario, len(s.Runs), s.Errors)
+			continue
+		}
+		checkSample(t, string(s.Scenario), s.Scenario, s.Median)
+		if s.Scenario.felt() && s.RatioToFlanneld["tcp1_gbps"] <= 0 {
+			t.Errorf("%s: no ratio to flanneld-udp: %v", s.Scenario, s.RatioToFlanneld)
+		}
+	}
+	for _, want := range []string{"felt ÷ flanneld", "flanneld-host-gw failed: flanneld-host-gw could not start", `Backend.Type "host-gw"`} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q", want)
 		}
 	}
 	dir := t.TempDir()

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/feltnet/felt/bench"
@@ -17,9 +18,15 @@ import (
 // user it re-runs itself in a user namespace.
 func cmdBench(fs *flag.FlagSet) action {
 	repeat := fs.Int("repeat", 0, "runs per scenario; medians are reported (default 3, 1 with --quick)")
-	duration := fs.Duration("duration", 0, "length of each iperf3 run, whole seconds (default 5s, 1s with --quick)")
+	duration := fs.Duration("duration", 0, "length of each iperf3 and request/response run, whole seconds such as 3s (default 5s, 1s with --quick)")
 	underlay := fs.String("underlay", "both", "underlay: veth (GSO passthrough), wire (wire-like offloads) or both")
-	scenarios := fs.String("scenarios", "all", "comma-separated scenarios: bare, kernel-vxlan, felt-udp, felt-vxlan, or all (kernel-vxlan is always run)")
+	scenarios := fs.String("scenarios", "all", "comma-separated scenarios: bare, kernel-vxlan, felt-udp, felt-vxlan, flanneld-udp, flanneld-vxlan, flanneld-host-gw, or all (the baseline is always run; the flanneld ones need --flanneld)")
+	baseline := fs.String("baseline", "auto", "what ratios are to: kernel-vxlan, bare, or auto (kernel-vxlan where the kernel has vxlan, else bare)")
+	flanneld := fs.String("flanneld", "", "flanneld binary: adds flanneld-udp, flanneld-vxlan and flanneld-host-gw on the same etcd and hosts")
+	var feltFlags repeatFlag
+	fs.Var(&feltFlags, "felt-flags", "extra `flags` for felt agent: adds felt-udp[flags] and felt-vxlan[flags] beside the plain ones; leading NAME=value words go into the agent's environment; repeatable")
+	from := fs.String("from", "", "results.json of an earlier run: write its table and chart (and --compare's) into --out without running anything")
+	compare := fs.String("compare", "", "results.json of an earlier run: adds a new/old table, and the old figures to the chart")
 	out := fs.String("out", "bench-results", "directory for results.json, chart.svg and results.txt")
 	quick := fs.Bool("quick", false, "a short smoke run: shows the suite works, measures little")
 	pings := fs.Int("pings", 0, "pings per run, 10 ms apart (default 200, 20 with --quick)")
@@ -35,6 +42,23 @@ func cmdBench(fs *flag.FlagSet) action {
 		if err != nil {
 			return usageErr("--scenarios: %v", err)
 		}
+		base, err := bench.ParseBaseline(*baseline)
+		if err != nil {
+			return usageErr("--baseline: %v", err)
+		}
+		var old *bench.Report
+		if *compare != "" {
+			if old, err = bench.LoadReport(*compare); err != nil {
+				return usageErr("--compare: %v", err)
+			}
+		}
+		if *from != "" {
+			rep, err := bench.LoadReport(*from)
+			if err != nil {
+				return usageErr("--from: %v", err)
+			}
+			return writeReport(e, rep, old, *compare, *out, nil)
+		}
 		if *duration%time.Second != 0 || *duration < 0 {
 			return usageErr("--duration %s: must be whole seconds (iperf3 -t)", *duration)
 		}
@@ -48,7 +72,7 @@ func cmdBench(fs *flag.FlagSet) action {
 			}
 		}
 		cfg := bench.Config{
-			FeltBin: bin, Underlays: us, Scenarios: scs, Quick: *quick, Repeat: *repeat, Duration: *duration,
+			FeltBin: bin, Underlays: us, Scenarios: scs, Baseline: base, Flanneld: *flanneld, FeltFlags: feltFlags, Quick: *quick, Repeat: *repeat, Duration: *duration,
 			Pings: *pings, Streams: *streams, ProfileDir: *profile, Progress: e.stderr, Log: e.log,
 		}
 		if err := cfg.Validate(); err != nil {
@@ -61,15 +85,30 @@ func cmdBench(fs *flag.FlagSet) action {
 		if rep == nil {
 			return runErr
 		}
-		fmt.Fprintln(e.stdout)
-		if err := rep.WriteTable(e.stdout); err != nil {
-			return err
-		}
-		paths, err := rep.WriteFiles(*out)
-		for _, p := range paths {
-			fmt.Fprintf(e.stdout, "wrote %s\n", p)
-		}
-		return errors.Join(runErr, err)
-
+		return writeReport(e, rep, old, *compare, *out, runErr)
 	}
 }
+
+// writeReport prints the table of rep (compared with old, if given) and
+// writes its files into out; runErr is the run's own error, kept.
+func writeReport(e *env, rep, old *bench.Report, oldFile, out string, runErr error) error {
+	if old != nil {
+		rep.CompareWith(old, oldFile)
+	}
+	fmt.Fprintln(e.stdout)
+	if err := rep.WriteTable(e.stdout); err != nil {
+		return err
+	}
+	paths, err := rep.WriteFiles(out)
+	for _, p := range paths {
+		fmt.Fprintf(e.stdout, "wrote %s\n", p)
+	}
+	return errors.Join(runErr, err)
+}
+
+// repeatFlag is a repeatable string flag, each value kept whole (commas
+// and spaces included).
+type repeatFlag []string
+
+func (r *repeatFlag) String() string     { return strings.Join(*r, " | ") }
+func (r *repeatFlag) Set(v string) error { *r = append(*r, v); return nil }
