@@ -122,7 +122,9 @@ func (d *dropLog) flush(t *tally, dir string) {
 				zap.String("dir", dir),
 				zap.Stringer("reason", Reason(r)),
 				zap.Uint64("dropped", since),
-				zap.Stringer("example", t.example[r]),
+			}
+			if t.example[r].IsValid() { // a device's own drops have none
+				fields = append(fields, zap.Stringer("example", t.example[r]))
 			}
 			if t.err != nil && (Reason(r) == SendFailed || Reason(r) == WriteFailed) {
 				fields = append(fields, zap.Error(t.err))

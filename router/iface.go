@@ -6,8 +6,9 @@ import (
 	"github.com/feltnet/felt/encap"
 )
 
-// Device is the TUN side: felt's *tun.Device (wireguard-go's tun.Device has
-// the same methods). The engine owns it once passed to New: Close closes it.
+// Device is the TUN side: felt's *tun.Device. (wireguard-go's tun.Device has
+// the same signatures, but its Write returns bytes, not packets: it needs an
+// adapter.) The engine owns it once passed to New: Close closes it.
 type Device interface {
 	// Read fills up to len(bufs) packets, packet i at
 	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for

@@ -52,5 +52,8 @@ func csumFold(acc uint64) uint16 {
 func pseudoSum(src, dst []byte, proto uint8, length int) uint64 {
 	acc := csumAdd(0, src)
 	acc = csumAdd(acc, dst)
-	return acc + uint64(proto) + uint64(length)
+	// Added with carry: the sum of two IPv6 addresses can come within
+	// 2^16 of 2^64, and a carry lost there is a checksum one too low.
+	acc, c := bits.Add64(acc, uint64(proto)+uint64(length), 0)
+	return acc + c
 }

@@ -10,14 +10,14 @@ const (
 	// DropShortRead: Read got a frame shorter than its virtio header.
 	DropShortRead
 	// DropBadHeader: Read got a frame whose virtio header does not fit the
-	// packet (a partial checksum outside it, an unknown GSO type).
+	// packet (a partial checksum outside it).
 	DropBadHeader
 	// DropBadGSO: Read got a super-packet that could not be split (bad
-	// headers, no segment size, more segments than a buffer takes).
+	// headers, an unknown GSO type, no segment size, more segments than a
+	// buffer takes).
 	DropBadGSO
 	// DropBadChecksum: Write got a TCP/UDP packet whose checksum is neither
-	// correct nor the bare pseudo-header sum (or a zero UDP checksum over
-	// IPv6).
+	// correct nor the bare pseudo-header sum.
 	DropBadChecksum
 	// DropBadIPChecksum: Write got an IPv4 packet with a wrong header
 	// checksum.

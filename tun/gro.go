@@ -129,9 +129,9 @@ func verify(pkt []byte, l4 int, proto uint8, v6 bool) (sumForm, Drop) {
 	}
 	got := binary.BigEndian.Uint16(pkt[field:])
 	if proto == 17 && got == 0 {
-		if v6 {
-			return 0, DropBadChecksum // RFC 8200: IPv6 receivers discard it
-		}
+		// "No checksum": legal on IPv4; on IPv6 only for sockets that opt
+		// in (UDP_NO_CHECK6_RX, RFC 6936). Either way it goes in unchanged
+		// and unmarked, so the kernel applies its own rule.
 		return sumAbsent, DropNone
 	}
 	pseudo := pseudoSum(src, dst, proto, len(pkt)-l4)
