@@ -15,18 +15,25 @@ const Batch = 128
 
 // Options are Create's choices beyond name and MTU.
 type Options struct {
-	// IOUring lets the device read and write the TUN in io_uring batches
-	// where this process may use io_uring; without it, or where io_uring is
-	// unavailable (an old kernel, kernel.io_uring_disabled, a seccomp
-	// filter, FELT_IO_URING=off in the environment), the device uses
-	// read(2) and writev(2). Device.IOPath says which it took.
+	// IOUring lets the device write the TUN in io_uring batches (one
+	// enter per Write) where this process may use io_uring; without it, or
+	// where io_uring is unavailable (an old kernel,
+	// kernel.io_uring_disabled, a seccomp filter, FELT_IO_URING=off in the
+	// environment), the device uses writev(2) per frame. Device.IOPath
+	// says which it took.
 	IOUring bool
+	// IOUringReads, with IOUring, reads the TUN in batches of io_uring
+	// READs too, instead of read(2) until EAGAIN. Off by default: on a
+	// shared 2-vCPU machine it cost more CPU per packet and dropped more at
+	// the TUN than read(2) (docs/performance.md, "io_uring on the TUN").
+	IOUringReads bool
 	// Logger gets one line at creation saying which I/O path the device
 	// took and why; nil means no logging.
 	Logger *zap.Logger
 }
 
-// DefaultOptions returns IOUring on and no Logger.
+// DefaultOptions returns IOUring on (writes), IOUringReads off and no
+// Logger.
 func DefaultOptions() Options { return Options{IOUring: true} }
 
 // Create is CreateWith with DefaultOptions.

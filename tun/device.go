@@ -104,7 +104,7 @@ func newDevice(f *os.File, name string, batch int, uso bool, opts Options) (*Dev
 	d := &Device{file: f, rc: rc, name: name, batch: batch, uso: uso, log: log}
 	d.rd.hdr = make([]byte, 256)
 	d.rd.fn, d.wr.fn = d.readOnce, d.writeAll
-	if err := d.setupIO(opts.IOUring); err != nil {
+	if err := d.setupIO(opts); err != nil {
 		return nil, err
 	}
 	return d, nil

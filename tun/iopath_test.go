@@ -78,7 +78,7 @@ func TestFallbackWhenIOUringDisabled(t *testing.T) {
 	restore := setIOUringDisabled(t, "2")
 	core, logs := observer.New(zap.InfoLevel)
 	name := devName("d")
-	dev, err := CreateWith(name, 1420, Options{IOUring: true, Logger: zap.New(core)})
+	dev, err := CreateWith(name, 1420, Options{IOUring: true, IOUringReads: true, Logger: zap.New(core)})
 	restore()
 	if err != nil {
 		t.Fatalf("CreateWith with io_uring disabled: %v", err)

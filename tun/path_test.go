@@ -14,7 +14,7 @@ var paths = []struct {
 	name string
 	opts Options
 }{
-	{"io_uring", Options{IOUring: true}},
+	{"io_uring", Options{IOUring: true, IOUringReads: true}},
 	{"read-writev", Options{IOUring: false}},
 }
 

@@ -18,47 +18,53 @@ import (
 // io_uring is unavailable (see uring.ErrUnavailable) or switched off, the
 // device reads with read(2) and writes with writev(2), one per frame.
 
-// IOPathUring and IOPathSyscalls start what IOPath returns.
+// What IOPath returns starts with one of these.
 const (
-	IOPathUring    = "io_uring"
-	IOPathSyscalls = "read/writev"
+	IOPathUring       = "io_uring"                       // reads and writes
+	IOPathUringWrites = "io_uring writes, read(2) reads" // the default: see Options
+	IOPathSyscalls    = "read/writev"                    // followed by why
 )
 
-// IOPath says how the device moves frames: "io_uring", or "read/writev"
-// followed by why (io_uring switched off by option, unavailable here, or
-// dropped after a failure). Safe from any goroutine.
+// IOPath says how the device moves frames: IOPathUring, IOPathUringWrites,
+// or IOPathSyscalls followed by why (io_uring switched off by option,
+// unavailable here, or dropped after a failure). Safe from any goroutine.
 func (d *Device) IOPath() string {
 	d.pathMu.Lock()
 	defer d.pathMu.Unlock()
 	return d.ioPath
 }
 
-// setupIO gives the device a Ring per direction if want and io_uring is
-// usable, and logs which path it took and why.
-func (d *Device) setupIO(want bool) error {
-	if !want {
+// setupIO gives the device a Ring for writes, and for reads, as opts asks
+// and io_uring allows, and logs which path it took and why.
+func (d *Device) setupIO(opts Options) error {
+	if !opts.IOUring {
 		d.ioPath = IOPathSyscalls + " (io_uring off by option)"
 		d.log.Info("TUN I/O path", zap.String("tun", d.name), zap.String("path", d.ioPath))
 		return nil
 	}
-	rr, err := uring.New(d.batch)
-	if err == nil {
-		var wr *uring.Ring
-		if wr, err = uring.New(d.batch); err == nil {
-			d.rd.ring, d.wr.ring = rr, wr
-			d.rd.window = 1
-			d.ioPath = IOPathUring
-			d.log.Info("TUN I/O path", zap.String("tun", d.name), zap.String("path", d.ioPath))
-			return nil
+	wr, err := uring.New(d.batch)
+	var rr *uring.Ring
+	if err == nil && opts.IOUringReads {
+		if rr, err = uring.New(d.batch); err != nil {
+			wr.Close()
 		}
-		rr.Close()
+	}
+	if err == nil {
+		d.wr.ring, d.rd.ring = wr, rr
+		d.rd.window = 1
+		d.ioPath = IOPathUringWrites
+		if rr != nil {
+			d.ioPath = IOPathUring
+		}
+		d.log.Info("TUN I/O path", zap.String("tun", d.name), zap.String("path", d.ioPath))
+		return nil
 	}
 	if !errors.Is(err, uring.ErrUnavailable) {
 		return fmt.Errorf("tun: %s: set up io_uring: %w", d.name, err)
 	}
 	d.ioPath = fmt.Sprintf("%s (%v)", IOPathSyscalls, err)
 	d.log.Info("TUN I/O path: io_uring unavailable, using read(2) and writev(2)",
-		zap.String("tun", d.name), zap.Error(err))
+		zap.String("tun", d.name), zap.String("path", d.ioPath), zap.Error(err))
 	return nil
 }
 
