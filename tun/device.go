@@ -394,7 +394,8 @@ type writer struct {
 
 // Write hands packets bufs[i][offset:] to the kernel after verifying their
 // checksums (see gro.go): runs of consecutive segments of one TCP or UDP
-// flow as one GSO super-packet (one writev, payloads as iovecs), every other
+// flow as one GSO super-packet (one writev, or one io_uring WRITEV with all
+// of the call's frames in one enter; payloads as iovecs), every other
 // TCP/UDP packet with a partial checksum, anything else as it is. A packet
 // that fails verification is dropped and counted (see WriteDrops). offset
 // must be >= VirtioHdrLen: the virtio header is written into the headroom.
