@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,7 +13,35 @@ import (
 // buffers it wants).
 const Batch = 128
 
-// Create creates the TUN name, or attaches to it if it already exists and
+// Options are Create's choices beyond name and MTU.
+type Options struct {
+	// IOUring lets the device write the TUN in io_uring batches (one
+	// enter per Write) where this process may use io_uring; without it, or
+	// where io_uring is unavailable (an old kernel,
+	// kernel.io_uring_disabled, a seccomp filter, FELT_IO_URING=off in the
+	// environment), the device uses writev(2) per frame. Device.IOPath
+	// says which it took.
+	IOUring bool
+	// IOUringReads, with IOUring, reads the TUN in batches of io_uring
+	// READs too, instead of read(2) until EAGAIN. Off by default: on a
+	// shared 2-vCPU machine it cost more CPU per packet and dropped more at
+	// the TUN than read(2) (docs/performance.md, "io_uring on the TUN").
+	IOUringReads bool
+	// Logger gets one line at creation saying which I/O path the device
+	// took and why; nil means no logging.
+	Logger *zap.Logger
+}
+
+// DefaultOptions returns IOUring on (writes), IOUringReads off and no
+// Logger.
+func DefaultOptions() Options { return Options{IOUring: true} }
+
+// Create is CreateWith with DefaultOptions.
+func Create(name string, mtu int) (*Device, error) {
+	return CreateWith(name, mtu, DefaultOptions())
+}
+
+// CreateWith creates the TUN name, or attaches to it if it already exists and
 // this process may use it (a persistent TUN made with `ip tuntap add ... user
 // UID`), and returns it with TSO (and, from Linux 6.2, USO) offloads on;
 // Offloads reports what the kernel took. mtu 0 keeps the link's MTU.
@@ -22,7 +51,7 @@ const Batch = 128
 //
 // Closing the device removes a TUN that Create made (it is not persistent);
 // a persistent TUN stays.
-func Create(name string, mtu int) (*Device, error) {
+func CreateWith(name string, mtu int, opts Options) (*Device, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -58,7 +87,7 @@ func Create(name string, mtu int) (*Device, error) {
 		return nil, fmt.Errorf("tun: set MTU %d on %s: %w", mtu, name, err)
 	}
 	f := os.NewFile(uintptr(fd), cloneDevice)
-	d, err := newDevice(f, name, Batch, uso)
+	d, err := newDevice(f, name, Batch, uso, opts)
 	if err != nil {
 		f.Close()
 		return nil, err

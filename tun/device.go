@@ -10,7 +10,10 @@ import (
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/tun/internal/uring"
 )
 
 // Device is felt's TUN device: a file descriptor opened with IFF_VNET_HDR
@@ -41,16 +44,29 @@ type Device struct {
 	closeErr  error
 	closed    atomic.Bool // the fd's poller error does not match os.ErrClosed
 
+	pathMu sync.Mutex
+	ioPath string      // see IOPath
+	log    *zap.Logger // never nil
+
 	rd reader
 	wr writer
 }
 
-// reader is Read's state, owned by the reading goroutine.
+// reader is Read's state, owned by the reading goroutine. Frames come from
+// read(2) (fill) or from io_uring READ batches (fillRing, with ring set);
+// either way every frame goes through frame, the one place that checks,
+// splits, parks and counts drops.
 type reader struct {
 	parked parked
+	stash  stash            // frames of a ring batch set aside for a super-packet's segments
 	hdr    []byte           // split's header scratch
-	err    error            // the last read(2) error of fill
+	err    error            // the last read error of fill or fillRing
 	drops  [NumDrops]uint32 // since the last ReadDrops
+
+	ring   *uring.Ring // nil: read(2)
+	frames [][]byte    // fillRing's READ targets: views of the caller's buffers during a call
+	fsizes []int       // their lengths
+	window int         // READs fillRing submits next: see fillRing
 
 	// Arguments and results of the RawConn callback, which is bound once.
 	fn            func(uintptr) bool
@@ -71,8 +87,9 @@ type parked struct {
 	next  int // index of the next one
 }
 
-// newDevice wraps f, a TUN fd opened with IFF_VNET_HDR and offloads on.
-func newDevice(f *os.File, name string, batch int, uso bool) (*Device, error) {
+// newDevice wraps f, a TUN fd opened with IFF_VNET_HDR and offloads on, and
+// sets up its I/O path as opts asks.
+func newDevice(f *os.File, name string, batch int, uso bool, opts Options) (*Device, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("tun: %s: %w", name, err)
@@ -80,9 +97,16 @@ func newDevice(f *os.File, name string, batch int, uso bool) (*Device, error) {
 	if batch < maxSegmentsFit*2 {
 		batch = maxSegmentsFit * 2
 	}
-	d := &Device{file: f, rc: rc, name: name, batch: batch, uso: uso}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	d := &Device{file: f, rc: rc, name: name, batch: batch, uso: uso, log: log}
 	d.rd.hdr = make([]byte, 256)
 	d.rd.fn, d.wr.fn = d.readOnce, d.writeAll
+	if err := d.setupIO(opts); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -112,6 +136,9 @@ func (d *Device) Close() error {
 		if err := d.file.Close(); err != nil {
 			d.closeErr = fmt.Errorf("tun: close %s: %w", d.name, err)
 		}
+		// After the fd: a Read waiting in the poller returns, and a ring
+		// inside a call goes when that call ends.
+		d.closeRings()
 	})
 	if !first {
 		return nil
@@ -129,7 +156,11 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 	r := &d.rd
 	n := r.parked.drain(bufs, sizes, offset)
-	if n == len(bufs) {
+	if n < len(bufs) && r.stash.pending() {
+		n += r.unstash(bufs[n:], sizes[n:], offset)
+	}
+	// Set-aside frames and segments go out before anything newer is read.
+	if n == len(bufs) || r.parked.left > 0 || r.stash.pending() {
 		return n, nil
 	}
 	r.bufs, r.sizes, r.offset, r.waitWhenEmpty = bufs[n:], sizes[n:], offset, n == 0
@@ -147,6 +178,9 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 		return 0, d.ioError(err)
 	}
 	if r.err != nil && r.err != unix.EAGAIN && n == 0 {
+		if errors.Is(r.err, os.ErrClosed) {
+			return 0, d.ioError(r.err)
+		}
 		return 0, r.err
 	}
 	return n, nil
@@ -190,7 +224,15 @@ func (d *Device) ioError(err error) error {
 // allocate).
 func (d *Device) readOnce(fd uintptr) bool {
 	r := &d.rd
-	r.got, r.err = r.fill(int(fd), r.bufs, r.sizes, r.offset)
+	if r.ring != nil {
+		r.got, r.err = r.fillRing(int(fd), r.bufs, r.sizes, r.offset)
+		if r.got == 0 && errors.Is(r.err, uring.ErrBroken) {
+			d.dropReadRing(r.err)
+			r.got, r.err = r.fill(int(fd), r.bufs, r.sizes, r.offset)
+		}
+	} else {
+		r.got, r.err = r.fill(int(fd), r.bufs, r.sizes, r.offset)
+	}
 	// Wait for readability only when nothing at all is there yet.
 	return !(r.got == 0 && r.waitWhenEmpty && r.err == unix.EAGAIN)
 }
@@ -200,59 +242,72 @@ func (d *Device) readOnce(fd uintptr) bool {
 // super-packet at a typical MSS is split straight into the caller's buffers.
 const maxSegmentsFit = 48
 
-// fill reads frames until the TUN is empty (EAGAIN), the buffers run low, or
-// an error; it returns the packets produced.
+// fill reads frames with read(2) until the TUN is empty (EAGAIN), the
+// buffers run low, or an error; it returns the packets produced.
 func (r *reader) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, error) {
 	i := 0
 	for i < len(bufs) {
 		if i > 0 && len(bufs)-i < maxSegmentsFit {
 			return i, nil
 		}
-		frame := bufs[i][offset-VirtioHdrLen:]
-		m, err := unix.Read(fd, frame)
+		m, err := unix.Read(fd, bufs[i][offset-VirtioHdrLen:])
 		if err != nil {
 			if err == unix.EINTR {
 				continue
 			}
 			return i, err
 		}
-		if m < VirtioHdrLen {
-			r.drops[DropShortRead]++
-			continue
+		n, parked := r.frame(bufs[i:], sizes[i:], m, offset)
+		i += n
+		if parked {
+			return i, nil
 		}
-		h := parseVirtioHdr(frame)
-		pkt := frame[VirtioHdrLen:m]
-		if h.gsoType == gsoNone {
-			if h.flags&virtioNeedsCsum != 0 && finishCsum(pkt, h) != nil {
-				r.drops[DropBadHeader]++
-				continue
-			}
-			sizes[i] = len(pkt)
-			i++
-			continue
-		}
-		segs, err := segments(pkt, h)
-		if err != nil {
-			r.drops[DropBadGSO]++
-			continue
-		}
-		if segs <= len(bufs)-i {
-			if _, err := split(pkt, h, bufs[i:], sizes[i:], offset, r.hdr); err != nil {
-				r.drops[DropBadGSO]++
-				continue
-			}
-			i += segs
-			continue
-		}
-		// Too many segments for what is left: park it and hand it out
-		// from the next Read.
-		if !r.parked.park(pkt, h, segs, offset, r.hdr) {
-			r.drops[DropBadGSO]++
-			continue
-		}
-		return i + r.parked.drain(bufs[i:], sizes[i:], offset), nil
 	}
 	return i, nil
+}
+
+// frame turns the frame of m bytes at bufs[0][offset-VirtioHdrLen:] into
+// packets at bufs[k][offset:offset+sizes[k]]: itself (checksum finished), or
+// a super-packet's segments, segment 0 in place and the others in bufs[1:].
+// It returns how many buffers it filled; parked is true when the
+// super-packet had more segments than bufs and was parked (its first
+// segments handed out here, the rest by the next Reads): the caller must
+// read no further frames in this call. A bad frame is counted and gives 0.
+func (r *reader) frame(bufs [][]byte, sizes []int, m, offset int) (n int, parked bool) {
+	if m < VirtioHdrLen {
+		r.drops[DropShortRead]++
+		return 0, false
+	}
+	frame := bufs[0][offset-VirtioHdrLen:]
+	h := parseVirtioHdr(frame)
+	pkt := frame[VirtioHdrLen:m]
+	if h.gsoType == gsoNone {
+		if h.flags&virtioNeedsCsum != 0 && finishCsum(pkt, h) != nil {
+			r.drops[DropBadHeader]++
+			return 0, false
+		}
+		sizes[0] = len(pkt)
+		return 1, false
+	}
+	segs, err := segments(pkt, h)
+	if err != nil {
+		r.drops[DropBadGSO]++
+		return 0, false
+	}
+	if segs <= len(bufs) {
+		if _, err := split(pkt, h, bufs, sizes, offset, r.hdr); err != nil {
+			r.drops[DropBadGSO]++
+			return 0, false
+		}
+		return segs, false
+	}
+	// Too many segments for what is left: park it and hand it out from
+	// the next Read.
+	if !r.parked.park(pkt, h, segs, offset, r.hdr) {
+		r.drops[DropBadGSO]++
+		return 0, false
+	}
+	return r.parked.drain(bufs, sizes, offset), true
 }
 
 // park splits pkt into p's buffers: views of one backing array, each just
@@ -316,6 +371,17 @@ type writer struct {
 	iov  [maxRun + 1]unix.Iovec
 	info []l4Info
 
+	// The io_uring path (ring set): one WRITEV per run, all of a Write's
+	// runs in one enter. iovs backs every run's iovec list; vecs[k] is run
+	// k's list, runs[k] its packet count, want[k] its bytes, res[k] the
+	// kernel's answer. Sized on first use, reused after.
+	ring *uring.Ring // nil: writev(2)
+	iovs []unix.Iovec
+	vecs [][]unix.Iovec
+	runs []int
+	want []int
+	res  []int
+
 	// Arguments and results of the RawConn callback, which is bound once.
 	fn     func(uintptr) bool
 	bufs   [][]byte
@@ -328,7 +394,8 @@ type writer struct {
 
 // Write hands packets bufs[i][offset:] to the kernel after verifying their
 // checksums (see gro.go): runs of consecutive segments of one TCP or UDP
-// flow as one GSO super-packet (one writev, payloads as iovecs), every other
+// flow as one GSO super-packet (one writev, or one io_uring WRITEV with all
+// of the call's frames in one enter; payloads as iovecs), every other
 // TCP/UDP packet with a partial checksum, anything else as it is. A packet
 // that fails verification is dropped and counted (see WriteDrops). offset
 // must be >= VirtioHdrLen: the virtio header is written into the headroom.
@@ -342,6 +409,9 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	w := &d.wr
 	if cap(w.info) < len(bufs) {
 		w.info = make([]l4Info, len(bufs))
+	}
+	if w.ring != nil && len(w.runs) < len(bufs) {
+		w.growRing(len(bufs))
 	}
 	info := w.info[:len(bufs)]
 	for i := range bufs {
@@ -364,13 +434,18 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 // writeAll is Write's RawConn callback, bound once.
 func (d *Device) writeAll(fd uintptr) bool {
 	w := &d.wr
+	if w.ring != nil {
+		d.writeRing(int(fd))
+		return true
+	}
 	info := w.info[:len(w.bufs)]
 	for i := 0; i < len(w.bufs); {
 		if info[i].drop != DropNone {
 			i++
 			continue
 		}
-		n, err := d.writeRun(int(fd), w.bufs, info, i, w.offset)
+		iov, n := d.prepRun(w.iov[:1], w.bufs, info, i, w.offset)
+		err := writev(int(fd), iov)
 		if err != nil && w.first == nil {
 			w.first = err
 		}
@@ -382,14 +457,15 @@ func (d *Device) writeAll(fd uintptr) bool {
 	return true
 }
 
-// writeRun writes bufs[i] and the packets after it that continue its TCP
-// flow, and returns how many it consumed.
-func (d *Device) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (int, error) {
-	w := &d.wr
+// prepRun prepares bufs[i] and the packets after it that continue its TCP
+// or UDP flow for one write: it rewrites their headers, appends the
+// payloads of the followers to iov (len(iov) >= 1, cap(iov) >= maxRun+1),
+// sets iov[0] to the virtio header and the first packet, and returns iov and
+// how many packets the write carries.
+func (d *Device) prepRun(iov []unix.Iovec, bufs [][]byte, info []l4Info, i, offset int) ([]unix.Iovec, int) {
 	p := bufs[i][offset:]
 	a := info[i]
 	vh := bufs[i][offset-VirtioHdrLen : offset]
-	iov := w.iov[:1]
 	n := 1
 	switch {
 	case a.ok && a.tcp && a.payload > 0 && a.flags == tcpACK:
@@ -446,14 +522,19 @@ func (d *Device) writeRun(fd int, bufs [][]byte, info []l4Info, i, offset int) (
 	}
 	iov[0] = unix.Iovec{Base: &vh[0]}
 	iov[0].SetLen(VirtioHdrLen + len(p))
+	return iov, n
+}
+
+// writev writes one frame given as iovecs.
+func writev(fd int, iov []unix.Iovec) error {
 	for {
 		_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		if e == unix.EINTR {
 			continue
 		}
 		if e != 0 {
-			return n, e
+			return e
 		}
-		return n, nil
+		return nil
 	}
 }

@@ -19,13 +19,23 @@ func devName(letter string) string {
 	return fmt.Sprintf("ftun%d%s", os.Getpid(), letter)
 }
 
+// testOptions are DefaultOptions, with io_uring reads too when the
+// environment has FELT_TUN_TEST_READS=io_uring: the suite runs on the
+// default path, on io_uring for both directions with that, and on
+// read/writev with FELT_IO_URING=off.
+func testOptions() Options {
+	o := DefaultOptions()
+	o.IOUringReads = os.Getenv("FELT_TUN_TEST_READS") == "io_uring"
+	return o
+}
+
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 func createTUN(t testing.TB, name string, mtu int) *Device {
 	t.Helper()
-	dev, err := Create(name, mtu)
+	dev, err := CreateWith(name, mtu, testOptions())
 	if err != nil {
-		t.Fatalf("Create(%s, %d): %v", name, mtu, err)
+		t.Fatalf("CreateWith(%s, %d): %v", name, mtu, err)
 	}
 	t.Cleanup(func() { dev.Close() })
 	return dev

@@ -25,8 +25,12 @@ func TestLoneUDPWithoutChecksumStaysSo(t *testing.T) {
 	if info[0].drop != DropNone || info[0].sum != sumAbsent {
 		t.Fatalf("inspect: drop %v, form %d; want it passed as checksum-less", info[0].drop, info[0].sum)
 	}
-	if n, err := d.writeRun(int(null.Fd()), bufs, info, 0, headroom); n != 1 || err != nil {
-		t.Fatalf("writeRun = %d, %v", n, err)
+	iov, n := d.prepRun(d.wr.iov[:1], bufs, info, 0, headroom)
+	if n != 1 {
+		t.Fatalf("prepRun took %d packets, want 1", n)
+	}
+	if err := writev(int(null.Fd()), iov); err != nil {
+		t.Fatalf("writev: %v", err)
 	}
 	vh := bufs[0][headroom-VirtioHdrLen : headroom]
 	for i, b := range vh {

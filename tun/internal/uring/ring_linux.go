@@ -18,6 +18,11 @@ import (
 // writev(2) on errors.Is(err, ErrUnavailable).
 var ErrUnavailable = errors.New("uring: io_uring is unavailable")
 
+// ErrBroken is wrapped by the error of every call after an io_uring_enter
+// failed in a way that may have left SQEs in the queue: the Ring must not be
+// used again (close it; the caller falls back to read(2) and writev(2)).
+var ErrBroken = errors.New("uring: ring unusable after a failed io_uring_enter")
+
 // ErrClosed is returned by a Ring used after Close.
 var ErrClosed = errors.New("uring: ring is closed")
 
@@ -298,7 +303,7 @@ func (r *Ring) submitAndWait(n int) error {
 		default:
 			// SQEs may still sit in the queue pointing at the caller's
 			// buffers: the ring must not be entered again.
-			r.broken = fmt.Errorf("uring: io_uring_enter: %w", errno)
+			r.broken = fmt.Errorf("%w: io_uring_enter: %w", ErrBroken, errno)
 			return r.broken
 		}
 	}
