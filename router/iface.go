@@ -10,7 +10,8 @@ import (
 // the same signatures, but its Write returns bytes, not packets: it needs an
 // adapter.) The engine owns it once passed to New: Close closes it.
 type Device interface {
-	// Read fills up to len(bufs) packets, packet i at
+	// Read fills up to len(bufs) packets (0 with a nil error when a
+	// wake-up only found frames the device dropped), packet i at
 	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for
 	// offset+65535 bytes. The engine owns bufs; Read must not keep them.
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)

@@ -147,7 +147,10 @@ func (d *Device) Close() error {
 }
 
 // Read fills bufs[i][offset:offset+sizes[i]] with up to len(bufs) packets,
-// blocking until at least one is there. offset must be >= VirtioHdrLen and
+// blocking until at least one is there, or until a wake-up found only frames
+// it dropped (then it returns 0, nil: collect them with ReadDrops). The
+// offset must be the same on every call (parked segments keep their place)
+// and >= VirtioHdrLen, and
 // every buffer must hold offset+65535 bytes. The caller owns bufs; Read
 // writes into them (the virtio header into the headroom) and keeps nothing.
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
@@ -224,6 +227,7 @@ func (d *Device) ioError(err error) error {
 // allocate).
 func (d *Device) readOnce(fd uintptr) bool {
 	r := &d.rd
+	before := r.dropped()
 	if r.ring != nil {
 		r.got, r.err = r.fillRing(int(fd), r.bufs, r.sizes, r.offset)
 		if r.got == 0 && errors.Is(r.err, uring.ErrBroken) {
@@ -233,8 +237,19 @@ func (d *Device) readOnce(fd uintptr) bool {
 	} else {
 		r.got, r.err = r.fill(int(fd), r.bufs, r.sizes, r.offset)
 	}
-	// Wait for readability only when nothing at all is there yet.
-	return !(r.got == 0 && r.waitWhenEmpty && r.err == unix.EAGAIN)
+	// Wait for readability only when nothing at all is there yet: a
+	// wake-up that only dropped frames returns, so that the caller
+	// collects their counts now.
+	return !(r.got == 0 && r.waitWhenEmpty && r.err == unix.EAGAIN && r.dropped() == before)
+}
+
+// dropped is the number of frames Read dropped since the last ReadDrops.
+func (r *reader) dropped() uint32 {
+	var n uint32
+	for _, c := range r.drops {
+		n += c
+	}
+	return n
 }
 
 // maxSegmentsFit bounds the segments one super-packet may need; Read stops
@@ -400,8 +415,8 @@ type writer struct {
 // that fails verification is dropped and counted (see WriteDrops). offset
 // must be >= VirtioHdrLen: the virtio header is written into the headroom.
 // Packet headers are rewritten in place. It returns how many packets were
-// handed over and the first error; a packet the kernel refuses does not stop
-// the rest.
+// handed over (packets, not bytes as wireguard-go's Write) and the first
+// error; a packet the kernel refuses does not stop the rest.
 func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	if offset < VirtioHdrLen {
 		return 0, fmt.Errorf("tun: write offset %d: must be at least %d", offset, VirtioHdrLen)
