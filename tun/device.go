@@ -150,9 +150,9 @@ func (d *Device) Close() error {
 // blocking until at least one is there, or until a wake-up found only frames
 // it dropped (then it returns 0, nil: collect them with ReadDrops). The
 // offset must be the same on every call (parked segments keep their place)
-// and >= VirtioHdrLen, and
-// every buffer must hold offset+65535 bytes. The caller owns bufs; Read
-// writes into them (the virtio header into the headroom) and keeps nothing.
+// and >= VirtioHdrLen, and every buffer must hold offset+65535 bytes. The
+// caller owns bufs; Read writes into them (the virtio header into the
+// headroom) and keeps nothing.
 func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if offset < VirtioHdrLen {
 		return 0, fmt.Errorf("tun: read offset %d: must be at least %d", offset, VirtioHdrLen)
