@@ -28,7 +28,7 @@ func InRootless() bool { return os.Getenv(RootlessEnv) == "1" }
 // Call it from main or a test when Rootless() && !InRootless(); the program
 // it starts sees InRootless() and can build labs as if it were root (NewLab
 // and Cleanup first give it a private /run with /run/netns, as in
-// DESIGN.md's recipe `unshare -rmn --propagation private`).
+// the shell recipe `unshare -rmn --propagation private` followed by mounting a tmpfs on /run).
 //
 // It needs unprivileged user namespaces (kernel.unprivileged_userns_clone,
 // user.max_user_namespaces). TUN devices also need /dev/net/tun to be
