@@ -56,7 +56,7 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 		return nil, fmt.Errorf("%s backend: listen on udp %s: %w (another flanneld, felt or vxlan device on this port? stop it or set Backend.Port)", b.Type, laddr, err)
 	}
 	p.conn = conn
-	dev, err := tun.Create(cfg.TUNName, p.mtu)
+	dev, err := openPersistentTUN(cfg.TUNName, p.mtu)
 	if err != nil {
 		conn.Close()
 		return nil, err
