@@ -8,7 +8,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/router"
 )
 
@@ -107,17 +106,6 @@ func (n *node) build(ctx context.Context) error {
 	n.eng = newEngSlot(eng, n.cfg.TUNName, n.own.Subnet, n.rebuildPlane, n.log.Named("tun"))
 	n.attachHealth(eng)
 	return nil
-}
-
-// connect opens the etcd client and the lease store on it.
-func (n *node) connect(ctx context.Context) (*etcdstore.Store, error) {
-	cli, err := etcdstore.NewClient(ctx, n.cfg.Etcd)
-	if err != nil {
-		return nil, err
-	}
-	n.closers = append(n.closers, func() { cli.Close() })
-	return etcdstore.New(cli, n.cfg.Etcd.Prefix, etcdstore.Options{Logger: n.log.Named("etcd"),
-		RequestTimeout: n.cfg.Etcd.RequestTimeout}), nil
 }
 
 // loadNetConfig waits for the network config and narrows it to what felt

@@ -93,6 +93,23 @@ func (n *node) connectRetry(ctx context.Context) (*etcdstore.Store, error) {
 	}
 }
 
+// connect opens the etcd client and the lease store on it. The first
+// request (NewClient's probe) waits no longer than the dial timeout, so
+// that attempts come every few seconds while etcd is away.
+func (n *node) connect(ctx context.Context) (*etcdstore.Store, error) {
+	o := n.cfg.Etcd
+	if o.DialTimeout > 0 && o.RequestTimeout > 0 {
+		o.RequestTimeout = min(o.RequestTimeout, o.DialTimeout)
+	}
+	cli, err := etcdstore.NewClient(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, func() { cli.Close() })
+	return etcdstore.New(cli, n.cfg.Etcd.Prefix, etcdstore.Options{Logger: n.log.Named("etcd"),
+		RequestTimeout: n.cfg.Etcd.RequestTimeout}), nil
+}
+
 // unreachable tells a connection failure (retry) from a configuration error.
 func unreachable(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "no etcd reachable") ||
