@@ -4,12 +4,27 @@ BIN     := bin/felt
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/feltnet/felt/cmd/felt/internal/version.Version=$(VERSION)
 
-.PHONY: all build test test-short lint fmtcheck deps demo bench fuzz clean
+.PHONY: all build install uninstall test test-short lint fmtcheck deps demo bench fuzz clean
 
 all: build
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/felt
+
+# install puts felt in $(PREFIX)/bin with a flanneld link (felt run under
+# that name is the agent, with flanneld's flags) and the Type=notify unit;
+# then: systemctl daemon-reload && systemctl enable --now flanneld.
+PREFIX     ?= /usr/local
+UNITDIR    ?= /etc/systemd/system
+DESTDIR    ?=
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/felt
+	ln -sf felt $(DESTDIR)$(PREFIX)/bin/flanneld
+	install -D -m 0644 dist/systemd/flanneld.service $(DESTDIR)$(UNITDIR)/flanneld.service
+	sed -i 's#/usr/local/bin/flanneld#$(PREFIX)/bin/flanneld#' $(DESTDIR)$(UNITDIR)/flanneld.service
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/flanneld $(DESTDIR)$(PREFIX)/bin/felt $(DESTDIR)$(UNITDIR)/flanneld.service
 
 # deps installs the Debian packages the tests and the demo use (as root), or
 # says exactly what is missing.

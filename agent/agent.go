@@ -3,12 +3,14 @@
 // does for its udp and vxlan backends.
 //
 // Run does it in two halves, each readable alone: assemble builds a node in
-// order (config, interface, socket and TUN, lease, engine, health server) and
-// node.run runs it. Concurrency: node.run starts one goroutine each for the
-// router's two packet loops (inside router.Engine), the lease watcher, the
-// lease keeper (renewal and re-acquisition), the health server and, with
-// --ip-masq or --iptables-forward-rules, the iptables resync. The first fatal
-// error cancels the rest; Run returns when all ended.
+// order (health server, etcd with retry, config, interface, socket and
+// persistent TUN, lease, engine) and node.run runs it, then reports ready
+// (/readyz, sd_notify). Concurrency: the health server runs from the start;
+// node.run starts one goroutine each for the router (engSlot, which rebuilds
+// the engine if the TUN is deleted; two packet loops inside router.Engine),
+// the lease watcher, the lease keeper (renewal and re-acquisition) and, as
+// configured, the firewall resync and the blackhole route check. The first
+// fatal error cancels the rest; Run returns when all ended.
 package agent
 
 import (

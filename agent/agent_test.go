@@ -132,12 +132,12 @@ func TestMasqRulesAreFlanneld(t *testing.T) {
 	}
 	c := ` -m comment --comment flanneld masq`
 	want := []string{
-		"-m mark --mark 0x4000/0x4000 -j RETURN" + c,
-		"-s 10.5.3.0/24 -d 10.5.0.0/16 -j RETURN" + c,
-		"-s 10.5.0.0/16 -d 10.5.3.0/24 -j RETURN" + c,
-		"! -s 10.5.0.0/16 -d 10.5.3.0/24 -j RETURN" + c,
-		"-s 10.5.0.0/16 ! -d 224.0.0.0/4 -j MASQUERADE --random-fully" + c,
-		"! -s 10.5.0.0/16 -d 10.5.0.0/16 -j MASQUERADE --random-fully" + c,
+		"-m mark --mark 0x4000/0x4000" + c + " -j RETURN",
+		"-s 10.5.3.0/24 -d 10.5.0.0/16" + c + " -j RETURN",
+		"-s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
+		"! -s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
+		"-s 10.5.0.0/16 ! -d 224.0.0.0/4" + c + " -j MASQUERADE --random-fully",
+		"! -s 10.5.0.0/16 -d 10.5.0.0/16" + c + " -j MASQUERADE --random-fully",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))

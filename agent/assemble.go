@@ -3,14 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/router"
 )
 
@@ -48,8 +45,11 @@ type node struct {
 	watcher leaseWatcher
 	eng     forwarder
 	health  *healthServer // nil without --healthz-port
-	masq    *ipMasq       // set by run with --ip-masq, before the keeper starts
 	closers []func()      // run by close in reverse
+
+	// drop-in lifecycle (boot.go, firewall_run.go, tunkeep.go)
+	notify notifier
+	fw     *fwKeeper // set by run with --ip-masq or forward rules, before the keeper starts
 }
 
 // assemble builds a node in order: config, external interface, socket and
@@ -60,7 +60,7 @@ func assemble(ctx context.Context, cfg Config, log *zap.Logger) (*node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &node{cfg: cfg, log: log}
+	n := &node{cfg: cfg, log: log, notify: notifier{log: log}}
 	if err := n.build(ctx); err != nil {
 		n.close()
 		return nil, err
@@ -69,14 +69,18 @@ func assemble(ctx context.Context, cfg Config, log *zap.Logger) (*node, error) {
 }
 
 func (n *node) build(ctx context.Context) error {
-	store, err := n.connect(ctx)
+	if err := n.startHealthEarly(); err != nil {
+		return err
+	}
+	store, err := n.connectRetry(ctx)
 	if err != nil {
 		return err
 	}
+	n.waitingFor("waiting for the network config at " + n.cfg.Etcd.Prefix + "/config")
 	if n.netCfg, err = loadNetConfig(ctx, store, n.cfg.Etcd.Prefix, n.log); err != nil {
 		return err
 	}
-	ext, err := findExtIface(n.cfg.Ifaces)
+	ext, err := findExtIface(choiceOf(n.cfg))
 	if err != nil {
 		return err
 	}
@@ -89,6 +93,7 @@ func (n *node) build(ctx context.Context) error {
 	}
 	n.closers = append(n.closers, n.plane.close)
 	n.st = newState(n.netCfg, n.plane, public, n.cfg.TUNName, n.log)
+	n.waitingFor("acquiring a subnet lease")
 	if err := n.takeLease(ctx, store); err != nil {
 		return err
 	}
@@ -98,18 +103,9 @@ func (n *node) build(ctx context.Context) error {
 	}
 	n.peers = newPeerSet(n.netCfg, n.own, n.log.Named("peers"))
 	n.watcher = lease.NewWatcher(store, n.log.Named("watch"))
-	return n.startHealth(eng)
-}
-
-// connect opens the etcd client and the lease store on it.
-func (n *node) connect(ctx context.Context) (*etcdstore.Store, error) {
-	cli, err := etcdstore.NewClient(ctx, n.cfg.Etcd)
-	if err != nil {
-		return nil, err
-	}
-	n.closers = append(n.closers, func() { cli.Close() })
-	return etcdstore.New(cli, n.cfg.Etcd.Prefix, etcdstore.Options{Logger: n.log.Named("etcd"),
-		RequestTimeout: n.cfg.Etcd.RequestTimeout}), nil
+	n.eng = newEngSlot(eng, n.cfg.TUNName, n.own.Subnet, n.rebuildPlane, n.log.Named("tun"))
+	n.attachHealth(eng)
+	return nil
 }
 
 // loadNetConfig waits for the network config and narrows it to what felt
@@ -166,30 +162,7 @@ func (n *node) newEngine() (*router.Engine, error) {
 		return nil, err
 	}
 	n.closers = append(n.closers, func() { eng.Close() })
-	n.eng = eng
 	return eng, nil
-}
-
-// startHealth listens for /healthz, /readyz, /metrics and /status (ready at
-// once: the lease is taken and subnet.env written); run serves it.
-func (n *node) startHealth(eng *router.Engine) error {
-	if n.cfg.HealthzPort <= 0 {
-		return nil
-	}
-	status := func() any {
-		s := n.st.status()
-		s.Counters = counters(eng.Stats().Snapshot())
-		return s
-	}
-	reg := newMetrics(n.st, eng, n.peers.counts)
-	h, err := newHealthServer(net.JoinHostPort(n.cfg.HealthzIP, strconv.Itoa(n.cfg.HealthzPort)), reg, status)
-	if err != nil {
-		return err
-	}
-	n.closers = append(n.closers, h.close)
-	h.ready.Store(true)
-	n.health = h
-	return nil
 }
 
 // close releases what assemble built, last first.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/feltnet/felt/lease"
@@ -26,6 +27,13 @@ type Config struct {
 	HealthzPort  int    // --healthz-port; 0 = off
 	TUNName      string // --tun-name (felt's): the TUN device
 	VtepMACFile  string // felt's: where the VtepMAC persists; default beside SubnetFile
+
+	// flanneld's drop-in flags (see boot.go, firewall.go, iface.go).
+	IfaceRegex     []string      // --iface-regex: tried after Ifaces, in order
+	IfaceCanReach  string        // --iface-can-reach: the interface `ip route get` picks for it
+	Resync         time.Duration // --iptables-resync; default 5 s
+	NoRandomFully  bool          // --ip-masq-fully-random-disable
+	BlackholeRoute bool          // --ip-blackhole-route
 }
 
 // DefaultTUNName is felt's TUN device name.
@@ -44,6 +52,9 @@ func (c *Config) setDefaults() {
 	if c.VtepMACFile == "" {
 		c.VtepMACFile = filepath.Join(filepath.Dir(c.SubnetFile), VtepMACFile)
 	}
+	if c.Resync == 0 {
+		c.Resync = 5 * time.Second
+	}
 	if c.Etcd.Prefix == "" {
 		c.Etcd.Prefix = lease.DefaultPrefix
 	}
@@ -59,6 +70,19 @@ func (c *Config) Validate() error {
 	}
 	if c.HealthzPort < 0 || c.HealthzPort > 65535 {
 		return fmt.Errorf("--healthz-port %d: must be 0 (off) or a port 1..65535", c.HealthzPort)
+	}
+	if c.Resync < 0 {
+		return fmt.Errorf("--iptables-resync %d: must be at least 1 second", int(c.Resync/time.Second))
+	}
+	for _, re := range c.IfaceRegex {
+		if _, err := regexp.Compile(re); err != nil {
+			return fmt.Errorf("--iface-regex %q: not a regular expression: %v", re, err)
+		}
+	}
+	if c.IfaceCanReach != "" {
+		if ip, err := netip.ParseAddr(c.IfaceCanReach); err != nil || !ip.Is4() {
+			return fmt.Errorf("--iface-can-reach %q: must be an IPv4 address", c.IfaceCanReach)
+		}
 	}
 	if n := len(c.TUNName); n == 0 || n > 15 {
 		return fmt.Errorf("--tun-name %q: must be 1..15 characters", c.TUNName)

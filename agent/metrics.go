@@ -29,7 +29,7 @@ func counters(s router.Snapshot) map[string]uint64 {
 // packet path for metrics.
 type collector struct {
 	st       *state
-	eng      *router.Engine
+	eng      engineView
 	rejected *ruleCounts
 
 	packets, bytes, drops, peers, expiry, renewals, reacquired, rejects *prometheus.Desc
@@ -66,7 +66,7 @@ func (c *ruleCounts) snapshot() ([]string, []uint64) {
 	return rules, counts
 }
 
-func newMetrics(st *state, eng *router.Engine, rejected *ruleCounts) *prometheus.Registry {
+func newMetrics(st *state, eng engineView, rejected *ruleCounts) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{st: st, eng: eng, rejected: rejected,

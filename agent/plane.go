@@ -58,7 +58,7 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 	p.conn = conn
 	to := tun.DefaultOptions()
 	to.Logger = log.Named("tun") // says which I/O path the TUN took
-	dev, err := tun.CreateWith(cfg.TUNName, p.mtu, to)
+	dev, err := openPersistentTUN(cfg.TUNName, p.mtu, to)
 	if err != nil {
 		conn.Close()
 		return nil, err

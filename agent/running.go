@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"sync"
-	"time"
 
 	"go.uber.org/zap"
 
@@ -14,22 +12,16 @@ import (
 	"github.com/feltnet/felt/router"
 )
 
-// resyncEvery is how often the iptables rules are checked and restored.
-const resyncEvery = 5 * time.Second
-
 // run starts the node's loops and blocks until ctx ends or one of them
 // fails; it returns that failure, or nil after ctx ended.
 func (n *node) run(ctx context.Context) error {
 	g := newGroup(ctx)
-	if n.health != nil {
-		go n.health.serve(n.log)
-	}
 	g.spawn("router", n.eng.Run)
 	g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
-	n.startForwardRules(g)
-	if err := n.startIPMasq(g); err != nil {
+	if err := n.startFirewall(g); err != nil {
 		g.fail(err)
 	}
+	n.startBlackhole(g)
 	g.spawn("lease", func(ctx context.Context) error {
 		return n.keeper.Keep(ctx, n.netCfg, n.own, n.plane.attrs, func(l lease.Lease) {
 			if err := n.reacquired(l); err != nil {
@@ -39,7 +31,12 @@ func (n *node) run(ctx context.Context) error {
 	})
 	n.log.Info("felt agent running", zap.String("tun", n.cfg.TUNName), zap.Int("mtu", n.plane.mtu),
 		zap.Stringer("listen", n.plane.conn.LocalAddr()))
-	return g.wait()
+	if g.ctx.Err() == nil {
+		n.markReady()
+	}
+	err := g.wait()
+	n.notify.stopping()
+	return err
 }
 
 // onLeases applies lease events, on the watch goroutine.
@@ -83,55 +80,11 @@ func (n *node) reacquired(l lease.Lease) error {
 	if err := n.st.adopt(l, n.cfg); err != nil {
 		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Subnet, err)
 	}
-	if n.masq != nil {
-		if err := n.masq.setSubnet(l.Subnet); err != nil {
-			n.log.Error("move ip-masq rules to the new subnet", zap.Error(err))
+	if n.fw != nil {
+		if err := n.fw.setSubnet(l.Subnet); err != nil {
+			n.log.Error("move the firewall rules to the new subnet", zap.Error(err))
 		}
 	}
-	return nil
-}
-
-// startForwardRules sets flanneld's FORWARD rules and keeps them set.
-func (n *node) startForwardRules(g *group) {
-	if !n.cfg.ForwardRules {
-		return
-	}
-	network := n.netCfg.Network
-	if err := ensureForward(network); err != nil {
-		n.log.Warn("forward rules not set: forwarded overlay traffic is dropped if the FORWARD policy is DROP "+
-			"(pass --iptables-forward-rules=false to skip them)", zap.Error(err))
-		return
-	}
-	g.spawn("forward-rules", func(ctx context.Context) error { n.resyncForward(ctx, network); return nil })
-}
-
-// resyncForward restores the FORWARD rules every resyncEvery until ctx ends.
-func (n *node) resyncForward(ctx context.Context, network netip.Prefix) {
-	t := time.NewTicker(resyncEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if err := ensureForward(network); err != nil {
-			n.log.Warn("forward rules resync failed", zap.Error(err))
-		}
-	}
-}
-
-// startIPMasq sets the --ip-masq rules and keeps them set.
-func (n *node) startIPMasq(g *group) error {
-	if !n.cfg.IPMasq {
-		return nil
-	}
-	m := &ipMasq{network: n.netCfg.Network, subnet: n.own.Subnet, log: n.log, randomFully: true}
-	if err := m.ensure(); err != nil {
-		return err
-	}
-	n.masq = m
-	g.spawn("ip-masq", func(ctx context.Context) error { m.run(ctx, resyncEvery); return nil })
 	return nil
 }
 

@@ -32,6 +32,7 @@ type outbound struct {
 	tally    tally
 	devDrops deviceDrops // the Device's Read drops
 	inARow   int
+	unreach  unreach // ICMP replies to packets with no route (unreach.go)
 }
 
 func newOutbound(e *Engine, batch int, dd deviceDrops) *outbound {
@@ -46,6 +47,7 @@ func newOutbound(e *Engine, batch int, dd deviceDrops) *outbound {
 		groupNext: make([]int, batch),
 	}
 	o.bufs = newBufs(batch)
+	o.unreach = newUnreach(e)
 	return o
 }
 
@@ -96,6 +98,7 @@ func (o *outbound) forward(n int) error {
 		idx := t.lookup(dst)
 		if idx == 0 {
 			o.tally.drop(NoRoute, dst)
+			o.unreach.reply(pkt)
 			continue
 		}
 		f, r := fr.Encap(o.bufs[i], encap.Headroom, size, t.peers[idx-1].MAC)

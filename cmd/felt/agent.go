@@ -50,8 +50,12 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
+// runAgent is agent.Run; tests replace it to see the Config the flags make.
+var runAgent = agent.Run
+
 func cmdAgent(fs *flag.FlagSet) action {
 	ef := addEtcdFlags(fs)
+	df := addDropinFlags(fs)
 	var ifaces listFlag
 	fs.Var(&ifaces, "iface", "interface (name or IPv4 address) that reaches the other hosts; repeatable, first match wins (default: the default route's)")
 	publicIP := fs.String("public-ip", "", "IPv4 address other hosts reach this one at (default: the interface's address)")
@@ -65,6 +69,12 @@ func cmdAgent(fs *flag.FlagSet) action {
 	vtepFile := fs.String("vtep-mac-file", "", "file that keeps the VtepMAC across restarts (default: felt-vtep-mac beside --subnet-file)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile (go tool pprof) to this file until the agent stops")
 	return func(ctx context.Context, e *env, _ []string) error {
+		if df.version {
+			return printVersion(e)
+		}
+		if err := df.check(fs, e); err != nil {
+			return err
+		}
 		for _, name := range unknownEnv(fs, os.Environ()) {
 			e.log.Warn("environment variable ignored: felt agent has no such flag (a flanneld setting felt does not support?)",
 				zap.String("variable", name))
@@ -77,6 +87,8 @@ func cmdAgent(fs *flag.FlagSet) action {
 			Etcd: o, Ifaces: ifaces, SubnetFile: *subnetFile,
 			RenewMargin: time.Duration(*margin) * time.Minute, IPMasq: *ipMasq, ForwardRules: *fwdRules,
 			HealthzIP: *healthIP, HealthzPort: *healthPort, TUNName: *tunName, VtepMACFile: *vtepFile,
+			IfaceRegex: df.ifaceRegex, IfaceCanReach: df.canReach, Resync: time.Duration(df.resync) * time.Second,
+			NoRandomFully: df.noRandomFully, BlackholeRoute: df.blackhole,
 		}
 		if *publicIP != "" {
 			ip, err := netip.ParseAddr(*publicIP)
@@ -95,8 +107,7 @@ func cmdAgent(fs *flag.FlagSet) action {
 			}
 			defer stop()
 		}
-		return agent.Run(ctx, cfg, e.log)
-
+		return runAgent(ctx, cfg, e.log)
 	}
 }
 

@@ -13,13 +13,15 @@ import (
 type env struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
-	log            *zap.Logger // commands raise its level as they see fit
+	log            *zap.Logger      // commands raise its level as they see fit
+	level          *zap.AtomicLevel // log's level (agent -v); nil in tests
 	now            func() time.Time
 }
 
 func newEnv(stdin io.Reader, stdout, stderr io.Writer) *env {
 	enc := zap.NewDevelopmentEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), zapcore.InfoLevel)
-	return &env{stdin: stdin, stdout: stdout, stderr: stderr, log: zap.New(core), now: time.Now}
+	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(stderr), level)
+	return &env{stdin: stdin, stdout: stdout, stderr: stderr, log: zap.New(core), level: &level, now: time.Now}
 }

@@ -12,7 +12,7 @@ import (
 // main is the only place that exits.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], newEnv(os.Stdin, os.Stdout, os.Stderr))
+	code := run(ctx, agentArgs(os.Args[0], os.Args[1:]), newEnv(os.Stdin, os.Stdout, os.Stderr))
 	stop()
 	os.Exit(code)
 }

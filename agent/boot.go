@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/lease/etcdstore"
+	"github.com/feltnet/felt/router"
+)
+
+// Start-up as a boot-time service sees it: /healthz answers from the first
+// second, etcd may come up after felt (retried with backoff, as flanneld
+// retries), and readiness (/readyz, sd_notify READY=1) comes only once the
+// lease, the TUN, subnet.env and the firewall rules are in place.
+
+// connectBackoff is the schedule of etcd connection attempts at start-up:
+// from 1 s (flanneld's retry interval) doubling to 5 s.
+var connectBackoff = struct{ first, max time.Duration }{time.Second, 5 * time.Second}
+
+// waitingFor says what start-up waits for: on /readyz and to systemd.
+func (n *node) waitingFor(what string) {
+	if n.health != nil {
+		n.health.setWaiting(what)
+	}
+	n.notify.status(what)
+}
+
+// startHealthEarly listens for /healthz before anything else is done.
+func (n *node) startHealthEarly() error {
+	if n.cfg.HealthzPort <= 0 {
+		return nil
+	}
+	h, err := newHealthServer(net.JoinHostPort(n.cfg.HealthzIP, strconv.Itoa(n.cfg.HealthzPort)))
+	if err != nil {
+		return err
+	}
+	n.closers = append(n.closers, h.close)
+	n.health = h
+	go h.serve(n.log)
+	return nil
+}
+
+// attachHealth serves /metrics and /status once the engine exists.
+func (n *node) attachHealth(eng *router.Engine) {
+	if n.health == nil {
+		return
+	}
+	status := func() any {
+		s := n.st.status()
+		s.Counters = counters(eng.Stats().Snapshot())
+		return s
+	}
+	n.health.attach(newMetrics(n.st, eng, n.peers.counts), status)
+}
+
+// connectRetry opens the etcd client, retrying while no etcd is reachable
+// (a boot where felt starts before etcd); any other error (bad TLS files,
+// rejected credentials) is returned at once.
+func (n *node) connectRetry(ctx context.Context) (*etcdstore.Store, error) {
+	n.waitingFor("connecting to etcd at " + strings.Join(n.cfg.Etcd.Endpoints, ","))
+	wait := connectBackoff.first
+	for attempt := 1; ; attempt++ {
+		store, err := n.connect(ctx)
+		if err == nil {
+			if attempt > 1 {
+				n.log.Info("etcd reachable", zap.Int("attempts", attempt))
+			}
+			return store, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if !unreachable(err) {
+			return nil, err
+		}
+		n.log.Warn("etcd not reachable yet; retrying", zap.Duration("in", wait), zap.Int("attempt", attempt), zap.Error(err))
+		n.waitingFor(fmt.Sprintf("waiting for etcd (attempt %d): %v", attempt, err))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, connectBackoff.max)
+	}
+}
+
+// connect opens the etcd client and the lease store on it. The first
+// request (NewClient's probe) waits no longer than the dial timeout, so
+// that attempts come every few seconds while etcd is away.
+func (n *node) connect(ctx context.Context) (*etcdstore.Store, error) {
+	o := n.cfg.Etcd
+	if o.DialTimeout > 0 && o.RequestTimeout > 0 {
+		o.RequestTimeout = min(o.RequestTimeout, o.DialTimeout)
+	}
+	cli, err := etcdstore.NewClient(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	n.closers = append(n.closers, func() { cli.Close() })
+	return etcdstore.New(cli, n.cfg.Etcd.Prefix, etcdstore.Options{Logger: n.log.Named("etcd"),
+		RequestTimeout: n.cfg.Etcd.RequestTimeout}), nil
+}
+
+// unreachable tells a connection failure (retry) from a configuration error.
+func unreachable(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "no etcd reachable") ||
+		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "Unavailable")
+}
+
+// markReady reports readiness: /readyz turns 200 and systemd gets READY=1.
+func (n *node) markReady() {
+	msg := fmt.Sprintf("ready: subnet %s on %s, %s backend", n.own.Subnet, n.cfg.TUNName, n.netCfg.Backend.Type)
+	if n.health != nil {
+		n.health.ready.Store(true)
+	}
+	n.notify.ready(msg)
+	n.log.Info("felt is ready", zap.Stringer("subnet", n.own.Subnet))
+}

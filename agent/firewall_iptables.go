@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+)
+
+// iptFirewall is flanneld's iptables traffic manager: chains FLANNEL-POSTRTG
+// (nat) and FLANNEL-FWD (filter), each jumped to from its built-in chain, and
+// written through iptables-restore --noflush so a rebuild is one transaction.
+type iptFirewall struct{}
+
+func (iptFirewall) mode() string { return "iptables" }
+
+// iptRule is one rule: the chain it goes in and its spec.
+type iptRule struct {
+	table, chain string
+	spec         []string
+}
+
+// masqRules are flanneld's --ip-masq rules (pkg/trafficmngr/iptables), in
+// order, after the POSTROUTING jump.
+func masqRules(network, subnet netip.Prefix, randomFully bool) [][]string {
+	n, s := network.String(), subnet.String()
+	c := []string{"-m", "comment", "--comment", "flanneld masq"}
+	masq := []string{"-j", "MASQUERADE"}
+	if randomFully {
+		masq = append(masq, "--random-fully")
+	}
+	r := func(parts ...[]string) []string {
+		var out []string
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	ret := []string{"-j", "RETURN"}
+	return [][]string{
+		r([]string{"-m", "mark", "--mark", "0x4000/0x4000"}, c, ret),
+		r([]string{"-s", s, "-d", n}, c, ret),
+		r([]string{"-s", n, "-d", s}, c, ret),
+		r([]string{"!", "-s", n, "-d", s}, c, ret),
+		r([]string{"-s", n, "!", "-d", "224.0.0.0/4"}, c, masq),
+		r([]string{"!", "-s", n, "-d", n}, c, masq),
+	}
+}
+
+// fwdRules are flanneld's --iptables-forward-rules: accept forwarded traffic
+// from and to the Network, so that a FORWARD policy of DROP (Docker sets
+// one) does not drop container traffic into the overlay.
+func fwdRules(network netip.Prefix) [][]string {
+	c := []string{"-m", "comment", "--comment", "flanneld forward"}
+	n := network.String()
+	return [][]string{
+		append(append([]string{"-s", n}, c...), "-j", "ACCEPT"),
+		append(append([]string{"-d", n}, c...), "-j", "ACCEPT"),
+	}
+}
+
+// iptRules is rs as flanneld lays it out: per table, the jump from the
+// built-in chain first, then the chain's rules.
+func iptRules(rs ruleSet) []iptRule {
+	var out []iptRule
+	if rs.masq {
+		out = append(out, iptRule{"nat", "POSTROUTING", []string{"-m", "comment", "--comment", "flanneld masq", "-j", masqChain}})
+		for _, r := range masqRules(rs.network, rs.subnet, rs.randomFully) {
+			out = append(out, iptRule{"nat", masqChain, r})
+		}
+	}
+	if rs.forward {
+		out = append(out, iptRule{"filter", "FORWARD", []string{"-m", "comment", "--comment", "flanneld forward", "-j", fwdChain}})
+		for _, r := range fwdRules(rs.network) {
+			out = append(out, iptRule{"filter", fwdChain, r})
+		}
+	}
+	return out
+}
+
+func iptables(args ...string) (string, error) {
+	return runCmd(nil, "iptables", append([]string{"-w", "5"}, args...)...)
+}
+
+func runCmd(stdin []byte, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	err := cmd.Run()
+	return strings.TrimSpace(out.String()), err
+}
+
+func needIptables() error {
+	if _, err := exec.LookPath("iptables-restore"); err != nil {
+		return fmt.Errorf("the iptables-restore command is missing: install the iptables package, or set \"EnableNFTables\": true in the network config (%w)", err)
+	}
+	return nil
+}
+
+func (iptFirewall) exists(r iptRule) bool {
+	_, err := iptables(append([]string{"-t", r.table, "-C", r.chain}, r.spec...)...)
+	return err == nil
+}
+
+// install writes, per table, one iptables-restore --noflush transaction:
+// declaring felt's chain creates or flushes it, the jump is deleted if present
+// and appended (as flanneld does), then the chain's rules follow in order.
+func (f iptFirewall) install(rs ruleSet) error {
+	if err := needIptables(); err != nil {
+		return err
+	}
+	byTable := map[string][]iptRule{}
+	var tables []string
+	for _, r := range iptRules(rs) {
+		if _, ok := byTable[r.table]; !ok {
+			tables = append(tables, r.table)
+		}
+		byTable[r.table] = append(byTable[r.table], r)
+	}
+	for _, table := range tables {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%s\n", table)
+		for _, r := range byTable[table] {
+			if r.chain == masqChain || r.chain == fwdChain {
+				fmt.Fprintf(&b, ":%s - [0:0]\n", r.chain)
+				break
+			}
+		}
+		for _, r := range byTable[table] {
+			if r.chain != masqChain && r.chain != fwdChain && f.exists(r) {
+				fmt.Fprintf(&b, "-D %s %s\n", r.chain, quoteArgs(r.spec))
+			}
+			fmt.Fprintf(&b, "-A %s %s\n", r.chain, quoteArgs(r.spec))
+		}
+		b.WriteString("COMMIT\n")
+		if out, err := runCmd([]byte(b.String()), "iptables-restore", "-w", "5", "--noflush"); err != nil {
+			return fmt.Errorf("iptables-restore (table %s): %s: %w", table, out, err)
+		}
+	}
+	return nil
+}
+
+// intact is flanneld's check: each chain exists and holds each rule.
+func (f iptFirewall) intact(rs ruleSet) (bool, error) {
+	if err := needIptables(); err != nil {
+		return false, err
+	}
+	for _, r := range iptRules(rs) {
+		if !f.exists(r) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// removeOther deletes flanneld's nftables tables.
+func (iptFirewall) removeOther() error { return nftDeleteTables() }
+
+// removeIptables deletes felt's iptables chains and their jumps (for
+// nftables mode). Missing chains are fine.
+func removeIptables() error {
+	if _, err := exec.LookPath("iptables"); err != nil {
+		return nil // no iptables: nothing of it to remove
+	}
+	var errs []error
+	for _, t := range []struct{ table, from, chain, comment string }{
+		{"nat", "POSTROUTING", masqChain, "flanneld masq"},
+		{"filter", "FORWARD", fwdChain, "flanneld forward"},
+	} {
+		jump := []string{"-t", t.table, "-D", t.from, "-m", "comment", "--comment", t.comment, "-j", t.chain}
+		for i := 0; i < 10; i++ { // every copy of the jump
+			if _, err := iptables(jump...); err != nil {
+				break
+			}
+		}
+		if _, err := iptables("-t", t.table, "-F", t.chain); err != nil {
+			continue // no such chain
+		}
+		if out, err := iptables("-t", t.table, "-X", t.chain); err != nil {
+			errs = append(errs, fmt.Errorf("iptables -t %s -X %s: %s: %w", t.table, t.chain, out, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// quoteArgs joins a rule spec for iptables-restore, quoting arguments
+// with spaces (the comments).
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if strings.ContainsAny(a, " \t\"") {
+			a = `"` + strings.ReplaceAll(a, `"`, `\"`) + `"`
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}

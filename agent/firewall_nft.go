@@ -1,0 +1,194 @@
+package agent
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
+)
+
+// nftFirewall is flanneld's nftables traffic manager (EnableNFTables in the
+// network config), through netlink (github.com/google/nftables), not the nft
+// command: table "flannel-ipv4" (family ip) with chain "postrtg" (nat,
+// postrouting, priority srcnat) for --ip-masq and chain "forward" (filter,
+// forward, priority filter) for --iptables-forward-rules. felt carries IPv4
+// only, so it creates no "flannel-ipv6" table.
+type nftFirewall struct{}
+
+func (nftFirewall) mode() string { return "nftables" }
+
+var nftTable = &nftables.Table{Name: nftTable4, Family: nftables.TableFamilyIPv4}
+
+func nftChains(t *nftables.Table) (postrtg, forward *nftables.Chain) {
+	postrtg = &nftables.Chain{Name: nftPostrtg, Table: t, Type: nftables.ChainTypeNAT,
+		Hooknum: nftables.ChainHookPostrouting, Priority: nftables.ChainPriorityNATSource}
+	forward = &nftables.Chain{Name: nftForward, Table: t, Type: nftables.ChainTypeFilter,
+		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityFilter}
+	return postrtg, forward
+}
+
+// IPv4 header offsets of the source and destination address.
+const (
+	offSaddr = 12
+	offDaddr = 16
+)
+
+// nftPrefix matches the address at off against p ("ip saddr 10.5.0.0/16",
+// or with neq "ip saddr != 10.5.0.0/16").
+func nftPrefix(off uint32, p netip.Prefix, neq bool) []expr.Any {
+	var m [4]byte
+	bits := p.Bits()
+	for i := range m {
+		switch {
+		case bits >= 8:
+			m[i] = 0xff
+			bits -= 8
+		case bits > 0:
+			m[i] = byte(0xff << (8 - bits))
+			bits = 0
+		}
+	}
+	op := expr.CmpOpEq
+	if neq {
+		op = expr.CmpOpNeq
+	}
+	a := p.Masked().Addr().As4()
+	return []expr.Any{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m[:], Xor: []byte{0, 0, 0, 0}},
+		&expr.Cmp{Op: op, Register: 1, Data: a[:]},
+	}
+}
+
+func nftRule(parts ...[]expr.Any) []expr.Any {
+	var out []expr.Any
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}
+
+// nftMasqRules are flanneld's nftables masquerade rules, in order:
+//
+//	meta mark 0x4000 return
+//	ip saddr SUBNET ip daddr NETWORK return
+//	ip saddr NETWORK ip daddr SUBNET return
+//	ip saddr != NETWORK ip daddr SUBNET return
+//	ip saddr NETWORK ip daddr != 224.0.0.0/4 masquerade fully-random
+//	ip saddr != NETWORK ip daddr NETWORK masquerade fully-random
+//
+// The fourth rule follows flanneld's iptables rule (! -s NETWORK -d SUBNET);
+// flanneld's nftables code writes "ip saddr != SUBNET ip daddr NETWORK"
+// there (docs/flannel-interop.md).
+func nftMasqRules(rs ruleSet) [][]expr.Any {
+	mark := make([]byte, 4)
+	binary.NativeEndian.PutUint32(mark, 0x4000) // the kernel compares the mark in host order
+	ret := []expr.Any{&expr.Verdict{Kind: expr.VerdictReturn}}
+	masq := []expr.Any{&expr.Masq{FullyRandom: rs.randomFully}}
+	n, s := rs.network, rs.subnet
+	multicast := netip.MustParsePrefix("224.0.0.0/4")
+	return [][]expr.Any{
+		nftRule([]expr.Any{&expr.Meta{Key: expr.MetaKeyMARK, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark}}, ret),
+		nftRule(nftPrefix(offSaddr, s, false), nftPrefix(offDaddr, n, false), ret),
+		nftRule(nftPrefix(offSaddr, n, false), nftPrefix(offDaddr, s, false), ret),
+		nftRule(nftPrefix(offSaddr, n, true), nftPrefix(offDaddr, s, false), ret),
+		nftRule(nftPrefix(offSaddr, n, false), nftPrefix(offDaddr, multicast, true), masq),
+		nftRule(nftPrefix(offSaddr, n, true), nftPrefix(offDaddr, n, false), masq),
+	}
+}
+
+// nftFwdRules: ip saddr NETWORK accept; ip daddr NETWORK accept.
+func nftFwdRules(rs ruleSet) [][]expr.Any {
+	acc := []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}
+	return [][]expr.Any{
+		nftRule(nftPrefix(offSaddr, rs.network, false), acc),
+		nftRule(nftPrefix(offDaddr, rs.network, false), acc),
+	}
+}
+
+// install adds the table and chains (kept if they exist), flushes the chains
+// and adds the rules, all in one netlink batch: the kernel applies it whole
+// or not at all.
+func (nftFirewall) install(rs ruleSet) error {
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	c.AddTable(nftTable)
+	postrtg, forward := nftChains(nftTable)
+	if rs.masq {
+		c.AddChain(postrtg)
+		c.FlushChain(postrtg)
+		for _, e := range nftMasqRules(rs) {
+			c.AddRule(&nftables.Rule{Table: nftTable, Chain: postrtg, Exprs: e})
+		}
+	}
+	if rs.forward {
+		c.AddChain(forward)
+		c.FlushChain(forward)
+		for _, e := range nftFwdRules(rs) {
+			c.AddRule(&nftables.Rule{Table: nftTable, Chain: forward, Exprs: e})
+		}
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: set up table %s: %w", nftTable4, err)
+	}
+	return nil
+}
+
+// intact checks that each chain holds as many rules as felt put there: a
+// rule deleted by hand (or a flushed chain, or a deleted table) is noticed.
+func (nftFirewall) intact(rs ruleSet) (bool, error) {
+	c, err := nftables.New()
+	if err != nil {
+		return false, fmt.Errorf("nftables: %w", err)
+	}
+	postrtg, forward := nftChains(nftTable)
+	for _, want := range []struct {
+		on    bool
+		chain *nftables.Chain
+		n     int
+	}{{rs.masq, postrtg, len(nftMasqRules(rs))}, {rs.forward, forward, len(nftFwdRules(rs))}} {
+		if !want.on {
+			continue
+		}
+		rules, err := c.GetRules(nftTable, want.chain)
+		if errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("nftables: list %s %s: %w", nftTable4, want.chain.Name, err)
+		}
+		if len(rules) != want.n {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// removeOther deletes felt's (flanneld's) iptables chains.
+func (nftFirewall) removeOther() error { return removeIptables() }
+
+// nftDeleteTables deletes flanneld's nftables tables if they exist (for
+// iptables mode).
+func nftDeleteTables() error {
+	c, err := nftables.New()
+	if err != nil {
+		return nil // no nftables netlink: nothing of it to remove
+	}
+	var errs []error
+	for _, t := range []*nftables.Table{nftTable, {Name: nftTable6, Family: nftables.TableFamilyIPv6}} {
+		if _, err := c.ListTableOfFamily(t.Name, t.Family); err != nil {
+			continue // absent
+		}
+		c.DelTable(t)
+		if err := c.Flush(); err != nil {
+			errs = append(errs, fmt.Errorf("nftables: delete table %s: %w", t.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

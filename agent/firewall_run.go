@@ -1,0 +1,104 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+)
+
+// startFirewall installs flanneld's rules for --ip-masq and
+// --iptables-forward-rules in the mode the network config picks, and keeps
+// them every --iptables-resync. A masquerade that cannot be set up is fatal
+// (as in flanneld); forward rules that cannot are a warning, since the
+// FORWARD policy may well be ACCEPT.
+func (n *node) startFirewall(g *group) error {
+	fw := newFirewall(n.netCfg.EnableNFTables)
+	if !n.cfg.IPMasq && !n.cfg.ForwardRules {
+		return nil
+	}
+	k := &fwKeeper{fw: fw, log: n.log.Named("firewall")}
+	rs := ruleSet{network: n.netCfg.Network, subnet: n.own.Subnet, masq: n.cfg.IPMasq, forward: n.cfg.ForwardRules,
+		randomFully: !n.cfg.NoRandomFully}
+	if err := k.start(rs); err != nil {
+		if n.cfg.IPMasq {
+			return fmt.Errorf("set up --ip-masq rules (%s): %w", fw.mode(), err)
+		}
+		n.log.Warn("forward rules not set: forwarded overlay traffic is dropped if the FORWARD policy is DROP "+
+			"(pass --iptables-forward-rules=false to skip them)", zap.String("mode", fw.mode()), zap.Error(err))
+		return nil
+	}
+	n.log.Info("firewall rules in place", zap.String("mode", fw.mode()), zap.Bool("ip_masq", rs.masq),
+		zap.Bool("forward", rs.forward), zap.Duration("resync", n.cfg.Resync))
+	n.fw = k
+	g.spawn("firewall", func(ctx context.Context) error { k.run(ctx, n.cfg.Resync); return nil })
+	return nil
+}
+
+// startBlackhole is flanneld's --ip-blackhole-route: a blackhole route for
+// the own subnet, so that traffic to an address no container holds is
+// dropped here instead of following the default route (flanneld adds it
+// on the first resync tick; felt adds it at once, then checks it every
+// --iptables-resync, and moves it when the lease changes).
+func (n *node) startBlackhole(g *group) {
+	if !n.cfg.BlackholeRoute {
+		return
+	}
+	ensure := func() {
+		if err := addBlackhole(n.st.subnet()); err != nil {
+			n.log.Error("blackhole route for the own subnet", zap.Error(err))
+		}
+	}
+	ensure()
+	g.spawn("blackhole", func(ctx context.Context) error {
+		every(ctx, n.cfg.Resync, ensure)
+		return nil
+	})
+}
+
+// addBlackhole adds a blackhole route for subnet unless one exists (as
+// flanneld: RouteAdd, so a route of another type is never replaced).
+func addBlackhole(subnet netip.Prefix) error {
+	_, dst, err := net.ParseCIDR(subnet.String())
+	if err != nil {
+		return err
+	}
+	r := netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE, Family: netlink.FAMILY_V4}
+	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
+	if err != nil {
+		return fmt.Errorf("list blackhole routes: %w", err)
+	}
+	if len(have) > 0 {
+		return nil
+	}
+	if err := netlink.RouteAdd(&r); err != nil {
+		return fmt.Errorf("add blackhole route %s: %w", dst, err)
+	}
+	return nil
+}
+
+// every runs fn every period until ctx ends.
+func every(ctx context.Context, period time.Duration, fn func()) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
+}
+
+// subnet is the own lease's subnet now.
+func (s *state) subnet() netip.Prefix {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.own.Subnet
+}

@@ -1,0 +1,168 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/router"
+	"github.com/feltnet/felt/tun"
+)
+
+// Restarts keep the overlay: felt makes its TUN persistent, so the device,
+// its address and its route to the Network outlive the process. While no
+// felt runs, packets into the TUN are dropped (TCP retransmits them) rather
+// than routed elsewhere; the next felt attaches to the same device
+// (tun.Create attaches to an existing TUN). A TUN deleted by hand under a
+// running felt is recreated (engSlot.Run).
+
+// openPersistentTUN creates the TUN name as a persistent device owned by
+// this user if it does not exist, then attaches to it with opts.
+func openPersistentTUN(name string, mtu int, opts tun.Options) (*tun.Device, error) {
+	_, err := netlink.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		t := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}, Mode: netlink.TUNTAP_MODE_TUN,
+			Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR, Owner: uint32(os.Getuid()), Group: uint32(os.Getgid())}
+		if err := netlink.LinkAdd(t); err != nil && !os.IsExist(err) {
+			// No CAP_NET_ADMIN, say: tun.Create explains what to do.
+			return tun.CreateWith(name, mtu, opts)
+		}
+	}
+	return tun.CreateWith(name, mtu, opts)
+}
+
+// engineView is what /metrics and /status read of the packet path.
+type engineView interface {
+	Stats() *router.Stats
+	Table() *router.Table
+}
+
+// engSlot holds the running engine and replaces it when the TUN under it
+// was deleted; it remembers the peers and the own subnet to hand to a new
+// one. It is the node's forwarder: SetPeers and SetLocal come from the
+// watch and lease goroutines, Run from the router goroutine.
+type engSlot struct {
+	log     *zap.Logger
+	tun     string
+	rebuild func() (*router.Engine, error) // a new TUN, socket and engine
+
+	mu    sync.Mutex
+	cur   *router.Engine
+	peers []router.Peer
+	local netip.Prefix
+}
+
+func newEngSlot(eng *router.Engine, tunName string, local netip.Prefix, rebuild func() (*router.Engine, error), log *zap.Logger) *engSlot {
+	return &engSlot{cur: eng, tun: tunName, local: local, rebuild: rebuild, log: log}
+}
+
+func (s *engSlot) current() *router.Engine {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+func (s *engSlot) SetPeers(p []router.Peer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.peers = p
+	s.cur.SetPeers(p)
+}
+
+func (s *engSlot) SetLocal(l netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.local = l
+	s.cur.SetLocal(l)
+}
+
+// Stats and Table are the current engine's: counters start again from zero
+// after a TUN was recreated.
+func (s *engSlot) Stats() *router.Stats { return s.current().Stats() }
+func (s *engSlot) Table() *router.Table { return s.current().Table() }
+
+// Run runs the engine; when it stops because its TUN is gone (deleted with
+// `ip link del`), Run builds a new TUN, socket and engine and goes on. Any
+// other failure is returned.
+func (s *engSlot) Run(ctx context.Context) error {
+	for {
+		err := s.current().Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			return nil
+		}
+		if !tunGone(s.name()) {
+			return err
+		}
+		s.log.Warn("the TUN device was deleted; recreating it", zap.String("tun", s.name()), zap.NamedError("cause", err))
+		eng, rerr := s.rebuild()
+		if rerr != nil {
+			return fmt.Errorf("recreate the deleted TUN: %w (after: %v)", rerr, err)
+		}
+		s.mu.Lock()
+		s.cur = eng
+		eng.SetLocal(s.local)
+		eng.SetPeers(s.peers)
+		s.mu.Unlock()
+		s.log.Info("TUN recreated; forwarding again", zap.String("tun", s.name()))
+	}
+}
+
+func (s *engSlot) name() string { return s.tun }
+
+func tunGone(name string) bool {
+	_, err := netlink.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	return errors.As(err, &notFound)
+}
+
+// rebuildPlane replaces the plane's TUN and socket after the TUN was
+// deleted, reconfigures the TUN for the current lease (address, MTU,
+// route) and returns a new engine on them.
+func (n *node) rebuildPlane() (*router.Engine, error) {
+	laddr := n.plane.conn.LocalAddr()
+	to := tun.DefaultOptions()
+	to.Logger = n.log.Named("tun")
+	dev, err := openPersistentTUN(n.cfg.TUNName, n.plane.mtu, to)
+	if err != nil {
+		return nil, err
+	}
+	o := encap.DefaultOptions()
+	o.Logger = n.log.Named("udp")
+	conn, err := encap.Listen(laddr, o)
+	if err != nil {
+		dev.Close()
+		return nil, fmt.Errorf("listen on udp %s again: %w", laddr, err)
+	}
+	n.plane.dev, n.plane.conn = dev, conn
+	own := n.st.subnet()
+	skipped, err := tun.Configure(n.cfg.TUNName, tun.NetConfig{Addr: netip.PrefixFrom(own.Addr(), 32), MTU: n.plane.mtu,
+		Network: n.netCfg.Network, Routes: []netip.Prefix{n.netCfg.Network}})
+	if err != nil {
+		dev.Close()
+		conn.Close()
+		return nil, fmt.Errorf("configure %s: %w", n.cfg.TUNName, err)
+	}
+	for _, sk := range skipped {
+		n.log.Warn("TUN setting skipped", zap.String("what", sk))
+	}
+	eng, err := router.New(router.Config{Device: dev, Conn: conn, Framer: n.plane.framer, Network: n.netCfg.Network,
+		SubnetLen: n.netCfg.SubnetLen, Local: own}, n.log.Named("router"))
+	if err != nil {
+		dev.Close()
+		conn.Close()
+		return nil, err
+	}
+	n.closers = append(n.closers, func() { eng.Close() })
+	return eng, nil
+}

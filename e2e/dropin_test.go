@@ -1,0 +1,274 @@
+package e2e
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/lease/etcdserver"
+	"github.com/feltnet/felt/netns"
+)
+
+// notifySocket is a systemd NOTIFY_SOCKET stand-in: a unixgram socket whose
+// messages the test reads.
+type notifySocket struct {
+	path string
+	mu   sync.Mutex
+	msgs []string
+}
+
+func newNotifySocket(t *testing.T) *notifySocket {
+	t.Helper()
+	n := &notifySocket{path: filepath.Join(t.TempDir(), "notify.sock")}
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.msgs = append(n.msgs, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
+	return n
+}
+
+func (n *notifySocket) all() string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return strings.Join(n.msgs, "\n---\n")
+}
+
+// waitFor waits until some message contains want.
+func (n *notifySocket) waitFor(t *testing.T, want string, within time.Duration, p *netns.Process) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !strings.Contains(n.all(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q on NOTIFY_SOCKET after %v; messages:\n%s\nagent log:\n%s", want, within, n.all(), p.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// flanneldBin is felt installed under flanneld's name (a symlink).
+func flanneldBin(t *testing.T) string {
+	t.Helper()
+	link := filepath.Join(t.TempDir(), "flanneld")
+	if err := os.Symlink(felt(t), link); err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
+// TestDropinBootBeforeEtcd: felt started as `flanneld`, with a seed-style
+// command line (single-dash flags, FLANNELD_* environment) and a
+// NOTIFY_SOCKET, 10 s before etcd exists: /healthz answers at once, /readyz
+// and systemd hear "not ready" until etcd is up, then READY=1, and traffic
+// flows to a peer.
+func TestDropinBootBeforeEtcd(t *testing.T) {
+	c := newCluster(t, 2, netConfig("udp"))
+	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
+	late := "http://" + netip.AddrPortFrom(c.lab.Gateway(), uint16(freePort(t, c.lab.Gateway()))).String()
+	ns := newNotifySocket(t)
+	subnetFile := c.subnetFile(a)
+	os.MkdirAll(filepath.Dir(subnetFile), 0o755)
+	p, err := a.Start(c.ctx, "env", "NOTIFY_SOCKET="+ns.path, "FLANNELD_IFACE="+a.Iface,
+		"FLANNELD_HEALTHZ_PORT="+strconv.Itoa(healthPort), "FLANNELD_HEALTHZ_IP=127.0.0.1",
+		flanneldBin(t), "-etcd-endpoints="+late, "-etcd-prefix=/coreos.com/network", "-subnet-file="+subnetFile,
+		"-etcd-dial-timeout=1s", "-ip-masq", "-v", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("flanneld (felt) log:\n%s", p.Log())
+		}
+	})
+	start := time.Now()
+	var healthz string
+	for {
+		if r := tryGet(a, "/healthz"); strings.HasPrefix(r, "HTTP/1.0 200") {
+			healthz = time.Since(start).Round(time.Millisecond).String()
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("no /healthz:\n%s", p.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ns.waitFor(t, "STATUS=waiting for etcd", 10*time.Second, p)
+	if r := c.httpGet(a, "/readyz"); !strings.HasPrefix(r, "HTTP/1.0 503") || !strings.Contains(r, "etcd") {
+		t.Fatalf("/readyz before etcd: %s", r)
+	}
+	t.Logf("/healthz answered %s after start; /readyz 503 while etcd is away", healthz)
+
+	time.Sleep(10*time.Second - time.Since(start))
+	srv, err := etcdserver.Start(c.ctx, etcdserver.Config{DataDir: filepath.Join(c.dir, "etcd-late"), ClientURLs: []string{late},
+		PeerURLs: []string{"http://127.0.0.1:" + strconv.Itoa(freePort(t, netip.MustParseAddr("127.0.0.1")))}, Logger: zap.NewNop(), UnsafeNoFsync: true})
+	if err != nil {
+		t.Fatalf("etcd: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cli := etcdClient(t, late)
+	putConfig(t, cli, netConfig("udp"))
+	up := time.Now()
+	ns.waitFor(t, "READY=1", 60*time.Second, p)
+	t.Logf("READY=1 %v after etcd came up; messages:\n%s", time.Since(up).Round(time.Millisecond), ns.all())
+	if r := c.httpGet(a, "/readyz"); !strings.HasPrefix(r, "HTTP/1.0 200") {
+		t.Fatalf("/readyz after READY=1: %s", r)
+	}
+	if _, err := os.Stat(subnetFile); err != nil {
+		t.Fatalf("READY=1 before subnet.env: %v", err)
+	}
+	if out, err := a.Command(c.ctx, "iptables", "-t", "nat", "-S", "FLANNEL-POSTRTG").CombinedOutput(); err != nil ||
+		strings.Count(string(out), "-A FLANNEL-POSTRTG") != 6 {
+		t.Fatalf("READY=1 before the masquerade rules: %v\n%s", err, out)
+	}
+	c.start(b, "--etcd-endpoints", late, "--healthz-port", "0")
+	addrA := netip.MustParsePrefix(readSubnet(t, subnetFile)).Addr()
+	if err := pingEventually(c.ctx, b, addrA, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	transfer(t, b, a, addrA, 8<<20)
+}
+
+func readSubnet(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "FLANNEL_SUBNET="); ok {
+			return netip.MustParsePrefix(v).Masked().String()
+		}
+	}
+	t.Fatalf("no FLANNEL_SUBNET in %s", b)
+	return ""
+}
+
+// tryGet is httpGet that returns "" when nothing listens yet.
+func tryGet(h *netns.Host, path string) string {
+	var conn net.Conn
+	if err := h.Do(func() (err error) {
+		conn, err = net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(healthPort), time.Second)
+		return err
+	}); err != nil {
+		return ""
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn.Write([]byte("GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n"))
+	buf := make([]byte, 4096)
+	n, _ := conn.Read(buf)
+	return string(buf[:n])
+}
+
+// TestDropinUnreachableFailsFast: a TCP connect to an overlay address no
+// lease covers fails with an ICMP error (not a timeout), as with flanneld's
+// udp backend; how long it took is logged.
+func TestDropinUnreachableFailsFast(t *testing.T) {
+	c := newCluster(t, 2, netConfig("vxlan"))
+	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
+	c.start(a)
+	c.start(b)
+	c.waitPeers(a, 1, 10*time.Second)
+	for _, dst := range []string{"10.5.250.9:80", "10.5.251.1:22"} {
+		start := time.Now()
+		var err error
+		if derr := a.Do(func() error {
+			var conn net.Conn
+			conn, err = net.DialTimeout("tcp", dst, 5*time.Second)
+			if conn != nil {
+				conn.Close()
+			}
+			return nil
+		}); derr != nil {
+			t.Fatal(derr)
+		}
+		took := time.Since(start)
+		var ne net.Error
+		switch {
+		case err == nil:
+			t.Fatalf("connect to unleased %s succeeded", dst)
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatalf("connect to unleased %s timed out (no ICMP error came back): %v", dst, err)
+		case !errors.Is(err, syscall.ENETUNREACH) && !errors.Is(err, syscall.EHOSTUNREACH) && !errors.Is(err, syscall.ECONNREFUSED):
+			t.Fatalf("connect to unleased %s: %v, want an unreachable error", dst, err)
+		}
+		t.Logf("connect to unleased %s failed after %v: %v", dst, took.Round(time.Microsecond), err)
+	}
+	// A leased address still connects.
+	transfer(t, a, b, c.tunAddr(b), 1<<20)
+}
+
+// TestDropinFirewallAndBlackhole: --ip-masq rules in flanneld's order, a rule
+// deleted by hand rebuilt in order within --iptables-resync; the
+// --ip-blackhole-route route, deleted by hand, is back.
+func TestDropinFirewallAndBlackhole(t *testing.T) {
+	c := newCluster(t, 1, netConfig("udp"))
+	a := c.lab.Hosts[0]
+	c.start(a, "--ip-masq", "--iptables-resync", "1", "--ip-blackhole-route")
+	subnet := c.status(a).Subnet
+	rules := func() string {
+		out, err := a.Command(c.ctx, "iptables", "-t", "nat", "-S", "FLANNEL-POSTRTG").CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables: %v %s", err, out)
+		}
+		return string(out)
+	}
+	before := rules()
+	if strings.Count(before, "-A FLANNEL-POSTRTG") != 6 {
+		t.Fatalf("rules:\n%s", before)
+	}
+	if out, err := a.Command(c.ctx, "iptables", "-t", "nat", "-D", "FLANNEL-POSTRTG", "2").CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	blackhole := func() string {
+		out, _ := a.Command(c.ctx, "ip", "route", "show", "type", "blackhole").CombinedOutput()
+		return string(out)
+	}
+	if !strings.Contains(blackhole(), subnet) {
+		t.Fatalf("no blackhole route for %s: %s", subnet, blackhole())
+	}
+	if out, err := a.Command(c.ctx, "ip", "route", "del", "blackhole", subnet).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rules() != before || !strings.Contains(blackhole(), subnet) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not restored: rules\n%s\nwant\n%s\nblackhole: %s", rules(), before, blackhole())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func etcdClient(t *testing.T, url string) *clientv3.Client {
+	t.Helper()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close() })
+	return cli
+}
