@@ -92,11 +92,13 @@ func (n *node) build(ctx context.Context) error {
 	if err := n.takeLease(ctx, store); err != nil {
 		return err
 	}
-	eng, err := n.newEngine()
-	if err != nil {
+	n.peers = newPeerSet(n.netCfg, n.own, n.log.Named("peers"))
+	var eng *router.Engine // nil for wireguard, whose packet path is wireguard-go's
+	if n.plane.wg != nil {
+		n.eng = &wgForwarder{dev: n.plane.wg, peers: n.peers, log: n.log.Named("wireguard")}
+	} else if eng, err = n.newEngine(); err != nil {
 		return err
 	}
-	n.peers = newPeerSet(n.netCfg, n.own, n.log.Named("peers"))
 	n.watcher = lease.NewWatcher(store, n.log.Named("watch"))
 	return n.startHealth(eng)
 }
@@ -171,17 +173,26 @@ func (n *node) newEngine() (*router.Engine, error) {
 }
 
 // startHealth listens for /healthz, /readyz, /metrics and /status (ready at
-// once: the lease is taken and subnet.env written); run serves it.
+// once: the lease is taken and subnet.env written); run serves it. eng is
+// nil for wireguard.
 func (n *node) startHealth(eng *router.Engine) error {
 	if n.cfg.HealthzPort <= 0 {
 		return nil
 	}
 	status := func() any {
 		s := n.st.status()
-		s.Counters = counters(eng.Stats().Snapshot())
+		if eng != nil {
+			s.Counters = counters(eng.Stats().Snapshot())
+		}
+		if n.plane.wg != nil {
+			wgStatus(n.plane.wg, &s)
+		}
 		return s
 	}
 	reg := newMetrics(n.st, eng, n.peers.counts)
+	if n.plane.wg != nil {
+		reg.MustRegister(newWGCollector(n.plane.wg, n.log))
+	}
 	h, err := newHealthServer(net.JoinHostPort(n.cfg.HealthzIP, strconv.Itoa(n.cfg.HealthzPort)), reg, status)
 	if err != nil {
 		return err

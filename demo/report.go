@@ -72,8 +72,11 @@ func printPath(ctx context.Context, w io.Writer, c Config, src, dst *node, st ag
 		}
 	}
 	port, frame := "8285", "flannel udp: the IP packet as the UDP payload"
-	if c.Backend == "vxlan" {
+	switch c.Backend {
+	case "vxlan":
 		port, frame = "8472", "flannel vxlan: VNI 1, an Ethernet frame between the hosts' VtepMACs"
+	case "wireguard":
+		port, frame = "51820", "flannel wireguard: the IP packet encrypted by wireguard-go for the peer's public key"
 	}
 	peerAddr := peer
 	if ap, err := netip.ParseAddrPort(peer); err == nil {
