@@ -274,4 +274,3 @@ func scrape(t *testing.T, h *netns.Host, path string) string {
 	}
 	return string(b)
 }
-
