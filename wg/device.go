@@ -46,11 +46,13 @@ type Device struct {
 	peers map[Key]Peer
 }
 
-// maxGSO bounds the super-packets the kernel hands the TUN: wireguard-go
-// reads into buffers of device.MaxMessageSize at offset
-// device.MessageTransportHeaderSize, and felt's Read needs the whole frame
-// (virtio header + packet) to fit from offset-VirtioHdrLen. Larger GSO
-// packets are segmented by the kernel before they reach the TUN.
+// maxGSO bounds the super-packets the kernel hands the TUN. felt's Read
+// wants buffers of offset+65535 bytes; wireguard-go's are
+// device.MaxMessageSize (65535) read at offset
+// device.MessageTransportHeaderSize (16), so a frame (virtio header +
+// packet) must fit in 65535-16+VirtioHdrLen bytes. With gso_max_size at
+// 65519 the kernel segments larger GSO packets (a 65,507-byte UDP GSO send)
+// itself; without it their last bytes are cut off (TestWireGuardUDPGSO).
 const maxGSO = device.MaxMessageSize - device.MessageTransportHeaderSize
 
 // New runs wireguard-go's device on d, listening on cfg.ListenPort, with no
@@ -58,7 +60,7 @@ const maxGSO = device.MaxMessageSize - device.MessageTransportHeaderSize
 func New(d *tun.Device, cfg Config, log *zap.Logger) (*Device, error) {
 	if link, err := netlink.LinkByName(d.Name()); err == nil {
 		if err := netlink.LinkSetGSOMaxSize(link, maxGSO); err != nil {
-			log.Warn("TUN GSO size not capped: UDP GSO sends of more than ~64 KiB are dropped", zap.Error(err))
+			log.Warn("TUN gso_max_size not capped: UDP GSO sends of more than 65,491 bytes lose their last bytes", zap.Error(err))
 		}
 	}
 	sugar := log.Sugar()
