@@ -97,12 +97,18 @@ func (n *node) build(ctx context.Context) error {
 	if err := n.takeLease(ctx, store); err != nil {
 		return err
 	}
+	n.peers = newPeerSet(n.netCfg, n.own, n.log.Named("peers"))
+	n.watcher = lease.NewWatcher(store, n.log.Named("watch"))
+	if n.plane.wg != nil {
+		// wireguard's packet path is wireguard-go's: no router.Engine.
+		n.eng = &wgForwarder{dev: n.plane.wg, peers: n.peers, log: n.log.Named("wireguard")}
+		n.attachHealth(nil)
+		return nil
+	}
 	eng, err := n.newEngine()
 	if err != nil {
 		return err
 	}
-	n.peers = newPeerSet(n.netCfg, n.own, n.log.Named("peers"))
-	n.watcher = lease.NewWatcher(store, n.log.Named("watch"))
 	n.eng = newEngSlot(eng, n.cfg.TUNName, n.own.Subnet, n.rebuildPlane, n.log.Named("tun"))
 	n.attachHealth(eng)
 	return nil

@@ -47,17 +47,31 @@ func (n *node) startHealthEarly() error {
 	return nil
 }
 
-// attachHealth serves /metrics and /status once the engine exists.
+// attachHealth serves /metrics and /status once the engine exists (eng is
+// nil for wireguard, whose packet path is wireguard-go's).
 func (n *node) attachHealth(eng *router.Engine) {
 	if n.health == nil {
 		return
 	}
 	status := func() any {
 		s := n.st.status()
-		s.Counters = counters(eng.Stats().Snapshot())
+		if eng != nil {
+			s.Counters = counters(eng.Stats().Snapshot())
+		}
+		if n.plane.wg != nil {
+			wgStatus(n.plane.wg, &s)
+		}
 		return s
 	}
-	n.health.attach(newMetrics(n.st, eng, n.peers.counts), status)
+	var view engineView // a nil *Engine in it would not compare nil
+	if eng != nil {
+		view = eng
+	}
+	reg := newMetrics(n.st, view, n.peers.counts)
+	if n.plane.wg != nil {
+		reg.MustRegister(newWGCollector(n.plane.wg, n.log))
+	}
+	n.health.attach(reg, status)
 }
 
 // connectRetry opens the etcd client, retrying while no etcd is reachable

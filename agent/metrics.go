@@ -24,7 +24,8 @@ func counters(s router.Snapshot) map[string]uint64 {
 	return m
 }
 
-// collector exports the engine's and the lease's state to Prometheus. It
+// collector exports the engine's and the lease's state to Prometheus (eng is
+// nil for wireguard, which has wgCollector instead). It
 // reads the live atomic counters at scrape time: nothing is added to the
 // packet path for metrics.
 type collector struct {
@@ -90,6 +91,19 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	if c.eng != nil {
+		c.collectEngine(ch)
+	} else {
+		c.st.mu.Lock()
+		n := len(c.st.peers)
+		c.st.mu.Unlock()
+		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(n))
+	}
+	c.collectLease(ch)
+}
+
+// collectEngine exports the packet backends' router counters.
+func (c *collector) collectEngine(ch chan<- prometheus.Metric) {
 	s := c.eng.Stats().Snapshot()
 	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.OutPackets), "out")
 	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.InPackets), "in")
@@ -99,6 +113,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[r]), r.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(c.eng.Table().Len()))
+}
+
+func (c *collector) collectLease(ch chan<- prometheus.Metric) {
 	c.st.mu.Lock()
 	own, renewals, reacquired := c.st.own, c.st.renewals, c.st.reacquired
 	c.st.mu.Unlock()

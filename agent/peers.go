@@ -10,14 +10,22 @@ import (
 
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/router"
+	"github.com/feltnet/felt/wg"
 )
 
 // Rules, besides lease.CheckPeer's, for which a lease is not taken as a peer.
 const (
 	rulePublicIP    = "public_ip"    // no IPv4 PublicIP
 	ruleBackendType = "backend_type" // a vxlan node and a lease of another backend
-	ruleBackendData = "backend_data" // a vxlan lease without a usable VNI and VtepMAC
+	ruleBackendData = "backend_data" // a vxlan (wireguard) lease without a usable VNI and VtepMAC (PublicKey)
 )
+
+// peer is a peer as the router routes it, plus its wireguard public key
+// (zero for udp and vxlan), so that a changed key is a changed peer.
+type peer struct {
+	router.Peer
+	key wg.Key
+}
 
 // rejection is why a lease is not a peer.
 type rejection struct {
@@ -33,7 +41,7 @@ type peerSet struct {
 	cfg      *lease.Config
 	port     uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel)
 	log      *zap.Logger
-	peers    map[netip.Prefix]router.Peer
+	peers    map[netip.Prefix]peer
 	rejected map[netip.Prefix]rejection // warned and counted once per lease and reason, not per event
 	counts   *ruleCounts
 
@@ -43,7 +51,7 @@ type peerSet struct {
 
 func newPeerSet(cfg *lease.Config, own lease.Lease, log *zap.Logger) *peerSet {
 	return &peerSet{cfg: cfg, port: uint16(cfg.Backend.UDPPort()), log: log, own: own,
-		peers: map[netip.Prefix]router.Peer{}, rejected: map[netip.Prefix]rejection{}, counts: newRuleCounts()}
+		peers: map[netip.Prefix]peer{}, rejected: map[netip.Prefix]rejection{}, counts: newRuleCounts()}
 }
 
 // setOwn records the own lease after the keeper re-acquired one.
@@ -101,17 +109,18 @@ func (s *peerSet) add(l lease.Lease) bool {
 		return false
 	}
 	s.peers[sn] = p
-	s.log.Info("peer added", zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr))
+	s.log.Info("peer added", zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr), zap.Stringer("public_key", p.key))
 	return true
 }
 
 // peerOf maps a lease to a peer, or says why the lease is not one: its
 // subnets must pass lease.CheckPeer; flanneld's vxlan nodes ignore every
-// lease whose BackendType is not "vxlan"; its udp nodes take any backend.
-func (s *peerSet) peerOf(l lease.Lease) (router.Peer, *rejection) {
+// lease whose BackendType is not "vxlan", its wireguard nodes every one
+// not "wireguard"; its udp nodes take any backend.
+func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 	a := l.Attrs
-	reject := func(rule, why string) (router.Peer, *rejection) {
-		return router.Peer{}, &rejection{publicIP: a.PublicIP, rule: rule, why: why}
+	reject := func(rule, why string) (peer, *rejection) {
+		return peer{}, &rejection{publicIP: a.PublicIP, rule: rule, why: why}
 	}
 	if err := lease.CheckPeer(s.cfg, s.ownLease(), l); err != nil {
 		var pe *lease.PeerError
@@ -123,7 +132,10 @@ func (s *peerSet) peerOf(l lease.Lease) (router.Peer, *rejection) {
 	if !a.PublicIP.Is4() {
 		return reject(rulePublicIP, "no IPv4 PublicIP")
 	}
-	p := router.Peer{Subnet: l.Subnet, Addr: netip.AddrPortFrom(a.PublicIP, s.port)}
+	p := peer{Peer: router.Peer{Subnet: l.Subnet, Addr: netip.AddrPortFrom(a.PublicIP, s.port)}}
+	if s.cfg.Backend.Type == lease.BackendWireGuard {
+		return s.wireguardPeer(p, a)
+	}
 	if s.cfg.Backend.Type == lease.BackendVXLAN {
 		if a.BackendType != lease.BackendVXLAN {
 			bt := a.BackendType
@@ -144,7 +156,7 @@ func (s *peerSet) peerOf(l lease.Lease) (router.Peer, *rejection) {
 func (s *peerSet) list() []router.Peer {
 	out := make([]router.Peer, 0, len(s.peers))
 	for _, p := range s.peers {
-		out = append(out, p)
+		out = append(out, p.Peer)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subnet.Addr().Less(out[j].Subnet.Addr()) })
 	return out

@@ -10,6 +10,7 @@ import (
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/router"
 	"github.com/feltnet/felt/tun"
+	"github.com/feltnet/felt/wg"
 )
 
 // Encapsulation overheads, as flanneld: vxlan adds 14 Ethernet + 20 IP +
@@ -36,7 +37,8 @@ type plane struct {
 	attrs   lease.Attrs
 	mtu     int // TUN MTU
 	port    uint16
-	vtep    *vtep // vxlan only: the VtepMAC, which may change at run time
+	vtep    *vtep      // vxlan only: the VtepMAC, which may change at run time
+	wg      *wg.Device // wireguard only: owns the TUN; dev, conn and framer are nil
 }
 
 // newPlane opens the socket and the TUN before a lease is taken, as flanneld
@@ -44,6 +46,9 @@ type plane struct {
 // reported before anything is written to etcd.
 func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
 	b := c.Backend
+	if b.Type == lease.BackendWireGuard {
+		return newWireGuardPlane(b, ext, public, cfg, log)
+	}
 	p := &plane{backend: b.Type, port: uint16(b.UDPPort())}
 	laddr, err := p.setFraming(b, ext, public, cfg.VtepMACFile, log)
 	if err != nil {
@@ -103,10 +108,21 @@ func (p *plane) setFraming(b lease.Backend, ext extIface, public netip.Addr, mac
 }
 
 func (p *plane) close() {
+	if p.wg != nil {
+		p.wg.Close()
+	}
 	if p.conn != nil {
 		p.conn.Close()
 	}
 	if p.dev != nil {
 		p.dev.Close()
 	}
+}
+
+// listenAddr is the underlay address the backend receives on.
+func (p *plane) listenAddr() string {
+	if p.conn != nil {
+		return p.conn.LocalAddr().String()
+	}
+	return fmt.Sprintf(":%d", p.port)
 }

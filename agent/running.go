@@ -30,7 +30,7 @@ func (n *node) run(ctx context.Context) error {
 		})
 	})
 	n.log.Info("felt agent running", zap.String("tun", n.cfg.TUNName), zap.Int("mtu", n.plane.mtu),
-		zap.Stringer("listen", n.plane.conn.LocalAddr()))
+		zap.String("listen", n.plane.listenAddr()))
 	if g.ctx.Err() == nil {
 		n.markReady()
 	}

@@ -47,7 +47,7 @@ func TestWaitConfigBadConfigIsFatal(t *testing.T) {
 	_, perr := lease.ParseConfig([]byte(`{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}`))
 	src := &fakeConfig{results: []error{fmt.Errorf("network config /p/config: %w: %w", lease.ErrBadConfig, perr)}}
 	_, err := waitConfig(t.Context(), src, "/p", zap.NewNop())
-	if err == nil || src.calls != 1 || !strings.Contains(err.Error(), `Backend.Type "host-gw": felt speaks only "udp" and "vxlan"`) ||
+	if err == nil || src.calls != 1 || !strings.Contains(err.Error(), `Backend.Type "host-gw": felt speaks only "udp", "vxlan" and "wireguard"`) ||
 		!strings.Contains(err.Error(), "felt config set") {
 		t.Fatalf("waitConfig = %v after %d reads, want the backend named at once with a hint", err, src.calls)
 	}

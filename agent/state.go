@@ -109,6 +109,13 @@ type PeerStatus struct {
 	Subnet string `json:"subnet"`
 	Addr   string `json:"addr"`
 	MAC    string `json:"mac,omitempty"`
+
+	// wireguard only: the peer's key and wireguard-go's view of it.
+	PublicKey     string     `json:"public_key,omitempty"`
+	Endpoint      string     `json:"endpoint,omitempty"`       // where it last sent from, or the lease's
+	LastHandshake *time.Time `json:"last_handshake,omitempty"` // nil: none yet
+	RxBytes       uint64     `json:"rx_bytes,omitempty"`       // encrypted bytes received from it
+	TxBytes       uint64     `json:"tx_bytes,omitempty"`       // encrypted bytes sent to it
 }
 
 // status is the agent's state for /status, without the engine's counters.

@@ -28,7 +28,7 @@ func TestConfigBadInput(t *testing.T) {
 	}{
 		{Config{Hosts: 1}, "hosts 1: must be between 2 and 20"},
 		{Config{Hosts: 21}, "hosts 21: must be between 2 and 20"},
-		{Config{Backend: "host-gw"}, `backend "host-gw": must be udp or vxlan`},
+		{Config{Backend: "host-gw"}, `backend "host-gw": must be udp, vxlan or wireguard`},
 		{Config{Name: "Demo"}, `name "Demo": must be 2 to 9 lower-case letters and digits`},
 		{Config{Name: "toolongname"}, `name "toolongname": must be 2 to 9`},
 		{Config{Network: netip.MustParsePrefix("10.5.0.0/24")}, "network 10.5.0.0/24: must be an IPv4 network of /18 or larger"},

@@ -72,8 +72,11 @@ func printPath(ctx context.Context, w io.Writer, c Config, src, dst *node, st ag
 		}
 	}
 	port, frame := "8285", "flannel udp: the IP packet as the UDP payload"
-	if c.Backend == "vxlan" {
+	switch c.Backend {
+	case "vxlan":
 		port, frame = "8472", "flannel vxlan: VNI 1, an Ethernet frame between the hosts' VtepMACs"
+	case "wireguard":
+		port, frame = "51820", "flannel wireguard: the IP packet encrypted by wireguard-go for the peer's public key"
 	}
 	peerAddr := peer
 	if ap, err := netip.ParseAddrPort(peer); err == nil {
@@ -85,7 +88,11 @@ func printPath(ctx context.Context, w io.Writer, c Config, src, dst *node, st ag
 	fmt.Fprintf(tw, "  2. %s\t%s\tip_forward; the overlay route goes to the agent's TUN\n", src.short, routeGet(ctx, src.host, to.addr))
 	fmt.Fprintf(tw, "  3. %s felt agent\t%s leased by %s\tread from %s, framed (%s)\n", src.short, dst.env.Subnet, peerAddr, src.tun, frame)
 	fmt.Fprintf(tw, "  4. underlay\tudp %s → %s\tover eth0 and the lab bridge (%s)\n", src.host.Addr, peer, c.Underlay)
-	fmt.Fprintf(tw, "  5. %s felt agent\tudp :%s → %s\tknown peer, inner source inside its subnet: written to the TUN\n", dst.short, port, dst.tun)
+	accept := "known peer, inner source inside its subnet: written to the TUN"
+	if c.Backend == "wireguard" {
+		accept = "decrypted; the sender's key owns the inner source (AllowedIPs): written to the TUN"
+	}
+	fmt.Fprintf(tw, "  5. %s felt agent\tudp :%s → %s\t%s\n", dst.short, port, dst.tun, accept)
 	fmt.Fprintf(tw, "  6. %s\t%s\tthe kernel delivers it on the bridge to %s\n", dst.short, routeGet(ctx, dst.host, to.addr), to.short)
 	tw.Flush()
 }

@@ -8,8 +8,9 @@ import (
 
 // Backend types felt speaks.
 const (
-	BackendUDP   = "udp"
-	BackendVXLAN = "vxlan"
+	BackendUDP       = "udp"
+	BackendVXLAN     = "vxlan"
+	BackendWireGuard = "wireguard"
 )
 
 // Default UDP ports: the kernel's vxlan port as flanneld uses it, and
@@ -17,6 +18,13 @@ const (
 const (
 	DefaultVXLANPort = 8472
 	DefaultUDPPort   = 8285
+)
+
+// flanneld's wireguard defaults: ListenPort, ListenPortV6 and Mode.
+const (
+	DefaultWireGuardPort   = 51820
+	DefaultWireGuardPortV6 = 51821
+	WireGuardModeSeparate  = "separate"
 )
 
 // MaxVNI is the largest 24-bit VXLAN network identifier.
@@ -27,9 +35,17 @@ type Backend struct {
 	Type                         string // lower-cased; "udp" when Backend is absent (flanneld's parseBackendType)
 	Port                         int    // 0 = backend default
 	VNI                          int    // vxlan; default 1
-	MTU                          int    // vxlan: underlay MTU override, 0 = interface MTU
+	MTU                          int    // vxlan, wireguard: underlay MTU override, 0 = interface MTU
 	GBP, Learning, DirectRouting bool
-	Raw                          json.RawMessage // the Backend object as stored; nil when absent
+
+	// wireguard (flanneld's names and defaults).
+	PSK                         string // base64 pre-shared key for every peer; "" = none
+	ListenPort                  int    // default 51820
+	ListenPortV6                int    // default 51821; felt carries IPv4 only and opens no IPv6 device
+	PersistentKeepaliveInterval int    // seconds; 0 = off
+	Mode                        string // "separate" (default), "auto", "ipv4" or "ipv6", lower-cased
+
+	Raw json.RawMessage // the Backend object as stored; nil when absent
 }
 
 // UDPPort is the port the backend listens on and sends to.
@@ -39,6 +55,8 @@ func (b Backend) UDPPort() int {
 		return b.Port
 	case b.Type == BackendVXLAN:
 		return DefaultVXLANPort
+	case b.Type == BackendWireGuard:
+		return b.ListenPort
 	}
 	return DefaultUDPPort
 }
@@ -53,6 +71,12 @@ type backendJSON struct {
 	GBP           bool
 	Learning      bool
 	DirectRouting bool
+
+	PSK                         string
+	ListenPort                  *int
+	ListenPortV6                *int
+	PersistentKeepaliveInterval int
+	Mode                        string
 }
 
 func parseBackend(raw json.RawMessage) (Backend, error) {
@@ -70,13 +94,29 @@ func parseBackend(raw json.RawMessage) (Backend, error) {
 		GBP:           bj.GBP,
 		Learning:      bj.Learning,
 		DirectRouting: bj.DirectRouting,
+		PSK:           bj.PSK,
+		Mode:          strings.ToLower(bj.Mode),
 		Raw:           append(json.RawMessage(nil), raw...),
+
+		PersistentKeepaliveInterval: bj.PersistentKeepaliveInterval,
 	}
 	switch {
 	case bj.VNI != nil:
 		b.VNI = *bj.VNI
 	case b.Type == BackendVXLAN:
 		b.VNI = 1
+	}
+	if b.Type == BackendWireGuard {
+		b.ListenPort, b.ListenPortV6 = DefaultWireGuardPort, DefaultWireGuardPortV6
+		if b.Mode == "" {
+			b.Mode = WireGuardModeSeparate
+		}
+	}
+	if bj.ListenPort != nil {
+		b.ListenPort = *bj.ListenPort
+	}
+	if bj.ListenPortV6 != nil {
+		b.ListenPortV6 = *bj.ListenPortV6
 	}
 	return b, nil
 }
@@ -85,8 +125,10 @@ func parseBackend(raw json.RawMessage) (Backend, error) {
 func (b Backend) validate() error {
 	switch b.Type {
 	case BackendUDP, BackendVXLAN:
+	case BackendWireGuard:
+		return b.validateWireGuard()
 	default:
-		return fieldErr("Backend.Type", b.Type, "felt speaks only %q and %q", BackendUDP, BackendVXLAN)
+		return fieldErr("Backend.Type", b.Type, "felt speaks only %q, %q and %q", BackendUDP, BackendVXLAN, BackendWireGuard)
 	}
 	if b.Port < 0 || b.Port > 65535 {
 		return fieldErr("Backend.Port", b.Port, "must be in 1..65535 (0 or absent: %d)", Backend{Type: b.Type}.UDPPort())
@@ -111,12 +153,18 @@ func (b Backend) marshal() (json.RawMessage, error) {
 		return nil, nil
 	}
 	return json.Marshal(struct {
-		Type          string
-		Port          int  `json:",omitempty"`
-		VNI           int  `json:",omitempty"`
-		MTU           int  `json:",omitempty"`
-		GBP           bool `json:",omitempty"`
-		Learning      bool `json:",omitempty"`
-		DirectRouting bool `json:",omitempty"`
-	}{b.Type, b.Port, b.VNI, b.MTU, b.GBP, b.Learning, b.DirectRouting})
+		Type                        string
+		Port                        int    `json:",omitempty"`
+		VNI                         int    `json:",omitempty"`
+		MTU                         int    `json:",omitempty"`
+		GBP                         bool   `json:",omitempty"`
+		Learning                    bool   `json:",omitempty"`
+		DirectRouting               bool   `json:",omitempty"`
+		PSK                         string `json:",omitempty"`
+		ListenPort                  int    `json:",omitempty"`
+		ListenPortV6                int    `json:",omitempty"`
+		PersistentKeepaliveInterval int    `json:",omitempty"`
+		Mode                        string `json:",omitempty"`
+	}{b.Type, b.Port, b.VNI, b.MTU, b.GBP, b.Learning, b.DirectRouting,
+		b.PSK, b.ListenPort, b.ListenPortV6, b.PersistentKeepaliveInterval, b.Mode})
 }

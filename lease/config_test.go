@@ -110,7 +110,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"IPv6SubnetMin unaligned", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","IPv6SubnetMin":"fd00:0:0:1::1"}`, "IPv6SubnetMin", "must be on a /64 boundary (fd00:0:0:1::)"},
 		{"IPv6SubnetMax outside", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","IPv6SubnetMax":"fd01::"}`, "IPv6SubnetMax", "must be inside IPv6Network fd00::/48"},
 		{"IPv6SubnetMin above max", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","IPv6SubnetMin":"fd00:0:0:9::","IPv6SubnetMax":"fd00:0:0:8::"}`, "IPv6SubnetMin", "must not be above IPv6SubnetMax"},
-		{"unknown backend", `{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}`, "Backend.Type", `config: Backend.Type "host-gw": felt speaks only "udp" and "vxlan"`},
+		{"unknown backend", `{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}`, "Backend.Type", `config: Backend.Type "host-gw": felt speaks only "udp", "vxlan" and "wireguard"`},
 		{"empty backend type", `{"Network":"10.5.0.0/16","Backend":{}}`, "Backend.Type", `config: Backend.Type "": felt speaks only`},
 		{"backend not an object", `{"Network":"10.5.0.0/16","Backend":"vxlan"}`, "Backend", "config: Backend: JSON string: must be a JSON object"},
 		{"backend type wrong type", `{"Network":"10.5.0.0/16","Backend":{"Type":1}}`, "Backend.Type", "config: Backend.Type: JSON number: must be a string"},

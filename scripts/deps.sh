@@ -10,6 +10,10 @@ command -v ping    >/dev/null 2>&1 || need+=(iputils-ping)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v ip      >/dev/null 2>&1 || need+=(iproute2)
+# The wireguard interop test's flanneld-style node, and its no-plaintext capture.
+command -v wireguard-go >/dev/null 2>&1 || need+=(wireguard-go)
+command -v wg      >/dev/null 2>&1 || need+=(wireguard-tools)
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
 	echo "deps: installing ${need[*]} (Debian packages)"

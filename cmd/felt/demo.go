@@ -26,7 +26,7 @@ import (
 // itself in a user namespace (netns.ReexecRootless).
 func cmdDemo(fs *flag.FlagSet) action {
 	hosts := fs.Int("hosts", demo.DefaultHosts, "number of hosts, each with an agent, a docker0 bridge and two containers")
-	backend := fs.String("backend", demo.DefaultBackend, "flannel backend: udp or vxlan")
+	backend := fs.String("backend", demo.DefaultBackend, "flannel backend: udp, vxlan or wireguard")
 	keep := fs.Bool("keep", false, "keep the lab up after the checks, until Ctrl-C or `felt demo down`")
 	ipMasq := fs.Bool("ip-masq", false, "run the agents with --ip-masq and check that containers reach outside the overlay masqueraded")
 	name := fs.String("name", demo.DefaultName, "lab name: prefix of its namespaces and links")

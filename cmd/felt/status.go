@@ -59,7 +59,15 @@ func cmdStatus(fs *flag.FlagSet) action {
 		fmt.Fprintf(w, "\nlease expires in %s\n\npeers (%d):\n", st.Expires.Sub(st.Timestamp).Round(time.Second), len(st.Peers))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, p := range st.Peers {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Subnet, p.Addr, p.MAC)
+			if p.PublicKey == "" {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Subnet, p.Addr, p.MAC)
+				continue
+			}
+			hs := "no handshake"
+			if p.LastHandshake != nil {
+				hs = "handshake " + st.Timestamp.Sub(*p.LastHandshake).Round(time.Second).String() + " ago"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\tkey %s\t%s\trx %d B\ttx %d B\n", p.Subnet, p.Addr, p.PublicKey, hs, p.RxBytes, p.TxBytes)
 		}
 		tw.Flush()
 		if len(st.Rejected) > 0 {

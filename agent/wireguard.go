@@ -1,0 +1,229 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/router"
+	"github.com/feltnet/felt/tun"
+	"github.com/feltnet/felt/wg"
+)
+
+// The wireguard backend: wireguard-go's device on felt's TUN does the packet
+// path (package wg); the agent gives it the key, the lease attributes and
+// the peers from the lease watcher.
+
+// WireGuardKeyFile is the private key file's name; by default it lives
+// beside the subnet file (so /run/flannel/wgkey, flanneld's path), and
+// flanneld's WIREGUARD_KEY_FILE environment variable overrides it.
+const WireGuardKeyFile = "wgkey"
+
+func wireguardKeyFile(cfg Config) string {
+	if f, ok := os.LookupEnv("WIREGUARD_KEY_FILE"); ok && f != "" {
+		return f
+	}
+	return filepath.Join(filepath.Dir(cfg.SubnetFile), WireGuardKeyFile)
+}
+
+// newWireGuardPlane loads or makes the key, creates the TUN and starts
+// wireguard-go on it, listening on ListenPort, before any lease is taken.
+func newWireGuardPlane(b lease.Backend, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
+	under := ext.MTU
+	if b.MTU > 0 {
+		under = b.MTU
+	}
+	p := &plane{backend: b.Type, mtu: under - lease.WireGuardOverhead, port: uint16(b.ListenPort)}
+	file := wireguardKeyFile(cfg)
+	key, created, err := wg.LoadOrCreateKey(file)
+	if err != nil {
+		return nil, err
+	}
+	wc := wg.Config{PrivateKey: key, ListenPort: p.port, Keepalive: uint16(b.PersistentKeepaliveInterval)}
+	if b.PSK != "" {
+		// lease.Config.Validate checked it.
+		psk, _ := lease.ParseWireGuardKey(b.PSK)
+		wc.PSK = (*wg.Key)(&psk)
+	}
+	if created {
+		log.Info("new wireguard key", zap.String("file", file), zap.Stringer("public_key", key.PublicKey()))
+	}
+	dev, err := tun.Create(cfg.TUNName, p.mtu)
+	if err != nil {
+		return nil, err
+	}
+	if p.wg, err = wg.New(dev, wc, log.Named("wireguard")); err != nil {
+		return nil, err
+	}
+	p.attrs = lease.NewWireGuardAttrs(public, p.wg.PublicKey(), p.port)
+	return p, nil
+}
+
+// wireguardPeer completes p from a wireguard lease as flanneld's backend
+// reads it: endpoint PublicIP:Port, the receiver's own ListenPort when an
+// old flanneld published Port 0.
+func (s *peerSet) wireguardPeer(p peer, a lease.Attrs) (peer, *rejection) {
+	reject := func(rule, why string) (peer, *rejection) {
+		return peer{}, &rejection{publicIP: a.PublicIP, rule: rule, why: why}
+	}
+	if a.BackendType != lease.BackendWireGuard {
+		bt := a.BackendType
+		if bt == "" {
+			bt = "udp (none)"
+		}
+		return reject(ruleBackendType, "backend type "+bt+" is not wireguard")
+	}
+	d, key, err := a.WireGuard()
+	if err != nil {
+		return reject(ruleBackendData, err.Error())
+	}
+	if d.Port != 0 {
+		p.Addr = netip.AddrPortFrom(a.PublicIP, d.Port)
+	}
+	p.key = key
+	return p, nil
+}
+
+// key returns the wireguard public key of the peer for subnet sn.
+func (s *peerSet) key(sn netip.Prefix) wg.Key { return s.peers[sn].key }
+
+// wgForwarder is the wireguard backend as the node's forwarder: Run waits,
+// SetPeers reprograms wireguard-go's peers.
+type wgForwarder struct {
+	dev   *wg.Device
+	peers *peerSet
+	log   *zap.Logger
+}
+
+// Run returns when ctx ends, or with an error when wireguard-go stopped the
+// device on its own (its TUN failed).
+func (f *wgForwarder) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-f.dev.Done():
+		return errors.New("wireguard device stopped (see the wireguard log above)")
+	}
+}
+
+// SetPeers makes wireguard-go's peers those of list, keys taken from the
+// peer set list was made from (on the same goroutine). A lease whose key is
+// ours or another peer's is skipped and logged: one misconfigured node must
+// not stop the others' updates.
+func (f *wgForwarder) SetPeers(list []router.Peer) {
+	own := f.dev.PublicKey()
+	seen := make(map[wg.Key]netip.Prefix, len(list))
+	peers := make([]wg.Peer, 0, len(list))
+	for _, p := range list {
+		k := f.peers.key(p.Subnet)
+		if k == own {
+			f.log.Warn("peer skipped: its lease publishes this node's own public key (a copied key file?)",
+				zap.Stringer("subnet", p.Subnet), zap.Stringer("public_key", k))
+			continue
+		}
+		if other, dup := seen[k]; dup {
+			f.log.Warn("peer skipped: its public key is also another peer's (a copied key file?)",
+				zap.Stringer("subnet", p.Subnet), zap.Stringer("other", other), zap.Stringer("public_key", k))
+			continue
+		}
+		seen[k] = p.Subnet
+		peers = append(peers, wg.Peer{PublicKey: k, Endpoint: p.Addr, AllowedIPs: []netip.Prefix{p.Subnet}})
+	}
+	if err := f.dev.SetPeers(peers); err != nil {
+		f.log.Error("wireguard peers not updated", zap.Error(err))
+	}
+}
+
+// SetLocal has nothing to do: the TUN's route carries the own subnet, and no
+// peer's AllowedIPs hold it.
+func (f *wgForwarder) SetLocal(netip.Prefix) {}
+
+// wgStatus adds wireguard-go's per-peer state to a /status answer.
+func wgStatus(dev *wg.Device, st *Status) {
+	stats, err := dev.Stats()
+	if err != nil {
+		return
+	}
+	bySubnet := make(map[string]wg.PeerStats, len(stats))
+	var rx, tx uint64
+	for _, s := range stats {
+		for _, a := range s.AllowedIPs {
+			bySubnet[a.String()] = s
+		}
+		rx += s.RxBytes
+		tx += s.TxBytes
+	}
+	for i := range st.Peers {
+		s, ok := bySubnet[st.Peers[i].Subnet]
+		if !ok {
+			continue
+		}
+		p := &st.Peers[i]
+		p.PublicKey = s.PublicKey.String()
+		if s.Endpoint.IsValid() {
+			p.Endpoint = s.Endpoint.String()
+		}
+		if !s.LastHandshake.IsZero() {
+			t := s.LastHandshake
+			p.LastHandshake = &t
+		}
+		p.RxBytes, p.TxBytes = s.RxBytes, s.TxBytes
+	}
+	if st.Counters == nil {
+		st.Counters = map[string]uint64{}
+	}
+	st.Counters["wireguard_rx_bytes"] = rx
+	st.Counters["wireguard_tx_bytes"] = tx
+}
+
+// wgCollector exports wireguard-go's per-peer state at scrape time.
+type wgCollector struct {
+	dev                    *wg.Device
+	log                    *zap.Logger
+	handshake, age, rx, tx *prometheus.Desc
+}
+
+func newWGCollector(dev *wg.Device, log *zap.Logger) *wgCollector {
+	l := []string{"subnet", "public_key"}
+	return &wgCollector{dev: dev, log: log,
+		handshake: prometheus.NewDesc("felt_wireguard_peer_last_handshake_seconds", "When the last handshake with the peer completed (Unix time); absent before the first.", l, nil),
+		age:       prometheus.NewDesc("felt_wireguard_peer_handshake_age_seconds", "Seconds since the last handshake with the peer completed; absent before the first.", l, nil),
+		rx:        prometheus.NewDesc("felt_wireguard_peer_receive_bytes_total", "Encrypted bytes received from the peer.", l, nil),
+		tx:        prometheus.NewDesc("felt_wireguard_peer_transmit_bytes_total", "Encrypted bytes sent to the peer.", l, nil),
+	}
+}
+
+func (c *wgCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.handshake, c.age, c.rx, c.tx} {
+		ch <- d
+	}
+}
+
+func (c *wgCollector) Collect(ch chan<- prometheus.Metric) {
+	stats, err := c.dev.Stats()
+	if err != nil {
+		c.log.Warn("wireguard metrics not read", zap.Error(err))
+		return
+	}
+	now := time.Now()
+	for _, s := range stats {
+		subnet := ""
+		if len(s.AllowedIPs) > 0 {
+			subnet = s.AllowedIPs[0].String()
+		}
+		key := s.PublicKey.String()
+		if !s.LastHandshake.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.handshake, prometheus.GaugeValue, float64(s.LastHandshake.UnixNano())/1e9, subnet, key)
+			ch <- prometheus.MustNewConstMetric(c.age, prometheus.GaugeValue, now.Sub(s.LastHandshake).Seconds(), subnet, key)
+		}
+		ch <- prometheus.MustNewConstMetric(c.rx, prometheus.CounterValue, float64(s.RxBytes), subnet, key)
+		ch <- prometheus.MustNewConstMetric(c.tx, prometheus.CounterValue, float64(s.TxBytes), subnet, key)
+	}
+}

@@ -1,0 +1,46 @@
+package wg
+
+import (
+	"os"
+	"sync"
+
+	wgtun "golang.zx2c4.com/wireguard/tun"
+
+	"github.com/feltnet/felt/tun"
+)
+
+// tunDevice is felt's TUN as wireguard-go's tun.Device. Read, Write,
+// BatchSize and MTU are felt's own: wireguard-go reads TSO super-packets
+// already split into its buffers and hands Write whole batches, which felt
+// coalesces back into GSO super-packets. Buffers are wireguard-go's; felt's
+// Device keeps none past a call.
+type tunDevice struct {
+	*tun.Device
+	events    chan wgtun.Event
+	closeOnce sync.Once
+}
+
+var _ wgtun.Device = (*tunDevice)(nil)
+
+func newTUNDevice(d *tun.Device) *tunDevice {
+	// No netlink listener: the device is up for as long as it is open, and
+	// its MTU is the lease's. Events stays open (and empty) until Close.
+	return &tunDevice{Device: d, events: make(chan wgtun.Event)}
+}
+
+// File is nil: wireguard-go uses it only for its UAPI socket on some
+// platforms, which felt does not open.
+func (t *tunDevice) File() *os.File { return nil }
+
+// Name cannot fail.
+func (t *tunDevice) Name() (string, error) { return t.Device.Name(), nil }
+
+// Events is never sent to; Device.New brings the device up itself.
+func (t *tunDevice) Events() <-chan wgtun.Event { return t.events }
+
+// Close closes the TUN and the event channel, once.
+func (t *tunDevice) Close() error {
+	err := t.Device.Close()
+	t.closeOnce.Do(func() { close(t.events) })
+	return err
+}
