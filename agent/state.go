@@ -41,7 +41,8 @@ func newState(c *lease.Config, p *plane, public netip.Addr, tunName string, log 
 // start and again whenever the keeper re-acquires a lease.
 func (s *state) adopt(l lease.Lease, cfg Config) error {
 	addr := netip.PrefixFrom(l.Subnet.Addr(), 32)
-	skipped, err := tun.Configure(s.tun, tun.NetConfig{Addr: addr, MTU: s.plane.mtu, Network: s.netCfg.Network, Routes: []netip.Prefix{s.netCfg.Network}})
+	skipped, err := tun.Configure(s.tun, tun.NetConfig{Addr: addr, MTU: s.plane.mtu, Network: s.netCfg.Network,
+		Routes: []netip.Prefix{s.netCfg.Network}, Exclusive: true})
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", s.tun, err)
 	}

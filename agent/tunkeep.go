@@ -147,7 +147,7 @@ func (n *node) rebuildPlane() (*router.Engine, error) {
 	n.plane.dev, n.plane.conn = dev, conn
 	own := n.st.subnet()
 	skipped, err := tun.Configure(n.cfg.TUNName, tun.NetConfig{Addr: netip.PrefixFrom(own.Addr(), 32), MTU: n.plane.mtu,
-		Network: n.netCfg.Network, Routes: []netip.Prefix{n.netCfg.Network}})
+		Network: n.netCfg.Network, Routes: []netip.Prefix{n.netCfg.Network}, Exclusive: true})
 	if err != nil {
 		dev.Close()
 		conn.Close()

@@ -18,6 +18,12 @@ type NetConfig struct {
 	// from the device, as flanneld's EnsureV4AddressOnLink does. Zero means
 	// "any of Routes".
 	Network netip.Prefix
+	// Exclusive says the device is felt's alone (felt0, which outlives a
+	// felt process): every other address of Addr's family is removed, not
+	// only those inside Network, and so is every route of that family
+	// through the device that is not in Routes. A previous run under
+	// another Network leaves nothing behind that would answer for it.
+	Exclusive bool
 }
 
 func (c NetConfig) check() error {
@@ -39,6 +45,16 @@ func (c NetConfig) check() error {
 		return fmt.Errorf("tun: NetConfig.Network %s: has host bits set; did you mean %s?", c.Network, c.Network.Masked())
 	}
 	return nil
+}
+
+// stale reports whether a, an address on the device other than Addr, must
+// go: with Exclusive any address of Addr's family (but IPv6 link-local),
+// otherwise one inside the space this configuration manages.
+func (c NetConfig) stale(a netip.Addr) bool {
+	if c.Exclusive {
+		return a.Is4() == c.Addr.Addr().Is4() && !a.IsLinkLocalUnicast()
+	}
+	return c.owned(a)
 }
 
 // owned reports whether a is inside the space this configuration manages, so

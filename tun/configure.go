@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -84,7 +85,7 @@ func removeStale(link netlink.Link, c NetConfig) ([]string, error) {
 	name := link.Attrs().Name
 	var skipped []string
 	for _, a := range addrs {
-		if a.prefix == c.Addr || !c.owned(a.prefix.Addr()) {
+		if a.prefix == c.Addr || !c.stale(a.prefix.Addr()) {
 			continue
 		}
 		err := netlink.AddrDel(link, a.nl)
@@ -95,6 +96,44 @@ func removeStale(link netlink.Link, c NetConfig) ([]string, error) {
 				noCap(fmt.Sprintf("ip addr del %s dev %s", a.prefix, name))))
 		default:
 			return nil, fmt.Errorf("tun: remove stale address %s from %s: %w", a.prefix, name, err)
+		}
+	}
+	if c.Exclusive {
+		skip, err := removeStaleRoutes(link, c)
+		if err != nil {
+			return nil, err
+		}
+		skipped = append(skipped, skip...)
+	}
+	return skipped, nil
+}
+
+// removeStaleRoutes deletes the routes of Addr's family through link that
+// are not in c.Routes (the kernel's own, for its addresses, stay).
+func removeStaleRoutes(link netlink.Link, c NetConfig) ([]string, error) {
+	family := netlink.FAMILY_V4
+	if c.Addr.Addr().Is6() {
+		family = netlink.FAMILY_V6
+	}
+	routes, err := netlink.RouteList(link, family)
+	if err != nil {
+		return nil, fmt.Errorf("tun: list routes of %s: %w", link.Attrs().Name, err)
+	}
+	var skipped []string
+	for i := range routes {
+		r := &routes[i]
+		dst, ok := prefixOf(r.Dst)
+		if !ok || r.Protocol == unix.RTPROT_KERNEL || slices.Contains(c.Routes, dst) || dst.Addr().IsLinkLocalUnicast() {
+			continue
+		}
+		err := netlink.RouteDel(r)
+		switch {
+		case err == nil, errors.Is(err, unix.ESRCH):
+		case isPerm(err):
+			skipped = append(skipped, fmt.Sprintf("route %s not removed: %s", dst,
+				noCap(fmt.Sprintf("ip route del %s dev %s", dst, link.Attrs().Name))))
+		default:
+			return nil, fmt.Errorf("tun: remove stale route %s from %s: %w", dst, link.Attrs().Name, err)
 		}
 	}
 	return skipped, nil

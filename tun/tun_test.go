@@ -178,3 +178,45 @@ func TestRemove(t *testing.T) {
 		t.Errorf("second Remove: %v, want nil", err)
 	}
 }
+
+// TestConfigureExclusive: on a device that is felt's alone, a previous run
+// under another Network leaves no address and no route behind (felt0 is
+// persistent, so the next felt finds them).
+func TestConfigureExclusive(t *testing.T) {
+	inThrowawayNetns(t)
+	name := devName("x")
+	createTUN(t, name, 0)
+	old := NetConfig{Addr: mustPrefix("10.5.40.0/32"), Network: mustPrefix("10.5.0.0/16"),
+		Routes: []netip.Prefix{mustPrefix("10.5.0.0/16")}, Exclusive: true}
+	if _, err := Configure(name, old); err != nil {
+		t.Fatal(err)
+	}
+	c := NetConfig{Addr: mustPrefix("10.6.36.0/32"), Network: mustPrefix("10.6.0.0/16"),
+		Routes: []netip.Prefix{mustPrefix("10.6.0.0/16")}, Exclusive: true}
+	if skipped, err := Configure(name, c); err != nil || len(skipped) != 0 {
+		t.Fatalf("Configure = %q, %v", skipped, err)
+	}
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addrs, err := linkAddrs(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var have []string
+	for _, a := range addrs {
+		if a.prefix.Addr().Is4() {
+			have = append(have, a.prefix.String())
+		}
+	}
+	if !slices.Equal(have, []string{"10.6.36.0/32"}) {
+		t.Errorf("IPv4 addresses = %v; want only 10.6.36.0/32", have)
+	}
+	if r := run(t, "ip", "route", "show", "10.5.0.0/16"); r != "" {
+		t.Errorf("the old Network's route is still there: %q", r)
+	}
+	if r := run(t, "ip", "route", "show", "10.6.0.0/16"); !strings.Contains(r, "dev "+name) {
+		t.Errorf("route 10.6.0.0/16 not via %s: %q", name, r)
+	}
+}
