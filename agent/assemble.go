@@ -29,6 +29,7 @@ type (
 		Run(ctx context.Context) error
 		SetPeers(peers []router.Peer)
 		SetLocal(local netip.Prefix)
+		SetFramer(f router.Framer) error
 	}
 )
 

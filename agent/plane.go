@@ -90,7 +90,7 @@ func (p *plane) setFraming(b lease.Backend, ext extIface, public netip.Addr, mac
 			log.Info("new VtepMAC", zap.Stringer("mac", mac), zap.String("file", macFile))
 		}
 		p.vtep = newVTEP(macFile, uint32(b.VNI), public, mac)
-		p.framer = &p.vtep.framer
+		p.framer = p.vtep.framing()
 		p.attrs = p.vtep.attrs()
 		// The kernel's vxlan socket is wildcard-bound; so is ours.
 		return netip.AddrPortFrom(netip.IPv4Unspecified(), p.port), nil

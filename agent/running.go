@@ -65,6 +65,11 @@ func (n *node) checkVtepMAC(peers []router.Peer) {
 		n.log.Error("VtepMAC collision not resolved", zap.Error(err))
 		return
 	}
+	if err := n.eng.SetFramer(v.framing()); err != nil {
+		// Not reachable: a vxlan framing always fits the headroom.
+		n.log.Error("VtepMAC collision not resolved: the engine refused the new framing", zap.Error(err))
+		return
+	}
 	n.keeper.Republish(attrs)
 }
 

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"go.uber.org/zap"
 
@@ -95,31 +94,17 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(f.Name(), path)
 }
 
-// macFramer is the vxlan framing whose VtepMAC may change while the engine
-// runs (after a collision): each call loads the current *encap.VXLAN, one
-// atomic pointer load per packet, no allocation.
-type macFramer struct{ cur atomic.Pointer[encap.VXLAN] }
-
-var _ router.Framer = (*macFramer)(nil)
-
-func (f *macFramer) Overhead() int { return encap.VXLANOverhead }
-
-func (f *macFramer) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, encap.Reason) {
-	return f.cur.Load().Encap(buf, off, n, dst)
-}
-
-func (f *macFramer) Decap(frame []byte) ([]byte, encap.Reason) { return f.cur.Load().Decap(frame) }
-
 // vtep is this node's VtepMAC: the file that keeps it, the framing that
-// writes it and the lease attributes that publish it.
+// writes it and the lease attributes that publish it. The engine gets the
+// framing at New and, after resolve, from router.Engine.SetFramer.
 type vtep struct {
 	path   string
 	vni    uint32
 	public netip.Addr
-	framer macFramer
 
-	mu  sync.Mutex
-	mac net.HardwareAddr
+	mu     sync.Mutex
+	mac    net.HardwareAddr
+	framer *encap.VXLAN // frames with mac
 }
 
 func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *vtep {
@@ -129,10 +114,10 @@ func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *
 }
 
 func (v *vtep) set(mac net.HardwareAddr) {
+	fr := encap.NewVXLAN(v.vni, [6]byte(mac))
 	v.mu.Lock()
-	v.mac = mac
+	v.mac, v.framer = mac, fr
 	v.mu.Unlock()
-	v.framer.cur.Store(encap.NewVXLAN(v.vni, [6]byte(mac)))
 }
 
 // current returns the VtepMAC in use (the caller must not modify it).
@@ -140,6 +125,13 @@ func (v *vtep) current() net.HardwareAddr {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	return v.mac
+}
+
+// framing returns the vxlan framing for the VtepMAC in use.
+func (v *vtep) framing() *encap.VXLAN {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.framer
 }
 
 func (v *vtep) attrs() lease.Attrs { return lease.NewVXLANAttrs(v.public, v.vni, v.current()) }
@@ -158,8 +150,9 @@ func (v *vtep) collision(peers []router.Peer) (router.Peer, bool) {
 }
 
 // resolve moves this node off a VtepMAC that peer also publishes: a new
-// random MAC, stored in the file (kept in memory if that fails), framed from
-// the next packet on, and returned as the attrs to publish. Each side of a
+// random MAC, stored in the file (kept in memory if that fails), and
+// returned as the attrs to publish; the caller hands framing() to the
+// engine. Each side of a
 // felt–felt collision may do this at once; both end on fresh random MACs. A
 // flanneld peer never changes its MAC, so felt must.
 func (v *vtep) resolve(peer router.Peer, log *zap.Logger) (lease.Attrs, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/router"
 )
 
@@ -75,53 +76,64 @@ func checkFramingFollows(t *testing.T, a, b *vtep, old net.HardwareAddr) {
 	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 8))
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
-	f, r := a.framer.Encap(buf, encap.Headroom, len(pkt), [6]byte(b.current()))
+	f, r := a.framing().Encap(buf, encap.Headroom, len(pkt), [6]byte(b.current()))
 	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != a.current().String() {
 		t.Fatalf("frame source MAC %s (%v), want %s", net.HardwareAddr(f[14:20]), r, a.current())
 	}
-	if _, r := b.framer.Decap(f); r != encap.OK {
+	if _, r := b.framing().Decap(f); r != encap.OK {
 		t.Fatalf("b refuses a frame to its new MAC: %v", r)
 	}
 	other := encap.NewVXLAN(1, [6]byte(net.HardwareAddr{0x02, 0xcc, 0, 0, 0, 9}))
 	copy(buf[encap.Headroom:], pkt)
 	f, _ = other.Encap(buf, encap.Headroom, len(pkt), [6]byte(old))
-	if _, r := b.framer.Decap(f); r != encap.NotForUs {
+	if _, r := b.framing().Decap(f); r != encap.NotForUs {
 		t.Fatalf("b takes a frame to its old MAC: %v", r)
 	}
 }
 
-func TestMACFramerAllocatesNothing(t *testing.T) {
-	v := newVTEP(filepath.Join(t.TempDir(), "mac"), 1, netip.MustParseAddr("192.168.1.1"), net.HardwareAddr{2, 0, 0, 0, 0, 1})
-	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 1400))
-	buf := make([]byte, encap.Headroom+len(pkt))
-	dst := [6]byte{2, 0, 0, 0, 0, 2}
-	var fr router.Framer = &v.framer
-	n := testing.AllocsPerRun(1000, func() {
-		copy(buf[encap.Headroom:], pkt)
-		fr.Encap(buf, encap.Headroom, len(pkt), dst)
-	})
-	if n != 0 {
-		t.Fatalf("%v allocations per Encap", n)
-	}
+// fakeEngine records what the node hands the packet path.
+type fakeEngine struct {
+	forwarder
+	framers []router.Framer
 }
 
-// BenchmarkFramer compares encap.VXLAN called directly (through the
-// router.Framer interface, as before) with the swappable macFramer.
-func BenchmarkFramer(b *testing.B) {
-	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	v := newVTEP(filepath.Join(b.TempDir(), "mac"), 1, netip.MustParseAddr("192.168.1.1"), mac)
-	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 1400))
+func (f *fakeEngine) SetFramer(fr router.Framer) error { f.framers = append(f.framers, fr); return nil }
+
+// fakeKeeper records republished attrs.
+type fakeKeeper struct {
+	keeper
+	attrs []lease.Attrs
+}
+
+func (f *fakeKeeper) Republish(a lease.Attrs) { f.attrs = append(f.attrs, a) }
+
+// checkVtepMAC hands the engine the framing of the new VtepMAC, and the
+// keeper the lease attrs that publish it; without a collision, neither.
+func TestCheckVtepMACSwapsFraming(t *testing.T) {
+	shared := net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 1}
+	eng, kp := &fakeEngine{}, &fakeKeeper{}
+	v := newVTEP(filepath.Join(t.TempDir(), "mac"), 1, netip.MustParseAddr("192.168.1.1"), shared)
+	n := &node{log: zap.NewNop(), plane: &plane{vtep: v}, eng: eng, keeper: kp}
+	other := peerWithMAC("10.5.2.0/24", "192.168.1.2", net.HardwareAddr{0x02, 0xbb, 0, 0, 0, 2})
+	n.checkVtepMAC([]router.Peer{other})
+	if len(eng.framers) != 0 || len(kp.attrs) != 0 {
+		t.Fatalf("no collision, yet %d framers and %d republishes", len(eng.framers), len(kp.attrs))
+	}
+	n.checkVtepMAC([]router.Peer{other, peerWithMAC("10.5.3.0/24", "192.168.1.3", shared)})
+	if len(eng.framers) != 1 || len(kp.attrs) != 1 {
+		t.Fatalf("after a collision: %d framers and %d republishes, want 1 and 1", len(eng.framers), len(kp.attrs))
+	}
+	if eng.framers[0] != router.Framer(v.framing()) {
+		t.Error("the engine got a framing other than the vtep's current one")
+	}
+	pkt := encaptest.IPv4(netip.MustParseAddr("10.5.1.1"), netip.MustParseAddr("10.5.2.1"), 64, 17, make([]byte, 8))
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
-	for _, c := range []struct {
-		name string
-		fr   router.Framer
-	}{{"direct", encap.NewVXLAN(1, [6]byte(mac))}, {"swappable", &v.framer}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				c.fr.Encap(buf, encap.Headroom, len(pkt), [6]byte{2, 0, 0, 0, 0, 2})
-			}
-		})
+	f, r := eng.framers[0].Encap(buf, encap.Headroom, len(pkt), other.MAC)
+	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != v.current().String() || v.current().String() == shared.String() {
+		t.Fatalf("frames carry source MAC %s (%v), want the new %s", net.HardwareAddr(f[14:20]), r, v.current())
+	}
+	if _, mac, err := kp.attrs[0].VXLAN(); err != nil || mac.String() != v.current().String() {
+		t.Fatalf("republished %v (%v), want the new MAC %s", kp.attrs[0], err, v.current())
 	}
 }

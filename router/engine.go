@@ -9,7 +9,8 @@ package router
 // buffers (allocated once in New); there are no channels between stages and
 // no locks on the packet path. The peer table is an immutable snapshot in an
 // atomic.Pointer: SetPeers (any goroutine) publishes a new one and each loop
-// loads it once per batch. Stats are atomics added once per batch. The first
+// loads it once per batch; the own subnet (SetLocal) and the framing
+// (SetFramer) are published and loaded the same way. Stats are atomics added once per batch. The first
 // fatal error of either loop, a cancelled context, or Close closes the
 // Device and the Conn, which unblocks the other loop's read; Run returns
 // after both goroutines have ended.
@@ -46,7 +47,7 @@ var ErrClosed = errors.New("router: engine closed")
 type Config struct {
 	Device    Device       // TUN side; owned by the engine from New on
 	Conn      Conn         // UDP side; owned by the engine from New on
-	Framer    Framer       // the wire format shared with the peers
+	Framer    Framer       // the wire format shared with the peers; SetFramer replaces it
 	Network   netip.Prefix // the pool (flannel's Network)
 	SubnetLen int          // length of every lease in the pool
 	Local     netip.Prefix // our own leased subnet
@@ -66,6 +67,8 @@ func (c *Config) validate() error {
 		return errors.New("router: config Conn: must not be nil")
 	case c.Framer == nil:
 		return errors.New("router: config Framer: must not be nil")
+	case checkFramer("config Framer", c.Framer) != nil:
+		return checkFramer("config Framer", c.Framer)
 	case !c.Network.IsValid():
 		return fmt.Errorf("router: config Network %q: must be a valid prefix", c.Network)
 	case c.SubnetLen < c.Network.Bits() || c.SubnetLen > c.Network.Addr().BitLen():
@@ -73,9 +76,6 @@ func (c *Config) validate() error {
 			c.SubnetLen, c.Network.Bits(), c.Network.Addr().BitLen())
 	case !c.Local.IsValid():
 		return fmt.Errorf("router: config Local %q: must be a valid prefix", c.Local)
-	case c.Framer.Overhead() < 0 || c.Framer.Overhead() > encap.Headroom-vnet.HdrLen:
-		return fmt.Errorf("router: config Framer overhead %d: must lie between 0 and %d (headroom minus the virtio header)",
-			c.Framer.Overhead(), encap.Headroom-vnet.HdrLen)
 	case c.Device.BatchSize() < 1:
 		return fmt.Errorf("router: config Device batch size %d: must be at least 1", c.Device.BatchSize())
 	case c.Conn.BatchSize() < 1:
@@ -86,14 +86,25 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// checkFramer reports why f's overhead does not fit the loops' headroom;
+// what names f in the error.
+func checkFramer(what string, f Framer) error {
+	if f.Overhead() < 0 || f.Overhead() > encap.Headroom-vnet.HdrLen {
+		return fmt.Errorf("router: %s overhead %d: must lie between 0 and %d (headroom minus the virtio header)",
+			what, f.Overhead(), encap.Headroom-vnet.HdrLen)
+	}
+	return nil
+}
+
 // Engine forwards packets between the Device and the Conn.
 type Engine struct {
-	cfg   Config
-	log   *zap.Logger
-	table atomic.Pointer[Table]
-	local atomic.Pointer[netip.Prefix] // own subnet; changes when the lease is re-acquired
-	stats Stats
-	drops dropLog
+	cfg    Config
+	log    *zap.Logger
+	table  atomic.Pointer[Table]
+	local  atomic.Pointer[netip.Prefix] // own subnet; changes when the lease is re-acquired
+	framer atomic.Pointer[Framer]       // the framing; changes with a new VtepMAC
+	stats  Stats
+	drops  dropLog
 
 	out *outbound
 	in  *inbound
@@ -124,6 +135,8 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	e.drops = dropLog{log: log, now: cfg.Now, every: cfg.LogEvery, stats: &e.stats}
 	e.table.Store(NewTable(cfg.Network, cfg.SubnetLen, nil))
 	e.SetLocal(cfg.Local)
+	fr := cfg.Framer
+	e.framer.Store(&fr)
 	readDrops, err := newDeviceDrops(cfg.Device)
 	if err != nil {
 		return nil, err
@@ -151,6 +164,21 @@ func (e *Engine) SetPeers(peers []Peer) {
 func (e *Engine) SetLocal(local netip.Prefix) {
 	l := local.Masked()
 	e.local.Store(&l)
+}
+
+// SetFramer replaces the framing (a vxlan framing with a new VtepMAC after
+// a collision); the loops use it from their next batch on, so a batch is
+// framed and unframed with one framing. f's Overhead must fit the headroom
+// as Config.Framer's does; on error the old framing stays.
+func (e *Engine) SetFramer(f Framer) error {
+	if f == nil {
+		return errors.New("router: SetFramer: framer must not be nil")
+	}
+	if err := checkFramer("SetFramer", f); err != nil {
+		return err
+	}
+	e.framer.Store(&f)
+	return nil
 }
 
 // Table returns the table the loops currently use.

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -341,3 +342,54 @@ func TestRepeatedReadErrorsAreFatal(t *testing.T) {
 		t.Errorf("ReadErrors = %d, want %d", got, maxReadErrors-1)
 	}
 }
+
+// A new framing (a new VtepMAC) takes effect while the engine runs, for
+// both loops: b's inbound refuses frames to its old MAC and takes those to
+// the new one; a's outbound frames with its new source MAC (here b's own,
+// so b drops them as loop_mac). A framing that does not fit is refused.
+func TestSetFramerWhileRunning(t *testing.T) {
+	h := mesh(t, vxlanFraming, 2)
+	a, b := h[0], h[1]
+	send := func(seq uint32) {
+		t.Helper()
+		if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, seq, 120)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	send(1)
+	if got := seqOf(b.recv(t)); got != 1 {
+		t.Fatalf("b got seq %d, want 1", got)
+	}
+
+	newMAC := [6]byte{2, 0, 0, 0, 0, 0x42}
+	if err := b.eng.SetFramer(encap.NewVXLAN(1, newMAC)); err != nil {
+		t.Fatal(err)
+	}
+	send(2) // a still frames to b's old MAC
+	eventually(t, "not_for_us at b", func() bool { return b.eng.Stats().Snapshot().Dropped(Reason(encap.NotForUs)) == 1 })
+	moved := b.peer()
+	moved.MAC = newMAC
+	a.eng.SetPeers([]Peer{moved})
+	send(3)
+	if got := seqOf(b.recv(t)); got != 3 {
+		t.Fatalf("b got seq %d, want 3", got)
+	}
+
+	if err := a.eng.SetFramer(encap.NewVXLAN(1, newMAC)); err != nil {
+		t.Fatal(err)
+	}
+	send(4)
+	eventually(t, "loop_mac at b", func() bool { return b.eng.Stats().Snapshot().Dropped(Reason(encap.LoopMAC)) == 1 })
+
+	if err := a.eng.SetFramer(nil); err == nil || !strings.Contains(err.Error(), "SetFramer") {
+		t.Errorf("SetFramer(nil) = %v, want an error naming SetFramer", err)
+	}
+	if err := a.eng.SetFramer(bigFramer{a.framer}); err == nil || !strings.Contains(err.Error(), "overhead 1000") {
+		t.Errorf("SetFramer(overhead 1000) = %v, want an error naming the overhead", err)
+	}
+}
+
+// bigFramer is a Framer whose overhead does not fit the headroom.
+type bigFramer struct{ Framer }
+
+func (bigFramer) Overhead() int { return 1000 }

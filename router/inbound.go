@@ -58,7 +58,7 @@ func (in *inbound) run() error {
 func (in *inbound) forward(n int) {
 	e := in.e
 	t := e.table.Load()
-	fr := e.cfg.Framer
+	fr := *e.framer.Load()
 	local := *e.local.Load()
 	var bytes uint64
 	in.out = in.out[:0]

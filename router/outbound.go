@@ -78,7 +78,7 @@ func (o *outbound) run() error {
 func (o *outbound) forward(n int) error {
 	e := o.e
 	t := e.table.Load()
-	fr := e.cfg.Framer
+	fr := *e.framer.Load()
 	local := *e.local.Load()
 	var bytes uint64
 	kept := 0
