@@ -58,6 +58,7 @@ type engSlot struct {
 	cur   *router.Engine
 	peers []router.Peer
 	local netip.Prefix
+	framer router.Framer // nil: the one the engine was built with
 }
 
 func newEngSlot(eng *router.Engine, tunName string, local netip.Prefix, rebuild func() (*router.Engine, error), log *zap.Logger) *engSlot {
@@ -82,6 +83,17 @@ func (s *engSlot) SetLocal(l netip.Prefix) {
 	defer s.mu.Unlock()
 	s.local = l
 	s.cur.SetLocal(l)
+}
+
+// SetFramer swaps the framing (a new VtepMAC) now and for a rebuilt engine.
+func (s *engSlot) SetFramer(f router.Framer) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.cur.SetFramer(f); err != nil {
+		return err
+	}
+	s.framer = f
+	return nil
 }
 
 // Stats and Table are the current engine's: counters start again from zero
@@ -113,7 +125,14 @@ func (s *engSlot) Run(ctx context.Context) error {
 		s.cur = eng
 		eng.SetLocal(s.local)
 		eng.SetPeers(s.peers)
+		var ferr error
+		if s.framer != nil {
+			ferr = eng.SetFramer(s.framer) // accepted once already
+		}
 		s.mu.Unlock()
+		if ferr != nil {
+			return fmt.Errorf("recreate the deleted TUN: %w", ferr)
+		}
 		s.log.Info("TUN recreated; forwarding again", zap.String("tun", s.name()))
 	}
 }

@@ -145,6 +145,9 @@ func (f *wgForwarder) SetPeers(list []router.Peer) {
 // peer's AllowedIPs hold it.
 func (f *wgForwarder) SetLocal(netip.Prefix) {}
 
+// SetFramer is never called: wireguard has no VtepMAC.
+func (f *wgForwarder) SetFramer(router.Framer) error { return nil }
+
 // wgStatus adds wireguard-go's per-peer state to a /status answer.
 func wgStatus(dev *wg.Device, st *Status) {
 	stats, err := dev.Stats()
