@@ -67,7 +67,10 @@ func (r *reader) init(c *Conn) {
 	}
 	r.fn = func(fd uintptr) bool {
 		for {
-			n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(r.count), 0, 0, 0)
+			// Raw: the socket is non-blocking, so recvmmsg never waits,
+			// and a normal syscall would wake the runtime's sysmon
+			// thread after idle, one more wake-up per ping or request.
+			n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(r.count), 0, 0, 0)
 			switch e {
 			case unix.EINTR:
 				continue

@@ -66,7 +66,16 @@ func (w *writer) init(c *Conn) {
 	}
 	w.fn = func(fd uintptr) bool {
 		for {
-			n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[w.start])), uintptr(w.count), 0, 0, 0)
+			// One plain datagram (a ping, a request) goes as a raw
+			// syscall: it never waits on the non-blocking socket, and a
+			// normal one would wake the runtime's sysmon thread after
+			// idle. Batches and GSO runs, long trips through the stack,
+			// stay visible to the scheduler.
+			call := unix.Syscall6
+			if w.count == 1 && w.msgs[w.start].Hdr.Control == nil {
+				call = unix.RawSyscall6
+			}
+			n, _, e := call(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[w.start])), uintptr(w.count), 0, 0, 0)
 			switch e {
 			case unix.EINTR:
 				continue

@@ -265,7 +265,7 @@ func (r *reader) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, erro
 		if i > 0 && len(bufs)-i < maxSegmentsFit {
 			return i, nil
 		}
-		m, err := unix.Read(fd, bufs[i][offset-VirtioHdrLen:])
+		m, err := rawRead(fd, bufs[i][offset-VirtioHdrLen:])
 		if err != nil {
 			if err == unix.EINTR {
 				continue
@@ -540,10 +540,16 @@ func (d *Device) prepRun(iov []unix.Iovec, bufs [][]byte, info []l4Info, i, offs
 	return iov, n
 }
 
-// writev writes one frame given as iovecs.
+// writev writes one frame given as iovecs. A small frame goes in as a raw
+// syscall (see rawRead); a super-packet, whose trip through the stack is
+// long, as a normal one the scheduler can see.
 func writev(fd int, iov []unix.Iovec) error {
+	call := unix.Syscall
+	if len(iov) == 1 && iov[0].Len <= rawWriteMax {
+		call = unix.RawSyscall
+	}
 	for {
-		_, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		_, _, e := call(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		if e == unix.EINTR {
 			continue
 		}
@@ -552,4 +558,19 @@ func writev(fd int, iov []unix.Iovec) error {
 		}
 		return nil
 	}
+}
+
+// rawWriteMax is the largest frame writev hands over as a raw syscall.
+const rawWriteMax = 4096
+
+// rawRead is read(2) on the non-blocking TUN fd as a raw syscall: it never
+// waits, and a normal syscall would wake the Go runtime's sysmon thread
+// when the process was idle, one more wake-up (often of the other CPU) per
+// packet of a ping or a request/response (docs/performance.md, "Latency").
+func rawRead(fd int, b []byte) (int, error) {
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }

@@ -273,6 +273,18 @@ func (d *Device) writeRing(fd int) {
 	if runs == 0 {
 		return
 	}
+	if runs == 1 {
+		// One frame: writev(2) is one syscall too, without the ring's
+		// bookkeeping (and raw for a small frame, see writev).
+		err := writev(fd, w.vecs[0])
+		clear(w.vecs[:1])
+		if err != nil {
+			w.first = err
+		} else {
+			w.done += w.runs[0]
+		}
+		return
+	}
 	_, err := w.ring.Writev(fd, w.vecs[:runs], w.res[:runs])
 	clear(w.vecs[:runs]) // keep no reference to the caller's buffers
 	switch {
