@@ -109,7 +109,11 @@ func (s *peerSet) add(l lease.Lease) bool {
 		return false
 	}
 	s.peers[sn] = p
-	s.log.Info("peer added", zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr), zap.Stringer("public_key", p.key))
+	fields := []zap.Field{zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr)}
+	if p.key != (wg.Key{}) {
+		fields = append(fields, zap.Stringer("public_key", p.key))
+	}
+	s.log.Info("peer added", fields...)
 	return true
 }
 

@@ -55,7 +55,12 @@ func newWireGuardPlane(b lease.Backend, ext extIface, public netip.Addr, cfg Con
 	if created {
 		log.Info("new wireguard key", zap.String("file", file), zap.Stringer("public_key", key.PublicKey()))
 	}
-	dev, err := tun.Create(cfg.TUNName, p.mtu)
+	// Persistent, as for the other backends: while felt is down the
+	// Network's route still points into felt0 (where packets are dropped)
+	// rather than out of the default route in the clear.
+	to := tun.DefaultOptions()
+	to.Logger = log.Named("tun")
+	dev, err := openPersistentTUN(cfg.TUNName, p.mtu, to)
 	if err != nil {
 		return nil, err
 	}
