@@ -96,9 +96,14 @@ func unreachable(pkt []byte) bool {
 	if binary.BigEndian.Uint16(pkt[6:])&0x1fff != 0 { // not the first fragment
 		return false
 	}
-	src := pkt[12:16]
+	src, dst := pkt[12:16], pkt[16:20]
 	if src[0] == 0 || src[0] >= 224 || (src[0] == 127) {
 		return false // unspecified, loopback, multicast, broadcast or class E
+	}
+	if dst[0] >= 224 {
+		// Multicast or broadcast (RFC 1812 4.3.2.7): the reply, sent from
+		// the unreachable address, would have that as its source.
+		return false
 	}
 	if pkt[9] == 1 && len(pkt) > ihl {
 		switch pkt[ihl] { // ICMP type: no error about an error

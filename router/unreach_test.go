@@ -82,8 +82,8 @@ func TestUnreachReply(t *testing.T) {
 }
 
 // TestUnreachNotFor: no reply about ICMP errors, later fragments,
-// multicast or unspecified sources, or packets that have a route (own
-// subnet: dropped without a reply too).
+// multicast or unspecified sources, multicast or broadcast destinations, or
+// packets that have a route (own subnet: dropped without a reply too).
 func TestUnreachNotFor(t *testing.T) {
 	now := time.Unix(1000, 0)
 	h, dev := unreachHost(t, &now)
@@ -92,7 +92,7 @@ func TestUnreachNotFor(t *testing.T) {
 	frag := tcpSyn("10.5.1.0", "10.5.99.7")
 	binary.BigEndian.PutUint16(frag[6:], 185)
 	outboundBatch(h, icmpErr, frag, tcpSyn("0.0.0.0", "10.5.99.7"), tcpSyn("224.0.0.5", "10.5.99.7"),
-		tcpSyn("10.5.1.0", "10.5.1.9"))
+		tcpSyn("10.5.1.0", "10.5.1.9"), tcpSyn("10.5.1.0", "239.1.1.1"), tcpSyn("10.5.1.0", "255.255.255.255"))
 	if len(dev.got) != 0 {
 		t.Fatalf("%d replies, want none", len(dev.got))
 	}
