@@ -130,8 +130,9 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	return rep, nil
 }
 
-// lookTool is nil if the program name is on PATH, else why not.
-func lookTool(name string) error {
+// lookTool is nil if the program name is on PATH, else why not. Tests
+// replace it to run the suite as on a machine without wg.
+var lookTool = func(name string) error {
 	_, err := exec.LookPath(name)
 	return err
 }

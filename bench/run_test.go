@@ -167,17 +167,25 @@ func TestQuickRun(t *testing.T) {
 
 // TestRunWithoutVXLAN runs the suite as on a kernel without vxlan (the
 // vxlanType hook names a link type no kernel has, so `ip link add` fails as
-// it does there): the run completes without failures, kernel-vxlan is
-// reported as not run, bare is added and every ratio is to it.
+// it does there) and without wg (the lookTool hook): the run completes
+// without failures, kernel-vxlan and wireguard-go are reported as not run
+// with the reason, bare is added and every ratio is to it.
 func TestRunWithoutVXLAN(t *testing.T) {
 	bin := buildFelt(t)
 	defer func(v string) { vxlanType = v }(vxlanType)
 	vxlanType = "feltnovxlan"
+	defer func(f func(string) error) { lookTool = f }(lookTool)
+	lookTool = func(name string) error {
+		if name == "wg" {
+			return fmt.Errorf(`exec: %q: executable file not found in $PATH`, name)
+		}
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
 	c := quickConfig(t, bin, &progress)
-	c.Scenarios = []Scenario{FeltUDP}
+	c.Scenarios = []Scenario{FeltUDP, WireGuardGo}
 	r, err := Run(ctx, c)
 	t.Logf("progress:\n%s", progress.String())
 	if err != nil {
@@ -193,11 +201,17 @@ func TestRunWithoutVXLAN(t *testing.T) {
 		t.Fatalf("baseline %q, kernel vxlan %q, %d failed", r.Settings.Baseline, r.Machine.KernelVXLAN, r.Failed())
 	}
 	u := r.Underlays[0]
-	if got := []Scenario{u.Scenarios[0].Scenario, u.Scenarios[1].Scenario, u.Scenarios[2].Scenario}; len(u.Scenarios) != 3 ||
-		!slices.Equal(got, []Scenario{Bare, KernelVXLAN, FeltUDP}) || u.Baseline != Bare {
+	var got []Scenario
+	for _, s := range u.Scenarios {
+		got = append(got, s.Scenario)
+	}
+	if !slices.Equal(got, []Scenario{Bare, KernelVXLAN, FeltUDP, WireGuardGo}) || u.Baseline != Bare {
 		t.Fatalf("scenarios %v, baseline %q", got, u.Baseline)
 	}
-	k, felt := u.Scenarios[1], u.Scenarios[2]
+	k, felt, wgo := u.Scenarios[1], u.Scenarios[2], u.Scenarios[3]
+	if !strings.Contains(wgo.Skipped, "not run: wg not found (Debian: apt-get install wireguard-go wireguard-tools)") || len(wgo.Runs)+len(wgo.Errors) != 0 {
+		t.Errorf("wireguard-go: skipped %q, %d runs, errors %v", wgo.Skipped, len(wgo.Runs), wgo.Errors)
+	}
 	if !strings.Contains(k.Skipped, "cannot create vxlan devices") || len(k.Runs)+len(k.Errors) != 0 {
 		t.Errorf("kernel-vxlan: skipped %q, %d runs, errors %v", k.Skipped, len(k.Runs), k.Errors)
 	}
@@ -205,7 +219,8 @@ func TestRunWithoutVXLAN(t *testing.T) {
 	if q := felt.RatioToBaseline["tcp1_gbps"]; q <= 0 || q != felt.Median.TCP1Gbps/u.Scenarios[0].Median.TCP1Gbps || len(felt.Ratio) != 0 {
 		t.Errorf("felt-udp: ratio to bare %g, to kernel %v", q, felt.Ratio)
 	}
-	for _, want := range []string{"this kernel cannot create vxlan devices", "underlay veth: ratios to bare", "kernel-vxlan not run"} {
+	for _, want := range []string{"this kernel cannot create vxlan devices", "underlay veth: ratios to bare", "kernel-vxlan not run",
+		"wireguard-go not run: wg not found"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -240,8 +255,8 @@ func TestRunFlanneldStandin(t *testing.T) {
 	c.FeltFlags = []string{"GOMAXPROCS=1"}
 	r, err := Run(ctx, c)
 	t.Logf("progress:\n%s", progress.String())
-	if !errors.Is(err, ErrRunsFailed) || !strings.Contains(err.Error(), "3 of 9") {
-		t.Fatalf("Run: %v, want 3 of 9 runs failed (flanneld-host-gw, felt-host-gw and its variant)", err)
+	if !errors.Is(err, ErrRunsFailed) || !strings.Contains(err.Error(), "3 of 8") {
+		t.Fatalf("Run: %v, want 3 of 8 runs failed (flanneld-host-gw, felt-host-gw and its variant)", err)
 	}
 	noLeftovers(t, c)
 	var table bytes.Buffer

@@ -96,7 +96,9 @@ func (l *underlayLab) wireguardGoUp(ctx context.Context) (_ netip.Addr, procs []
 		// A socket left by a wireguard-go that was killed would make wg
 		// talk to nobody: start clean.
 		removeWGSocket(dev)
-		p, err := h.Start(ctx, "wireguard-go", "-f", dev)
+		// In the foreground (as -f), without the banner -f prints about the
+		// kernel module, which would crowd a failure's log tail.
+		p, err := h.Start(ctx, "env", "WG_PROCESS_FOREGROUND=1", "wireguard-go", dev)
 		if err != nil {
 			return netip.Addr{}, procs, err
 		}
@@ -140,13 +142,13 @@ func waitWGDevice(ctx context.Context, p *netns.Process, dev string, within time
 		}
 		select {
 		case <-p.Done():
-			return fmt.Errorf("wireguard-go -f %s in %s exited: %s: %v", dev, p.Host.Name, lastLine(p.Log()), p.Wait())
+			return fmt.Errorf("wireguard-go %s in %s exited: %s: %v", dev, p.Host.Name, lastLine(p.Log()), p.Wait())
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("wireguard-go -f %s in %s: no device for wg within %v", dev, p.Host.Name, within)
+			return fmt.Errorf("wireguard-go %s in %s: no device for wg within %v", dev, p.Host.Name, within)
 		}
 	}
 }
