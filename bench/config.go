@@ -21,31 +21,8 @@ const (
 	Wire Underlay = "wire"
 )
 
-// Scenario is one data path between the two hosts. A felt scenario run with
-// extra agent flags (Config.FeltFlags) is named base[flags], felt-udp[--x 1]
-// say, so that every variant stays a scenario of its own in the report.
-type Scenario string
-
-const (
-	Bare        Scenario = "bare"         // underlay addresses directly: the ceiling
-	KernelVXLAN Scenario = "kernel-vxlan" // flannel.1 as flanneld sets it up: the yardstick
-	FeltUDP     Scenario = "felt-udp"     // felt agents, flannel udp backend
-	FeltVXLAN   Scenario = "felt-vxlan"   // felt agents, flannel vxlan backend
-	// The flanneld scenarios run Config.Flanneld with flanneld's flags on the
-	// same etcd and hosts as felt's.
-	FlanneldUDP    Scenario = "flanneld-udp"
-	FlanneldVXLAN  Scenario = "flanneld-vxlan" // needs the kernel's vxlan
-	FlanneldHostGW Scenario = "flanneld-host-gw"
-)
-
-// AllUnderlays and AllScenarios are the defaults, in report order;
-// FlanneldScenarios are added to the default when Config.Flanneld is set.
-var (
-	AllUnderlays      = []Underlay{Veth, Wire}
-	AllScenarios      = []Scenario{Bare, KernelVXLAN, FeltUDP, FeltVXLAN}
-	FlanneldScenarios = []Scenario{FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
-	knownScenarios    = append(slices.Clone(AllScenarios), FlanneldScenarios...)
-)
+// AllUnderlays is the default, in report order.
+var AllUnderlays = []Underlay{Veth, Wire}
 
 // Base is the scenario without its felt flags: felt-udp for felt-udp[--x].
 func (s Scenario) Base() Scenario {
@@ -61,12 +38,6 @@ func (s Scenario) FeltFlags() string {
 	}
 	return strings.TrimSuffix(f, "]")
 }
-
-func (s Scenario) felt() bool     { b := s.Base(); return b == FeltUDP || b == FeltVXLAN }
-func (s Scenario) flanneld() bool { return slices.Contains(FlanneldScenarios, s) }
-
-// needsVXLAN says whether the scenario needs the kernel's vxlan driver.
-func (s Scenario) needsVXLAN() bool { return s == KernelVXLAN || s == FlanneldVXLAN }
 
 // Config is one benchmark run.
 type Config struct {
@@ -149,7 +120,7 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// withVariants returns scs in report order (knownScenarios' order of the
+// withVariants returns scs in report order (KnownScenarios' order of the
 // bases, whatever the input's), each felt scenario followed by one variant
 // per felt flags entry. Variants already in scs are kept once.
 func withVariants(scs []Scenario, feltFlags []string) []Scenario {
@@ -168,10 +139,10 @@ func withVariants(scs []Scenario, feltFlags []string) []Scenario {
 		}
 	}
 	order := func(s Scenario) int {
-		if i := slices.Index(knownScenarios, s.Base()); i >= 0 {
+		if i := slices.Index(KnownScenarios, s.Base()); i >= 0 {
 			return i
 		}
-		return len(knownScenarios)
+		return len(KnownScenarios)
 	}
 	slices.SortStableFunc(out, func(a, b Scenario) int { return order(a) - order(b) })
 	return out
@@ -199,15 +170,15 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("bench: baseline %q: must be bare or kernel-vxlan (or empty: kernel-vxlan where the kernel has vxlan, else bare)", c.Baseline)
 	}
 	for _, s := range c.Scenarios {
-		if !slices.Contains(knownScenarios, s.Base()) || (s.FeltFlags() != "" && !s.felt()) {
-			return fmt.Errorf("bench: scenario %q: must be one of %s", s, joinNames(knownScenarios))
+		if !slices.Contains(KnownScenarios, s.Base()) || (s.FeltFlags() != "" && !s.felt()) {
+			return fmt.Errorf("bench: scenario %q: must be one of %s", s, joinNames(KnownScenarios))
 		}
 		if s.flanneld() && c.Flanneld == "" {
 			return fmt.Errorf("bench: scenario %q: needs a flanneld binary (Config.Flanneld, --flanneld PATH)", s)
 		}
 	}
 	if len(c.FeltFlags) > 0 && !slices.ContainsFunc(c.Scenarios, Scenario.felt) {
-		return fmt.Errorf("bench: felt flags %q: no felt scenario to run them with (felt-udp, felt-vxlan)", c.FeltFlags)
+		return fmt.Errorf("bench: felt flags %q: no felt scenario to run them with (felt-udp, felt-vxlan, felt-wireguard, ...)", c.FeltFlags)
 	}
 	if c.Repeat < 1 || c.Repeat > 100 {
 		return fmt.Errorf("bench: repeat %d: must be between 1 and 100", c.Repeat)
@@ -298,8 +269,8 @@ func ParseScenarios(s string) ([]Scenario, error) {
 	var out []Scenario
 	for _, f := range strings.Split(s, ",") {
 		sc := Scenario(strings.TrimSpace(f))
-		if !slices.Contains(knownScenarios, sc) {
-			return nil, fmt.Errorf("scenario %q: must be one of %s (comma-separated) or all", sc, joinNames(knownScenarios))
+		if !slices.Contains(KnownScenarios, sc) {
+			return nil, fmt.Errorf("scenario %q: must be one of %s (comma-separated) or all", sc, joinNames(KnownScenarios))
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)

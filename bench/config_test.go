@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -126,7 +127,8 @@ func TestConfigScenarios(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Scenario{Bare, KernelVXLAN, FeltUDP, "felt-udp[GOMAXPROCS=1]", "felt-udp[--x 2]", FeltVXLAN,
-		"felt-vxlan[GOMAXPROCS=1]", "felt-vxlan[--x 2]", FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
+		"felt-vxlan[GOMAXPROCS=1]", "felt-vxlan[--x 2]", FeltWireGuard, "felt-wireguard[GOMAXPROCS=1]", "felt-wireguard[--x 2]",
+		WireGuardGo, FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
 	if !slices.Equal(c.Scenarios, want) {
 		t.Errorf("scenarios\n%v, want\n%v", c.Scenarios, want)
 	}
@@ -159,24 +161,137 @@ func TestPlan(t *testing.T) {
 		}
 		return c
 	}
-	base, scs, skip, err := plan(cfg("", FeltUDP, FlanneldVXLAN), nil)
+	have := func(string) error { return nil }
+	base, scs, skip, err := plan(cfg("", FeltUDP, FlanneldVXLAN), nil, have)
 	if err != nil || base != KernelVXLAN || !slices.Equal(scs, []Scenario{KernelVXLAN, FeltUDP, FlanneldVXLAN}) || len(skip) != 0 {
 		t.Errorf("auto with vxlan: %s %v %v %v", base, scs, skip, err)
 	}
-	base, scs, skip, err = plan(cfg("", FeltUDP, FlanneldVXLAN), noVXLAN)
+	base, scs, skip, err = plan(cfg("", FeltUDP, FlanneldVXLAN), noVXLAN, have)
 	if err != nil || base != Bare || !slices.Equal(scs, []Scenario{Bare, KernelVXLAN, FeltUDP, FlanneldVXLAN}) {
 		t.Errorf("auto without vxlan: %s %v %v", base, scs, err)
 	}
 	if len(skip) != 2 || !strings.Contains(skip[KernelVXLAN], "cannot create vxlan devices (ip link add fbprobe0") || skip[FlanneldVXLAN] == "" {
 		t.Errorf("auto without vxlan: skip %v", skip)
 	}
-	if base, _, _, err := plan(cfg(Bare, FeltUDP), nil); err != nil || base != Bare {
+	if base, _, _, err := plan(cfg(Bare, FeltUDP), nil, have); err != nil || base != Bare {
 		t.Errorf("bare with vxlan: %s %v", base, err)
 	}
-	if base, scs, skip, err := plan(cfg(Bare, FeltUDP), noVXLAN); err != nil || base != Bare || !slices.Equal(scs, []Scenario{Bare, FeltUDP}) || len(skip) != 0 {
+	if base, scs, skip, err := plan(cfg(Bare, FeltUDP), noVXLAN, have); err != nil || base != Bare || !slices.Equal(scs, []Scenario{Bare, FeltUDP}) || len(skip) != 0 {
 		t.Errorf("bare without vxlan: %s %v %v %v", base, scs, skip, err)
 	}
-	if _, _, _, err := plan(cfg(KernelVXLAN, FeltUDP), noVXLAN); err == nil || !strings.Contains(err.Error(), "baseline kernel-vxlan: this kernel cannot create vxlan devices") || !strings.Contains(err.Error(), "--baseline bare") {
+	if _, _, _, err := plan(cfg(KernelVXLAN, FeltUDP), noVXLAN, have); err == nil || !strings.Contains(err.Error(), "baseline kernel-vxlan: this kernel cannot create vxlan devices") || !strings.Contains(err.Error(), "--baseline bare") {
 		t.Errorf("kernel-vxlan without vxlan: %v", err)
+	}
+}
+
+// wireguard-go is not run, with the reason, where wireguard-go or wg is
+// missing; felt-wireguard needs neither.
+func TestPlanWithoutWireGuardTools(t *testing.T) {
+	c := &Config{FeltBin: "f", Scenarios: []Scenario{FeltWireGuard, WireGuardGo}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	noWG := func(name string) error {
+		if name == "wg" {
+			return errors.New(`exec: "wg": executable file not found in $PATH`)
+		}
+		return nil
+	}
+	_, scs, skip, err := plan(c, nil, noWG)
+	if err != nil || !slices.Equal(scs, []Scenario{KernelVXLAN, FeltWireGuard, WireGuardGo}) || len(skip) != 1 {
+		t.Fatalf("plan: %v %v %v", scs, skip, err)
+	}
+	if why := skip[WireGuardGo]; !strings.Contains(why, "not run: wg not found (Debian: apt-get install wireguard-go wireguard-tools)") {
+		t.Errorf("wireguard-go skipped because %q", why)
+	}
+}
+
+// The scenario table: every agent row's config parses, no two overlays (nor
+// kernel-vxlan's, wireguard-go's, the underlay) overlap, and the rows'
+// properties come out as the run uses them.
+func TestScenarioTable(t *testing.T) {
+	nets := map[string]netip.Prefix{
+		"kernel-vxlan": netip.MustParsePrefix("10.7.0.0/16"),
+		"wireguard-go": netip.MustParsePrefix(wgGoNet),
+		"underlay":     netip.MustParsePrefix("10.99.0.0/24"),
+	}
+	seen := map[Scenario]bool{}
+	for _, d := range scenarioTable {
+		if seen[d.name] || d.name.Base() != d.name || !nameOK(strings.ReplaceAll(string(d.name), "-", "x")) {
+			t.Errorf("scenario %q: repeated or not a plain name", d.name)
+		}
+		seen[d.name] = true
+		for _, v := range d.vs {
+			if _, ok := v.def(); !ok || v == d.name {
+				t.Errorf("%s: paired with %q, not another scenario", d.name, v)
+			}
+		}
+		if d.kind != kindFelt && d.kind != kindFlanneld {
+			if d.config != "" {
+				t.Errorf("%s: a network config without agents", d.name)
+			}
+			continue
+		}
+		n, err := parseAgentNet(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.prefix != "/felt-bench/"+string(d.name) || n.config != d.config {
+			t.Errorf("%s: %+v", d.name, n)
+		}
+		for other, p := range nets {
+			if p.Overlaps(n.network) {
+				t.Errorf("%s's Network %s overlaps %s's %s", d.name, n.network, other, p)
+			}
+		}
+		nets[string(d.name)] = n.network
+	}
+	if want := []Scenario{Bare, KernelVXLAN, FeltUDP, FeltVXLAN, FeltWireGuard, WireGuardGo}; !slices.Equal(AllScenarios, want) {
+		t.Errorf("all = %v, want %v (felt-host-gw, felt-vxlan-direct join when felt has those backends)", AllScenarios, want)
+	}
+	if want := []Scenario{FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}; !slices.Equal(FlanneldScenarios, want) {
+		t.Errorf("flanneld scenarios %v", FlanneldScenarios)
+	}
+	if got, err := ParseScenarios("felt-host-gw,felt-vxlan-direct,wireguard-go"); err != nil || !slices.Equal(got, []Scenario{FeltHostGW, FeltVXLANDirect, WireGuardGo}) {
+		t.Errorf("ParseScenarios = %v, %v", got, err)
+	}
+	for sc, want := range map[Scenario][5]bool{ // felt, flanneld, agents, countsPackets, needsVXLAN
+		Bare: {}, KernelVXLAN: {false, false, false, false, true},
+		FeltUDP: {true, false, true, true, false}, "felt-vxlan[--x]": {true, false, true, true, false},
+		FeltWireGuard: {true, false, true, false, false}, FeltHostGW: {true, false, true, false, false},
+		FeltVXLANDirect: {true, false, true, true, false}, WireGuardGo: {false, false, true, false, false},
+		FlanneldUDP: {false, true, true, false, false}, FlanneldVXLAN: {false, true, true, false, true},
+		"nosuch": {},
+	} {
+		if got := [5]bool{sc.felt(), sc.flanneld(), sc.agents(), sc.countsPackets(), sc.needsVXLAN()}; got != want {
+			t.Errorf("%s: felt, flanneld, agents, countsPackets, needsVXLAN = %v, want %v", sc, got, want)
+		}
+	}
+	if !slices.Equal(WireGuardGo.needsTools(), []string{"wireguard-go", "wg"}) || FeltWireGuard.needsTools() != nil {
+		t.Errorf("needsTools: %v, %v", WireGuardGo.needsTools(), FeltWireGuard.needsTools())
+	}
+	if vs := Scenario("felt-wireguard[--x]").vs(); !slices.Equal(vs, []Scenario{FeltUDP, WireGuardGo}) {
+		t.Errorf("felt-wireguard[--x] paired with %v", vs)
+	}
+	// The longest lab name (a 10-letter --name and the underlay's letter)
+	// still leaves device names within IFNAMSIZ.
+	if d := wgGoDev("abcdefghijv", 1); len(d) > 15 {
+		t.Errorf("wireguard-go device %q: %d bytes, over 15", d, len(d))
+	}
+}
+
+// A row that does not parse is refused with the scenario, the value and the
+// rule.
+func TestParseAgentNetErrors(t *testing.T) {
+	for _, tc := range []struct{ config, want string }{
+		{`{"Network":"10.5.0.0/16"`, "unexpected end of JSON"},
+		{`{"Network":"10.5.0.1/16","Backend":{"Type":"udp"}}`, `Network "10.5.0.1/16": must be a network prefix`},
+		{`{"Backend":{"Type":"udp"}}`, `Network "": must be a network prefix`},
+		{`{"Network":"10.5.0.0/16"}`, "no Backend.Type"},
+	} {
+		_, err := parseAgentNet(scenarioDef{name: "felt-x", kind: kindFelt, config: tc.config})
+		if err == nil || !strings.Contains(err.Error(), "scenario felt-x") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", tc.config, err, tc.want)
+		}
 	}
 }

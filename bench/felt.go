@@ -43,24 +43,28 @@ func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep 
 		}
 		files[i] = filepath.Join(dir, "subnet.env")
 		os.Remove(files[i]) // its reappearance says the agent is ready
-		// Flags flanneld and felt agent share (felt takes flanneld's names).
-		args := []string{"--etcd-endpoints", l.etcd, "--etcd-prefix", net.prefix,
+		// Flags flanneld and felt agent share (felt takes flanneld's names),
+		// then the scenario's own.
+		args := append([]string{"--etcd-endpoints", l.etcd, "--etcd-prefix", net.prefix,
 			"--iface", h.Iface, "--subnet-file", files[i],
-			"--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(agentHealthPort)}
+			"--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(agentHealthPort)}, strings.Fields(net.flags)...)
+		// Each host its own wireguard key, whatever the caller's environment
+		// says (both read WIREGUARD_KEY_FILE).
+		env := []string{"WIREGUARD_KEY_FILE=" + filepath.Join(dir, wireguardKeyFile)}
 		name := c.Flanneld
 		if sc.felt() {
-			env, extra := splitFeltFlags(sc.FeltFlags())
+			fenv, extra := splitFeltFlags(sc.FeltFlags())
+			env = append(env, fenv...)
 			name = c.FeltBin
 			args = append(append([]string{"agent"}, args...), extra...)
 			if c.ProfileDir != "" {
 				prof := filepath.Join(c.ProfileDir, fmt.Sprintf("%s-%s-%d-h%d.pprof", l.u, fileName(sc), rep+1, i))
 				args = append(args, "--cpuprofile", prof)
 			}
-			if len(env) > 0 { // env(1) execs felt: the pid stays the agent's
-				args = append(append(env, name), args...)
-				name = "env"
-			}
 		}
+		// env(1) execs the agent: the pid stays the agent's.
+		args = append(append(env, name), args...)
+		name = "env"
 		p, err := h.Start(ctx, name, args...)
 		if err != nil {
 			return fail(err)
@@ -79,7 +83,7 @@ func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep 
 			}
 		}
 		dst = sub.Masked().Addr() // the device's address: <subnet>.0, as flanneld
-		if sc == FlanneldHostGW {
+		if net.backend == "host-gw" {
 			// host-gw has no device of its own: give each host a pod address,
 			// as a CNI bridge would, so the server has one to be reached at.
 			pod := netip.PrefixFrom(dst.Next(), sub.Bits())
@@ -115,13 +119,17 @@ func fileName(sc Scenario) string {
 // podDev is the dummy device holding a host's pod address in host-gw.
 const podDev = "fbpods"
 
+// wireguardKeyFile is the agents' private key file in each host's directory
+// (flanneld's name, beside the subnet file).
+const wireguardKeyFile = "wgkey"
+
 // agentsDown stops the agents with SIGTERM (so profiles are flushed) and
 // removes what flanneld leaves behind when it exits: its flannel.1 (which
 // would hold port 8472 against the next vxlan scenario), host-gw's routes
-// and the pod devices bench added.
+// and the pod devices bench added (the latter two for felt's host-gw too).
 func (l *underlayLab) agentsDown(ctx context.Context, sc Scenario, procs []*netns.Process) error {
 	err := stopAll(procs)
-	if !sc.flanneld() {
+	if !sc.flanneld() && agentNets[sc.Base()].backend != "host-gw" {
 		return err
 	}
 	for _, h := range []*netns.Host{l.client, l.server} {
@@ -130,7 +138,7 @@ func (l *underlayLab) agentsDown(ctx context.Context, sc Scenario, procs []*netn
 				err = errors.Join(err, e)
 			}
 		}
-		if e := runIn(ctx, h, "ip", "route", "flush", "root", agentNets[sc].network); e != nil {
+		if e := runIn(ctx, h, "ip", "route", "flush", "root", agentNets[sc.Base()].network.String()); e != nil {
 			err = errors.Join(err, e)
 		}
 	}

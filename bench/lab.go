@@ -22,29 +22,12 @@ import (
 // etcdPort is the embedded etcd's client port on host 0's underlay address.
 const etcdPort = 2379
 
-// agentNet is an agent scenario's overlay network in etcd.
-type agentNet struct{ prefix, network, backend string }
-
-func (n agentNet) config() string {
-	return `{"Network":"` + n.network + `","Backend":{"Type":"` + n.backend + `"}}`
-}
-
-// agentNets are the overlay networks, one per agent scenario (felt's
-// variants share their base's), each under its own etcd prefix so that no
-// two scenarios' leases meet.
-var agentNets = map[Scenario]agentNet{
-	FeltUDP:        {"/felt-bench/udp", "10.5.0.0/16", "udp"},
-	FeltVXLAN:      {"/felt-bench/vxlan", "10.6.0.0/16", "vxlan"},
-	FlanneldUDP:    {"/felt-bench/flanneld-udp", "10.8.0.0/16", "udp"},
-	FlanneldVXLAN:  {"/felt-bench/flanneld-vxlan", "10.9.0.0/16", "vxlan"},
-	FlanneldHostGW: {"/felt-bench/flanneld-host-gw", "10.10.0.0/16", "host-gw"},
-}
-
 // underlayLab is two hosts joined by one veth (netns Pair), an embedded etcd
 // (`felt etcd`) in host 0 that both hosts reach on the underlay, and an
 // iperf3 server in host 1.
 type underlayLab struct {
 	u      Underlay
+	name   string // the lab's name, stem of its namespaces and devices
 	lab    *netns.Lab
 	client *netns.Host // runs iperf3 -c and ping
 	server *netns.Host // runs iperf3 -s
@@ -76,7 +59,7 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 	if err != nil {
 		return nil, fmt.Errorf("%s lab: %w", u, err)
 	}
-	l := &underlayLab{u: u, lab: lab, client: lab.Hosts[0], server: lab.Hosts[1], bin: c.FeltBin}
+	l := &underlayLab{u: u, name: name, lab: lab, client: lab.Hosts[0], server: lab.Hosts[1], bin: c.FeltBin}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, l.close())
@@ -93,13 +76,10 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 	}
 	for _, sc := range c.Scenarios {
 		if n, ok := agentNets[sc]; ok {
-			put := l.putConfig
-			if sc.flanneld() {
-				// Written as flanneld's operator would: felt config set
-				// refuses backends felt lacks (host-gw).
-				put = l.putRawConfig
-			}
-			if err := retry(ctx, 20*time.Second, func() error { return put(ctx, n.prefix, n.config()) }); err != nil {
+			// Written straight into etcd, not with felt config set, which
+			// refuses backends felt lacks: the agents judge the config, so
+			// that a scenario felt (or flanneld) cannot run fails alone.
+			if err := retry(ctx, 20*time.Second, func() error { return l.putRawConfig(ctx, n.prefix, n.config) }); err != nil {
 				return nil, err
 			}
 		}
@@ -126,16 +106,6 @@ func retry(ctx context.Context, within time.Duration, try func() error) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-}
-
-// putConfig stores a network config with `felt config set`.
-func (l *underlayLab) putConfig(ctx context.Context, prefix, config string) error {
-	out, err := l.client.Command(ctx, l.bin, "config", "set", "--etcd-endpoints", l.etcd,
-		"--etcd-prefix", prefix, "--etcd-dial-timeout", "1s", config).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("felt config set %s on %s: %w: %s", prefix, l.etcd, err, out)
-	}
-	return nil
 }
 
 // putRawConfig stores a network config unchecked through etcd's JSON
@@ -174,6 +144,11 @@ func (l *underlayLab) close() error {
 		err = l.rr.Close()
 	}
 	err = errors.Join(err, l.lab.Close())
+	// A wireguard-go killed with the lab leaves its socket, which is not in
+	// any namespace.
+	for i := range 2 {
+		err = errors.Join(err, removeWGSocket(wgGoDev(l.name, i)))
+	}
 	if l.dir != "" {
 		err = errors.Join(err, os.RemoveAll(l.dir))
 	}

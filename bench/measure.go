@@ -28,6 +28,11 @@ func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, r
 		if err := pingUntil(ctx, l.client, dst, 5); err != nil {
 			return s, err
 		}
+	case sc == WireGuardGo:
+		if dst, agents, err = l.wireguardGoUp(ctx); err != nil {
+			return s, err
+		}
+		defer func() { err = errors.Join(err, l.wireguardGoDown(context.WithoutCancel(ctx), agents)) }()
 	case sc.felt() || sc.flanneld():
 		if dst, agents, err = l.agentsUp(ctx, c, sc, rep); err != nil {
 			return s, err
@@ -36,12 +41,14 @@ func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, r
 	default:
 		return s, fmt.Errorf("scenario %q: unknown", sc)
 	}
-	return l.measure(ctx, c, dst, agents, sc.felt())
+	return l.measure(ctx, c, dst, agents, sc.countsPackets())
 }
 
 // measure runs every measurement from the client to dst, ping first while
-// the path is idle. CPU is read around the single-stream TCP run; felt's
-// agents' /metrics (scrape) around the three unpaced iperf3 runs.
+// the path is idle. CPU is read around the single-stream TCP run (the
+// agents' being the processes of the path: felt's, flanneld's or
+// wireguard-go); felt's agents' /metrics (scrape, where they count the
+// packets they forward) around the three unpaced iperf3 runs.
 func (l *underlayLab) measure(ctx context.Context, c *Config, dst netip.Addr, agents []*netns.Process, scrape bool) (s Sample, err error) {
 	client := l.client
 	if s.PingP50us, s.PingP99us, err = pingRTT(ctx, client, dst, c.Pings, "0.01"); err != nil {

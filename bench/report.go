@@ -93,6 +93,10 @@ type ScenarioResult struct {
 	// flanneld with the same backend (felt-udp to flanneld-udp), when
 	// that ran.
 	RatioToFlanneld map[string]float64 `json:"ratio_to_flanneld,omitempty"`
+	// RatioTo is median / the median of each scenario this one is paired
+	// with that ran (felt-udp with flanneld-udp, felt-wireguard with
+	// felt-udp and wireguard-go; a felt variant as its base), by scenario.
+	RatioTo map[Scenario]map[string]float64 `json:"ratio_to,omitempty"`
 }
 
 const cpuNote = "agent_cpu_s_per_gb: user+system CPU seconds of both agents (felt's or flanneld's; /proc/<pid>/stat) during the single-stream TCP run, " +
@@ -169,9 +173,17 @@ func (r *Report) addUnderlay(u Underlay, order []Scenario, runs map[Scenario][]S
 			s.RatioToBaseline = ratios(s, base)
 			s.PingP50OverBaselineUs = s.Median.PingP50us - base.Median.PingP50us
 		}
-		if s.Scenario.felt() {
-			if fl := ran(flanneldOf(s.Scenario)); fl != nil {
-				s.RatioToFlanneld = ratios(s, fl)
+		for _, v := range s.Scenario.vs() {
+			other := ran(v)
+			if other == nil {
+				continue
+			}
+			if s.RatioTo == nil {
+				s.RatioTo = map[Scenario]map[string]float64{}
+			}
+			s.RatioTo[v] = ratios(s, other)
+			if v.flanneld() && s.RatioToFlanneld == nil {
+				s.RatioToFlanneld = s.RatioTo[v]
 			}
 		}
 	}
@@ -189,14 +201,6 @@ func ratios(s, base *ScenarioResult) map[string]float64 {
 		}
 	}
 	return out
-}
-
-// flanneldOf is the flanneld scenario with a felt scenario's backend.
-func flanneldOf(sc Scenario) Scenario {
-	if sc.Base() == FeltVXLAN {
-		return FlanneldVXLAN
-	}
-	return FlanneldUDP
 }
 
 func (r *Report) finish(now time.Time) {
@@ -217,6 +221,21 @@ func LoadReport(path string) (*Report, error) {
 	}
 	if len(r.Underlays) == 0 {
 		return nil, fmt.Errorf("bench: %s: not a felt bench results.json: no underlays", path)
+	}
+	// A file from before ratio_to has felt's ratios to flanneld alone: felt-vxlan's
+	// to flanneld-vxlan, felt-udp's to flanneld-udp.
+	for i := range r.Underlays {
+		for j := range r.Underlays[i].Scenarios {
+			s := &r.Underlays[i].Scenarios[j]
+			if len(s.RatioToFlanneld) == 0 || s.RatioTo != nil {
+				continue
+			}
+			fl := FlanneldUDP
+			if s.Scenario.Base() == FeltVXLAN {
+				fl = FlanneldVXLAN
+			}
+			s.RatioTo = map[Scenario]map[string]float64{fl: s.RatioToFlanneld}
+		}
 	}
 	// A file from before baselines: its ratios are to kernel-vxlan.
 	for i := range r.Underlays {

@@ -28,7 +28,7 @@ func sample(tcp1, udp, p50 float64) Sample {
 
 func testReport(t *testing.T) *Report {
 	t.Helper()
-	c := Config{FeltBin: "felt", Repeat: 3}
+	c := Config{FeltBin: "felt", Repeat: 3, Scenarios: []Scenario{Bare, KernelVXLAN, FeltUDP, FeltVXLAN}}
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestReportWithoutVXLAN(t *testing.T) {
 		t.Fatal(err)
 	}
 	vxlanErr := errors.New("ip link add fbprobe0 type vxlan: Error: Unknown device type.")
-	base, scs, skip, err := plan(&c, vxlanErr)
+	base, scs, skip, err := plan(&c, vxlanErr, func(string) error { return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,6 +308,72 @@ func TestReportFeltToFlanneld(t *testing.T) {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
+	}
+}
+
+// felt-wireguard's figures are also given as ratios to felt-udp and to
+// wireguard-go; felt-wireguard gets no ratio to flanneld; a scenario that
+// could not run (felt-host-gw, paired with flanneld-host-gw) gives none; the
+// table lists each pair; a results.json from before ratio_to reads its
+// ratios to flanneld as pairs.
+func TestReportPairs(t *testing.T) {
+	c := Config{FeltBin: "felt", Repeat: 1, Scenarios: []Scenario{FeltUDP, FeltWireGuard, WireGuardGo, FeltHostGW}}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := newReport(&c, time.Unix(1e9, 0), KernelVXLAN, nil)
+	wgo := sample(0.3, 20, 300)
+	wgo.AgentCPUPerGB = 8
+	fwg := sample(0.6, 30, 200)
+	fwg.AgentCPUPerGB = 4
+	r.addUnderlay(Wire, c.Scenarios, map[Scenario][]Sample{
+		KernelVXLAN: {sample(10, 100, 40)}, FeltUDP: {sample(2, 50, 140)}, FeltWireGuard: {fwg}, WireGuardGo: {wgo},
+	}, map[Scenario][]string{FeltHostGW: {`felt-host-gw could not start: felt agent exited: ... Backend.Type "host-gw": felt speaks only "udp", "vxlan" and "wireguard"`}}, nil)
+	u := r.Underlays[0]
+	w := findScenario(&u, FeltWireGuard)
+	if got := w.RatioTo[FeltUDP]["tcp1_gbps"]; got != 0.3 {
+		t.Errorf("felt-wireguard ÷ felt-udp = %g, want 0.3", got)
+	}
+	if got := w.RatioTo[WireGuardGo]["tcp1_gbps"]; got != 2 {
+		t.Errorf("felt-wireguard ÷ wireguard-go = %g, want 2", got)
+	}
+	if got := w.RatioTo[WireGuardGo]["agent_cpu_s_per_gb"]; got != 0.5 {
+		t.Errorf("felt-wireguard ÷ wireguard-go agent CPU = %g, want 0.5", got)
+	}
+	if len(w.RatioToFlanneld) != 0 || len(findScenario(&u, FeltUDP).RatioTo) != 0 || len(findScenario(&u, FeltHostGW).RatioTo) != 0 {
+		t.Errorf("ratios without a flanneld or a run: %v %v", w.RatioToFlanneld, findScenario(&u, FeltUDP).RatioTo)
+	}
+	var table bytes.Buffer
+	r.WriteTable(&table)
+	for _, want := range []string{"scenario ÷ vs", "felt-host-gw failed: felt-host-gw could not start: felt agent exited"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
+	}
+	rows := map[string]bool{}
+	for _, line := range strings.Split(table.String(), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 {
+			rows[strings.Join(f[:3], " ")] = true
+		}
+	}
+	for _, want := range []string{"felt-wireguard felt-udp 0.300×", "felt-wireguard wireguard-go 2.00×"} {
+		if !rows[want] {
+			t.Errorf("table has no pair row %q:\n%s", want, table.String())
+		}
+	}
+
+	old := `{"underlays":[{"underlay":"wire","scenarios":[{"scenario":"felt-vxlan","runs":[{"tcp1_gbps":4}],"median":{"tcp1_gbps":4},
+		"ratio_to_flanneld":{"tcp1_gbps":2}}]}]}`
+	f := filepath.Join(t.TempDir(), "old.json")
+	if err := os.WriteFile(f, []byte(old), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := LoadReport(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := o.Underlays[0].Scenarios[0].RatioTo; got[FlanneldVXLAN]["tcp1_gbps"] != 2 || len(got) != 1 {
+		t.Errorf("old felt-vxlan's pairs: %v", got)
 	}
 }
 

@@ -82,13 +82,18 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 				return nil, errors.Join(ctx.Err(), l.close())
 			}
 			var base Scenario
-			base, c.Scenarios, skip, err = plan(&c, vxlanErr)
+			base, c.Scenarios, skip, err = plan(&c, vxlanErr, lookTool)
 			if err != nil {
 				return nil, errors.Join(err, l.close())
 			}
 			if vxlanErr != nil {
 				fmt.Fprintf(c.Progress, "this kernel cannot create vxlan devices (%s): %s not run, ratios are to %s\n",
-					firstLine(vxlanErr.Error()), joinNames(slices.Sorted(maps.Keys(skip))), base)
+					firstLine(vxlanErr.Error()), joinNames(slices.DeleteFunc(slices.Sorted(maps.Keys(skip)), func(s Scenario) bool { return !s.needsVXLAN() })), base)
+			}
+			for _, sc := range c.Scenarios {
+				if why, ok := skip[sc]; ok && !sc.needsVXLAN() {
+					fmt.Fprintf(c.Progress, "%s %s\n", sc, why)
+				}
 			}
 			rep = newReport(&c, start, base, vxlanErr)
 			p = &progress{c: &c, start: start, total: len(c.Underlays) * c.Repeat * (len(c.Scenarios) - len(skip))}
@@ -125,14 +130,30 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	return rep, nil
 }
 
-// plan settles what a run measures on this kernel, given whether it can
-// create vxlan devices (vxlanErr nil) or not: the baseline, the scenarios
+// lookTool is nil if the program name is on PATH, else why not. Tests
+// replace it to run the suite as on a machine without wg.
+var lookTool = func(name string) error {
+	_, err := exec.LookPath(name)
+	return err
+}
+
+// plan settles what a run measures on this machine, given whether its
+// kernel can create vxlan devices (vxlanErr nil) or not and whether the
+// programs a scenario needs are there (look): the baseline, the scenarios
 // in report order, and the scenarios that cannot run here with the reason.
 // Without vxlan an automatic baseline is bare (added if not asked for); an
 // explicit kernel-vxlan baseline is an error.
-func plan(c *Config, vxlanErr error) (base Scenario, scs []Scenario, skip map[Scenario]string, err error) {
+func plan(c *Config, vxlanErr error, look func(string) error) (base Scenario, scs []Scenario, skip map[Scenario]string, err error) {
 	skip = map[Scenario]string{}
 	scs = c.Scenarios
+	for _, sc := range scs {
+		for _, t := range sc.needsTools() {
+			if err := look(t); err != nil {
+				skip[sc] = fmt.Sprintf("not run: %s not found (Debian: apt-get install wireguard-go wireguard-tools): %v", t, err)
+				break
+			}
+		}
+	}
 	base = c.Baseline
 	if vxlanErr == nil {
 		if base == "" {

@@ -53,8 +53,8 @@ func checkSample(t *testing.T, name string, sc Scenario, m Sample) {
 	t.Helper()
 	for _, mt := range metrics {
 		v := *mt.get(&m)
-		agents := sc.felt() || sc.flanneld()
-		optional := mt.lossMetric() || (mt.key == "agent_allocs_per_packet" && !sc.felt()) || (mt.agent && !agents) ||
+		agents := sc.agents()
+		optional := mt.lossMetric() || (mt.key == "agent_allocs_per_packet" && !sc.countsPackets()) || (mt.agent && !agents) ||
 			(mt.key == "agent_cpu_s_per_gb" && sc.flanneld())
 		if v < 0 || (v == 0 && !optional) {
 			t.Errorf("%s: %s = %g", name, mt.key, v)
@@ -79,9 +79,18 @@ func checkSample(t *testing.T, name string, sc Scenario, m Sample) {
 
 // TestQuickRun runs the whole suite in quick mode (veth only; both
 // underlays with FELT_LONG=1) and checks that the report is complete and
-// well-formed. It does not judge the numbers: the machine is shared.
+// well-formed, felt-wireguard and wireguard-go included (wireguard-go is
+// reported as not run where Debian's wireguard-go or wg is missing). It
+// does not judge the numbers: the machine is shared.
 func TestQuickRun(t *testing.T) {
 	bin := buildFelt(t)
+	var noWG string
+	for _, tool := range WireGuardGo.needsTools() {
+		if _, err := exec.LookPath(tool); err != nil {
+			noWG = tool
+			t.Logf("%s not found (Debian: apt-get install wireguard-go wireguard-tools): the wireguard-go scenario must be reported as not run", tool)
+		}
+	}
 	underlays := []Underlay{Veth}
 	if os.Getenv("FELT_LONG") == "1" {
 		underlays = AllUnderlays
@@ -107,6 +116,12 @@ func TestQuickRun(t *testing.T) {
 		}
 		for j, s := range u.Scenarios {
 			name := string(u.Underlay) + "/" + string(s.Scenario)
+			if s.Scenario == WireGuardGo && noWG != "" {
+				if len(s.Runs)+len(s.Errors) != 0 || !strings.Contains(s.Skipped, "not run: "+noWG+" not found") {
+					t.Errorf("%s: %d runs, errors %v, skipped %q", name, len(s.Runs), s.Errors, s.Skipped)
+				}
+				continue
+			}
 			if s.Scenario != AllScenarios[j] || len(s.Runs) != 1 || len(s.Errors) != 0 {
 				t.Errorf("%s: %d runs, errors %v", name, len(s.Runs), s.Errors)
 				continue
@@ -123,10 +138,19 @@ func TestQuickRun(t *testing.T) {
 			if !strings.Contains(progress.String(), string(u.Underlay)+" rep 1/1 "+string(s.Scenario)) {
 				t.Errorf("no progress line for %s", name)
 			}
+			for _, v := range s.Scenario.vs() {
+				if other := findScenario(&u, v); other != nil && len(other.Runs) > 0 && s.RatioTo[v]["tcp1_gbps"] <= 0 {
+					t.Errorf("%s: no ratio to %s: %v", name, v, s.RatioTo)
+				}
+			}
+		}
+		if w := findScenario(&u, FeltWireGuard); w == nil || len(w.RatioTo[FeltUDP]) == 0 {
+			t.Errorf("%s: felt-wireguard has no ratios to felt-udp", u.Underlay)
 		}
 	}
+	feltScenarios := len(slices.DeleteFunc(slices.Clone(AllScenarios), func(s Scenario) bool { return !s.felt() }))
 	profs, _ := filepath.Glob(filepath.Join(c.ProfileDir, "*.pprof"))
-	if want := 4 * len(underlays); len(profs) != want {
+	if want := 2 * feltScenarios * len(underlays); len(profs) != want {
 		t.Errorf("%d agent profiles, want %d: %v", len(profs), want, profs)
 	}
 	for _, p := range profs {
@@ -143,17 +167,25 @@ func TestQuickRun(t *testing.T) {
 
 // TestRunWithoutVXLAN runs the suite as on a kernel without vxlan (the
 // vxlanType hook names a link type no kernel has, so `ip link add` fails as
-// it does there): the run completes without failures, kernel-vxlan is
-// reported as not run, bare is added and every ratio is to it.
+// it does there) and without wg (the lookTool hook): the run completes
+// without failures, kernel-vxlan and wireguard-go are reported as not run
+// with the reason, bare is added and every ratio is to it.
 func TestRunWithoutVXLAN(t *testing.T) {
 	bin := buildFelt(t)
 	defer func(v string) { vxlanType = v }(vxlanType)
 	vxlanType = "feltnovxlan"
+	defer func(f func(string) error) { lookTool = f }(lookTool)
+	lookTool = func(name string) error {
+		if name == "wg" {
+			return fmt.Errorf(`exec: %q: executable file not found in $PATH`, name)
+		}
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
 	c := quickConfig(t, bin, &progress)
-	c.Scenarios = []Scenario{FeltUDP}
+	c.Scenarios = []Scenario{FeltUDP, WireGuardGo}
 	r, err := Run(ctx, c)
 	t.Logf("progress:\n%s", progress.String())
 	if err != nil {
@@ -169,11 +201,17 @@ func TestRunWithoutVXLAN(t *testing.T) {
 		t.Fatalf("baseline %q, kernel vxlan %q, %d failed", r.Settings.Baseline, r.Machine.KernelVXLAN, r.Failed())
 	}
 	u := r.Underlays[0]
-	if got := []Scenario{u.Scenarios[0].Scenario, u.Scenarios[1].Scenario, u.Scenarios[2].Scenario}; len(u.Scenarios) != 3 ||
-		!slices.Equal(got, []Scenario{Bare, KernelVXLAN, FeltUDP}) || u.Baseline != Bare {
+	var got []Scenario
+	for _, s := range u.Scenarios {
+		got = append(got, s.Scenario)
+	}
+	if !slices.Equal(got, []Scenario{Bare, KernelVXLAN, FeltUDP, WireGuardGo}) || u.Baseline != Bare {
 		t.Fatalf("scenarios %v, baseline %q", got, u.Baseline)
 	}
-	k, felt := u.Scenarios[1], u.Scenarios[2]
+	k, felt, wgo := u.Scenarios[1], u.Scenarios[2], u.Scenarios[3]
+	if !strings.Contains(wgo.Skipped, "not run: wg not found (Debian: apt-get install wireguard-go wireguard-tools)") || len(wgo.Runs)+len(wgo.Errors) != 0 {
+		t.Errorf("wireguard-go: skipped %q, %d runs, errors %v", wgo.Skipped, len(wgo.Runs), wgo.Errors)
+	}
 	if !strings.Contains(k.Skipped, "cannot create vxlan devices") || len(k.Runs)+len(k.Errors) != 0 {
 		t.Errorf("kernel-vxlan: skipped %q, %d runs, errors %v", k.Skipped, len(k.Runs), k.Errors)
 	}
@@ -181,7 +219,8 @@ func TestRunWithoutVXLAN(t *testing.T) {
 	if q := felt.RatioToBaseline["tcp1_gbps"]; q <= 0 || q != felt.Median.TCP1Gbps/u.Scenarios[0].Median.TCP1Gbps || len(felt.Ratio) != 0 {
 		t.Errorf("felt-udp: ratio to bare %g, to kernel %v", q, felt.Ratio)
 	}
-	for _, want := range []string{"this kernel cannot create vxlan devices", "underlay veth: ratios to bare", "kernel-vxlan not run"} {
+	for _, want := range []string{"this kernel cannot create vxlan devices", "underlay veth: ratios to bare", "kernel-vxlan not run",
+		"wireguard-go not run: wg not found"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}
@@ -200,9 +239,10 @@ func TestRunWithoutVXLAN(t *testing.T) {
 // TestRunFlanneldStandin runs the flanneld scenarios with the stand-in
 // script (felt under flanneld's command line; there is no flanneld here)
 // beside felt-udp and one felt flags variant: flanneld-udp and -vxlan
-// carry traffic, felt's ratios to them are reported, and flanneld-host-gw,
-// which felt does not implement, is reported as could not start while the
-// rest of the run completes.
+// carry traffic, felt's ratios to them are reported, and flanneld-host-gw
+// and felt-host-gw (and its variant), which felt does not implement, are
+// reported as could not start, with felt's reason, while the rest of the
+// run completes.
 func TestRunFlanneldStandin(t *testing.T) {
 	bin := buildFelt(t)
 	t.Setenv("STANDIN_FELT", bin)
@@ -211,12 +251,12 @@ func TestRunFlanneldStandin(t *testing.T) {
 	var progress bytes.Buffer
 	c := quickConfig(t, bin, &progress)
 	c.Flanneld = "testdata/flanneld-standin.sh"
-	c.Scenarios = []Scenario{FeltUDP, FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
+	c.Scenarios = []Scenario{FeltUDP, FlanneldUDP, FlanneldVXLAN, FlanneldHostGW, FeltHostGW}
 	c.FeltFlags = []string{"GOMAXPROCS=1"}
 	r, err := Run(ctx, c)
 	t.Logf("progress:\n%s", progress.String())
-	if !errors.Is(err, ErrRunsFailed) || !strings.Contains(err.Error(), "1 of 6") {
-		t.Fatalf("Run: %v, want 1 of 6 runs failed (flanneld-host-gw)", err)
+	if !errors.Is(err, ErrRunsFailed) || !strings.Contains(err.Error(), "3 of 8") {
+		t.Fatalf("Run: %v, want 3 of 8 runs failed (flanneld-host-gw, felt-host-gw and its variant)", err)
 	}
 	noLeftovers(t, c)
 	var table bytes.Buffer
@@ -225,7 +265,7 @@ func TestRunFlanneldStandin(t *testing.T) {
 	}
 	t.Logf("table:\n%s", table.String())
 	u := r.Underlays[0]
-	want := []Scenario{KernelVXLAN, FeltUDP, "felt-udp[GOMAXPROCS=1]", FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
+	want := []Scenario{KernelVXLAN, FeltUDP, "felt-udp[GOMAXPROCS=1]", FeltHostGW, "felt-host-gw[GOMAXPROCS=1]", FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}
 	var got []Scenario
 	for _, s := range u.Scenarios {
 		got = append(got, s.Scenario)
@@ -241,6 +281,13 @@ func TestRunFlanneldStandin(t *testing.T) {
 			}
 			continue
 		}
+		if s.Scenario.Base() == FeltHostGW {
+			if len(s.Runs) != 0 || len(s.Errors) != 1 || !strings.HasPrefix(s.Errors[0], string(s.Scenario)+" could not start: felt agent exited: ") ||
+				!strings.Contains(firstLine(s.Errors[0]), `felt: network config /felt-bench/felt-host-gw/config: invalid network config: config: Backend.Type "host-gw": felt speaks only`) {
+				t.Errorf("%s: %d runs, errors %q", s.Scenario, len(s.Runs), s.Errors)
+			}
+			continue
+		}
 		if len(s.Runs) != 1 || len(s.Errors) != 0 {
 			t.Errorf("%s: %d runs, errors %v", s.Scenario, len(s.Runs), s.Errors)
 			continue
@@ -250,7 +297,8 @@ func TestRunFlanneldStandin(t *testing.T) {
 			t.Errorf("%s: no ratio to flanneld-udp: %v", s.Scenario, s.RatioToFlanneld)
 		}
 	}
-	for _, want := range []string{"felt ÷ flanneld", "flanneld-host-gw failed: flanneld-host-gw could not start", `Backend.Type "host-gw"`} {
+	for _, want := range []string{"felt ÷ flanneld", "flanneld-host-gw failed: flanneld-host-gw could not start", `Backend.Type "host-gw"`,
+		"felt-host-gw failed: felt-host-gw could not start"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q", want)
 		}

@@ -57,17 +57,17 @@ var sections = []tableSection{
 	}},
 }
 
-// flanneldCols and compareCols are the figures of the felt ÷ flanneld and
-// the new ÷ old tables.
+// pairCols and compareCols are the figures of the scenario ÷ vs and the
+// new ÷ old tables.
 var (
-	flanneldCols = []string{"tcp1_gbps", "tcpn_gbps", "system_cpu_s_per_gb", "udp64_kpps", "rr1_c1_tps", "rr1k_c16_tps", "rr1_c1_p99_us", "ping_p50_us"}
-	compareCols  = []string{"tcp1_gbps", "tcpn_gbps", "system_cpu_s_per_gb", "udp64_kpps", "udp64_200k_loss_pct", "rr1_c1_tps", "rr1k_c16_tps", "rr1_c1_p50_us", "ping_p50_us"}
+	pairCols    = []string{"tcp1_gbps", "tcpn_gbps", "system_cpu_s_per_gb", "agent_cpu_s_per_gb", "udp64_kpps", "rr1_c1_tps", "rr1k_c16_tps", "rr1_c1_p99_us", "ping_p50_us"}
+	compareCols = []string{"tcp1_gbps", "tcpn_gbps", "system_cpu_s_per_gb", "udp64_kpps", "udp64_200k_loss_pct", "rr1_c1_tps", "rr1k_c16_tps", "rr1_c1_p50_us", "ping_p50_us"}
 )
 
 // WriteTable prints, per underlay, one table per section: each scenario's
 // medians with the ratio to the underlay's baseline in brackets (~ marks a
 // noisy figure), then failures, skipped scenarios and noisy figures with
-// their min/median/max, felt's ratios to flanneld, and the comparison
+// their min/median/max, the paired scenarios' ratios, and the comparison
 // with an older run if there is one.
 func (r *Report) WriteTable(w io.Writer) error {
 	st := r.Settings
@@ -103,7 +103,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 			}
 		}
 		writeNoisy(w, u)
-		if err := writeFlanneld(w, u); err != nil {
+		if err := writePairs(w, u); err != nil {
 			return err
 		}
 	}
@@ -189,27 +189,32 @@ func writeNoisy(w io.Writer, u UnderlayResult) {
 	}
 }
 
-// writeFlanneld prints felt's ratios to flanneld with the same backend.
-func writeFlanneld(w io.Writer, u UnderlayResult) error {
-	if !slices.ContainsFunc(u.Scenarios, func(s ScenarioResult) bool { return len(s.RatioToFlanneld) > 0 }) {
+// writePairs prints each scenario's ratios to those it is paired with:
+// felt's to flanneld with the same backend, felt-wireguard's to felt-udp and
+// to wireguard-go.
+func writePairs(w io.Writer, u UnderlayResult) error {
+	if !slices.ContainsFunc(u.Scenarios, func(s ScenarioResult) bool { return len(s.RatioTo) > 0 }) {
 		return nil
 	}
-	fmt.Fprintln(w, "felt ÷ flanneld with the same backend (medians; >1 is felt's figure being higher)")
+	fmt.Fprintln(w, "scenario ÷ vs (medians; >1 is the scenario's figure being higher): felt ÷ flanneld with the same backend, felt-wireguard ÷ felt-udp and ÷ wireguard-go")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"scenario", "vs"}
-	for _, k := range flanneldCols {
+	for _, k := range pairCols {
 		head = append(head, metricByKey(k).label)
 	}
 	fmt.Fprintln(tw, strings.Join(head, "\t")+"\t")
 	for _, s := range u.Scenarios {
-		if len(s.RatioToFlanneld) == 0 {
-			continue
+		for _, v := range u.Scenarios { // in report order
+			q, ok := s.RatioTo[v.Scenario]
+			if !ok {
+				continue
+			}
+			row := []string{string(s.Scenario), string(v.Scenario)}
+			for _, k := range pairCols {
+				row = append(row, ratioCell(q, k))
+			}
+			fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 		}
-		row := []string{string(s.Scenario), string(flanneldOf(s.Scenario))}
-		for _, k := range flanneldCols {
-			row = append(row, ratioCell(s.RatioToFlanneld, k))
-		}
-		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
 	}
 	return tw.Flush()
 }

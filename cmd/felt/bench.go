@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,13 +19,15 @@ import (
 // user it re-runs itself in a user namespace.
 func cmdBench(fs *flag.FlagSet) action {
 	repeat := fs.Int("repeat", 0, "runs per scenario; medians are reported (default 3, 1 with --quick)")
-	duration := fs.Duration("duration", 0, "length of each iperf3 and request/response run, whole seconds such as 3s (default 5s, 1s with --quick)")
+	var duration time.Duration
+	fs.Var(secondsFlag{&duration}, "duration", "length of each iperf3 and request/response run, whole `seconds`: 3 or 3s (default 5s, 1s with --quick)")
 	underlay := fs.String("underlay", "both", "underlay: veth (GSO passthrough), wire (wire-like offloads) or both")
-	scenarios := fs.String("scenarios", "all", "comma-separated scenarios: bare, kernel-vxlan, felt-udp, felt-vxlan, flanneld-udp, flanneld-vxlan, flanneld-host-gw, or all (the baseline is always run; the flanneld ones need --flanneld)")
+	scenarios := fs.String("scenarios", "all", "comma-separated scenarios: "+scenarioNames(bench.KnownScenarios)+"; or all, which is "+scenarioNames(bench.AllScenarios)+
+		" (the baseline is always run; the flanneld ones need --flanneld; wireguard-go needs Debian's wireguard-go and wg)")
 	baseline := fs.String("baseline", "auto", "what ratios are to: kernel-vxlan, bare, or auto (kernel-vxlan where the kernel has vxlan, else bare)")
 	flanneld := fs.String("flanneld", "", "flanneld binary: adds flanneld-udp, flanneld-vxlan and flanneld-host-gw on the same etcd and hosts")
 	var feltFlags repeatFlag
-	fs.Var(&feltFlags, "felt-flags", "extra `flags` for felt agent: adds felt-udp[flags] and felt-vxlan[flags] beside the plain ones; leading NAME=value words go into the agent's environment; repeatable")
+	fs.Var(&feltFlags, "felt-flags", "extra `flags` for felt agent: adds felt-udp[flags] and so on for every felt scenario, beside the plain ones; leading NAME=value words go into the agent's environment; repeatable")
 	from := fs.String("from", "", "results.json of an earlier run: write its table and chart (and --compare's) into --out without running anything")
 	compare := fs.String("compare", "", "results.json of an earlier run: adds a new/old table, and the old figures to the chart")
 	out := fs.String("out", "bench-results", "directory for results.json, chart.svg and results.txt")
@@ -59,8 +62,8 @@ func cmdBench(fs *flag.FlagSet) action {
 			}
 			return writeReport(e, rep, old, *compare, *out, nil)
 		}
-		if *duration%time.Second != 0 || *duration < 0 {
-			return usageErr("--duration %s: must be whole seconds (iperf3 -t)", *duration)
+		if duration%time.Second != 0 || duration < 0 {
+			return usageErr("--duration %s: must be whole seconds (iperf3 -t)", duration)
 		}
 		if *repeat < 0 || *pings < 0 {
 			return usageErr("--repeat %d, --pings %d: must not be negative", *repeat, *pings)
@@ -72,7 +75,7 @@ func cmdBench(fs *flag.FlagSet) action {
 			}
 		}
 		cfg := bench.Config{
-			FeltBin: bin, Underlays: us, Scenarios: scs, Baseline: base, Flanneld: *flanneld, FeltFlags: feltFlags, Quick: *quick, Repeat: *repeat, Duration: *duration,
+			FeltBin: bin, Underlays: us, Scenarios: scs, Baseline: base, Flanneld: *flanneld, FeltFlags: feltFlags, Quick: *quick, Repeat: *repeat, Duration: duration,
 			Pings: *pings, Streams: *streams, ProfileDir: *profile, Progress: e.stderr, Log: e.log,
 		}
 		if err := cfg.Validate(); err != nil {
@@ -104,6 +107,38 @@ func writeReport(e *env, rep, old *bench.Report, oldFile, out string, runErr err
 		fmt.Fprintf(e.stdout, "wrote %s\n", p)
 	}
 	return errors.Join(runErr, err)
+}
+
+func scenarioNames(scs []bench.Scenario) string {
+	s := make([]string, len(scs))
+	for i, sc := range scs {
+		s[i] = string(sc)
+	}
+	return strings.Join(s, ", ")
+}
+
+// secondsFlag is a duration flag that also takes a bare number of seconds
+// (--duration 3), as iperf3 -t does.
+type secondsFlag struct{ d *time.Duration }
+
+func (f secondsFlag) String() string {
+	if f.d == nil || *f.d == 0 {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f secondsFlag) Set(v string) error {
+	if n, err := strconv.Atoi(v); err == nil {
+		*f.d = time.Duration(n) * time.Second
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return fmt.Errorf("%q: must be whole seconds, such as 3 or 3s", v)
+	}
+	*f.d = d
+	return nil
 }
 
 // repeatFlag is a repeatable string flag, each value kept whole (commas

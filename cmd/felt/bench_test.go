@@ -17,6 +17,10 @@ func TestBenchFlagErrors(t *testing.T) {
 		{[]string{"--underlay", "nic"}, `--underlay: underlay "nic": must be veth, wire or both`},
 		{[]string{"--scenarios", "bare,wireguard"}, `--scenarios: scenario "wireguard": must be one of`},
 		{[]string{"--duration", "1500ms"}, "--duration 1.5s: must be whole seconds"},
+		{[]string{"--duration", "3x"}, `invalid value "3x" for flag -duration: "3x": must be whole seconds, such as 3 or 3s`},
+		{[]string{"--duration", "-3"}, "--duration -3s: must be whole seconds"},
+		// A bare number is seconds: the error is the next flag's.
+		{[]string{"--duration", "3", "--underlay", "nic"}, `--underlay: underlay "nic"`},
 		{[]string{"--repeat", "-2"}, "--repeat -2"},
 		{[]string{"--streams", "1"}, "streams 1: must be between 2 and 128"},
 		{[]string{"extra"}, `unexpected arguments ["extra"]`},
