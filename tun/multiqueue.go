@@ -120,3 +120,32 @@ func checkFree(name string, t *netlink.Tuntap) error {
 	return fmt.Errorf("tun: TUN %s is already open in another process (%d queues attached): stop that process or choose another name: %w",
 		name, t.Queues+t.DisabledQueues, unix.EBUSY)
 }
+
+// RemoveSingleQueue deletes the TUN name if it exists single-queue and no
+// process has it open, so that CreateQueues can make it again, multi-queue
+// (a persistent TUN keeps the flag it was made with). It reports whether it
+// deleted the device; a missing, multi-queue or non-TUN link is left alone
+// (false, nil: CreateQueues takes or reports it). An error says why a
+// single-queue TUN stays: open in another process, or no CAP_NET_ADMIN.
+// The device's addresses and routes go with it.
+func RemoveSingleQueue(name string) (bool, error) {
+	if err := checkName(name); err != nil {
+		return false, err
+	}
+	t, err := existingTUN(name)
+	if err != nil || t == nil || isMultiQueue(t) {
+		return false, nil
+	}
+	// A single-queue TUN takes one fd: attaching shows whether another
+	// process holds it (EBUSY), and holding it keeps others out until the
+	// device is gone.
+	fd, err := openTUN(name, t, false)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(fd)
+	if err := Remove(name); err != nil {
+		return false, err
+	}
+	return true, nil
+}

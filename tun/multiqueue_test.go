@@ -239,3 +239,30 @@ func TestQueuesCloseRemovesDevice(t *testing.T) {
 		t.Errorf("after the last queue: IsMultiQueue = %v, %v; want the device gone", ok, err)
 	}
 }
+
+// TestRemoveSingleQueue: a single-queue TUN nobody has open is deleted (and
+// then made multi-queue by CreateQueues); one in use, a multi-queue one and
+// a missing one are left alone.
+func TestRemoveSingleQueue(t *testing.T) {
+	inThrowawayNetns(t)
+	name := devName("d")
+	if removed, err := RemoveSingleQueue(name); removed || err != nil {
+		t.Fatalf("missing device: %v, %v; want false, nil", removed, err)
+	}
+	run(t, "ip", "tuntap", "add", "dev", name, "mode", "tun", "vnet_hdr")
+	t.Cleanup(func() { Remove(name) })
+
+	held := createQueues(t, name, 1)
+	if removed, err := RemoveSingleQueue(name); removed || err == nil || !strings.Contains(err.Error(), "already open") {
+		t.Errorf("single-queue TUN in use: %v, %v; want an error saying it is open", removed, err)
+	}
+	held[0].Close()
+
+	if removed, err := RemoveSingleQueue(name); !removed || err != nil {
+		t.Fatalf("idle single-queue TUN: %v, %v; want it removed", removed, err)
+	}
+	createQueues(t, name, 2)
+	if removed, err := RemoveSingleQueue(name); removed || err != nil {
+		t.Errorf("multi-queue TUN: %v, %v; want false, nil", removed, err)
+	}
+}
