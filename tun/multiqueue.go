@@ -12,12 +12,14 @@ import (
 // Multiple queues: a TUN made with IFF_MULTI_QUEUE takes one file descriptor
 // per queue, each its own Device here (its own reader, writer and io_uring
 // rings), so one goroutine pair per queue runs without sharing anything.
-// The kernel picks the queue of a packet it hands to felt by its flow's hash
-// (tun_automq_select_queue): it remembers, per flow, the queue that last
-// wrote a packet of that flow, and otherwise hashes the flow over the
-// queues; one flow's packets leave on one queue, in order. With one queue
-// attached the kernel computes no flow hash on write (tun_get_user), so a
-// multi-queue TUN used with one queue costs what a single-queue one does.
+// The kernel picks the queue of a packet it hands to felt by its flow
+// (tun_automq_select_queue): the queue that last wrote a packet of that
+// flow, else the flow's hash over the queues; so one flow is read from one
+// queue, in order, except when its writes move to another queue (then a few
+// packets still in the old queue may be read after the new one's, once).
+// With one queue attached the kernel computes no flow hash on write
+// (tun_get_user), so a multi-queue TUN used with one queue costs what a
+// single-queue one does.
 
 // MaxQueues is the most queues a TUN takes (the kernel's MAX_TAP_QUEUES).
 const MaxQueues = 256
