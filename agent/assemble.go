@@ -160,6 +160,7 @@ func (n *node) newEngine() (*router.Engine, error) {
 	eng, err := router.New(router.Config{
 		Device:    n.plane.dev,
 		Conn:      n.plane.conn,
+		Queues:    n.plane.more,
 		Framer:    n.plane.framer,
 		Network:   n.netCfg.Network,
 		SubnetLen: n.netCfg.SubnetLen,

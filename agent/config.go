@@ -9,6 +9,7 @@ import (
 
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/lease/etcdstore"
+	"github.com/feltnet/felt/tun"
 )
 
 // Config is what `felt agent` needs, parsed once at the edge (cmd/felt).
@@ -27,6 +28,9 @@ type Config struct {
 	HealthzPort  int    // --healthz-port; 0 = off
 	TUNName      string // --tun-name (felt's): the TUN device
 	VtepMACFile  string // felt's: where the VtepMAC persists; default beside SubnetFile
+	// Queues is felt's --queues: TUN queues and sockets, one loop pair
+	// each (queues.go); 0 means DefaultQueues.
+	Queues int
 
 	// flanneld's drop-in flags (see boot.go, firewall.go, iface.go).
 	IfaceRegex     []string      // --iface-regex: tried after Ifaces, in order
@@ -51,6 +55,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.VtepMACFile == "" {
 		c.VtepMACFile = filepath.Join(filepath.Dir(c.SubnetFile), VtepMACFile)
+	}
+	if c.Queues == 0 {
+		c.Queues = DefaultQueues
 	}
 	if c.Resync == 0 {
 		c.Resync = 5 * time.Second
@@ -83,6 +90,9 @@ func (c *Config) Validate() error {
 		if ip, err := netip.ParseAddr(c.IfaceCanReach); err != nil || !ip.Is4() {
 			return fmt.Errorf("--iface-can-reach %q: must be an IPv4 address", c.IfaceCanReach)
 		}
+	}
+	if c.Queues < 0 || c.Queues > tun.MaxQueues {
+		return fmt.Errorf("--queues %d: must be between 1 and %d", c.Queues, tun.MaxQueues)
 	}
 	if n := len(c.TUNName); n == 0 || n > 15 {
 		return fmt.Errorf("--tun-name %q: must be 1..15 characters", c.TUNName)

@@ -30,9 +30,10 @@ var (
 // plane is the packet path's parts for one backend: the TUN, the socket and
 // the framing, plus what the lease publishes about them.
 type plane struct {
-	backend string // lease.BackendUDP or lease.BackendVXLAN
-	dev     router.Device
-	conn    *encap.Conn
+	backend string         // lease.BackendUDP or lease.BackendVXLAN
+	dev     router.Device  // queue 0's TUN queue
+	conn    *encap.Conn    // queue 0's socket
+	more    []router.Queue // queues 1.. (--queues): TUN queues and SO_REUSEPORT sockets
 	framer  router.Framer
 	attrs   lease.Attrs
 	mtu     int // TUN MTU
@@ -47,6 +48,10 @@ type plane struct {
 func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
 	b := c.Backend
 	if b.Type == lease.BackendWireGuard {
+		if cfg.Queues > 1 {
+			log.Warn("--queues applies to the udp and vxlan backends: wireguard-go runs its own TUN and socket; using 1 queue",
+				zap.Int("queues", cfg.Queues))
+		}
 		return newWireGuardPlane(b, ext, public, cfg, log)
 	}
 	p := &plane{backend: b.Type, port: uint16(b.UDPPort())}
@@ -54,21 +59,13 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 	if err != nil {
 		return nil, err
 	}
-	o := encap.DefaultOptions()
-	o.Logger = log.Named("udp")
-	conn, err := encap.Listen(laddr, o)
+	devs, conns, err := openQueues(laddr, cfg.TUNName, p.mtu, cfg.Queues, log, func(err error) error {
+		return fmt.Errorf("%s backend: listen on udp %s: %w (another flanneld, felt or vxlan device on this port? stop it or set Backend.Port)", b.Type, laddr, err)
+	})
 	if err != nil {
-		return nil, fmt.Errorf("%s backend: listen on udp %s: %w (another flanneld, felt or vxlan device on this port? stop it or set Backend.Port)", b.Type, laddr, err)
-	}
-	p.conn = conn
-	to := tun.DefaultOptions()
-	to.Logger = log.Named("tun") // says which I/O path the TUN took
-	dev, err := openPersistentTUN(cfg.TUNName, p.mtu, to)
-	if err != nil {
-		conn.Close()
 		return nil, err
 	}
-	p.dev = dev
+	p.dev, p.conn, p.more = devs[0], conns[0], queuesOf(devs, conns)
 	return p, nil
 }
 
@@ -116,6 +113,10 @@ func (p *plane) close() {
 	}
 	if p.dev != nil {
 		p.dev.Close()
+	}
+	for _, q := range p.more {
+		q.Conn.Close()
+		q.Device.Close()
 	}
 }
 

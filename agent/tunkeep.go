@@ -11,7 +11,6 @@ import (
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 
-	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/router"
 	"github.com/feltnet/felt/tun"
 )
@@ -24,19 +23,24 @@ import (
 // running felt is recreated (engSlot.Run).
 
 // openPersistentTUN creates the TUN name as a persistent device owned by
-// this user if it does not exist, then attaches to it with opts.
-func openPersistentTUN(name string, mtu int, opts tun.Options) (*tun.Device, error) {
+// this user if it does not exist (multi-queue for queues > 1), then attaches
+// queues queues to it with opts.
+func openPersistentTUN(name string, mtu, queues int, opts tun.Options) ([]*tun.Device, error) {
 	_, err := netlink.LinkByName(name)
 	var notFound netlink.LinkNotFoundError
 	if errors.As(err, &notFound) {
+		flags := netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR
+		if queues > 1 {
+			flags |= netlink.TUNTAP_MULTI_QUEUE
+		}
 		t := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: name}, Mode: netlink.TUNTAP_MODE_TUN,
-			Flags: netlink.TUNTAP_NO_PI | netlink.TUNTAP_VNET_HDR, Owner: uint32(os.Getuid()), Group: uint32(os.Getgid())}
+			Flags: flags, Owner: uint32(os.Getuid()), Group: uint32(os.Getgid())}
 		if err := netlink.LinkAdd(t); err != nil && !os.IsExist(err) {
 			// No CAP_NET_ADMIN, say: tun.Create explains what to do.
-			return tun.CreateWith(name, mtu, opts)
+			return tun.CreateQueues(name, mtu, queues, opts)
 		}
 	}
-	return tun.CreateWith(name, mtu, opts)
+	return tun.CreateQueues(name, mtu, queues, opts)
 }
 
 // engineView is what /metrics and /status read of the packet path.
@@ -150,36 +154,33 @@ func tunGone(name string) bool {
 // route) and returns a new engine on them.
 func (n *node) rebuildPlane() (*router.Engine, error) {
 	laddr := n.plane.conn.LocalAddr()
-	to := tun.DefaultOptions()
-	to.Logger = n.log.Named("tun")
-	dev, err := openPersistentTUN(n.cfg.TUNName, n.plane.mtu, to)
+	devs, conns, err := openQueues(laddr, n.cfg.TUNName, n.plane.mtu, 1+len(n.plane.more), n.log, func(err error) error {
+		return fmt.Errorf("listen on udp %s again: %w", laddr, err)
+	})
 	if err != nil {
 		return nil, err
 	}
-	o := encap.DefaultOptions()
-	o.Logger = n.log.Named("udp")
-	conn, err := encap.Listen(laddr, o)
-	if err != nil {
-		dev.Close()
-		return nil, fmt.Errorf("listen on udp %s again: %w", laddr, err)
+	closeAll := func() {
+		for i := range devs {
+			devs[i].Close()
+			conns[i].Close()
+		}
 	}
-	n.plane.dev, n.plane.conn = dev, conn
+	n.plane.dev, n.plane.conn, n.plane.more = devs[0], conns[0], queuesOf(devs, conns)
 	own := n.st.subnet()
 	skipped, err := tun.Configure(n.cfg.TUNName, tun.NetConfig{Addr: netip.PrefixFrom(own.Addr(), 32), MTU: n.plane.mtu,
 		Network: n.netCfg.Network, Routes: []netip.Prefix{n.netCfg.Network}, Exclusive: true})
 	if err != nil {
-		dev.Close()
-		conn.Close()
+		closeAll()
 		return nil, fmt.Errorf("configure %s: %w", n.cfg.TUNName, err)
 	}
 	for _, sk := range skipped {
 		n.log.Warn("TUN setting skipped", zap.String("what", sk))
 	}
-	eng, err := router.New(router.Config{Device: dev, Conn: conn, Framer: n.plane.framer, Network: n.netCfg.Network,
-		SubnetLen: n.netCfg.SubnetLen, Local: own}, n.log.Named("router"))
+	eng, err := router.New(router.Config{Device: n.plane.dev, Conn: n.plane.conn, Queues: n.plane.more, Framer: n.plane.framer,
+		Network: n.netCfg.Network, SubnetLen: n.netCfg.SubnetLen, Local: own}, n.log.Named("router"))
 	if err != nil {
-		dev.Close()
-		conn.Close()
+		closeAll()
 		return nil, err
 	}
 	n.closers = append(n.closers, func() { eng.Close() })

@@ -60,10 +60,11 @@ func newWireGuardPlane(b lease.Backend, ext extIface, public netip.Addr, cfg Con
 	// rather than out of the default route in the clear.
 	to := tun.DefaultOptions()
 	to.Logger = log.Named("tun")
-	dev, err := openPersistentTUN(cfg.TUNName, p.mtu, to)
+	devs, err := openPersistentTUN(cfg.TUNName, p.mtu, 1, to)
 	if err != nil {
 		return nil, err
 	}
+	dev := devs[0]
 	if p.wg, err = wg.New(dev, wc, log.Named("wireguard")); err != nil {
 		return nil, err
 	}

@@ -64,6 +64,7 @@ type Options struct {
 	GSO          bool // UDP segmentation offload on send (DefaultOptions: on; off to measure)
 	GRO          bool // UDP receive coalescing (DefaultOptions: on; off to measure)
 	SocketBuffer int  // SO_RCVBUF and SO_SNDBUF in bytes, FORCE variants tried first; 0 means DefaultSocketBuffer
+	ReusePort    bool // SO_REUSEPORT: Conns with it share one port, one peer's datagrams on one Conn (reuseport_linux.go)
 	// Logger receives the rare events (GSO fallback, buffer limits); nil means no logging.
 	Logger *zap.Logger
 
@@ -128,7 +129,7 @@ func Listen(laddr netip.AddrPort, o Options) (*Conn, error) {
 	if laddr.Addr().Is6() {
 		network, family = "udp6", unix.AF_INET6
 	}
-	pc, err := net.ListenUDP(network, net.UDPAddrFromAddrPort(laddr))
+	pc, err := listenUDP(network, laddr, o.ReusePort)
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("encap: listen on %s: udp port %d is already in use (another felt, flanneld or a kernel vxlan device?): %w", laddr, laddr.Port(), err)

@@ -1,6 +1,8 @@
 package router
 
-// Concurrency shape: Run starts exactly two goroutines and no others.
+// Concurrency shape: Run starts exactly two goroutines per queue (one
+// queue, Device and Conn, unless Config.Queues adds more: queues.go) and no
+// others.
 //
 //   outbound: Device.Read → per packet: lookup, encap in place → group per peer → Conn.WriteBatch
 //   inbound:  Conn.ReadBatch → per datagram: sender check, decap, source/destination checks → Device.Write
@@ -10,10 +12,10 @@ package router
 // no locks on the packet path. The peer table is an immutable snapshot in an
 // atomic.Pointer: SetPeers (any goroutine) publishes a new one and each loop
 // loads it once per batch; the own subnet (SetLocal) and the framing
-// (SetFramer) are published and loaded the same way. Stats are atomics added once per batch. The first
-// fatal error of either loop, a cancelled context, or Close closes the
-// Device and the Conn, which unblocks the other loop's read; Run returns
-// after both goroutines have ended.
+// (SetFramer) are published and loaded the same way. Stats are atomics
+// added once per batch. The first fatal error of any loop, a cancelled
+// context, or Close closes every Device and Conn, which unblocks the other
+// loops' reads; Run returns after all goroutines have ended.
 
 import (
 	"context"
@@ -45,8 +47,8 @@ var ErrClosed = errors.New("router: engine closed")
 
 // Config is what the engine needs; the agent fills it from the lease.
 type Config struct {
-	Device    Device       // TUN side; owned by the engine from New on
-	Conn      Conn         // UDP side; owned by the engine from New on
+	Device    Device       // TUN side (queue 0); owned by the engine from New on
+	Conn      Conn         // UDP side (queue 0); owned by the engine from New on
 	Framer    Framer       // the wire format shared with the peers; SetFramer replaces it
 	Network   netip.Prefix // the pool (flannel's Network)
 	SubnetLen int          // length of every lease in the pool
@@ -57,6 +59,10 @@ type Config struct {
 	// LogEvery is the shortest gap between two log lines of one drop
 	// reason; zero means 5s.
 	LogEvery time.Duration
+
+	// Queues are further Device/Conn pairs (queues 1..), each with a loop
+	// pair of its own; Device and Conn are queue 0. See queues.go.
+	Queues []Queue
 }
 
 func (c *Config) validate() error {
@@ -83,7 +89,7 @@ func (c *Config) validate() error {
 	case c.LogEvery < 0:
 		return fmt.Errorf("router: config LogEvery %v: must not be negative", c.LogEvery)
 	}
-	return nil
+	return c.validateQueues()
 }
 
 // checkFramer reports why f's overhead does not fit the loops' headroom;
@@ -106,8 +112,9 @@ type Engine struct {
 	stats  Stats
 	drops  dropLog
 
-	out *outbound
-	in  *inbound
+	out  *outbound // queue 0's loops
+	in   *inbound
+	more []queue // Config.Queues' loops
 
 	running   atomic.Bool
 	closed    atomic.Bool
@@ -137,13 +144,13 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	e.SetLocal(cfg.Local)
 	fr := cfg.Framer
 	e.framer.Store(&fr)
-	readDrops, err := newDeviceDrops(cfg.Device)
-	if err != nil {
+	var err error
+	if e.out, e.in, err = e.newLoops(cfg.Device, cfg.Conn); err != nil {
 		return nil, err
 	}
-	writeDrops, _ := newDeviceDrops(cfg.Device) // the same mapping, its own scratch
-	e.out = newOutbound(e, cfg.Device.BatchSize(), readDrops)
-	e.in = newInbound(e, cfg.Conn.BatchSize(), writeDrops)
+	if err := e.newQueues(); err != nil {
+		return nil, err
+	}
 	return e, nil
 }
 
@@ -189,7 +196,7 @@ func (e *Engine) Stats() *Stats { return &e.stats }
 
 // Run forwards packets until ctx is done, Close is called, or a loop fails.
 // It returns the first fatal error, or nil after a requested stop. It closes
-// the Device and the Conn before it returns. Run may be called once.
+// every Device and Conn before it returns. Run may be called once.
 func (e *Engine) Run(ctx context.Context) error {
 	if e.closed.Load() {
 		return ErrClosed
@@ -197,12 +204,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	if !e.running.CompareAndSwap(false, true) {
 		return errors.New("router: Run called twice")
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- e.out.run() }()
-	go func() { errc <- e.in.run() }()
+	loops := e.loops()
+	errc := make(chan error, len(loops))
+	for _, run := range loops {
+		go func() { errc <- run() }()
+	}
 
 	var first error
-	pending := 2
+	pending := len(loops)
 	select {
 	case <-ctx.Done():
 	case first = <-errc:
@@ -217,14 +226,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	return first
 }
 
-// Close stops the loops by closing the Device and the Conn. Safe to call
+// Close stops the loops by closing every Device and Conn. Safe to call
 // more than once and from any goroutine; later calls return nil.
 func (e *Engine) Close() error {
 	first := false
 	e.closeOnce.Do(func() {
 		first = true
 		e.closed.Store(true)
-		e.closeErr = errors.Join(e.cfg.Device.Close(), e.cfg.Conn.Close())
+		e.closeErr = errors.Join(e.cfg.Device.Close(), e.cfg.Conn.Close(), e.closeQueues())
 		if e.closeErr != nil {
 			e.closeErr = fmt.Errorf("router: close: %w", e.closeErr)
 		}

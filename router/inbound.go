@@ -10,6 +10,8 @@ import (
 // allocated once in New.
 type inbound struct {
 	e     *Engine
+	dev   Device   // this queue's: written here
+	conn  Conn     // this queue's: read here
 	bufs  [][]byte // read buffers, bufSize each; datagram i at bufs[i][Headroom:]
 	sizes []int
 	addrs []netip.AddrPort
@@ -24,9 +26,12 @@ type inbound struct {
 	inARow   int
 }
 
-func newInbound(e *Engine, batch int, dd deviceDrops) *inbound {
+func newInbound(e *Engine, dev Device, conn Conn, dd deviceDrops) *inbound {
+	batch := conn.BatchSize()
 	in := &inbound{
 		e:        e,
+		dev:      dev,
+		conn:     conn,
 		devDrops: dd,
 		sizes:    make([]int, batch),
 		addrs:    make([]netip.AddrPort, batch),
@@ -37,7 +42,7 @@ func newInbound(e *Engine, batch int, dd deviceDrops) *inbound {
 }
 
 func (in *inbound) run() error {
-	conn := in.e.cfg.Conn
+	conn := in.conn
 	for {
 		n, err := conn.ReadBatch(in.bufs, in.sizes, in.addrs, encap.Headroom)
 		if n > 0 {
@@ -108,7 +113,7 @@ func (in *inbound) write(bytes uint64) {
 	if k == 0 {
 		return
 	}
-	n, err := in.e.cfg.Device.Write(in.out, encap.Headroom)
+	n, err := in.dev.Write(in.out, encap.Headroom)
 	if err != nil && in.e.closed.Load() {
 		return
 	}

@@ -11,6 +11,8 @@ import (
 // table with more peers arrives) and reused for every batch.
 type outbound struct {
 	e     *Engine
+	dev   Device   // this queue's: read here
+	conn  Conn     // this queue's: sent on here
 	bufs  [][]byte // read buffers, bufSize each; packet i at bufs[i][Headroom:]
 	sizes []int
 
@@ -35,9 +37,12 @@ type outbound struct {
 	unreach  unreach // ICMP replies to packets with no route (unreach.go)
 }
 
-func newOutbound(e *Engine, batch int, dd deviceDrops) *outbound {
+func newOutbound(e *Engine, dev Device, conn Conn, dd deviceDrops) *outbound {
+	batch := dev.BatchSize()
 	o := &outbound{
 		e:         e,
+		dev:       dev,
+		conn:      conn,
 		devDrops:  dd,
 		sizes:     make([]int, batch),
 		frame:     make([][]byte, batch),
@@ -47,12 +52,12 @@ func newOutbound(e *Engine, batch int, dd deviceDrops) *outbound {
 		groupNext: make([]int, batch),
 	}
 	o.bufs = newBufs(batch)
-	o.unreach = newUnreach(e)
+	o.unreach = newUnreach(e, dev)
 	return o
 }
 
 func (o *outbound) run() error {
-	dev := o.e.cfg.Device
+	dev := o.dev
 	for {
 		n, err := dev.Read(o.bufs, o.sizes, encap.Headroom)
 		o.devDrops.fold(&o.tally, true)
@@ -124,7 +129,7 @@ func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
 	}
 	o.groupByPeer(t, n)
 	sent, sentBytes := uint64(kept), bytes
-	if err := o.e.cfg.Conn.WriteBatch(o.pkts, o.addrs); err != nil {
+	if err := o.conn.WriteBatch(o.pkts, o.addrs); err != nil {
 		if o.e.closed.Load() {
 			return nil
 		}

@@ -43,9 +43,9 @@ type unreach struct {
 	capped uint64 // replies skipped by the rate limit
 }
 
-func newUnreach(e *Engine) unreach {
+func newUnreach(e *Engine, dev Device) unreach {
 	u := unreach{now: e.cfg.Now, tokens: unreachBurst}
-	if s, ok := e.cfg.Device.(injectorSource); ok {
+	if s, ok := dev.(injectorSource); ok {
 		u.inject = s.NewInjector()
 		u.buf = make([]byte, encap.Headroom+unreachMax)
 	}

@@ -62,7 +62,17 @@ func CreateWith(name string, mtu int, opts Options) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openTUN(name, existing)
+	if err := checkFree(name, existing); err != nil {
+		return nil, err
+	}
+	return attach(name, mtu, existing, isMultiQueue(existing), opts)
+}
+
+// attach opens one queue of the TUN name (existing as looked up, nil to
+// create it), with IFF_MULTI_QUEUE if multi, turns the offloads on, sets the
+// MTU (0 keeps the link's) and returns the Device.
+func attach(name string, mtu int, existing *netlink.Tuntap, multi bool, opts Options) (*Device, error) {
+	fd, err := openTUN(name, existing, multi)
 	if err != nil {
 		return nil, err
 	}

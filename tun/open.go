@@ -35,8 +35,9 @@ func existingTUN(name string) (*netlink.Tuntap, error) {
 }
 
 // openTUN attaches a new non-blocking file descriptor to the TUN name,
-// creating the device if it does not exist. The caller owns the descriptor.
-func openTUN(name string, existing *netlink.Tuntap) (int, error) {
+// creating the device if it does not exist; multi asks for IFF_MULTI_QUEUE,
+// which must match an existing device's. The caller owns the descriptor.
+func openTUN(name string, existing *netlink.Tuntap, multi bool) (int, error) {
 	fd, err := unix.Open(cloneDevice, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, openError(err)
@@ -49,7 +50,7 @@ func openTUN(name string, existing *netlink.Tuntap) (int, error) {
 	// IFF_VNET_HDR is what lets setOffloads turn on TSO/USO; the kernel takes
 	// the feature flags from whoever attaches, also on a persistent TUN.
 	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI | unix.IFF_VNET_HDR)
-	if existing != nil && existing.Flags&netlink.TUNTAP_MULTI_QUEUE != 0 {
+	if multi {
 		flags |= unix.IFF_MULTI_QUEUE
 	}
 	ifr.SetUint16(flags)

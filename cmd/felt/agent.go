@@ -14,6 +14,7 @@ import (
 
 	"github.com/feltnet/felt/agent"
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/tun"
 )
 
 // unknownEnv lists the FLANNELD_* and FELT_* variables in environ that name
@@ -66,6 +67,7 @@ func cmdAgent(fs *flag.FlagSet) action {
 	healthIP := fs.String("healthz-ip", "0.0.0.0", "address of /healthz, /readyz, /metrics and /status")
 	healthPort := fs.Int("healthz-port", 0, "port of /healthz, /readyz, /metrics and /status (0: off)")
 	tunName := fs.String("tun-name", agent.DefaultTUNName, "name of the TUN device")
+	queues := fs.Int("queues", agent.DefaultQueues, "TUN queues and UDP sockets, each with its own pair of forwarding loops (1..256); more only help with more cores and several peers (docs/performance.md)")
 	vtepFile := fs.String("vtep-mac-file", "", "file that keeps the VtepMAC across restarts (default: felt-vtep-mac beside --subnet-file)")
 	cpuProfile := fs.String("cpuprofile", "", "write a Go CPU profile (go tool pprof) to this file until the agent stops")
 	return func(ctx context.Context, e *env, _ []string) error {
@@ -86,7 +88,7 @@ func cmdAgent(fs *flag.FlagSet) action {
 		cfg := agent.Config{
 			Etcd: o, Ifaces: ifaces, SubnetFile: *subnetFile,
 			RenewMargin: time.Duration(*margin) * time.Minute, IPMasq: *ipMasq, ForwardRules: *fwdRules,
-			HealthzIP: *healthIP, HealthzPort: *healthPort, TUNName: *tunName, VtepMACFile: *vtepFile,
+			HealthzIP: *healthIP, HealthzPort: *healthPort, TUNName: *tunName, VtepMACFile: *vtepFile, Queues: *queues,
 			IfaceRegex: df.ifaceRegex, IfaceCanReach: df.canReach, Resync: time.Duration(df.resync) * time.Second,
 			NoRandomFully: df.noRandomFully, BlackholeRoute: df.blackhole,
 		}
@@ -96,6 +98,9 @@ func cmdAgent(fs *flag.FlagSet) action {
 				return usageErr("--public-ip %q: not an IP address", *publicIP)
 			}
 			cfg.PublicIP = ip
+		}
+		if *queues == 0 {
+			return usageErr("--queues 0: must be between 1 and %d", tun.MaxQueues)
 		}
 		if err := cfg.Validate(); err != nil {
 			return usageErr("%v", err)

@@ -1,0 +1,83 @@
+package agent
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/feltnet/felt/tun"
+)
+
+// TestOpenQueues in a throwaway namespace: 2 queues make felt0 multi-queue
+// with 2 sockets on one port; an idle single-queue felt0 left by an older
+// felt is recreated multi-queue, with a log line; one held by another
+// process falls back to 1 queue with a log line (and then fails to attach,
+// as before queues); --queues 1 on a multi-queue felt0 attaches one queue.
+func TestOpenQueues(t *testing.T) {
+	inNewNetns(t, func() {
+		if out, err := exec.Command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
+			t.Errorf("lo up: %v %s", err, out)
+			return
+		}
+		laddr := netip.MustParseAddrPort("127.0.0.1:0")
+		listenErr := func(err error) error { return fmt.Errorf("listen: %w", err) }
+		open := func(name string, want int) (int, string, error) {
+			core, logs := observer.New(zap.InfoLevel)
+			devs, conns, err := openQueues(laddr, name, 1400, want, zap.New(core), listenErr)
+			var lines []string
+			for _, e := range logs.All() {
+				lines = append(lines, e.Message)
+			}
+			if err != nil {
+				return 0, strings.Join(lines, "\n"), err
+			}
+			for i := range devs {
+				if i > 0 && conns[i].LocalAddr() != conns[0].LocalAddr() {
+					t.Errorf("%s: socket %d on %s, socket 0 on %s", name, i, conns[i].LocalAddr(), conns[0].LocalAddr())
+				}
+				devs[i].Close()
+				conns[i].Close()
+			}
+			if len(devs) != len(conns) {
+				t.Errorf("%s: %d TUN queues, %d sockets", name, len(devs), len(conns))
+			}
+			return len(devs), strings.Join(lines, "\n"), nil
+		}
+		defer tun.Remove("mq0")
+		defer tun.Remove("mq1")
+
+		if n, _, err := open("mq0", 2); n != 2 || err != nil {
+			t.Errorf("new TUN, 2 queues: %d, %v", n, err)
+		}
+		if mq, err := tun.IsMultiQueue("mq0"); !mq || err != nil {
+			t.Errorf("mq0 not made multi-queue (persistent): %v, %v", mq, err)
+		}
+		if n, _, err := open("mq0", 1); n != 1 || err != nil {
+			t.Errorf("multi-queue TUN, --queues 1: %d, %v", n, err)
+		}
+
+		if out, err := exec.Command("ip", "tuntap", "add", "dev", "mq1", "mode", "tun", "vnet_hdr").CombinedOutput(); err != nil {
+			t.Errorf("ip tuntap add: %v %s", err, out)
+			return
+		}
+		held, err := tun.CreateWith("mq1", 0, tun.DefaultOptions())
+		if err != nil {
+			t.Errorf("hold mq1: %v", err)
+			return
+		}
+		n, logs, err := open("mq1", 2)
+		if err == nil || !strings.Contains(err.Error(), "already open") || !strings.Contains(logs, "running 1 queue") {
+			t.Errorf("single-queue TUN in use, 2 queues: %d, %v; logs:\n%s", n, err, logs)
+		}
+		held.Close()
+		n, logs, err = open("mq1", 2)
+		if n != 2 || err != nil || !strings.Contains(logs, "recreate it multi-queue") {
+			t.Errorf("idle single-queue TUN, 2 queues: %d, %v; logs:\n%s", n, err, logs)
+		}
+	})
+}
