@@ -46,7 +46,8 @@ type node struct {
 	peers   *peerSet
 	keeper  keeper
 	watcher leaseWatcher
-	eng     forwarder
+	eng     forwarder     // the backend's forwarding (backend.go: paths)
+	routes  *peerRoutes   // kernel routes to direct peers; nil without host-gw or DirectRouting
 	health  *healthServer // nil without --healthz-port
 	masq    *ipMasq       // set by run with --ip-masq, before the keeper starts
 	closers []func()      // run by close in reverse
@@ -92,7 +93,7 @@ func (n *node) build(ctx context.Context) error {
 	if err := n.takeLease(ctx, store); err != nil {
 		return err
 	}
-	eng, err := n.newEngine()
+	eng, err := n.newForwarder()
 	if err != nil {
 		return err
 	}
@@ -148,6 +149,9 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 	if n.own, err = mgr.Acquire(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
 		return fmt.Errorf("acquire a subnet lease: %w", err)
 	}
+	if err := n.plane.afterLease(n.netCfg, n.own); err != nil {
+		return err
+	}
 	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("public_ip", n.st.public),
 		zap.String("backend", n.netCfg.Backend.Type), zap.Time("expires", n.own.Expiration))
 	return n.st.adopt(n.own, n.cfg)
@@ -166,7 +170,6 @@ func (n *node) newEngine() (*router.Engine, error) {
 		return nil, err
 	}
 	n.closers = append(n.closers, func() { eng.Close() })
-	n.eng = eng
 	return eng, nil
 }
 
@@ -178,7 +181,10 @@ func (n *node) startHealth(eng *router.Engine) error {
 	}
 	status := func() any {
 		s := n.st.status()
-		s.Counters = counters(eng.Stats().Snapshot())
+		s.Counters = map[string]uint64{}
+		if eng != nil {
+			s.Counters = counters(eng.Stats().Snapshot())
+		}
 		return s
 	}
 	reg := newMetrics(n.st, eng, n.peers.counts)

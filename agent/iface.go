@@ -12,8 +12,9 @@ import (
 // extIface is the external (underlay) interface as flanneld chooses it.
 type extIface struct {
 	Name string
-	Addr netip.Addr // the interface's IPv4 address: the socket binds here for udp
-	MTU  int
+	Addr  netip.Addr // the interface's IPv4 address: the socket binds here for udp
+	MTU   int
+	Index int // host-gw routes name this link
 }
 
 // findExtIface picks the external interface: the first of ifaces (names or
@@ -61,7 +62,7 @@ func ifaceByName(name string) (extIface, error) {
 	}
 	for _, a := range addrs {
 		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && !ip.IsLinkLocalUnicast() {
-			return extIface{Name: name, Addr: ip, MTU: l.Attrs().MTU}, nil
+			return extIface{Name: name, Addr: ip, MTU: l.Attrs().MTU, Index: l.Attrs().Index}, nil
 		}
 	}
 	return extIface{}, fmt.Errorf("interface %q has no IPv4 address", name)
@@ -77,7 +78,7 @@ func ifaceByAddr(ip netip.Addr) (extIface, error) {
 		for _, a := range addrs {
 			if n, ok := a.(*net.IPNet); ok {
 				if got, ok := netip.AddrFromSlice(n.IP.To4()); ok && got == ip {
-					return extIface{Name: ifc.Name, Addr: ip, MTU: ifc.MTU}, nil
+					return extIface{Name: ifc.Name, Addr: ip, MTU: ifc.MTU, Index: ifc.Index}, nil
 				}
 			}
 		}

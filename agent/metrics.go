@@ -29,10 +29,10 @@ func counters(s router.Snapshot) map[string]uint64 {
 // packet path for metrics.
 type collector struct {
 	st       *state
-	eng      *router.Engine
+	eng      *router.Engine // nil for a backend without a packet path
 	rejected *ruleCounts
 
-	packets, bytes, drops, peers, expiry, renewals, reacquired, rejects *prometheus.Desc
+	packets, bytes, drops, peers, byPath, expiry, renewals, reacquired, rejects *prometheus.Desc
 }
 
 // ruleCounts counts rejected leases by rule: the watch goroutine adds, a
@@ -74,6 +74,9 @@ func newMetrics(st *state, eng *router.Engine, rejected *ruleCounts) *prometheus
 		bytes:      prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
 		drops:      prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
 		peers:      prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
+		byPath: prometheus.NewDesc("felt_peers_by_path",
+			"Peers by how packets reach them: direct (kernel route via the PublicIP), tunnelled (felt's packet path), external (extension).",
+			[]string{"path"}, nil),
 		expiry:     prometheus.NewDesc("felt_lease_expiry_timestamp_seconds", "When the own subnet lease expires (Unix time).", []string{"subnet"}, nil),
 		renewals:   prometheus.NewDesc("felt_lease_renewals_total", "Renewals of the own subnet lease.", nil, nil),
 		reacquired: prometheus.NewDesc("felt_lease_reacquired_total", "Times the own lease was lost and a lease taken again.", nil, nil),
@@ -84,21 +87,25 @@ func newMetrics(st *state, eng *router.Engine, rejected *ruleCounts) *prometheus
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.expiry, c.renewals, c.reacquired, c.rejects} {
+	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.byPath, c.expiry, c.renewals, c.reacquired, c.rejects} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.eng.Stats().Snapshot()
-	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.OutPackets), "out")
-	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.InPackets), "in")
-	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.OutBytes), "out")
-	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.InBytes), "in")
-	for r := router.Reason(1); r < router.NumReasons; r++ {
-		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[r]), r.String())
+	byPath := c.st.pathCounts()
+	for _, p := range []string{pathDirect, pathTunnelled, pathExternal} {
+		ch <- prometheus.MustNewConstMetric(c.byPath, prometheus.GaugeValue, float64(byPath[p]), p)
 	}
-	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(c.eng.Table().Len()))
+	if c.eng != nil {
+		c.collectEngine(ch)
+	} else {
+		n := 0
+		for _, v := range byPath {
+			n += v
+		}
+		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(n))
+	}
 	c.st.mu.Lock()
 	own, renewals, reacquired := c.st.own, c.st.renewals, c.st.reacquired
 	c.st.mu.Unlock()
@@ -111,4 +118,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for i, r := range rules {
 		ch <- prometheus.MustNewConstMetric(c.rejects, prometheus.CounterValue, float64(counts[i]), r)
 	}
+}
+
+// collectEngine exports the packet engine's counters and table size.
+func (c *collector) collectEngine(ch chan<- prometheus.Metric) {
+	s := c.eng.Stats().Snapshot()
+	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.OutPackets), "out")
+	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.InPackets), "in")
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.OutBytes), "out")
+	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.InBytes), "in")
+	for r := router.Reason(1); r < router.NumReasons; r++ {
+		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[r]), r.String())
+	}
+	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(c.eng.Table().Len()))
 }

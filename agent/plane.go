@@ -26,25 +26,26 @@ var (
 	_ router.DeviceDrops = (*tun.Device)(nil)
 )
 
-// plane is the packet path's parts for one backend: the TUN, the socket and
-// the framing, plus what the lease publishes about them.
+// plane is a backend's parts: for the packet backends the TUN, the socket
+// and the framing; for all, what the lease publishes and subnet.env's MTU.
 type plane struct {
-	backend string // lease.BackendUDP or lease.BackendVXLAN
-	dev     router.Device
+	backend string // the config's Backend.Type
+	kind    backendKind
+	dev     router.Device // nil unless kind is packetBackend
 	conn    *encap.Conn
 	framer  router.Framer
 	attrs   lease.Attrs
 	mtu     int // TUN MTU
 	port    uint16
 	vtep    *vtep // vxlan only: the VtepMAC, which may change at run time
+	link    int        // host-gw: the external interface's index
+	ext     *extension // extension only
 }
 
-// newPlane opens the socket and the TUN before a lease is taken, as flanneld
-// creates its device first: a port in use or a missing TUN permission is
-// reported before anything is written to etcd.
-func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
+// newPacketPlane opens the socket and the TUN of udp or vxlan.
+func newPacketPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
 	b := c.Backend
-	p := &plane{backend: b.Type, port: uint16(b.UDPPort())}
+	p := &plane{backend: b.Type, kind: packetBackend, port: uint16(b.UDPPort())}
 	laddr, err := p.setFraming(b, ext, public, cfg.VtepMACFile, log)
 	if err != nil {
 		return nil, err

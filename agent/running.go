@@ -25,7 +25,12 @@ func (n *node) run(ctx context.Context) error {
 		go n.health.serve(n.log)
 	}
 	g.spawn("router", n.eng.Run)
-	g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+	if n.plane.watches() {
+		g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+	}
+	if n.routes != nil {
+		g.spawn("routes", n.routes.run)
+	}
 	n.startForwardRules(g)
 	if err := n.startIPMasq(g); err != nil {
 		g.fail(err)
@@ -37,8 +42,7 @@ func (n *node) run(ctx context.Context) error {
 			}
 		})
 	})
-	n.log.Info("felt agent running", zap.String("tun", n.cfg.TUNName), zap.Int("mtu", n.plane.mtu),
-		zap.Stringer("listen", n.plane.conn.LocalAddr()))
+	n.log.Info("felt agent running", n.plane.runFields(n.cfg.TUNName)...)
 	return g.wait()
 }
 
@@ -49,6 +53,9 @@ func (n *node) onLeases(evs []lease.Event) {
 		n.eng.SetPeers(list)
 		n.st.setPeers(list)
 		n.checkVtepMAC(list)
+	}
+	if e := n.plane.ext; e != nil {
+		e.apply(evs, n.peers.accepts)
 	}
 	n.st.setRejected(n.peers.rejectedList())
 }
