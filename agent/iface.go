@@ -11,7 +11,7 @@ import (
 
 // extIface is the external (underlay) interface as flanneld chooses it.
 type extIface struct {
-	Name string
+	Name  string
 	Addr  netip.Addr // the interface's IPv4 address: the socket binds here for udp
 	MTU   int
 	Index int // host-gw routes name this link

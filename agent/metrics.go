@@ -70,10 +70,10 @@ func newMetrics(st *state, eng *router.Engine, rejected *ruleCounts) *prometheus
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{st: st, eng: eng, rejected: rejected,
-		packets:    prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
-		bytes:      prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
-		drops:      prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
-		peers:      prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
+		packets: prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
+		bytes:   prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
+		drops:   prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
+		peers:   prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
 		byPath: prometheus.NewDesc("felt_peers_by_path",
 			"Peers by how packets reach them: direct (kernel route via the PublicIP), tunnelled (felt's packet path), external (extension).",
 			[]string{"path"}, nil),

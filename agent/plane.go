@@ -37,7 +37,7 @@ type plane struct {
 	attrs   lease.Attrs
 	mtu     int // TUN MTU
 	port    uint16
-	vtep    *vtep // vxlan only: the VtepMAC, which may change at run time
+	vtep    *vtep      // vxlan only: the VtepMAC, which may change at run time
 	link    int        // host-gw: the external interface's index
 	ext     *extension // extension only
 }
