@@ -52,14 +52,19 @@ func cmdStatus(fs *flag.FlagSet) action {
 			return fmt.Errorf("%s: not an agent status: %w", url, err)
 		}
 		w := e.stdout
-		fmt.Fprintf(w, "subnet %s  public-ip %s  backend %s  tun %s (mtu %d)", st.Subnet, st.PublicIP, st.Backend, st.TUN, st.MTU)
+		fmt.Fprintf(w, "subnet %s  public-ip %s  backend %s", st.Subnet, st.PublicIP, st.Backend)
+		if st.TUN != "" {
+			fmt.Fprintf(w, "  tun %s (mtu %d)", st.TUN, st.MTU)
+		} else {
+			fmt.Fprintf(w, "  mtu %d (no TUN)", st.MTU)
+		}
 		if st.VtepMAC != "" {
 			fmt.Fprintf(w, "  vtep-mac %s", st.VtepMAC)
 		}
 		fmt.Fprintf(w, "\nlease expires in %s\n\npeers (%d):\n", st.Expires.Sub(st.Timestamp).Round(time.Second), len(st.Peers))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, p := range st.Peers {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Subnet, p.Addr, p.MAC)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Subnet, p.Path, p.Addr, p.MAC)
 		}
 		tw.Flush()
 		if len(st.Rejected) > 0 {
