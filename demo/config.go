@@ -31,17 +31,17 @@ var (
 
 // Config describes one demo. Zero fields take the defaults above.
 type Config struct {
-	Hosts    int          // hosts (each with an agent and two containers); 2..20
-	Backend  string       // "udp", "vxlan" or "host-gw"
+	Hosts   int    // hosts (each with an agent and two containers); 2..20
+	Backend string // "udp", "vxlan" or "host-gw"
 	// DirectRouting sets vxlan's DirectRouting: the hosts share one L2, so
 	// every peer is reached by a kernel route instead of felt's TUN.
 	DirectRouting bool
-	IPMasq   bool         // run the agents with --ip-masq and check masquerading
-	Keep     bool         // after the checks, keep the lab until ctx ends
-	Name     string       // lab name: prefix of every namespace and link (netns.LabConfig.Name)
-	Underlay netip.Prefix // the hosts' network
-	Network  netip.Prefix // the overlay (flannel's Network)
-	Transfer int64        // bytes of the checked TCP transfer
+	IPMasq        bool         // run the agents with --ip-masq and check masquerading
+	Keep          bool         // after the checks, keep the lab until ctx ends
+	Name          string       // lab name: prefix of every namespace and link (netns.LabConfig.Name)
+	Underlay      netip.Prefix // the hosts' network
+	Network       netip.Prefix // the overlay (flannel's Network)
+	Transfer      int64        // bytes of the checked TCP transfer
 
 	// FeltBin is the felt binary the agents run; default os.Executable().
 	FeltBin string
