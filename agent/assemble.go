@@ -43,7 +43,8 @@ type node struct {
 	peers   *peerSet
 	keeper  keeper
 	watcher leaseWatcher
-	eng     forwarder
+	eng     forwarder     // the backend's forwarding (backend.go: paths)
+	routes  *peerRoutes   // kernel routes to direct peers; nil without host-gw or DirectRouting
 	health  *healthServer // nil without --healthz-port
 	closers []func()      // run by close in reverse
 
@@ -52,9 +53,10 @@ type node struct {
 	fw     *fwKeeper // set by run with --ip-masq or forward rules, before the keeper starts
 }
 
-// assemble builds a node in order: config, external interface, socket and
-// TUN (before any lease, as flanneld creates its device first), lease,
-// engine, peer set and health server. On error it closes what it built.
+// assemble builds a node in order: config, external interface, the
+// backend's plane (socket and TUN for the packet backends, before any lease,
+// as flanneld creates its device first), lease, peer set, forwarding and
+// health server. On error it closes what it built.
 func assemble(ctx context.Context, cfg Config, log *zap.Logger) (*node, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -99,18 +101,11 @@ func (n *node) build(ctx context.Context) error {
 	}
 	n.peers = newPeerSet(n.netCfg, n.own, n.log.Named("peers"))
 	n.watcher = lease.NewWatcher(store, n.log.Named("watch"))
-	if n.plane.wg != nil {
-		// wireguard's packet path is wireguard-go's: no router.Engine.
-		n.eng = &wgForwarder{dev: n.plane.wg, peers: n.peers, log: n.log.Named("wireguard")}
-		n.attachHealth(nil)
-		return nil
-	}
-	eng, err := n.newEngine()
+	view, err := n.newForwarder()
 	if err != nil {
 		return err
 	}
-	n.eng = newEngSlot(eng, n.cfg.TUNName, n.own.Subnet, n.rebuildPlane, n.log.Named("tun"))
-	n.attachHealth(eng)
+	n.attachHealth(view)
 	return nil
 }
 
@@ -149,6 +144,9 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 	}
 	if n.own, err = mgr.Acquire(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
 		return fmt.Errorf("acquire a subnet lease: %w", err)
+	}
+	if err := n.plane.afterLease(n.netCfg, n.own); err != nil {
+		return err
 	}
 	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("public_ip", n.st.public),
 		zap.String("backend", n.netCfg.Backend.Type), zap.Time("expires", n.own.Expiration))

@@ -16,7 +16,7 @@ import (
 // Rules, besides lease.CheckPeer's, for which a lease is not taken as a peer.
 const (
 	rulePublicIP    = "public_ip"    // no IPv4 PublicIP
-	ruleBackendType = "backend_type" // a vxlan node and a lease of another backend
+	ruleBackendType = "backend_type" // a vxlan, wireguard, host-gw or extension node and a lease of another backend
 	ruleBackendData = "backend_data" // a vxlan (wireguard) lease without a usable VNI and VtepMAC (PublicKey)
 )
 
@@ -39,7 +39,7 @@ type rejection struct {
 // from any goroutine.
 type peerSet struct {
 	cfg      *lease.Config
-	port     uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel)
+	port     uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel); 0 without a packet path
 	log      *zap.Logger
 	peers    map[netip.Prefix]peer
 	rejected map[netip.Prefix]rejection // warned and counted once per lease and reason, not per event
@@ -50,7 +50,11 @@ type peerSet struct {
 }
 
 func newPeerSet(cfg *lease.Config, own lease.Lease, log *zap.Logger) *peerSet {
-	return &peerSet{cfg: cfg, port: uint16(cfg.Backend.UDPPort()), log: log, own: own,
+	port := uint16(0)
+	if k, _ := kindOf(cfg.Backend.Type); k == packetBackend || k == wireguardBackend {
+		port = uint16(cfg.Backend.UDPPort())
+	}
+	return &peerSet{cfg: cfg, port: port, log: log, own: own,
 		peers: map[netip.Prefix]peer{}, rejected: map[netip.Prefix]rejection{}, counts: newRuleCounts()}
 }
 
@@ -114,9 +118,9 @@ func (s *peerSet) add(l lease.Lease) bool {
 }
 
 // peerOf maps a lease to a peer, or says why the lease is not one: its
-// subnets must pass lease.CheckPeer; flanneld's vxlan nodes ignore every
-// lease whose BackendType is not "vxlan", its wireguard nodes every one
-// not "wireguard"; its udp nodes take any backend.
+// subnets must pass lease.CheckPeer; flanneld's vxlan, wireguard, host-gw
+// and extension nodes ignore every lease whose BackendType is not their
+// own; its udp nodes take any backend.
 func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 	a := l.Attrs
 	reject := func(rule, why string) (peer, *rejection) {
@@ -136,13 +140,12 @@ func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 	if s.cfg.Backend.Type == lease.BackendWireGuard {
 		return s.wireguardPeer(p, a)
 	}
+	if t := s.cfg.Backend.Type; (t == lease.BackendHostGW || t == lease.BackendExtension) && a.BackendType != t {
+		return reject(ruleBackendType, "backend type "+backendName(a.BackendType)+" is not "+t)
+	}
 	if s.cfg.Backend.Type == lease.BackendVXLAN {
 		if a.BackendType != lease.BackendVXLAN {
-			bt := a.BackendType
-			if bt == "" {
-				bt = "udp (none)"
-			}
-			return reject(ruleBackendType, "backend type "+bt+" is not vxlan")
+			return reject(ruleBackendType, "backend type "+backendName(a.BackendType)+" is not vxlan")
 		}
 		_, mac, err := a.VXLAN()
 		if err != nil {
@@ -151,6 +154,21 @@ func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 		copy(p.MAC[:], mac)
 	}
 	return p, nil
+}
+
+// backendName names a lease's BackendType for a log line.
+func backendName(bt string) string {
+	if bt == "" {
+		return "udp (none)"
+	}
+	return bt
+}
+
+// accepts reports whether l passes peerOf's rules (it need not be in the
+// set: a Removed event's lease is checked as it was).
+func (s *peerSet) accepts(l lease.Lease) bool {
+	_, rej := s.peerOf(l)
+	return rej == nil
 }
 
 func (s *peerSet) list() []router.Peer {

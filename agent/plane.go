@@ -27,11 +27,13 @@ var (
 	_ router.DeviceDrops = (*tun.Device)(nil)
 )
 
-// plane is the packet path's parts for one backend: the TUN, the socket and
-// the framing, plus what the lease publishes about them.
+// plane is a backend's parts: for udp and vxlan the TUN, the socket and the
+// framing; for wireguard wireguard-go's device on the TUN; for all, what the
+// lease publishes and subnet.env's MTU.
 type plane struct {
-	backend string // lease.BackendUDP or lease.BackendVXLAN
-	dev     router.Device
+	backend string // the config's Backend.Type
+	kind    backendKind
+	dev     router.Device // nil unless kind is packetBackend
 	conn    *encap.Conn
 	framer  router.Framer
 	attrs   lease.Attrs
@@ -39,17 +41,14 @@ type plane struct {
 	port    uint16
 	vtep    *vtep      // vxlan only: the VtepMAC, which may change at run time
 	wg      *wg.Device // wireguard only: owns the TUN; dev, conn and framer are nil
+	link    int        // host-gw: the external interface's index
+	ext     *extension // extension only
 }
 
-// newPlane opens the socket and the TUN before a lease is taken, as flanneld
-// creates its device first: a port in use or a missing TUN permission is
-// reported before anything is written to etcd.
-func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
+// newPacketPlane opens the socket and the TUN of udp or vxlan.
+func newPacketPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
 	b := c.Backend
-	if b.Type == lease.BackendWireGuard {
-		return newWireGuardPlane(b, ext, public, cfg, log)
-	}
-	p := &plane{backend: b.Type, port: uint16(b.UDPPort())}
+	p := &plane{backend: b.Type, kind: packetBackend, port: uint16(b.UDPPort())}
 	laddr, err := p.setFraming(b, ext, public, cfg.VtepMACFile, log)
 	if err != nil {
 		return nil, err
@@ -101,9 +100,7 @@ func (p *plane) setFraming(b lease.Backend, ext extIface, public netip.Addr, mac
 		// flanneld's udp backend binds to the interface address.
 		return netip.AddrPortFrom(ext.Addr, p.port), nil
 	}
-	// Not a second validation: lease.Config.Validate admits only the
-	// backends above and reports any other to the user. This guards against
-	// lease learning a backend before the agent does.
+	// Not reached: kindOf sends only udp and vxlan here.
 	return netip.AddrPort{}, fmt.Errorf("backend %q: the agent builds no data plane for it", b.Type)
 }
 
@@ -119,7 +116,8 @@ func (p *plane) close() {
 	}
 }
 
-// listenAddr is the underlay address the backend receives on.
+// listenAddr is the underlay address the backend receives on (packet and
+// wireguard backends).
 func (p *plane) listenAddr() string {
 	if p.conn != nil {
 		return p.conn.LocalAddr().String()

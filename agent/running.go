@@ -17,7 +17,12 @@ import (
 func (n *node) run(ctx context.Context) error {
 	g := newGroup(ctx)
 	g.spawn("router", n.eng.Run)
-	g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+	if n.plane.watches() {
+		g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+	}
+	if n.routes != nil {
+		g.spawn("routes", n.routes.run)
+	}
 	if err := n.startFirewall(g); err != nil {
 		g.fail(err)
 	}
@@ -29,8 +34,7 @@ func (n *node) run(ctx context.Context) error {
 			}
 		})
 	})
-	n.log.Info("felt agent running", zap.String("tun", n.cfg.TUNName), zap.Int("mtu", n.plane.mtu),
-		zap.String("listen", n.plane.listenAddr()))
+	n.log.Info("felt agent running", n.plane.runFields(n.cfg.TUNName)...)
 	if g.ctx.Err() == nil {
 		n.markReady()
 	}
@@ -46,6 +50,9 @@ func (n *node) onLeases(evs []lease.Event) {
 		n.eng.SetPeers(list)
 		n.st.setPeers(list)
 		n.checkVtepMAC(list)
+	}
+	if e := n.plane.ext; e != nil {
+		e.apply(evs, n.peers.accepts)
 	}
 	n.st.setRejected(n.peers.rejectedList())
 }

@@ -146,15 +146,10 @@ func (n *node) rebuildPlane() (*router.Engine, error) {
 	}
 	n.plane.dev, n.plane.conn = dev, conn
 	own := n.st.subnet()
-	skipped, err := tun.Configure(n.cfg.TUNName, tun.NetConfig{Addr: netip.PrefixFrom(own.Addr(), 32), MTU: n.plane.mtu,
-		Network: n.netCfg.Network, Routes: []netip.Prefix{n.netCfg.Network}, Exclusive: true})
-	if err != nil {
+	if err := n.st.configureTUN(own); err != nil {
 		dev.Close()
 		conn.Close()
-		return nil, fmt.Errorf("configure %s: %w", n.cfg.TUNName, err)
-	}
-	for _, sk := range skipped {
-		n.log.Warn("TUN setting skipped", zap.String("what", sk))
+		return nil, err
 	}
 	eng, err := router.New(router.Config{Device: dev, Conn: conn, Framer: n.plane.framer, Network: n.netCfg.Network,
 		SubnetLen: n.netCfg.SubnetLen, Local: own}, n.log.Named("router"))

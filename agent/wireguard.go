@@ -40,7 +40,7 @@ func newWireGuardPlane(b lease.Backend, ext extIface, public netip.Addr, cfg Con
 	if b.MTU > 0 {
 		under = b.MTU
 	}
-	p := &plane{backend: b.Type, mtu: under - lease.WireGuardOverhead, port: uint16(b.ListenPort)}
+	p := &plane{backend: b.Type, kind: wireguardBackend, mtu: under - lease.WireGuardOverhead, port: uint16(b.ListenPort)}
 	file := wireguardKeyFile(cfg)
 	key, created, err := wg.LoadOrCreateKey(file)
 	if err != nil {
@@ -74,11 +74,7 @@ func (s *peerSet) wireguardPeer(p peer, a lease.Attrs) (peer, *rejection) {
 		return peer{}, &rejection{publicIP: a.PublicIP, rule: rule, why: why}
 	}
 	if a.BackendType != lease.BackendWireGuard {
-		bt := a.BackendType
-		if bt == "" {
-			bt = "udp (none)"
-		}
-		return reject(ruleBackendType, "backend type "+bt+" is not wireguard")
+		return reject(ruleBackendType, "backend type "+backendName(a.BackendType)+" is not wireguard")
 	}
 	d, key, err := a.WireGuard()
 	if err != nil {
