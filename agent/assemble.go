@@ -19,10 +19,12 @@ type (
 		Keep(ctx context.Context, cfg *lease.Config, l lease.Lease, attrs lease.Attrs, onChange func(lease.Lease)) error
 		Republish(attrs lease.Attrs)
 	}
-	// leaseWatcher reports the other nodes' leases.
+	// leaseWatcher reports the other nodes' leases; Listed is closed once
+	// the first listing was emitted.
 	leaseWatcher interface {
 		WatchLeases(ctx context.Context, own netip.Prefix, emit func([]lease.Event)) error
 		SetOwn(own netip.Prefix)
+		Listed() <-chan struct{}
 	}
 	// forwarder is the packet path.
 	forwarder interface {

@@ -1,12 +1,14 @@
 package agent
 
 import (
+	"context"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -140,5 +142,47 @@ func TestPeerRoutesRecategorise(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// listedWatcher is a leaseWatcher whose first listing the test completes.
+type listedWatcher struct{ listed chan struct{} }
+
+func (w listedWatcher) WatchLeases(context.Context, netip.Prefix, func([]lease.Event)) error {
+	return nil
+}
+func (w listedWatcher) SetOwn(netip.Prefix)     {}
+func (w listedWatcher) Listed() <-chan struct{} { return w.listed }
+
+// TestReadyWhenListed: host-gw is ready only after the first lease listing
+// was routed; the kinds with a TUN (and alloc, extension) at once.
+func TestReadyWhenListed(t *testing.T) {
+	for _, tc := range []struct {
+		kind backendKind
+		wait bool
+	}{{packetBackend, false}, {wireguardBackend, false}, {leaseOnly, false}, {routeBackend, true}} {
+		w := listedWatcher{listed: make(chan struct{})}
+		n := &node{plane: &plane{kind: tc.kind}, watcher: w, log: zap.NewNop(), notify: notifier{log: zap.NewNop()}}
+		got := make(chan bool, 1)
+		go func() { got <- n.readyWhenListed(t.Context()) }()
+		if tc.wait {
+			select {
+			case <-got:
+				t.Fatalf("kind %v: ready before the first listing", tc.kind)
+			case <-time.After(50 * time.Millisecond):
+			}
+			close(w.listed)
+		}
+		if !<-got {
+			t.Errorf("kind %v: not ready", tc.kind)
+		}
+	}
+	// ctx ended before the listing: not ready.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	n := &node{plane: &plane{kind: routeBackend}, watcher: listedWatcher{listed: make(chan struct{})}, log: zap.NewNop(),
+		notify: notifier{log: zap.NewNop()}}
+	if n.readyWhenListed(ctx) {
+		t.Error("ready after ctx ended")
 	}
 }

@@ -130,6 +130,23 @@ func unreachable(err error) bool {
 		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "Unavailable")
 }
 
+// readyWhenListed waits, for host-gw, until the first listing of the leases
+// has been applied, so that the routes to the peers known at start are in
+// (without them the host's packets to the overlay would follow the default
+// route). The other kinds are ready as run starts: udp, vxlan and wireguard
+// once the TUN is configured (adopt, before run), alloc and extension once
+// the lease and subnet.env are. It reports false if ctx ended first.
+func (n *node) readyWhenListed(ctx context.Context) bool {
+	if n.plane.kind == routeBackend {
+		n.waitingFor("listing the other leases to route to their subnets")
+		select {
+		case <-n.watcher.Listed():
+		case <-ctx.Done():
+		}
+	}
+	return ctx.Err() == nil
+}
+
 // markReady reports readiness: /readyz turns 200 and systemd gets READY=1.
 func (n *node) markReady() {
 	on := n.cfg.TUNName

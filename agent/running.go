@@ -35,7 +35,7 @@ func (n *node) run(ctx context.Context) error {
 		})
 	})
 	n.log.Info("felt agent running", n.plane.runFields(n.cfg.TUNName)...)
-	if g.ctx.Err() == nil {
+	if n.readyWhenListed(g.ctx) {
 		n.markReady()
 	}
 	err := g.wait()
