@@ -73,6 +73,9 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 	case wireguardBackend:
 		return newWireGuardPlane(c.Backend, ext, public, cfg, log)
 	}
+	if err := removeStaleTUN(cfg.TUNName, log); err != nil {
+		return nil, err
+	}
 	return newRoutePlane(c, ext, public, log)
 }
 

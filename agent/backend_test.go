@@ -186,3 +186,33 @@ func TestReadyWhenListed(t *testing.T) {
 		t.Error("ready after ctx ended")
 	}
 }
+
+// TestRemoveStaleTUN: a backend without a TUN deletes the persistent TUN an
+// earlier udp or vxlan run left, and leaves a link of that name that is not
+// a TUN alone (real links, in a throwaway namespace).
+func TestRemoveStaleTUN(t *testing.T) {
+	inNewNetns(t, func() {
+		ip := func(args ...string) {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Errorf("ip %v: %v: %s", args, err, out)
+			}
+		}
+		exists := func(name string) bool { return exec.Command("ip", "link", "show", name).Run() == nil }
+		if err := removeStaleTUN("felt0", zap.NewNop()); err != nil {
+			t.Errorf("no TUN at all: %v", err)
+		}
+		ip("tuntap", "add", "dev", "felt0", "mode", "tun")
+		ip("addr", "add", "10.5.1.0/32", "dev", "felt0")
+		if err := removeStaleTUN("felt0", zap.NewNop()); err != nil || exists("felt0") {
+			t.Errorf("stale TUN: err %v, still there: %v", err, exists("felt0"))
+		}
+		ip("link", "add", "felt0", "type", "veth", "peer", "name", "felt0p")
+		if err := removeStaleTUN("felt0", zap.NewNop()); err != nil || !exists("felt0") {
+			t.Errorf("a veth named felt0: err %v, deleted: %v", err, !exists("felt0"))
+		}
+		ip("tuntap", "add", "dev", "tap7", "mode", "tap")
+		if err := removeStaleTUN("tap7", zap.NewNop()); err != nil || !exists("tap7") {
+			t.Errorf("a TAP: err %v, deleted: %v", err, !exists("tap7"))
+		}
+	})
+}

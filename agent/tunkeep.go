@@ -39,6 +39,31 @@ func openPersistentTUN(name string, mtu int, opts tun.Options) (*tun.Device, err
 	return tun.CreateWith(name, mtu, opts)
 }
 
+// removeStaleTUN deletes the TUN name that an earlier udp or vxlan run left
+// (it is persistent) when this run's backend has none (host-gw, alloc,
+// extension): its address and route to the Network would otherwise stay,
+// and the kernel would send into a device nobody reads whatever no more
+// specific route catches. A link of that name that is not a TUN is left
+// alone.
+func removeStaleTUN(name string, log *zap.Logger) error {
+	l, err := netlink.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look for a TUN %s left by an earlier run: %w", name, err)
+	}
+	if t, ok := l.(*netlink.Tuntap); !ok || t.Mode != netlink.TUNTAP_MODE_TUN {
+		return nil
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("delete the TUN %s left by an earlier run (this backend has none): %w", name, err)
+	}
+	log.Info("deleted the TUN an earlier run left: this backend has none", zap.String("tun", name))
+	return nil
+}
+
 // engineView is what /metrics and /status read of the packet path.
 type engineView interface {
 	Stats() *router.Stats
