@@ -18,6 +18,15 @@ type NetConfig struct {
 	// from the device, as flanneld's EnsureV4AddressOnLink does. Zero means
 	// "any of Routes".
 	Network netip.Prefix
+
+	// The IPv6 side of a dual-stack or IPv6-only node (configure6.go): the
+	// address (a /128 of the IPv6 lease, as flanneld's flannel-v6 device),
+	// the routes through the device, their MTU (0: the device's), and the
+	// IPv6 pool, whose other addresses on the device are stale.
+	Addr6     netip.Prefix
+	Routes6   []netip.Prefix
+	RouteMTU6 int
+	Network6  netip.Prefix
 }
 
 func (c NetConfig) check() error {
@@ -34,6 +43,9 @@ func (c NetConfig) check() error {
 		if r != r.Masked() {
 			return fmt.Errorf("tun: NetConfig.Routes[%d] %s: has host bits set; did you mean %s?", i, r, r.Masked())
 		}
+	}
+	if err := c.check6(); err != nil {
+		return err
 	}
 	if c.Network.IsValid() && c.Network != c.Network.Masked() {
 		return fmt.Errorf("tun: NetConfig.Network %s: has host bits set; did you mean %s?", c.Network, c.Network.Masked())

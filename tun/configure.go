@@ -52,6 +52,13 @@ func Configure(name string, c NetConfig) (skipped []string, err error) {
 			skipped = append(skipped, skip)
 		}
 	}
+	if c.v6() {
+		skip6, err := configure6(link, c)
+		skipped = append(skipped, skip6...)
+		if err != nil {
+			return skipped, err
+		}
+	}
 	return skipped, nil
 }
 
