@@ -49,6 +49,7 @@ type node struct {
 	eng     forwarder
 	health  *healthServer // nil without --healthz-port
 	masq    *ipMasq       // set by run with --ip-masq, before the keeper starts
+	fw6     *firewall6    // set by run with EnableIPv6 (ipv6.go)
 	closers []func()      // run by close in reverse
 }
 
@@ -83,6 +84,9 @@ func (n *node) build(ctx context.Context) error {
 	public := n.cfg.PublicIP
 	if !public.IsValid() {
 		public = ext.Addr
+	}
+	if n.cfg.PublicIPv6, err = resolvePublic6(n.netCfg, ext, n.cfg.PublicIPv6); err != nil {
+		return err
 	}
 	if n.plane, err = newPlane(n.netCfg, ext, public, n.cfg, n.log); err != nil {
 		return err
@@ -122,13 +126,6 @@ func loadNetConfig(ctx context.Context, src configSource, prefix string, log *za
 	for _, u := range unsupported(c) {
 		log.Warn("network config setting not supported by felt", zap.String("setting", u))
 	}
-	if c.EnableIPv6 {
-		// As the warning says: an IPv4-only key, so that no dual-stack
-		// key promises an IPv6 subnet whose data felt never publishes.
-		v4 := *c
-		v4.EnableIPv6 = false
-		c = &v4
-	}
 	return c, nil
 }
 
@@ -141,14 +138,15 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 		return err
 	}
 	n.keeper = mgr
-	prev := netip.Prefix{}
+	prev := lease.Lease{}
 	if env, err := lease.ReadSubnetEnv(n.cfg.SubnetFile); err == nil {
-		prev = env.Subnet
+		prev = lease.Lease{Subnet: env.Subnet, IPv6Subnet: env.IPv6Subnet}
 	}
-	if n.own, err = mgr.Acquire(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
+	if n.own, err = mgr.AcquirePrev(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
 		return fmt.Errorf("acquire a subnet lease: %w", err)
 	}
-	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("public_ip", n.st.public),
+	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("ipv6_subnet", n.own.IPv6Subnet),
+		zap.Stringer("public_ip", n.st.public),
 		zap.String("backend", n.netCfg.Backend.Type), zap.Time("expires", n.own.Expiration))
 	return n.st.adopt(n.own, n.cfg)
 }
@@ -161,6 +159,10 @@ func (n *node) newEngine() (*router.Engine, error) {
 		Network:   n.netCfg.Network,
 		SubnetLen: n.netCfg.SubnetLen,
 		Local:     n.own.Subnet,
+
+		IPv6Network:   n.own6(n.netCfg.IPv6Network),
+		IPv6SubnetLen: n.netCfg.IPv6SubnetLen,
+		Local6:        n.own.IPv6Subnet,
 	}, n.log.Named("router"))
 	if err != nil {
 		return nil, err

@@ -37,6 +37,8 @@ type plane struct {
 	mtu     int // TUN MTU
 	port    uint16
 	vtep    *vtep // vxlan only: the VtepMAC, which may change at run time
+	mtu6    int   // MTU of the IPv6 routes into the TUN; 0: the TUN's (ipv6.go)
+	dual    bool  // one dual-stack socket for both underlays (ipv6.go)
 }
 
 // newPlane opens the socket and the TUN before a lease is taken, as flanneld
@@ -49,9 +51,14 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 	if err != nil {
 		return nil, err
 	}
+	if c.EnableIPv6 {
+		if laddr, err = p.setIPv6(public, cfg.PublicIPv6, laddr, cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	o := encap.DefaultOptions()
 	o.Logger = log.Named("udp")
-	conn, err := encap.Listen(laddr, o)
+	conn, err := p.listen(laddr, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s backend: listen on udp %s: %w (another flanneld, felt or vxlan device on this port? stop it or set Backend.Port)", b.Type, laddr, err)
 	}

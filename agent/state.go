@@ -41,7 +41,9 @@ func newState(c *lease.Config, p *plane, public netip.Addr, tunName string, log 
 // start and again whenever the keeper re-acquires a lease.
 func (s *state) adopt(l lease.Lease, cfg Config) error {
 	addr := netip.PrefixFrom(l.Subnet.Addr(), 32)
-	skipped, err := tun.Configure(s.tun, tun.NetConfig{Addr: addr, MTU: s.plane.mtu, Network: s.netCfg.Network, Routes: []netip.Prefix{s.netCfg.Network}})
+	nc := tun.NetConfig{Addr: addr, MTU: s.plane.mtu, Network: s.netCfg.Network, Routes: []netip.Prefix{s.netCfg.Network}}
+	s.withIPv6(&nc, l)
+	skipped, err := tun.Configure(s.tun, nc)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", s.tun, err)
 	}
@@ -49,6 +51,9 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 		s.log.Warn("TUN setting skipped", zap.String("what", sk))
 	}
 	env := lease.SubnetEnv{Network: s.netCfg.Network, Subnet: l.Subnet, MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	if l.IPv6Subnet.IsValid() {
+		env.IPv6Network, env.IPv6Subnet = s.netCfg.IPv6Network, l.IPv6Subnet
+	}
 	if err := lease.WriteSubnetEnv(cfg.SubnetFile, env); err != nil {
 		return fmt.Errorf("write %s: %w", cfg.SubnetFile, err)
 	}

@@ -15,8 +15,5 @@ func unsupported(c *lease.Config) []string {
 	if b.Type == lease.BackendVXLAN && b.GBP {
 		out = append(out, "Backend.GBP: felt neither sends nor accepts the group policy extension; frames from GBP nodes that carry it are dropped as bad_header")
 	}
-	if c.EnableIPv6 {
-		out = append(out, "EnableIPv6: felt carries IPv4 only and leases no IPv6 subnet")
-	}
 	return out
 }
