@@ -27,7 +27,11 @@ func TestPeerSetDualStack(t *testing.T) {
 			[]router.Peer{{Subnet: peer.Subnet, Addr: netip.AddrPortFrom(pub, 8472), MAC: [6]byte(mac4)},
 				{Subnet: peer.IPv6Subnet, Addr: netip.AddrPortFrom(pub6, 8472), MAC: [6]byte(mac6)}}},
 		{"vxlan without BackendV6Data", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48","Backend":{"Type":"vxlan"}}`,
-			func() lease.Attrs { a := lease.NewDualVXLANAttrs(pub, pub6, 1, mac4, mac6); a.BackendV6Data = nil; return a }(),
+			func() lease.Attrs {
+				a := lease.NewDualVXLANAttrs(pub, pub6, 1, mac4, mac6)
+				a.BackendV6Data = nil
+				return a
+			}(),
 			[]router.Peer{{Subnet: peer.Subnet, Addr: netip.AddrPortFrom(pub, 8472), MAC: [6]byte(mac4)}}},
 		{"udp: IPv6 over the IPv4 underlay", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48","Backend":{"Type":"udp"}}`,
 			lease.NewDualUDPAttrs(pub, pub6),

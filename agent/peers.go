@@ -36,7 +36,7 @@ type peerSet struct {
 	peers    map[netip.Prefix]router.Peer
 	peers6   map[netip.Prefix]router.Peer // the IPv6 side, keyed like peers by the lease's IPv4 subnet (ipv6.go)
 	why6     map[netip.Prefix]string      // why a lease's IPv6 side is not used, warned once
-	rejected map[netip.Prefix]rejection // warned and counted once per lease and reason, not per event
+	rejected map[netip.Prefix]rejection   // warned and counted once per lease and reason, not per event
 	counts   *ruleCounts
 
 	mu  sync.Mutex
