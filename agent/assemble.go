@@ -31,6 +31,7 @@ type (
 		Run(ctx context.Context) error
 		SetPeers(peers []router.Peer)
 		SetLocal(local netip.Prefix)
+		SetLocal6(local netip.Prefix) // the own IPv6 subnet, with EnableIPv6
 	}
 )
 
@@ -48,6 +49,7 @@ type node struct {
 	eng     forwarder     // the backend's forwarding (backend.go: paths)
 	routes  *peerRoutes   // kernel routes to direct peers; nil without host-gw or DirectRouting
 	health  *healthServer // nil without --healthz-port
+	fw6     *firewall6    // set by run with EnableIPv6 and --ip-masq or forward rules (ipv6.go)
 	closers []func()      // run by close in reverse
 
 	// drop-in lifecycle (boot.go, firewall_run.go, tunkeep.go)
@@ -92,6 +94,9 @@ func (n *node) build(ctx context.Context) error {
 	if !public.IsValid() {
 		public = ext.Addr
 	}
+	if n.cfg.PublicIPv6, err = resolvePublic6(n.netCfg, ext, n.cfg.PublicIPv6); err != nil {
+		return err
+	}
 	if n.plane, err = newPlane(n.netCfg, ext, public, n.cfg, n.log); err != nil {
 		return err
 	}
@@ -121,9 +126,9 @@ func loadNetConfig(ctx context.Context, src configSource, prefix string, log *za
 	for _, u := range unsupported(c) {
 		log.Warn("network config setting not supported by felt", zap.String("setting", u))
 	}
-	if c.EnableIPv6 {
-		// As the warning says: an IPv4-only key, so that no dual-stack
-		// key promises an IPv6 subnet whose data felt never publishes.
+	if c.EnableIPv6 && !ipv6Backend(c.Backend.Type) {
+		// As the warning says: an IPv4-only key, so that no dual-stack key
+		// promises an IPv6 subnet whose data felt never publishes.
 		v4 := *c
 		v4.EnableIPv6 = false
 		c = &v4
@@ -140,29 +145,36 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 		return err
 	}
 	n.keeper = mgr
-	prev := netip.Prefix{}
+	prev := lease.Lease{}
 	if env, err := lease.ReadSubnetEnv(n.cfg.SubnetFile); err == nil {
-		prev = env.Subnet
+		prev = lease.Lease{Subnet: env.Subnet, IPv6Subnet: env.IPv6Subnet}
 	}
-	if n.own, err = mgr.Acquire(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
+	if n.own, err = mgr.AcquirePrev(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
 		return fmt.Errorf("acquire a subnet lease: %w", err)
 	}
 	if err := n.plane.afterLease(n.netCfg, n.own); err != nil {
 		return err
 	}
-	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("public_ip", n.st.public),
+	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("ipv6_subnet", n.own.IPv6Subnet),
+		zap.Stringer("public_ip", n.st.public),
 		zap.String("backend", n.netCfg.Backend.Type), zap.Time("expires", n.own.Expiration))
 	return n.st.adopt(n.own, n.cfg)
 }
 
-func (n *node) newEngine() (*router.Engine, error) {
+// newEngine builds felt's packet engine on the plane's TUN and socket for
+// the own lease l (both families).
+func (n *node) newEngine(l lease.Lease) (*router.Engine, error) {
 	eng, err := router.New(router.Config{
 		Device:    n.plane.dev,
 		Conn:      n.plane.conn,
 		Framer:    n.plane.framer,
 		Network:   n.netCfg.Network,
 		SubnetLen: n.netCfg.SubnetLen,
-		Local:     n.own.Subnet,
+		Local:     l.Subnet,
+
+		IPv6Network:   own6(l, n.netCfg.IPv6Network),
+		IPv6SubnetLen: n.netCfg.IPv6SubnetLen,
+		Local6:        l.IPv6Subnet,
 	}, n.log.Named("router"))
 	if err != nil {
 		return nil, err

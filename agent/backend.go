@@ -152,7 +152,7 @@ func (n *node) newForwarder() (engineView, error) {
 	var view engineView
 	switch n.plane.kind {
 	case packetBackend:
-		eng, err := n.newEngine()
+		eng, err := n.newEngine(n.own)
 		if err != nil {
 			return nil, err
 		}
@@ -204,5 +204,11 @@ func (p paths) SetPeers(peers []router.Peer) {
 func (p paths) SetLocal(local netip.Prefix) {
 	if p.tunnel != nil {
 		p.tunnel.SetLocal(local)
+	}
+}
+
+func (p paths) SetLocal6(local netip.Prefix) {
+	if p.tunnel != nil {
+		p.tunnel.SetLocal6(local)
 	}
 }

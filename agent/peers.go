@@ -42,7 +42,9 @@ type peerSet struct {
 	port     uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel); 0 without a packet path
 	log      *zap.Logger
 	peers    map[netip.Prefix]peer
-	rejected map[netip.Prefix]rejection // warned and counted once per lease and reason, not per event
+	peers6   map[netip.Prefix]router.Peer // the IPv6 side, keyed like peers by the lease's IPv4 subnet (ipv6.go)
+	why6     map[netip.Prefix]string      // why a lease's IPv6 side is not used, warned once
+	rejected map[netip.Prefix]rejection   // warned and counted once per lease and reason, not per event
 	counts   *ruleCounts
 
 	mu  sync.Mutex
@@ -54,8 +56,9 @@ func newPeerSet(cfg *lease.Config, own lease.Lease, log *zap.Logger) *peerSet {
 	if k, _ := kindOf(cfg.Backend.Type); k == packetBackend || k == wireguardBackend {
 		port = uint16(cfg.Backend.UDPPort())
 	}
-	return &peerSet{cfg: cfg, port: port, log: log, own: own,
-		peers: map[netip.Prefix]peer{}, rejected: map[netip.Prefix]rejection{}, counts: newRuleCounts()}
+	return &peerSet{cfg: cfg, port: port, log: log, own: own, peers: map[netip.Prefix]peer{},
+		peers6: map[netip.Prefix]router.Peer{}, why6: map[netip.Prefix]string{}, rejected: map[netip.Prefix]rejection{},
+		counts: newRuleCounts()}
 }
 
 // setOwn records the own lease after the keeper re-acquired one.
@@ -80,10 +83,12 @@ func (s *peerSet) apply(evs []lease.Event) bool {
 		case lease.Removed:
 			if _, ok := s.peers[sn]; ok {
 				delete(s.peers, sn)
+				delete(s.peers6, sn)
 				changed = true
 				s.log.Info("peer removed", zap.Stringer("subnet", sn))
 			}
 			delete(s.rejected, sn)
+			delete(s.why6, sn)
 		case lease.Added:
 			if s.add(ev.Lease) {
 				changed = true
@@ -106,14 +111,40 @@ func (s *peerSet) add(l lease.Lease) bool {
 		}
 		_, had := s.peers[sn]
 		delete(s.peers, sn)
+		delete(s.peers6, sn)
 		return had
 	}
 	delete(s.rejected, sn)
+	changed6 := s.add6(l)
 	if old, ok := s.peers[sn]; ok && old == p {
-		return false
+		return changed6
 	}
 	s.peers[sn] = p
 	s.log.Info("peer added", zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr), zap.Stringer("public_key", p.key))
+	return true
+}
+
+// add6 takes or drops the IPv6 side of an accepted lease; it reports
+// whether that changed.
+func (s *peerSet) add6(l lease.Lease) bool {
+	sn := l.Subnet
+	p6, why, ok := s.peer6Of(l)
+	old, had := s.peers6[sn]
+	if !ok {
+		if why != "" && s.why6[sn] != why {
+			s.log.Warn("IPv6 side of lease not used", zap.Stringer("subnet", sn), zap.Stringer("ipv6_subnet", l.IPv6Subnet),
+				zap.String("reason", why))
+			s.why6[sn] = why
+		}
+		delete(s.peers6, sn)
+		return had
+	}
+	delete(s.why6, sn)
+	if had && old == p6 {
+		return false
+	}
+	s.peers6[sn] = p6
+	s.log.Info("peer added", zap.Stringer("subnet", p6.Subnet), zap.Stringer("addr", p6.Addr))
 	return true
 }
 
@@ -172,9 +203,12 @@ func (s *peerSet) accepts(l lease.Lease) bool {
 }
 
 func (s *peerSet) list() []router.Peer {
-	out := make([]router.Peer, 0, len(s.peers))
+	out := make([]router.Peer, 0, len(s.peers)+len(s.peers6))
 	for _, p := range s.peers {
 		out = append(out, p.Peer)
+	}
+	for _, p := range s.peers6 {
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subnet.Addr().Less(out[j].Subnet.Addr()) })
 	return out

@@ -43,6 +43,8 @@ type plane struct {
 	wg      *wg.Device // wireguard only: owns the TUN; dev, conn and framer are nil
 	link    int        // host-gw: the external interface's index
 	ext     *extension // extension only
+	mtu6    int        // MTU of the IPv6 routes into the TUN; 0: the TUN's (ipv6.go)
+	dual    bool       // one dual-stack socket for both underlays (ipv6.go)
 }
 
 // newPacketPlane opens the socket and the TUN of udp or vxlan.
@@ -53,9 +55,14 @@ func newPacketPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config
 	if err != nil {
 		return nil, err
 	}
+	if c.EnableIPv6 {
+		if laddr, err = p.setIPv6(public, cfg.PublicIPv6, laddr, cfg, log); err != nil {
+			return nil, err
+		}
+	}
 	o := encap.DefaultOptions()
 	o.Logger = log.Named("udp")
-	conn, err := encap.Listen(laddr, o)
+	conn, err := p.listen(laddr, o)
 	if err != nil {
 		return nil, fmt.Errorf("%s backend: listen on udp %s: %w (another flanneld, felt or vxlan device on this port? stop it or set Backend.Port)", b.Type, laddr, err)
 	}

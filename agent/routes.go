@@ -46,6 +46,9 @@ func (r *peerRoutes) setPeers(peers []router.Peer) {
 	defer r.mu.Unlock()
 	next := make(map[netip.Prefix]netip.Addr, len(peers))
 	for _, p := range peers {
+		if !p.Subnet.Addr().Is4() {
+			continue // IPv6 peers (dual-stack vxlan) stay tunnelled: no IPv6 direct routes yet
+		}
 		next[p.Subnet] = p.Addr.Addr()
 	}
 	for sn := range r.peers {

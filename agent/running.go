@@ -27,6 +27,7 @@ func (n *node) run(ctx context.Context) error {
 		g.fail(err)
 	}
 	n.startBlackhole(g)
+	n.startIPv6(g)
 	g.spawn("lease", func(ctx context.Context) error {
 		return n.keeper.Keep(ctx, n.netCfg, n.own, n.plane.attrs, func(l lease.Lease) {
 			if err := n.reacquired(l); err != nil {
@@ -84,6 +85,7 @@ func (n *node) reacquired(l lease.Lease) error {
 	n.peers.setOwn(l)
 	n.watcher.SetOwn(l.Subnet)
 	n.eng.SetLocal(l.Subnet)
+	n.reacquired6(l)
 	if err := n.st.adopt(l, n.cfg); err != nil {
 		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Subnet, err)
 	}

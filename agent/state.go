@@ -48,11 +48,14 @@ func newState(c *lease.Config, p *plane, public netip.Addr, tunName string, log 
 // lease.
 func (s *state) adopt(l lease.Lease, cfg Config) error {
 	if s.plane.hasTUN() {
-		if err := s.configureTUN(l.Subnet); err != nil {
+		if err := s.configureTUN(l); err != nil {
 			return err
 		}
 	}
 	env := lease.SubnetEnv{Network: s.netCfg.Network, Subnet: l.Subnet, MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	if l.IPv6Subnet.IsValid() {
+		env.IPv6Network, env.IPv6Subnet = s.netCfg.IPv6Network, l.IPv6Subnet
+	}
 	if err := lease.WriteSubnetEnv(cfg.SubnetFile, env); err != nil {
 		return fmt.Errorf("write %s: %w", cfg.SubnetFile, err)
 	}
@@ -65,12 +68,15 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 	return nil
 }
 
-// configureTUN gives the TUN the address, MTU and route for the own subnet
-// sn (felt0 is felt's alone: other addresses and routes on it go); adopt
-// and a TUN rebuilt after deletion share it.
-func (s *state) configureTUN(sn netip.Prefix) error {
-	skipped, err := tun.Configure(s.tun, tun.NetConfig{Addr: netip.PrefixFrom(sn.Addr(), 32), MTU: s.plane.mtu,
-		Network: s.netCfg.Network, Routes: []netip.Prefix{s.netCfg.Network}, Exclusive: true})
+// configureTUN gives the TUN the address, MTU and route for lease l's
+// subnets, both families (felt0 is felt's alone: other addresses and routes
+// on it go, an IPv4-only lease's run removes an earlier run's IPv6 side);
+// adopt and a TUN rebuilt after deletion share it.
+func (s *state) configureTUN(l lease.Lease) error {
+	nc := tun.NetConfig{Addr: netip.PrefixFrom(l.Subnet.Addr(), 32), MTU: s.plane.mtu, Network: s.netCfg.Network,
+		Routes: []netip.Prefix{s.netCfg.Network}, Exclusive: true}
+	s.withIPv6(&nc, l)
+	skipped, err := tun.Configure(s.tun, nc)
 	if err != nil {
 		return fmt.Errorf("configure %s: %w", s.tun, err)
 	}
@@ -78,6 +84,13 @@ func (s *state) configureTUN(sn netip.Prefix) error {
 		s.log.Warn("TUN setting skipped", zap.String("what", sk))
 	}
 	return nil
+}
+
+// current is the own lease now.
+func (s *state) current() lease.Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.own
 }
 
 // renewed records a renewal of the own lease.

@@ -79,10 +79,11 @@ type engSlot struct {
 	tun     string
 	rebuild func() (*router.Engine, error) // a new TUN, socket and engine
 
-	mu    sync.Mutex
-	cur   *router.Engine
-	peers []router.Peer
-	local netip.Prefix
+	mu     sync.Mutex
+	cur    *router.Engine
+	peers  []router.Peer
+	local  netip.Prefix
+	local6 netip.Prefix
 }
 
 func newEngSlot(eng *router.Engine, tunName string, local netip.Prefix, rebuild func() (*router.Engine, error), log *zap.Logger) *engSlot {
@@ -107,6 +108,13 @@ func (s *engSlot) SetLocal(l netip.Prefix) {
 	defer s.mu.Unlock()
 	s.local = l
 	s.cur.SetLocal(l)
+}
+
+func (s *engSlot) SetLocal6(l netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.local6 = l
+	s.cur.SetLocal6(l)
 }
 
 // Stats and Table are the current engine's: counters start again from zero
@@ -137,6 +145,9 @@ func (s *engSlot) Run(ctx context.Context) error {
 		s.mu.Lock()
 		s.cur = eng
 		eng.SetLocal(s.local)
+		if s.local6.IsValid() {
+			eng.SetLocal6(s.local6)
+		}
 		eng.SetPeers(s.peers)
 		s.mu.Unlock()
 		s.log.Info("TUN recreated; forwarding again", zap.String("tun", s.name()))
@@ -152,8 +163,8 @@ func tunGone(name string) bool {
 }
 
 // rebuildPlane replaces the plane's TUN and socket after the TUN was
-// deleted, reconfigures the TUN for the current lease (address, MTU,
-// route) and returns a new engine on them.
+// deleted, reconfigures the TUN for the current lease (addresses, MTU,
+// routes of both families) and returns a new engine on them.
 func (n *node) rebuildPlane() (*router.Engine, error) {
 	laddr := n.plane.conn.LocalAddr()
 	to := tun.DefaultOptions()
@@ -164,25 +175,23 @@ func (n *node) rebuildPlane() (*router.Engine, error) {
 	}
 	o := encap.DefaultOptions()
 	o.Logger = n.log.Named("udp")
-	conn, err := encap.Listen(laddr, o)
+	conn, err := n.plane.listen(laddr, o) // dual-stack again for a dual-stack vxlan node
 	if err != nil {
 		dev.Close()
 		return nil, fmt.Errorf("listen on udp %s again: %w", laddr, err)
 	}
 	n.plane.dev, n.plane.conn = dev, conn
-	own := n.st.subnet()
+	own := n.st.current()
 	if err := n.st.configureTUN(own); err != nil {
 		dev.Close()
 		conn.Close()
 		return nil, err
 	}
-	eng, err := router.New(router.Config{Device: dev, Conn: conn, Framer: n.plane.framer, Network: n.netCfg.Network,
-		SubnetLen: n.netCfg.SubnetLen, Local: own}, n.log.Named("router"))
+	eng, err := n.newEngine(own)
 	if err != nil {
 		dev.Close()
 		conn.Close()
 		return nil, err
 	}
-	n.closers = append(n.closers, func() { eng.Close() })
 	return eng, nil
 }

@@ -120,6 +120,11 @@ type vtep struct {
 
 	mu  sync.Mutex
 	mac net.HardwareAddr
+
+	// The IPv6 side (ipv6.go), set once before the lease: flanneld's
+	// flannel-v6.<VNI> MAC and PublicIPv6. mac6 nil: IPv4 only.
+	mac6    net.HardwareAddr
+	public6 netip.Addr
 }
 
 func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *vtep {
@@ -132,6 +137,10 @@ func (v *vtep) set(mac net.HardwareAddr) {
 	v.mu.Lock()
 	v.mac = mac
 	v.mu.Unlock()
+	if v.mac6 != nil {
+		v.framer.cur.Store(encap.NewVXLANDual(v.vni, [6]byte(mac), [6]byte(v.mac6)))
+		return
+	}
 	v.framer.cur.Store(encap.NewVXLAN(v.vni, [6]byte(mac)))
 }
 
@@ -142,7 +151,12 @@ func (v *vtep) current() net.HardwareAddr {
 	return v.mac
 }
 
-func (v *vtep) attrs() lease.Attrs { return lease.NewVXLANAttrs(v.public, v.vni, v.current()) }
+func (v *vtep) attrs() lease.Attrs {
+	if v.mac6 != nil {
+		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, v.current(), v.mac6)
+	}
+	return lease.NewVXLANAttrs(v.public, v.vni, v.current())
+}
 
 // collision returns a peer, other than a stale lease of our own PublicIP,
 // that publishes our VtepMAC: every frame between us would be dropped as

@@ -141,6 +141,9 @@ func (f *wgForwarder) SetPeers(list []router.Peer) {
 // peer's AllowedIPs hold it.
 func (f *wgForwarder) SetLocal(netip.Prefix) {}
 
+// SetLocal6 has nothing to do either: felt's wireguard carries IPv4 only.
+func (f *wgForwarder) SetLocal6(netip.Prefix) {}
+
 // wgStatus adds wireguard-go's per-peer state to a /status answer.
 func wgStatus(dev *wg.Device, st *Status) {
 	stats, err := dev.Stats()

@@ -39,7 +39,7 @@ func TestInteropDirectRoutingRPFilter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustRun(t, c, ck, "ip", "link", "set", "eth0", "mtu", "1450")
+	mustRun(t, c.ctx, ck, "ip", "link", "set", "eth0", "mtu", "1450")
 
 	c.waitPeers(hf, 1, 10*time.Second)
 	feltNet := c.subnetEnv(hf).Subnet
@@ -184,7 +184,7 @@ func splitSegment(t *testing.T, c *cluster, r, h *netns.Host) netip.Prefix {
 	}
 	t.Cleanup(func() { runCmd(c, []string{"ip", "route", "del", segB.String(), "via", r.Addr.String()}) })
 	for _, a := range c.lab.Hosts[:len(c.lab.Hosts)-2] {
-		mustRun(t, c, a, "ip", "route", "add", segB.String(), "via", r.Addr.String())
+		mustRun(t, c.ctx, a, "ip", "route", "add", segB.String(), "via", r.Addr.String())
 	}
 	h.Addr = hAddr
 	return segB

@@ -81,7 +81,7 @@ func TestHostGW(t *testing.T) {
 	t.Run("route-deleted-by-hand", func(t *testing.T) {
 		sn := subnets[h1.Name]
 		want := routeTo(t, c, h0, sn)
-		mustRun(t, c, h0, "ip", "route", "del", sn.String())
+		mustRun(t, c.ctx, h0, "ip", "route", "del", sn.String())
 		took := waitRoute(t, c, h0, sn, want, 25*time.Second)
 		t.Logf("route %s deleted by hand: back after %v (check period 10 s)", sn, took.Round(time.Millisecond))
 		if !strings.Contains(c.agents[h0.Name].Log(), "route restored") {

@@ -106,10 +106,3 @@ func (c *cluster) packetCounters(h *netns.Host) [2]uint64 {
 	ctr := c.status(h).Counters
 	return [2]uint64{ctr["out_packets"], ctr["in_packets"]}
 }
-
-func mustRun(t *testing.T, c *cluster, h *netns.Host, name string, args ...string) {
-	t.Helper()
-	if _, err := hostOutput(c.ctx, h, name, args...); err != nil {
-		t.Fatal(err)
-	}
-}

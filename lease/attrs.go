@@ -87,8 +87,9 @@ func (a Attrs) validate() error {
 	if !a.PublicIP.Is4() {
 		return fmt.Errorf("lease attrs: PublicIP %q: must be an IPv4 address", a.PublicIP)
 	}
-	if a.PublicIP.IsUnspecified() {
-		return fmt.Errorf("lease attrs: PublicIP %s: must not be unspecified", a.PublicIP)
+	if a.PublicIP.IsUnspecified() && !a.PublicIPv6.IsValid() {
+		// flanneld writes 0.0.0.0 for an IPv6-only node, which has PublicIPv6.
+		return fmt.Errorf("lease attrs: PublicIP %s: must not be unspecified unless PublicIPv6 is set (IPv6-only)", a.PublicIP)
 	}
 	if a.PublicIPv6.IsValid() && (!a.PublicIPv6.Is6() || a.PublicIPv6.Is4In6() || a.PublicIPv6.Zone() != "") {
 		return fmt.Errorf("lease attrs: PublicIPv6 %q: must be an IPv6 address or null", a.PublicIPv6)
