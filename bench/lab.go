@@ -95,8 +95,8 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 		if n, ok := agentNets[sc]; ok {
 			put := l.putConfig
 			if sc.flanneld() {
-				// Written as flanneld's operator would: felt config set
-				// refuses backends felt lacks (host-gw).
+				// Written as flanneld's operator would, unchecked: felt
+				// config set would refuse a backend felt lacks.
 				put = l.putRawConfig
 			}
 			if err := retry(ctx, 20*time.Second, func() error { return put(ctx, n.prefix, n.config()) }); err != nil {
