@@ -49,3 +49,18 @@ func TestConfigBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestFreePortsDistinct: the ports for etcd's client and peer URLs are never
+// the same one (they were once, when the first was released before the
+// second was chosen).
+func TestFreePortsDistinct(t *testing.T) {
+	for range 200 {
+		ps, err := freePorts(netip.MustParseAddr("127.0.0.1"), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 2 || ps[0] == ps[1] {
+			t.Fatalf("freePorts = %v, want two distinct ports", ps)
+		}
+	}
+}
