@@ -19,16 +19,19 @@ type (
 		Keep(ctx context.Context, cfg *lease.Config, l lease.Lease, attrs lease.Attrs, onChange func(lease.Lease)) error
 		Republish(attrs lease.Attrs)
 	}
-	// leaseWatcher reports the other nodes' leases.
+	// leaseWatcher reports the other nodes' leases; Listed is closed once
+	// the first listing was emitted.
 	leaseWatcher interface {
 		WatchLeases(ctx context.Context, own netip.Prefix, emit func([]lease.Event)) error
 		SetOwn(own netip.Prefix)
+		Listed() <-chan struct{}
 	}
 	// forwarder is the packet path.
 	forwarder interface {
 		Run(ctx context.Context) error
 		SetPeers(peers []router.Peer)
 		SetLocal(local netip.Prefix)
+		SetLocal6(local netip.Prefix) // the own IPv6 subnet, with EnableIPv6
 		SetFramer(f router.Framer) error
 	}
 )
@@ -44,8 +47,10 @@ type node struct {
 	peers   *peerSet
 	keeper  keeper
 	watcher leaseWatcher
-	eng     forwarder
+	eng     forwarder     // the backend's forwarding (backend.go: paths)
+	routes  *peerRoutes   // kernel routes to direct peers; nil without host-gw or DirectRouting
 	health  *healthServer // nil without --healthz-port
+	fw6     *firewall6    // set by run with EnableIPv6 and --ip-masq or forward rules (ipv6.go)
 	closers []func()      // run by close in reverse
 
 	// drop-in lifecycle (boot.go, firewall_run.go, tunkeep.go)
@@ -53,9 +58,10 @@ type node struct {
 	fw     *fwKeeper // set by run with --ip-masq or forward rules, before the keeper starts
 }
 
-// assemble builds a node in order: config, external interface, socket and
-// TUN (before any lease, as flanneld creates its device first), lease,
-// engine, peer set and health server. On error it closes what it built.
+// assemble builds a node in order: config, external interface, the
+// backend's plane (socket and TUN for the packet backends, before any lease,
+// as flanneld creates its device first), lease, peer set, forwarding and
+// health server. On error it closes what it built.
 func assemble(ctx context.Context, cfg Config, log *zap.Logger) (*node, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -89,6 +95,9 @@ func (n *node) build(ctx context.Context) error {
 	if !public.IsValid() {
 		public = ext.Addr
 	}
+	if n.cfg.PublicIPv6, err = resolvePublic6(n.netCfg, ext, n.cfg.PublicIPv6); err != nil {
+		return err
+	}
 	if n.plane, err = newPlane(n.netCfg, ext, public, n.cfg, n.log); err != nil {
 		return err
 	}
@@ -100,18 +109,11 @@ func (n *node) build(ctx context.Context) error {
 	}
 	n.peers = newPeerSet(n.netCfg, n.own, n.log.Named("peers"))
 	n.watcher = lease.NewWatcher(store, n.log.Named("watch"))
-	if n.plane.wg != nil {
-		// wireguard's packet path is wireguard-go's: no router.Engine.
-		n.eng = &wgForwarder{dev: n.plane.wg, peers: n.peers, log: n.log.Named("wireguard")}
-		n.attachHealth(nil)
-		return nil
-	}
-	eng, err := n.newEngine()
+	view, err := n.newForwarder()
 	if err != nil {
 		return err
 	}
-	n.eng = newEngSlot(eng, n.cfg.TUNName, n.own.Subnet, n.rebuildPlane, n.log.Named("tun"))
-	n.attachHealth(eng)
+	n.attachHealth(view)
 	return nil
 }
 
@@ -125,9 +127,9 @@ func loadNetConfig(ctx context.Context, src configSource, prefix string, log *za
 	for _, u := range unsupported(c) {
 		log.Warn("network config setting not supported by felt", zap.String("setting", u))
 	}
-	if c.EnableIPv6 {
-		// As the warning says: an IPv4-only key, so that no dual-stack
-		// key promises an IPv6 subnet whose data felt never publishes.
+	if c.EnableIPv6 && !ipv6Backend(c.Backend.Type) {
+		// As the warning says: an IPv4-only key, so that no dual-stack key
+		// promises an IPv6 subnet whose data felt never publishes.
 		v4 := *c
 		v4.EnableIPv6 = false
 		c = &v4
@@ -144,19 +146,25 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 		return err
 	}
 	n.keeper = mgr
-	prev := netip.Prefix{}
+	prev := lease.Lease{}
 	if env, err := lease.ReadSubnetEnv(n.cfg.SubnetFile); err == nil {
-		prev = env.Subnet
+		prev = lease.Lease{Subnet: env.Subnet, IPv6Subnet: env.IPv6Subnet}
 	}
-	if n.own, err = mgr.Acquire(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
+	if n.own, err = mgr.AcquirePrev(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
 		return fmt.Errorf("acquire a subnet lease: %w", err)
 	}
-	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("public_ip", n.st.public),
+	if err := n.plane.afterLease(n.netCfg, n.own); err != nil {
+		return err
+	}
+	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("ipv6_subnet", n.own.IPv6Subnet),
+		zap.Stringer("public_ip", n.st.public),
 		zap.String("backend", n.netCfg.Backend.Type), zap.Time("expires", n.own.Expiration))
 	return n.st.adopt(n.own, n.cfg)
 }
 
-func (n *node) newEngine() (*router.Engine, error) {
+// newEngine builds felt's packet engine on the plane's TUN and socket for
+// the own lease l (both families).
+func (n *node) newEngine(l lease.Lease) (*router.Engine, error) {
 	eng, err := router.New(router.Config{
 		Device:    n.plane.dev,
 		Conn:      n.plane.conn,
@@ -164,7 +172,11 @@ func (n *node) newEngine() (*router.Engine, error) {
 		Framer:    n.plane.framer,
 		Network:   n.netCfg.Network,
 		SubnetLen: n.netCfg.SubnetLen,
-		Local:     n.own.Subnet,
+		Local:     l.Subnet,
+
+		IPv6Network:   own6(l, n.netCfg.IPv6Network),
+		IPv6SubnetLen: n.netCfg.IPv6SubnetLen,
+		Local6:        l.IPv6Subnet,
 	}, n.log.Named("router"))
 	if err != nil {
 		return nil, err

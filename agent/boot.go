@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/lease/etcdstore"
-	"github.com/feltnet/felt/router"
 )
 
 // Start-up as a boot-time service sees it: /healthz answers from the first
@@ -47,9 +46,11 @@ func (n *node) startHealthEarly() error {
 	return nil
 }
 
-// attachHealth serves /metrics and /status once the engine exists (eng is
-// nil for wireguard, whose packet path is wireguard-go's).
-func (n *node) attachHealth(eng *router.Engine) {
+// attachHealth serves /metrics and /status once the forwarding exists; eng
+// is felt's engine (through its engSlot, so counters follow a rebuilt TUN),
+// nil for the backends without one: wireguard (wireguard-go's packet path),
+// host-gw, alloc and extension.
+func (n *node) attachHealth(eng engineView) {
 	if n.health == nil {
 		return
 	}
@@ -61,13 +62,12 @@ func (n *node) attachHealth(eng *router.Engine) {
 		if n.plane.wg != nil {
 			wgStatus(n.plane.wg, &s)
 		}
+		if s.Counters == nil {
+			s.Counters = map[string]uint64{}
+		}
 		return s
 	}
-	var view engineView // a nil *Engine in it would not compare nil
-	if eng != nil {
-		view = eng
-	}
-	reg := newMetrics(n.st, view, n.peers.counts)
+	reg := newMetrics(n.st, eng, n.peers.counts)
 	if n.plane.wg != nil {
 		reg.MustRegister(newWGCollector(n.plane.wg, n.log))
 	}
@@ -130,9 +130,30 @@ func unreachable(err error) bool {
 		strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "Unavailable")
 }
 
+// readyWhenListed waits, for host-gw, until the first listing of the leases
+// has been applied, so that the routes to the peers known at start are in
+// (without them the host's packets to the overlay would follow the default
+// route). The other kinds are ready as run starts: udp, vxlan and wireguard
+// once the TUN is configured (adopt, before run), alloc and extension once
+// the lease and subnet.env are. It reports false if ctx ended first.
+func (n *node) readyWhenListed(ctx context.Context) bool {
+	if n.plane.kind == routeBackend {
+		n.waitingFor("listing the other leases to route to their subnets")
+		select {
+		case <-n.watcher.Listed():
+		case <-ctx.Done():
+		}
+	}
+	return ctx.Err() == nil
+}
+
 // markReady reports readiness: /readyz turns 200 and systemd gets READY=1.
 func (n *node) markReady() {
-	msg := fmt.Sprintf("ready: subnet %s on %s, %s backend", n.own.Subnet, n.cfg.TUNName, n.netCfg.Backend.Type)
+	on := n.cfg.TUNName
+	if !n.plane.hasTUN() {
+		on = "no TUN"
+	}
+	msg := fmt.Sprintf("ready: subnet %s on %s, %s backend", n.own.Subnet, on, n.netCfg.Backend.Type)
 	if n.health != nil {
 		n.health.ready.Store(true)
 	}

@@ -18,6 +18,7 @@ type Config struct {
 	Etcd        etcdstore.ClientOptions
 	Ifaces      []string      // --iface (names or IPv4 addresses; first match wins)
 	PublicIP    netip.Addr    // --public-ip; default: the interface's address
+	PublicIPv6  netip.Addr    // --public-ipv6; default: the interface's IPv6 address (with EnableIPv6)
 	SubnetFile  string        // --subnet-file
 	RenewMargin time.Duration // --subnet-lease-renew-margin
 	IPMasq      bool          // --ip-masq
@@ -74,6 +75,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PublicIP.IsValid() && !c.PublicIP.Is4() {
 		return fmt.Errorf("--public-ip %s: must be an IPv4 address", c.PublicIP)
+	}
+	if a := c.PublicIPv6; a.IsValid() && (!a.Is6() || a.Is4In6() || a.Zone() != "" || a.IsLinkLocalUnicast() || a.IsMulticast() || a.IsUnspecified()) {
+		return fmt.Errorf("--public-ipv6 %s: must be a unicast IPv6 address, not link-local, without a zone", a)
 	}
 	if c.HealthzPort < 0 || c.HealthzPort > 65535 {
 		return fmt.Errorf("--healthz-port %d: must be 0 (off) or a port 1..65535", c.HealthzPort)

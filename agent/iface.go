@@ -13,9 +13,10 @@ import (
 
 // extIface is the external (underlay) interface as flanneld chooses it.
 type extIface struct {
-	Name string
-	Addr netip.Addr // the interface's IPv4 address: the socket binds here for udp
-	MTU  int
+	Name  string
+	Addr  netip.Addr // the interface's IPv4 address: the socket binds here for udp
+	MTU   int
+	Index int // host-gw routes name this link
 }
 
 // ifaceChoice is what selects the external interface: flanneld's --iface,
@@ -111,7 +112,7 @@ func ifaceByRegex(expr string) (extIface, error) {
 	for _, ifc := range ifs {
 		for _, ip := range ipv4Addrs(ifc) {
 			if re.MatchString(ip.String()) {
-				return extIface{Name: ifc.Name, Addr: ip, MTU: ifc.MTU}, nil
+				return extIface{Name: ifc.Name, Addr: ip, MTU: ifc.MTU, Index: ifc.Index}, nil
 			}
 		}
 	}
@@ -175,7 +176,7 @@ func ifaceByName(name string) (extIface, error) {
 	}
 	for _, a := range addrs {
 		if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok && !ip.IsLinkLocalUnicast() {
-			return extIface{Name: name, Addr: ip, MTU: l.Attrs().MTU}, nil
+			return extIface{Name: name, Addr: ip, MTU: l.Attrs().MTU, Index: l.Attrs().Index}, nil
 		}
 	}
 	return extIface{}, fmt.Errorf("interface %q has no IPv4 address", name)
@@ -189,7 +190,7 @@ func ifaceByAddr(ip netip.Addr) (extIface, error) {
 	for _, ifc := range ifs {
 		for _, got := range ipv4Addrs(ifc) {
 			if got == ip {
-				return extIface{Name: ifc.Name, Addr: ip, MTU: ifc.MTU}, nil
+				return extIface{Name: ifc.Name, Addr: ip, MTU: ifc.MTU, Index: ifc.Index}, nil
 			}
 		}
 	}

@@ -25,15 +25,16 @@ func counters(s router.Snapshot) map[string]uint64 {
 }
 
 // collector exports the engine's and the lease's state to Prometheus (eng is
-// nil for wireguard, which has wgCollector instead). It
-// reads the live atomic counters at scrape time: nothing is added to the
-// packet path for metrics.
+// nil without felt's packet engine: wireguard has wgCollector instead,
+// host-gw, alloc and extension have no packet path). It reads the live
+// atomic counters at scrape time: nothing is added to the packet path for
+// metrics.
 type collector struct {
 	st       *state
-	eng      engineView
+	eng      engineView // nil for a backend without felt's packet engine
 	rejected *ruleCounts
 
-	packets, bytes, drops, peers, expiry, renewals, reacquired, rejects *prometheus.Desc
+	packets, bytes, drops, peers, byPath, expiry, renewals, reacquired, rejects *prometheus.Desc
 }
 
 // ruleCounts counts rejected leases by rule: the watch goroutine adds, a
@@ -71,10 +72,13 @@ func newMetrics(st *state, eng engineView, rejected *ruleCounts) *prometheus.Reg
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(&collector{st: st, eng: eng, rejected: rejected,
-		packets:    prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
-		bytes:      prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
-		drops:      prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
-		peers:      prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
+		packets: prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
+		bytes:   prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
+		drops:   prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
+		peers:   prometheus.NewDesc("felt_peers", "Peers in the forwarding table.", nil, nil),
+		byPath: prometheus.NewDesc("felt_peers_by_path",
+			"Peers by how packets reach them: direct (kernel route via the PublicIP), tunnelled (felt's packet path), external (extension).",
+			[]string{"path"}, nil),
 		expiry:     prometheus.NewDesc("felt_lease_expiry_timestamp_seconds", "When the own subnet lease expires (Unix time).", []string{"subnet"}, nil),
 		renewals:   prometheus.NewDesc("felt_lease_renewals_total", "Renewals of the own subnet lease.", nil, nil),
 		reacquired: prometheus.NewDesc("felt_lease_reacquired_total", "Times the own lease was lost and a lease taken again.", nil, nil),
@@ -85,18 +89,23 @@ func newMetrics(st *state, eng engineView, rejected *ruleCounts) *prometheus.Reg
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.expiry, c.renewals, c.reacquired, c.rejects} {
+	for _, d := range []*prometheus.Desc{c.packets, c.bytes, c.drops, c.peers, c.byPath, c.expiry, c.renewals, c.reacquired, c.rejects} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	byPath := c.st.pathCounts()
+	for _, p := range []string{pathDirect, pathTunnelled, pathExternal} {
+		ch <- prometheus.MustNewConstMetric(c.byPath, prometheus.GaugeValue, float64(byPath[p]), p)
+	}
 	if c.eng != nil {
 		c.collectEngine(ch)
 	} else {
-		c.st.mu.Lock()
-		n := len(c.st.peers)
-		c.st.mu.Unlock()
+		n := 0
+		for _, v := range byPath {
+			n += v
+		}
 		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(n))
 	}
 	c.collectLease(ch)

@@ -16,7 +16,7 @@ import (
 // Rules, besides lease.CheckPeer's, for which a lease is not taken as a peer.
 const (
 	rulePublicIP    = "public_ip"    // no IPv4 PublicIP
-	ruleBackendType = "backend_type" // a vxlan node and a lease of another backend
+	ruleBackendType = "backend_type" // a vxlan, wireguard, host-gw or extension node and a lease of another backend
 	ruleBackendData = "backend_data" // a vxlan (wireguard) lease without a usable VNI and VtepMAC (PublicKey)
 )
 
@@ -39,10 +39,12 @@ type rejection struct {
 // from any goroutine.
 type peerSet struct {
 	cfg      *lease.Config
-	port     uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel)
+	port     uint16 // peers are reached at PublicIP:port (all nodes share Backend.Port, as in flannel); 0 without a packet path
 	log      *zap.Logger
 	peers    map[netip.Prefix]peer
-	rejected map[netip.Prefix]rejection // warned and counted once per lease and reason, not per event
+	peers6   map[netip.Prefix]router.Peer // the IPv6 side, keyed like peers by the lease's IPv4 subnet (ipv6.go)
+	why6     map[netip.Prefix]string      // why a lease's IPv6 side is not used, warned once
+	rejected map[netip.Prefix]rejection   // warned and counted once per lease and reason, not per event
 	counts   *ruleCounts
 
 	mu  sync.Mutex
@@ -50,8 +52,13 @@ type peerSet struct {
 }
 
 func newPeerSet(cfg *lease.Config, own lease.Lease, log *zap.Logger) *peerSet {
-	return &peerSet{cfg: cfg, port: uint16(cfg.Backend.UDPPort()), log: log, own: own,
-		peers: map[netip.Prefix]peer{}, rejected: map[netip.Prefix]rejection{}, counts: newRuleCounts()}
+	port := uint16(0)
+	if k, _ := kindOf(cfg.Backend.Type); k == packetBackend || k == wireguardBackend {
+		port = uint16(cfg.Backend.UDPPort())
+	}
+	return &peerSet{cfg: cfg, port: port, log: log, own: own, peers: map[netip.Prefix]peer{},
+		peers6: map[netip.Prefix]router.Peer{}, why6: map[netip.Prefix]string{}, rejected: map[netip.Prefix]rejection{},
+		counts: newRuleCounts()}
 }
 
 // setOwn records the own lease after the keeper re-acquired one.
@@ -76,10 +83,12 @@ func (s *peerSet) apply(evs []lease.Event) bool {
 		case lease.Removed:
 			if _, ok := s.peers[sn]; ok {
 				delete(s.peers, sn)
+				delete(s.peers6, sn)
 				changed = true
 				s.log.Info("peer removed", zap.Stringer("subnet", sn))
 			}
 			delete(s.rejected, sn)
+			delete(s.why6, sn)
 		case lease.Added:
 			if s.add(ev.Lease) {
 				changed = true
@@ -102,11 +111,13 @@ func (s *peerSet) add(l lease.Lease) bool {
 		}
 		_, had := s.peers[sn]
 		delete(s.peers, sn)
+		delete(s.peers6, sn)
 		return had
 	}
 	delete(s.rejected, sn)
+	changed6 := s.add6(l)
 	if old, ok := s.peers[sn]; ok && old == p {
-		return false
+		return changed6
 	}
 	s.peers[sn] = p
 	fields := []zap.Field{zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr)}
@@ -117,10 +128,34 @@ func (s *peerSet) add(l lease.Lease) bool {
 	return true
 }
 
+// add6 takes or drops the IPv6 side of an accepted lease; it reports
+// whether that changed.
+func (s *peerSet) add6(l lease.Lease) bool {
+	sn := l.Subnet
+	p6, why, ok := s.peer6Of(l)
+	old, had := s.peers6[sn]
+	if !ok {
+		if why != "" && s.why6[sn] != why {
+			s.log.Warn("IPv6 side of lease not used", zap.Stringer("subnet", sn), zap.Stringer("ipv6_subnet", l.IPv6Subnet),
+				zap.String("reason", why))
+			s.why6[sn] = why
+		}
+		delete(s.peers6, sn)
+		return had
+	}
+	delete(s.why6, sn)
+	if had && old == p6 {
+		return false
+	}
+	s.peers6[sn] = p6
+	s.log.Info("peer added", zap.Stringer("subnet", p6.Subnet), zap.Stringer("addr", p6.Addr))
+	return true
+}
+
 // peerOf maps a lease to a peer, or says why the lease is not one: its
-// subnets must pass lease.CheckPeer; flanneld's vxlan nodes ignore every
-// lease whose BackendType is not "vxlan", its wireguard nodes every one
-// not "wireguard"; its udp nodes take any backend.
+// subnets must pass lease.CheckPeer; flanneld's vxlan, wireguard, host-gw
+// and extension nodes ignore every lease whose BackendType is not their
+// own; its udp nodes take any backend.
 func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 	a := l.Attrs
 	reject := func(rule, why string) (peer, *rejection) {
@@ -140,13 +175,12 @@ func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 	if s.cfg.Backend.Type == lease.BackendWireGuard {
 		return s.wireguardPeer(p, a)
 	}
+	if t := s.cfg.Backend.Type; (t == lease.BackendHostGW || t == lease.BackendExtension) && a.BackendType != t {
+		return reject(ruleBackendType, "backend type "+backendName(a.BackendType)+" is not "+t)
+	}
 	if s.cfg.Backend.Type == lease.BackendVXLAN {
 		if a.BackendType != lease.BackendVXLAN {
-			bt := a.BackendType
-			if bt == "" {
-				bt = "udp (none)"
-			}
-			return reject(ruleBackendType, "backend type "+bt+" is not vxlan")
+			return reject(ruleBackendType, "backend type "+backendName(a.BackendType)+" is not vxlan")
 		}
 		_, mac, err := a.VXLAN()
 		if err != nil {
@@ -157,10 +191,28 @@ func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 	return p, nil
 }
 
+// backendName names a lease's BackendType for a log line.
+func backendName(bt string) string {
+	if bt == "" {
+		return "udp (none)"
+	}
+	return bt
+}
+
+// accepts reports whether l passes peerOf's rules (it need not be in the
+// set: a Removed event's lease is checked as it was).
+func (s *peerSet) accepts(l lease.Lease) bool {
+	_, rej := s.peerOf(l)
+	return rej == nil
+}
+
 func (s *peerSet) list() []router.Peer {
-	out := make([]router.Peer, 0, len(s.peers))
+	out := make([]router.Peer, 0, len(s.peers)+len(s.peers6))
 	for _, p := range s.peers {
 		out = append(out, p.Peer)
+	}
+	for _, p := range s.peers6 {
+		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Subnet.Addr().Less(out[j].Subnet.Addr()) })
 	return out

@@ -27,11 +27,13 @@ var (
 	_ router.DeviceDrops = (*tun.Device)(nil)
 )
 
-// plane is the packet path's parts for one backend: the TUN, the socket and
-// the framing, plus what the lease publishes about them.
+// plane is a backend's parts: for udp and vxlan the TUN, the socket and the
+// framing; for wireguard wireguard-go's device on the TUN; for all, what the
+// lease publishes and subnet.env's MTU.
 type plane struct {
-	backend string         // lease.BackendUDP or lease.BackendVXLAN
-	dev     router.Device  // queue 0's TUN queue
+	backend string // the config's Backend.Type
+	kind    backendKind
+	dev     router.Device  // queue 0's TUN queue; nil unless kind is packetBackend
 	conn    *encap.Conn    // queue 0's socket
 	more    []router.Queue // queues 1.. (--queues): TUN queues and SO_REUSEPORT sockets
 	framer  router.Framer
@@ -40,26 +42,26 @@ type plane struct {
 	port    uint16
 	vtep    *vtep      // vxlan only: the VtepMAC, which may change at run time
 	wg      *wg.Device // wireguard only: owns the TUN; dev, conn and framer are nil
+	link    int        // host-gw: the external interface's index
+	ext     *extension // extension only
+	mtu6    int        // MTU of the IPv6 routes into the TUN; 0: the TUN's (ipv6.go)
+	dual    bool       // one dual-stack socket for both underlays (ipv6.go)
 }
 
-// newPlane opens the socket and the TUN before a lease is taken, as flanneld
-// creates its device first: a port in use or a missing TUN permission is
-// reported before anything is written to etcd.
-func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
+// newPacketPlane opens the socket and the TUN of udp or vxlan.
+func newPacketPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log *zap.Logger) (*plane, error) {
 	b := c.Backend
-	if b.Type == lease.BackendWireGuard {
-		if cfg.Queues > 1 {
-			log.Warn("--queues applies to the udp and vxlan backends: wireguard-go runs its own TUN and socket; using 1 queue",
-				zap.Int("queues", cfg.Queues))
-		}
-		return newWireGuardPlane(b, ext, public, cfg, log)
-	}
-	p := &plane{backend: b.Type, port: uint16(b.UDPPort())}
+	p := &plane{backend: b.Type, kind: packetBackend, port: uint16(b.UDPPort())}
 	laddr, err := p.setFraming(b, ext, public, cfg.VtepMACFile, log)
 	if err != nil {
 		return nil, err
 	}
-	devs, conns, err := openQueues(laddr, cfg.TUNName, p.mtu, cfg.Queues, log, func(err error) error {
+	if c.EnableIPv6 {
+		if laddr, err = p.setIPv6(public, cfg.PublicIPv6, laddr, cfg, log); err != nil {
+			return nil, err
+		}
+	}
+	devs, conns, err := openQueues(laddr, cfg.TUNName, p.mtu, cfg.Queues, log, p.listen, func(err error) error {
 		return fmt.Errorf("%s backend: listen on udp %s: %w (another flanneld, felt or vxlan device on this port? stop it or set Backend.Port)", b.Type, laddr, err)
 	})
 	if err != nil {
@@ -98,9 +100,7 @@ func (p *plane) setFraming(b lease.Backend, ext extIface, public netip.Addr, mac
 		// flanneld's udp backend binds to the interface address.
 		return netip.AddrPortFrom(ext.Addr, p.port), nil
 	}
-	// Not a second validation: lease.Config.Validate admits only the
-	// backends above and reports any other to the user. This guards against
-	// lease learning a backend before the agent does.
+	// Not reached: kindOf sends only udp and vxlan here.
 	return netip.AddrPort{}, fmt.Errorf("backend %q: the agent builds no data plane for it", b.Type)
 }
 
@@ -120,7 +120,8 @@ func (p *plane) close() {
 	}
 }
 
-// listenAddr is the underlay address the backend receives on.
+// listenAddr is the underlay address the backend receives on (packet and
+// wireguard backends).
 func (p *plane) listenAddr() string {
 	if p.conn != nil {
 		return p.conn.LocalAddr().String()

@@ -24,15 +24,17 @@ const DefaultQueues = 1
 // existed: the socket (no SO_REUSEPORT), then the TUN. With more, the TUN
 // comes first: attaching refuses a multi-queue TUN another felt holds,
 // before any of our sockets join the port's group and take a share of its
-// traffic. listenErr words a socket error for the caller.
-func openQueues(laddr netip.AddrPort, name string, mtu, want int, log *zap.Logger, listenErr func(error) error) ([]*tun.Device, []*encap.Conn, error) {
+// traffic. listen opens one socket (plane.listen: IPv4, or dual-stack);
+// listenErr words a socket error for the caller.
+func openQueues(laddr netip.AddrPort, name string, mtu, want int, log *zap.Logger,
+	listen func(netip.AddrPort, encap.Options) (*encap.Conn, error), listenErr func(error) error) ([]*tun.Device, []*encap.Conn, error) {
 	to := tun.DefaultOptions()
 	to.Logger = log.Named("tun") // says which I/O path the TUN took
 	o := encap.DefaultOptions()
 	o.Logger = log.Named("udp")
 	n := settleQueues(name, want, log.Named("tun"))
 	if n == 1 {
-		conn, err := encap.Listen(laddr, o)
+		conn, err := listen(laddr, o)
 		if err != nil {
 			return nil, nil, listenErr(err)
 		}
@@ -50,7 +52,7 @@ func openQueues(laddr netip.AddrPort, name string, mtu, want int, log *zap.Logge
 	o.ReusePort = true
 	conns := make([]*encap.Conn, 0, n)
 	for range n {
-		conn, err := encap.Listen(laddr, o)
+		conn, err := listen(laddr, o)
 		if err != nil {
 			for _, c := range conns {
 				c.Close()

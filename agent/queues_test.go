@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/tun"
 )
 
@@ -28,7 +29,7 @@ func TestOpenQueues(t *testing.T) {
 		listenErr := func(err error) error { return fmt.Errorf("listen: %w", err) }
 		open := func(name string, want int) (int, string, error) {
 			core, logs := observer.New(zap.InfoLevel)
-			devs, conns, err := openQueues(laddr, name, 1400, want, zap.New(core), listenErr)
+			devs, conns, err := openQueues(laddr, name, 1400, want, zap.New(core), encap.Listen, listenErr)
 			var lines []string
 			for _, e := range logs.All() {
 				lines = append(lines, e.Message)

@@ -17,11 +17,17 @@ import (
 func (n *node) run(ctx context.Context) error {
 	g := newGroup(ctx)
 	g.spawn("router", n.eng.Run)
-	g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+	if n.plane.watches() {
+		g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+	}
+	if n.routes != nil {
+		g.spawn("routes", n.routes.run)
+	}
 	if err := n.startFirewall(g); err != nil {
 		g.fail(err)
 	}
 	n.startBlackhole(g)
+	n.startIPv6(g)
 	g.spawn("lease", func(ctx context.Context) error {
 		return n.keeper.Keep(ctx, n.netCfg, n.own, n.plane.attrs, func(l lease.Lease) {
 			if err := n.reacquired(l); err != nil {
@@ -29,9 +35,8 @@ func (n *node) run(ctx context.Context) error {
 			}
 		})
 	})
-	n.log.Info("felt agent running", zap.String("tun", n.cfg.TUNName), zap.Int("mtu", n.plane.mtu),
-		zap.String("listen", n.plane.listenAddr()))
-	if g.ctx.Err() == nil {
+	n.log.Info("felt agent running", n.plane.runFields(n.cfg.TUNName)...)
+	if n.readyWhenListed(g.ctx) {
 		n.markReady()
 	}
 	err := g.wait()
@@ -46,6 +51,9 @@ func (n *node) onLeases(evs []lease.Event) {
 		n.eng.SetPeers(list)
 		n.st.setPeers(list)
 		n.checkVtepMAC(list)
+	}
+	if e := n.plane.ext; e != nil {
+		e.apply(evs, n.peers.accepts)
 	}
 	n.st.setRejected(n.peers.rejectedList())
 }
@@ -82,6 +90,7 @@ func (n *node) reacquired(l lease.Lease) error {
 	n.peers.setOwn(l)
 	n.watcher.SetOwn(l.Subnet)
 	n.eng.SetLocal(l.Subnet)
+	n.reacquired6(l)
 	if err := n.st.adopt(l, n.cfg); err != nil {
 		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Subnet, err)
 	}

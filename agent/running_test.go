@@ -44,10 +44,10 @@ func TestWaitConfigWaitsForMissingConfig(t *testing.T) {
 func TestWaitConfigBadConfigIsFatal(t *testing.T) {
 	// As etcdstore.Store wraps a config that does not validate: the
 	// backend's error comes from lease.Config.Validate alone.
-	_, perr := lease.ParseConfig([]byte(`{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}`))
+	_, perr := lease.ParseConfig([]byte(`{"Network":"10.5.0.0/16","Backend":{"Type":"ipip"}}`))
 	src := &fakeConfig{results: []error{fmt.Errorf("network config /p/config: %w: %w", lease.ErrBadConfig, perr)}}
 	_, err := waitConfig(t.Context(), src, "/p", zap.NewNop())
-	if err == nil || src.calls != 1 || !strings.Contains(err.Error(), `Backend.Type "host-gw": felt speaks only "udp", "vxlan" and "wireguard"`) ||
+	if err == nil || src.calls != 1 || !strings.Contains(err.Error(), `Backend.Type "ipip": felt speaks only "udp", "vxlan", "wireguard", "host-gw"`) ||
 		!strings.Contains(err.Error(), "felt config set") {
 		t.Fatalf("waitConfig = %v after %d reads, want the backend named at once with a hint", err, src.calls)
 	}

@@ -24,6 +24,7 @@ type state struct {
 	public netip.Addr
 	tun    string
 	log    *zap.Logger
+	routes *peerRoutes // set once by setRoutes before the node runs; nil: no direct peers
 
 	mu         sync.Mutex
 	own        lease.Lease
@@ -33,23 +34,28 @@ type state struct {
 	reacquired int // leases taken again after one was lost
 }
 
+// newState returns the state of a node on plane p; tunName is ignored for a
+// backend without a TUN (status shows none).
 func newState(c *lease.Config, p *plane, public netip.Addr, tunName string, log *zap.Logger) *state {
+	if !p.hasTUN() {
+		tunName = ""
+	}
 	return &state{netCfg: c, plane: p, public: public, tun: tunName, log: log}
 }
 
-// adopt configures the TUN for lease l and writes subnet.env. It runs at
-// start and again whenever the keeper re-acquires a lease.
+// adopt configures the TUN (packet backends) for lease l and writes
+// subnet.env. It runs at start and again whenever the keeper re-acquires a
+// lease.
 func (s *state) adopt(l lease.Lease, cfg Config) error {
-	addr := netip.PrefixFrom(l.Subnet.Addr(), 32)
-	skipped, err := tun.Configure(s.tun, tun.NetConfig{Addr: addr, MTU: s.plane.mtu, Network: s.netCfg.Network,
-		Routes: []netip.Prefix{s.netCfg.Network}, Exclusive: true})
-	if err != nil {
-		return fmt.Errorf("configure %s: %w", s.tun, err)
-	}
-	for _, sk := range skipped {
-		s.log.Warn("TUN setting skipped", zap.String("what", sk))
+	if s.plane.hasTUN() {
+		if err := s.configureTUN(l); err != nil {
+			return err
+		}
 	}
 	env := lease.SubnetEnv{Network: s.netCfg.Network, Subnet: l.Subnet, MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	if l.IPv6Subnet.IsValid() {
+		env.IPv6Network, env.IPv6Subnet = s.netCfg.IPv6Network, l.IPv6Subnet
+	}
 	if err := lease.WriteSubnetEnv(cfg.SubnetFile, env); err != nil {
 		return fmt.Errorf("write %s: %w", cfg.SubnetFile, err)
 	}
@@ -62,12 +68,64 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 	return nil
 }
 
+// configureTUN gives the TUN the address, MTU and route for lease l's
+// subnets, both families (felt0 is felt's alone: other addresses and routes
+// on it go, an IPv4-only lease's run removes an earlier run's IPv6 side);
+// adopt and a TUN rebuilt after deletion share it.
+func (s *state) configureTUN(l lease.Lease) error {
+	nc := tun.NetConfig{Addr: netip.PrefixFrom(l.Subnet.Addr(), 32), MTU: s.plane.mtu, Network: s.netCfg.Network,
+		Routes: []netip.Prefix{s.netCfg.Network}, Exclusive: true}
+	s.withIPv6(&nc, l)
+	skipped, err := tun.Configure(s.tun, nc)
+	if err != nil {
+		return fmt.Errorf("configure %s: %w", s.tun, err)
+	}
+	for _, sk := range skipped {
+		s.log.Warn("TUN setting skipped", zap.String("what", sk))
+	}
+	return nil
+}
+
+// current is the own lease now.
+func (s *state) current() lease.Lease {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.own
+}
+
 // renewed records a renewal of the own lease.
 func (s *state) renewed(l lease.Lease) {
 	s.mu.Lock()
 	s.own = l
 	s.renewals++
 	s.mu.Unlock()
+}
+
+// setRoutes records the node's route keeper (nil for none), for the peers'
+// paths; called once, before anything reads the state.
+func (s *state) setRoutes(r *peerRoutes) { s.routes = r }
+
+// pathOf is how the peer at sn is reached.
+func (s *state) pathOf(sn netip.Prefix) string {
+	switch {
+	case s.plane.kind == leaseOnly:
+		return pathExternal
+	case s.routes != nil:
+		return s.routes.path(sn)
+	}
+	return pathTunnelled
+}
+
+// pathCounts counts the current peers by path.
+func (s *state) pathCounts() map[string]int {
+	s.mu.Lock()
+	peers := s.peers
+	s.mu.Unlock()
+	n := map[string]int{}
+	for _, p := range peers {
+		n[s.pathOf(p.Subnet)]++
+	}
+	return n
 }
 
 func (s *state) setPeers(p []router.Peer) {
@@ -87,7 +145,7 @@ type Status struct {
 	Subnet    string            `json:"subnet"`
 	PublicIP  string            `json:"public_ip"`
 	Backend   string            `json:"backend"`
-	TUN       string            `json:"tun"`
+	TUN       string            `json:"tun,omitempty"` // empty: the backend has no TUN
 	MTU       int               `json:"mtu"`
 	VtepMAC   string            `json:"vtep_mac,omitempty"`
 	Expires   time.Time         `json:"lease_expires"`
@@ -110,6 +168,11 @@ type PeerStatus struct {
 	Subnet string `json:"subnet"`
 	Addr   string `json:"addr"`
 	MAC    string `json:"mac,omitempty"`
+	// Path is how packets reach the peer: "direct" (a kernel route via its
+	// PublicIP: host-gw, vxlan DirectRouting), "tunnelled" (felt's TUN:
+	// its packet loops, or wireguard-go) or "external" (extension: its
+	// commands decide).
+	Path string `json:"path"`
 
 	// wireguard only: the peer's key and wireguard-go's view of it.
 	PublicKey     string     `json:"public_key,omitempty"`
@@ -129,7 +192,10 @@ func (s *state) status() Status {
 		st.VtepMAC = s.plane.vtep.current().String()
 	}
 	for _, p := range s.peers {
-		ps := PeerStatus{Subnet: p.Subnet.String(), Addr: p.Addr.String()}
+		ps := PeerStatus{Subnet: p.Subnet.String(), Addr: p.Addr.String(), Path: s.pathOf(p.Subnet)}
+		if p.Addr.Port() == 0 {
+			ps.Addr = p.Addr.Addr().String() // no packet path, no port
+		}
 		if p.MAC != ([6]byte{}) {
 			ps.MAC = net.HardwareAddr(p.MAC[:]).String()
 		}

@@ -43,6 +43,31 @@ func openPersistentTUN(name string, mtu, queues int, opts tun.Options) ([]*tun.D
 	return tun.CreateQueues(name, mtu, queues, opts)
 }
 
+// removeStaleTUN deletes the TUN name that an earlier udp or vxlan run left
+// (it is persistent) when this run's backend has none (host-gw, alloc,
+// extension): its address and route to the Network would otherwise stay,
+// and the kernel would send into a device nobody reads whatever no more
+// specific route catches. A link of that name that is not a TUN is left
+// alone.
+func removeStaleTUN(name string, log *zap.Logger) error {
+	l, err := netlink.LinkByName(name)
+	var notFound netlink.LinkNotFoundError
+	if errors.As(err, &notFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look for a TUN %s left by an earlier run: %w", name, err)
+	}
+	if t, ok := l.(*netlink.Tuntap); !ok || t.Mode != netlink.TUNTAP_MODE_TUN {
+		return nil
+	}
+	if err := netlink.LinkDel(l); err != nil {
+		return fmt.Errorf("delete the TUN %s left by an earlier run (this backend has none): %w", name, err)
+	}
+	log.Info("deleted the TUN an earlier run left: this backend has none", zap.String("tun", name))
+	return nil
+}
+
 // engineView is what /metrics and /status read of the packet path.
 type engineView interface {
 	Stats() *router.Stats
@@ -58,10 +83,11 @@ type engSlot struct {
 	tun     string
 	rebuild func() (*router.Engine, error) // a new TUN, socket and engine
 
-	mu    sync.Mutex
-	cur   *router.Engine
-	peers []router.Peer
-	local netip.Prefix
+	mu     sync.Mutex
+	cur    *router.Engine
+	peers  []router.Peer
+	local  netip.Prefix
+	local6 netip.Prefix
 	framer router.Framer // nil: the one the engine was built with
 }
 
@@ -100,6 +126,13 @@ func (s *engSlot) SetFramer(f router.Framer) error {
 	return nil
 }
 
+func (s *engSlot) SetLocal6(l netip.Prefix) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.local6 = l
+	s.cur.SetLocal6(l)
+}
+
 // Stats and Table are the current engine's: counters start again from zero
 // after a TUN was recreated.
 func (s *engSlot) Stats() *router.Stats { return s.current().Stats() }
@@ -128,6 +161,9 @@ func (s *engSlot) Run(ctx context.Context) error {
 		s.mu.Lock()
 		s.cur = eng
 		eng.SetLocal(s.local)
+		if s.local6.IsValid() {
+			eng.SetLocal6(s.local6)
+		}
 		eng.SetPeers(s.peers)
 		var ferr error
 		if s.framer != nil {
@@ -150,11 +186,11 @@ func tunGone(name string) bool {
 }
 
 // rebuildPlane replaces the plane's TUN and socket after the TUN was
-// deleted, reconfigures the TUN for the current lease (address, MTU,
-// route) and returns a new engine on them.
+// deleted, reconfigures the TUN for the current lease (addresses, MTU,
+// routes of both families) and returns a new engine on them.
 func (n *node) rebuildPlane() (*router.Engine, error) {
 	laddr := n.plane.conn.LocalAddr()
-	devs, conns, err := openQueues(laddr, n.cfg.TUNName, n.plane.mtu, 1+len(n.plane.more), n.log, func(err error) error {
+	devs, conns, err := openQueues(laddr, n.cfg.TUNName, n.plane.mtu, 1+len(n.plane.more), n.log, n.plane.listen, func(err error) error {
 		return fmt.Errorf("listen on udp %s again: %w", laddr, err)
 	})
 	if err != nil {
@@ -167,22 +203,15 @@ func (n *node) rebuildPlane() (*router.Engine, error) {
 		}
 	}
 	n.plane.dev, n.plane.conn, n.plane.more = devs[0], conns[0], queuesOf(devs, conns)
-	own := n.st.subnet()
-	skipped, err := tun.Configure(n.cfg.TUNName, tun.NetConfig{Addr: netip.PrefixFrom(own.Addr(), 32), MTU: n.plane.mtu,
-		Network: n.netCfg.Network, Routes: []netip.Prefix{n.netCfg.Network}, Exclusive: true})
-	if err != nil {
+	own := n.st.current()
+	if err := n.st.configureTUN(own); err != nil {
 		closeAll()
-		return nil, fmt.Errorf("configure %s: %w", n.cfg.TUNName, err)
+		return nil, err
 	}
-	for _, sk := range skipped {
-		n.log.Warn("TUN setting skipped", zap.String("what", sk))
-	}
-	eng, err := router.New(router.Config{Device: n.plane.dev, Conn: n.plane.conn, Queues: n.plane.more, Framer: n.plane.framer,
-		Network: n.netCfg.Network, SubnetLen: n.netCfg.SubnetLen, Local: own}, n.log.Named("router"))
+	eng, err := n.newEngine(own)
 	if err != nil {
 		closeAll()
 		return nil, err
 	}
-	n.closers = append(n.closers, func() { eng.Close() })
 	return eng, nil
 }

@@ -2,6 +2,11 @@ package agent
 
 import "github.com/feltnet/felt/lease"
 
+// ipv6Backend reports whether felt carries IPv6 with backend type t: udp and
+// vxlan (felt's packet loops); not wireguard, and no IPv6 routes for
+// host-gw, nor an IPv6 lease for alloc and extension.
+func ipv6Backend(t string) bool { return t == lease.BackendUDP || t == lease.BackendVXLAN }
+
 // unsupported lists the network config settings felt parses (they are
 // flanneld's) but does not implement, each saying what that means beside
 // flanneld nodes. The agent logs them once at start; none is fatal, since
@@ -9,14 +14,12 @@ import "github.com/feltnet/felt/lease"
 func unsupported(c *lease.Config) []string {
 	var out []string
 	b := c.Backend
-	if b.Type == lease.BackendVXLAN && b.DirectRouting {
-		out = append(out, "Backend.DirectRouting: felt always encapsulates; flanneld nodes on the same subnet will send it unencapsulated packets and need ip_forward and a route on this host, and strict rp_filter drops the asymmetric replies")
-	}
 	if b.Type == lease.BackendVXLAN && b.GBP {
 		out = append(out, "Backend.GBP: felt neither sends nor accepts the group policy extension; frames from GBP nodes that carry it are dropped as bad_header")
 	}
-	if c.EnableIPv6 {
-		out = append(out, "EnableIPv6: felt carries IPv4 only and leases no IPv6 subnet")
+	if c.EnableIPv6 && !ipv6Backend(b.Type) {
+		out = append(out, "EnableIPv6: felt carries IPv6 with the udp and vxlan backends only; this "+b.Type+
+			" node takes an IPv4-only lease and writes no IPv6 lines to subnet.env")
 	}
 	return out
 }

@@ -13,11 +13,13 @@ func TestUnsupported(t *testing.T) {
 		want   []string // prefixes of the warnings, in order
 	}{
 		{`{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}`, nil},
-		{`{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}`, []string{"Backend.DirectRouting"}},
+		{`{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}`, nil}, // supported: kernel routes to on-link peers
 		{`{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","GBP":true,"Learning":true}}`, []string{"Backend.GBP"}},
 		{`{"Network":"10.5.0.0/16","Backend":{"Type":"udp","DirectRouting":true}}`, nil}, // a vxlan key: udp ignores it, as flanneld
 		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan","DirectRouting":true,"GBP":true}}`,
-			[]string{"Backend.DirectRouting", "Backend.GBP", "EnableIPv6"}},
+			[]string{"Backend.GBP"}}, // EnableIPv6 and DirectRouting are supported
+		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}`, []string{"EnableIPv6"}},
+		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"wireguard"}}`, []string{"EnableIPv6"}},
 	} {
 		c, err := lease.ParseConfig([]byte(tc.config))
 		if err != nil {

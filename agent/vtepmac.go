@@ -104,7 +104,12 @@ type vtep struct {
 
 	mu     sync.Mutex
 	mac    net.HardwareAddr
-	framer *encap.VXLAN // frames with mac
+	framer *encap.VXLAN // frames with mac (and mac6)
+
+	// The IPv6 side (ipv6.go), set once before the lease: flanneld's
+	// flannel-v6.<VNI> MAC and PublicIPv6. mac6 nil: IPv4 only.
+	mac6    net.HardwareAddr
+	public6 netip.Addr
 }
 
 func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *vtep {
@@ -115,6 +120,9 @@ func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *
 
 func (v *vtep) set(mac net.HardwareAddr) {
 	fr := encap.NewVXLAN(v.vni, [6]byte(mac))
+	if v.mac6 != nil {
+		fr = encap.NewVXLANDual(v.vni, [6]byte(mac), [6]byte(v.mac6))
+	}
 	v.mu.Lock()
 	v.mac, v.framer = mac, fr
 	v.mu.Unlock()
@@ -134,7 +142,12 @@ func (v *vtep) framing() *encap.VXLAN {
 	return v.framer
 }
 
-func (v *vtep) attrs() lease.Attrs { return lease.NewVXLANAttrs(v.public, v.vni, v.current()) }
+func (v *vtep) attrs() lease.Attrs {
+	if v.mac6 != nil {
+		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, v.current(), v.mac6)
+	}
+	return lease.NewVXLANAttrs(v.public, v.vni, v.current())
+}
 
 // collision returns a peer, other than a stale lease of our own PublicIP,
 // that publishes our VtepMAC: every frame between us would be dropped as

@@ -40,7 +40,7 @@ func newWireGuardPlane(b lease.Backend, ext extIface, public netip.Addr, cfg Con
 	if b.MTU > 0 {
 		under = b.MTU
 	}
-	p := &plane{backend: b.Type, mtu: under - lease.WireGuardOverhead, port: uint16(b.ListenPort)}
+	p := &plane{backend: b.Type, kind: wireguardBackend, mtu: under - lease.WireGuardOverhead, port: uint16(b.ListenPort)}
 	file := wireguardKeyFile(cfg)
 	key, created, err := wg.LoadOrCreateKey(file)
 	if err != nil {
@@ -80,11 +80,7 @@ func (s *peerSet) wireguardPeer(p peer, a lease.Attrs) (peer, *rejection) {
 		return peer{}, &rejection{publicIP: a.PublicIP, rule: rule, why: why}
 	}
 	if a.BackendType != lease.BackendWireGuard {
-		bt := a.BackendType
-		if bt == "" {
-			bt = "udp (none)"
-		}
-		return reject(ruleBackendType, "backend type "+bt+" is not wireguard")
+		return reject(ruleBackendType, "backend type "+backendName(a.BackendType)+" is not wireguard")
 	}
 	d, key, err := a.WireGuard()
 	if err != nil {
@@ -153,6 +149,9 @@ func (f *wgForwarder) SetLocal(netip.Prefix) {}
 
 // SetFramer is never called: wireguard has no VtepMAC.
 func (f *wgForwarder) SetFramer(router.Framer) error { return nil }
+
+// SetLocal6 has nothing to do either: felt's wireguard carries IPv4 only.
+func (f *wgForwarder) SetLocal6(netip.Prefix) {}
 
 // wgStatus adds wireguard-go's per-peer state to a /status answer.
 func wgStatus(dev *wg.Device, st *Status) {

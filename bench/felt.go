@@ -86,15 +86,14 @@ func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep 
 		if net.backend == "host-gw" {
 			// host-gw has no device of its own: give each host a pod address,
 			// as a CNI bridge would, so the server has one to be reached at.
+			// A veth pair, not a dummy: kernels without the dummy module have
+			// veth (the lab is made of it).
 			pod := netip.PrefixFrom(dst.Next(), sub.Bits())
-			if err := runIn(ctx, hosts[i], "ip", "link", "add", podDev, "type", "dummy"); err != nil {
-				return fail(err)
-			}
-			if err := runIn(ctx, hosts[i], "ip", "addr", "add", pod.String(), "dev", podDev); err != nil {
-				return fail(err)
-			}
-			if err := runIn(ctx, hosts[i], "ip", "link", "set", podDev, "up"); err != nil {
-				return fail(err)
+			for _, args := range [][]string{{"link", "add", podDev, "type", "veth", "peer", "name", podDev + "p"},
+				{"addr", "add", pod.String(), "dev", podDev}, {"link", "set", podDev + "p", "up"}, {"link", "set", podDev, "up"}} {
+				if err := runIn(ctx, hosts[i], "ip", args...); err != nil {
+					return fail(err)
+				}
 			}
 			dst = pod.Addr()
 		}
@@ -116,7 +115,8 @@ func fileName(sc Scenario) string {
 	}, string(sc))
 }
 
-// podDev is the dummy device holding a host's pod address in host-gw.
+// podDev is the device (one end of a veth pair; deleting it deletes both)
+// holding a host's pod address in host-gw.
 const podDev = "fbpods"
 
 // wireguardKeyFile is the agents' private key file in each host's directory

@@ -91,6 +91,7 @@ type agentStatus struct {
 		Subnet string `json:"subnet"`
 		Addr   string `json:"addr"`
 		MAC    string `json:"mac"`
+		Path   string `json:"path"` // direct or tunnelled
 	} `json:"peers"`
 	Counters map[string]uint64 `json:"counters"`
 }

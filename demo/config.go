@@ -31,14 +31,17 @@ var (
 
 // Config describes one demo. Zero fields take the defaults above.
 type Config struct {
-	Hosts    int          // hosts (each with an agent and two containers); 2..20
-	Backend  string       // "udp", "vxlan" or "wireguard"
-	IPMasq   bool         // run the agents with --ip-masq and check masquerading
-	Keep     bool         // after the checks, keep the lab until ctx ends
-	Name     string       // lab name: prefix of every namespace and link (netns.LabConfig.Name)
-	Underlay netip.Prefix // the hosts' network
-	Network  netip.Prefix // the overlay (flannel's Network)
-	Transfer int64        // bytes of the checked TCP transfer
+	Hosts   int    // hosts (each with an agent and two containers); 2..20
+	Backend string // "udp", "vxlan", "wireguard" or "host-gw"
+	// DirectRouting sets vxlan's DirectRouting: the hosts share one L2, so
+	// every peer is reached by a kernel route instead of felt's TUN.
+	DirectRouting bool
+	IPMasq        bool         // run the agents with --ip-masq and check masquerading
+	Keep          bool         // after the checks, keep the lab until ctx ends
+	Name          string       // lab name: prefix of every namespace and link (netns.LabConfig.Name)
+	Underlay      netip.Prefix // the hosts' network
+	Network       netip.Prefix // the overlay (flannel's Network)
+	Transfer      int64        // bytes of the checked TCP transfer
 
 	// FeltBin is the felt binary the agents run; default os.Executable().
 	FeltBin string
@@ -99,8 +102,10 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.Hosts < 2 || c.Hosts > 20:
 		return c, fmt.Errorf("demo: hosts %d: must be between 2 and 20 (containers talk across hosts)", c.Hosts)
-	case c.Backend != "udp" && c.Backend != "vxlan" && c.Backend != "wireguard":
-		return c, fmt.Errorf("demo: backend %q: must be udp, vxlan or wireguard", c.Backend)
+	case c.Backend != "udp" && c.Backend != "vxlan" && c.Backend != "wireguard" && c.Backend != "host-gw":
+		return c, fmt.Errorf("demo: backend %q: must be udp, vxlan, wireguard or host-gw", c.Backend)
+	case c.DirectRouting && c.Backend != "vxlan":
+		return c, fmt.Errorf("demo: direct-routing with backend %q: DirectRouting is a vxlan option (use --backend vxlan)", c.Backend)
 	case !nameRE.MatchString(c.Name):
 		return c, fmt.Errorf("demo: name %q: must be 2 to 9 lower-case letters and digits, starting with a letter", c.Name)
 	case !c.Network.Addr().Is4() || c.Network.Bits() > 18 || c.Network != c.Network.Masked():
@@ -115,5 +120,8 @@ func (c Config) withDefaults() (Config, error) {
 
 // netConfig is the flannel network config the demo writes to etcd.
 func (c Config) netConfig() string {
+	if c.DirectRouting {
+		return fmt.Sprintf(`{"Network":%q,"Backend":{"Type":%q,"DirectRouting":true}}`, c.Network.String(), c.Backend)
+	}
 	return fmt.Sprintf(`{"Network":%q,"Backend":{"Type":%q}}`, c.Network.String(), c.Backend)
 }

@@ -17,6 +17,10 @@ func TestConfigDefaults(t *testing.T) {
 	if got, want := c.netConfig(), `{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}`; got != want {
 		t.Fatalf("netConfig %s, want %s", got, want)
 	}
+	c.Backend, c.DirectRouting = "vxlan", true
+	if got, want := c.netConfig(), `{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}`; got != want {
+		t.Fatalf("netConfig %s, want %s", got, want)
+	}
 }
 
 // TestConfigBadInput: each bad field gives an error naming the field, the
@@ -28,7 +32,8 @@ func TestConfigBadInput(t *testing.T) {
 	}{
 		{Config{Hosts: 1}, "hosts 1: must be between 2 and 20"},
 		{Config{Hosts: 21}, "hosts 21: must be between 2 and 20"},
-		{Config{Backend: "host-gw"}, `backend "host-gw": must be udp, vxlan or wireguard`},
+		{Config{Backend: "ipip"}, `backend "ipip": must be udp, vxlan, wireguard or host-gw`},
+		{Config{Backend: "udp", DirectRouting: true}, `direct-routing with backend "udp": DirectRouting is a vxlan option`},
 		{Config{Name: "Demo"}, `name "Demo": must be 2 to 9 lower-case letters and digits`},
 		{Config{Name: "toolongname"}, `name "toolongname": must be 2 to 9`},
 		{Config{Network: netip.MustParsePrefix("10.5.0.0/24")}, "network 10.5.0.0/24: must be an IPv4 network of /18 or larger"},
@@ -41,6 +46,21 @@ func TestConfigBadInput(t *testing.T) {
 		err := tt.c.Validate()
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: error %v, want %q", tt.c, err, tt.want)
+		}
+	}
+}
+
+// TestFreePortsDistinct: the ports for etcd's client and peer URLs are never
+// the same one (they were once, when the first was released before the
+// second was chosen).
+func TestFreePortsDistinct(t *testing.T) {
+	for range 200 {
+		ps, err := freePorts(netip.MustParseAddr("127.0.0.1"), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 2 || ps[0] == ps[1] {
+			t.Fatalf("freePorts = %v, want two distinct ports", ps)
 		}
 	}
 }

@@ -20,14 +20,11 @@ import (
 // address (the hosts reach it over the underlay bridge), with its data in
 // dir. The caller closes it.
 func startEtcd(ctx context.Context, gw netip.Addr, dir string, log *zap.Logger) (*etcdserver.Server, error) {
-	client, err := freePort(gw)
+	ports, err := freePorts(gw, 2)
 	if err != nil {
 		return nil, err
 	}
-	peer, err := freePort(gw)
-	if err != nil {
-		return nil, err
-	}
+	client, peer := ports[0], ports[1]
 	return etcdserver.Start(ctx, etcdserver.Config{
 		Name:       "felt-demo",
 		DataDir:    filepath.Join(dir, "etcd"),
@@ -39,15 +36,22 @@ func startEtcd(ctx context.Context, gw netip.Addr, dir string, log *zap.Logger) 
 	})
 }
 
-// freePort asks the kernel for a free TCP port on ip. Another process could
-// take it before etcd binds it; etcd then fails with an error naming it.
-func freePort(ip netip.Addr) (netip.AddrPort, error) {
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("find a free port on %s: %w", ip, err)
+// freePorts asks the kernel for n distinct free TCP ports on ip: every
+// listener stays open until all are chosen, since a port released early can
+// be handed out again (etcd's client and peer URLs once got the same one).
+// Another process could take a port before etcd binds it; etcd then fails
+// with an error naming it.
+func freePorts(ip netip.Addr, n int) ([]netip.AddrPort, error) {
+	var out []netip.AddrPort
+	for range n {
+		ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
+		if err != nil {
+			return nil, fmt.Errorf("find a free port on %s: %w", ip, err)
+		}
+		defer ln.Close()
+		out = append(out, ln.Addr().(*net.TCPAddr).AddrPort())
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).AddrPort(), nil
+	return out, nil
 }
 
 // putConfig validates the network config and stores it at flannel's key.

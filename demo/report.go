@@ -23,8 +23,12 @@ func printTable(w io.Writer, nodes []*node, pings []PingResult) {
 		for _, c := range n.ctrs {
 			cs = append(cs, c.short+" "+c.addr.String())
 		}
+		tun := n.tun
+		if tun == "" {
+			tun = "-" // host-gw: kernel routes only
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n.short, n.host.Name, n.host.Addr,
-			netip.PrefixFrom(n.env.Subnet.Addr().Next(), n.env.Subnet.Bits()), n.env.MTU, n.tun, strings.Join(cs, ", "))
+			netip.PrefixFrom(n.env.Subnet.Addr().Next(), n.env.Subnet.Bits()), n.env.MTU, tun, strings.Join(cs, ", "))
 	}
 	tw.Flush()
 
@@ -65,11 +69,22 @@ func printTable(w io.Writer, nodes []*node, pings []PingResult) {
 // and agents on the way route it right now (ip route get, agent /status).
 func printPath(ctx context.Context, w io.Writer, c Config, src, dst *node, st agentStatus) {
 	from, to := src.ctrs[0], dst.ctrs[0]
-	peer := "?"
+	peer, path := "?", ""
 	for _, p := range st.Peers {
 		if sn, err := netip.ParsePrefix(p.Subnet); err == nil && sn.Contains(to.addr) {
-			peer = p.Addr // the peer's underlay address and port
+			peer, path = p.Addr, p.Path // the peer's underlay address (and port)
 		}
+	}
+	if path == "direct" {
+		fmt.Fprintf(w, "\none packet, %s (%s) → %s (%s):\n", from.short, from.addr, to.short, to.addr)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  1. %s\t%s\tcontainer's default route to the bridge (docker0)\n", from.short, routeGet(ctx, from.ns, to.addr))
+		fmt.Fprintf(tw, "  2. %s\t%s\tip_forward; the agent's kernel route to %s via its PublicIP (no TUN, no encapsulation)\n",
+			src.short, routeGet(ctx, src.host, to.addr), dst.env.Subnet)
+		fmt.Fprintf(tw, "  3. underlay\t%s → %s\tthe packet as it is, over eth0 and the lab bridge (%s)\n", src.host.Addr, dst.host.Addr, c.Underlay)
+		fmt.Fprintf(tw, "  4. %s\t%s\tthe kernel delivers it on the bridge to %s\n", dst.short, routeGet(ctx, dst.host, to.addr), to.short)
+		tw.Flush()
+		return
 	}
 	port, frame := "8285", "flannel udp: the IP packet as the UDP payload"
 	switch c.Backend {

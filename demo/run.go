@@ -47,7 +47,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	d := &run{cfg: c, p: newProgress(c.Out, c.Now)}
 	d.res.Mode = mode()
-	fmt.Fprintf(c.Out, "felt demo: %d hosts, %s backend, mode %s\n", c.Hosts, c.Backend, d.res.Mode)
+	dr := ""
+	if c.DirectRouting {
+		dr = " (DirectRouting)"
+	}
+	fmt.Fprintf(c.Out, "felt demo: %d hosts, %s backend%s, mode %s\n", c.Hosts, c.Backend, dr, d.res.Mode)
 	err = d.build(ctx)
 	if err == nil {
 		err = d.check(ctx)
@@ -80,10 +84,12 @@ func mode() string {
 
 func (d *run) build(ctx context.Context) error {
 	c := d.cfg
-	if err := d.p.step("check "+tunPath, func() (string, error) {
-		return tunPath + " can be opened: the agents can create their TUN devices", checkTUN()
-	}); err != nil {
-		return err
+	if c.Backend != "host-gw" { // host-gw programs routes only: no TUN
+		if err := d.p.step("check "+tunPath, func() (string, error) {
+			return tunPath + " can be opened: the agents can create their TUN devices", checkTUN()
+		}); err != nil {
+			return err
+		}
 	}
 	if err := d.p.step("check for a running demo", func() (string, error) { return "", notRunning(c.Name) }); err != nil {
 		return err

@@ -25,6 +25,11 @@ type flannelVXLAN struct {
 	// the kernel's partial inner checksums cross to the peer unfinished, as
 	// between containers on one bridge (see TestInteropVXLANPartialChecksums).
 	PartialChecksums bool
+	// DirectRouting is the config's vxlan DirectRouting: a lease whose
+	// PublicIP is on-link (flanneld's ip.DirectRouting: the route to it has
+	// no gateway) gets `ip route replace <subnet> via <PublicIP>` instead of
+	// the neighbour, fdb entry and onlink route.
+	DirectRouting bool
 }
 
 // flannelHost is a lab host built exactly as flanneld's vxlan backend builds
@@ -44,6 +49,8 @@ type flannelHost struct {
 	programmed leaseSet // vxlan leases with their three entries in place
 	stopFollow func()
 	ignored    leaseSet // leases of other backend types (flanneld skips them)
+	direct     bool
+	routed     leaseSet // DirectRouting: leases given a direct route
 }
 
 // newFlannelHost builds the flanneld node o in h, writes its lease and
@@ -54,7 +61,7 @@ func newFlannelHost(t *testing.T, c *cluster, h *netns.Host, o flannelVXLAN) *fl
 		o.VNI = 1
 	}
 	f := &flannelHost{Host: h, Dev: fmt.Sprintf("flannel.%d", o.VNI), MAC: randomVtepMAC(t),
-		Subnet: o.Subnet, Addr: o.Subnet.Addr(), MTU: c.lab.Config().MTU - 50, ctx: c.ctx}
+		Subnet: o.Subnet, Addr: o.Subnet.Addr(), MTU: c.lab.Config().MTU - 50, ctx: c.ctx, direct: o.DirectRouting}
 	// As flanneld's netlink call: id, local, dev, nolearning, the port only if
 	// set, and its own random MAC; ttl/tos 0 and udpcsum are the defaults.
 	args := []string{"link", "add", f.Dev, "address", f.MAC, "mtu", strconv.Itoa(f.MTU), "type", "vxlan",
@@ -105,6 +112,20 @@ func (f *flannelHost) added(l flannelLease) error {
 		f.ignored.set(l)
 		return nil
 	}
+	if f.direct {
+		out, err := f.Command(f.ctx, "ip", "-o", "route", "get", l.PublicIP.String()).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: ip route get %s: %v: %s", f.Name, l.PublicIP, err, out)
+		}
+		if !strings.Contains(string(out), " via ") {
+			if err := f.run("ip", "route", "replace", l.Subnet.String(), "via", l.PublicIP.String()); err != nil {
+				return err
+			}
+			f.routed.set(l)
+			f.programmed.set(l)
+			return nil
+		}
+	}
 	gw := l.Subnet.Addr().String()
 	steps := [][]string{
 		{"ip", "neigh", "replace", gw, "lladdr", l.VtepMAC, "dev", f.Dev, "nud", "permanent"},
@@ -126,6 +147,10 @@ func (f *flannelHost) removed(l flannelLease) error {
 		return nil
 	}
 	f.programmed.drop(l.Subnet)
+	if old, ok := f.routed.get(l.Subnet); ok {
+		f.routed.drop(l.Subnet)
+		return f.run("ip", "route", "del", l.Subnet.String(), "via", old.PublicIP.String())
+	}
 	gw := l.Subnet.Addr().String()
 	for _, s := range [][]string{
 		{"ip", "route", "del", l.Subnet.String(), "via", gw, "dev", f.Dev, "onlink"},

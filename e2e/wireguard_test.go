@@ -229,10 +229,12 @@ func needTool(t *testing.T, bin, pkg string) {
 }
 
 // capture runs tcpdump on iface in h and returns a function that stops it
-// and returns the capture file's bytes.
+// and returns the capture file's bytes. Its buffer is 32 MiB (-B): with the
+// default 2 MiB, a busy machine (make test runs the bench beside it) once
+// lost most of a 4 MiB transfer's frames and the check could not judge.
 func capture(t *testing.T, c *cluster, h *netns.Host, iface, file string) func() []byte {
 	t.Helper()
-	p, err := h.Start(c.ctx, "tcpdump", "-i", iface, "-U", "-s", "0", "-w", file)
+	p, err := h.Start(c.ctx, "tcpdump", "-i", iface, "-U", "-B", "32768", "-s", "0", "-w", file)
 	if err != nil {
 		t.Fatal(err)
 	}

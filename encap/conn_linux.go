@@ -84,7 +84,8 @@ type Conn struct {
 	pc     *net.UDPConn
 	raw    syscall.RawConn
 	local  netip.AddrPort
-	family int // unix.AF_INET or unix.AF_INET6
+	family int  // unix.AF_INET or unix.AF_INET6
+	dual   bool // an AF_INET6 socket that also carries IPv4 (ListenDualStack)
 	batch  int
 	log    *zap.Logger
 
@@ -105,21 +106,13 @@ type Conn struct {
 // laddr gives an IPv4 socket, an IPv6 one an IPv6-only socket (Go sets
 // IPV6_V6ONLY): each reaches peers of its own family only.
 func Listen(laddr netip.AddrPort, o Options) (*Conn, error) {
-	if o.BatchSize < 0 || o.BatchSize > 1024 {
-		return nil, fmt.Errorf("encap: options: BatchSize %d: must be between 1 and 1024 (0 for the default %d)", o.BatchSize, DefaultBatchSize)
-	}
-	if o.SocketBuffer < 0 {
-		return nil, fmt.Errorf("encap: options: SocketBuffer %d: must not be negative (0 for the default %d)", o.SocketBuffer, DefaultSocketBuffer)
+	if err := o.check(); err != nil {
+		return nil, err
 	}
 	if !laddr.Addr().IsValid() {
 		return nil, fmt.Errorf("encap: listen address %s: must have an IP (0.0.0.0 for any)", laddr)
 	}
-	if o.BatchSize == 0 {
-		o.BatchSize = DefaultBatchSize
-	}
-	if o.SocketBuffer == 0 {
-		o.SocketBuffer = DefaultSocketBuffer
-	}
+	o = o.withDefaults()
 	log := o.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -146,6 +139,28 @@ func Listen(laddr netip.AddrPort, o Options) (*Conn, error) {
 	c.rd.init(c)
 	c.wr.init(c)
 	return c, nil
+}
+
+// check reports options Listen refuses.
+func (o Options) check() error {
+	if o.BatchSize < 0 || o.BatchSize > 1024 {
+		return fmt.Errorf("encap: options: BatchSize %d: must be between 1 and 1024 (0 for the default %d)", o.BatchSize, DefaultBatchSize)
+	}
+	if o.SocketBuffer < 0 {
+		return fmt.Errorf("encap: options: SocketBuffer %d: must not be negative (0 for the default %d)", o.SocketBuffer, DefaultSocketBuffer)
+	}
+	return nil
+}
+
+// withDefaults fills the zero BatchSize and SocketBuffer.
+func (o Options) withDefaults() Options {
+	if o.BatchSize == 0 {
+		o.BatchSize = DefaultBatchSize
+	}
+	if o.SocketBuffer == 0 {
+		o.SocketBuffer = DefaultSocketBuffer
+	}
+	return o
 }
 
 // setup sets the socket options and decides on GSO and GRO.

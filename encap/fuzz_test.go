@@ -95,6 +95,20 @@ func FuzzUDPDecap(f *testing.F) {
 		if !within(out, pkt) || &out[0] != &pkt[0] {
 			t.Fatal("accepted packet is not a prefix of the datagram")
 		}
+		if out[0]>>4 == 6 { // IPv6 (felt only): hop limit decremented, nothing else
+			if len(out) < 40 || len(out) != 40+int(binary.BigEndian.Uint16(out[4:6])) {
+				t.Fatalf("accepted insane IPv6 header % x", out)
+			}
+			if before[7] < 2 || out[7] != before[7]-1 {
+				t.Fatalf("hop limit %d became %d", before[7], out[7])
+			}
+			for i := range pkt {
+				if i != 7 && pkt[i] != before[i] {
+					t.Fatalf("byte %d changed besides the hop limit", i)
+				}
+			}
+			return
+		}
 		ihl := int(out[0]&0xf) * 4
 		if out[0]>>4 != 4 || ihl < 20 || len(out) < ihl || len(out) != int(binary.BigEndian.Uint16(out[2:4])) {
 			t.Fatalf("accepted insane IPv4 header % x", out[:20])

@@ -15,10 +15,26 @@ type sockaddr = unix.RawSockaddrInet6
 
 // putSockaddr encodes a for a socket of the given family into sa and returns
 // the address length, or 0 if a cannot be reached from such a socket: the
-// other family (felt's IPv6 sockets are IPv6-only) or an invalid address.
+// other family (felt's IPv6 sockets are IPv6-only, except a dual-stack one:
+// familyDual) or an invalid address.
 // Zones (link-local scope ids) are not carried.
 func putSockaddr(sa *sockaddr, family int, a netip.AddrPort) uint32 {
 	ip := a.Addr()
+	if family == familyDual {
+		// A dual-stack socket reaches IPv4 peers at their mapped address.
+		if ip.Is4() {
+			ip = netip.AddrFrom16(ip.As16())
+		}
+		family = unix.AF_INET6
+		if ip.Is4In6() {
+			sa.Family = unix.AF_INET6
+			putPort(&sa.Port, a.Port())
+			sa.Flowinfo = 0
+			sa.Addr = ip.As16()
+			sa.Scope_id = 0
+			return unix.SizeofSockaddrInet6
+		}
+	}
 	if family == unix.AF_INET {
 		ip = ip.Unmap()
 		if !ip.Is4() {

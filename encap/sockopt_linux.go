@@ -30,7 +30,7 @@ func (c *Conn) setSockopts(fd int, o Options) error {
 		c.log.Debug("socket buffer capped by sysctl (no CAP_NET_ADMIN for the FORCE option)",
 			zap.String("option", b.name), zap.Int("asked", o.SocketBuffer))
 	}
-	if c.family == unix.AF_INET {
+	if c.family == unix.AF_INET || c.dual { // a dual-stack socket's IPv4 traffic alike
 		// Path MTU: the kernel's default (IP_PMTUDISC_WANT) sets DF and takes the
 		// MTU from any ICMP "fragmentation needed" that quotes a datagram of ours,
 		// or of any other socket to the same host: route exceptions are per

@@ -3,6 +3,8 @@ package encap
 // UDP is flannel's udp framing: the UDP payload is exactly the raw IPv4
 // packet, with no header, VNI or magic. As flanneld's C proxy does, both
 // Encap and Decap decrement the TTL, so a packet loses 2 per overlay hop.
+// felt also carries raw IPv6 packets this way (the hop limit decremented
+// likewise), between felt nodes only: flanneld's udp backend is IPv4-only.
 // A UDP is immutable after NewUDP and safe for concurrent use.
 type UDP struct {
 	mtu int
@@ -22,9 +24,11 @@ func (u *UDP) MTU() int { return u.mtu }
 // Encap frames the IPv4 packet buf[off:off+n] for a flanneld udp peer: it
 // checks the header, decrements the TTL in place (patching the header
 // checksum) and returns buf[off:off+total], total being the IP header's
-// length. dst is ignored (the framing has no link layer). Reasons:
-// TooShort (n < 20 or buf too short), BadIP (not sane IPv4; IPv6 is not
-// carried by flannel udp), Oversize (n > mtu), TTLExpired (TTL would reach 0).
+// length. An IPv6 packet is checked and its hop limit decremented the same
+// way (felt only). dst is ignored (the framing has no link layer). Reasons:
+// TooShort (n < 20, or < 40 for IPv6, or buf too short), BadIP (not sane
+// IPv4 or IPv6), Oversize (n > mtu), TTLExpired (TTL or hop limit would
+// reach 0).
 func (u *UDP) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 	if off < 0 || n < 0 || off+n > len(buf) {
 		return nil, TooShort
@@ -32,21 +36,29 @@ func (u *UDP) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 	if n > u.mtu {
 		return nil, Oversize
 	}
-	pkt := buf[off : off+n]
-	total, r := ipv4Len(pkt)
-	if r != OK {
-		return nil, r
-	}
-	if r := decTTL(pkt); r != OK {
-		return nil, r
-	}
-	return pkt[:total], OK
+	return rawIP(buf[off : off+n])
 }
 
 // Decap checks a received datagram as an IPv4 packet (version, IHL, total
-// length within the datagram), decrements its TTL in place as flanneld does,
-// and returns pkt[:total]. Reasons: TooShort (< 20 bytes), BadIP, TTLExpired.
-func (u *UDP) Decap(pkt []byte) ([]byte, Reason) {
+// length within the datagram) or an IPv6 one (payload length within the
+// datagram), decrements its TTL or hop limit in place as flanneld does, and
+// returns pkt[:total]. Reasons: TooShort, BadIP, TTLExpired.
+func (u *UDP) Decap(pkt []byte) ([]byte, Reason) { return rawIP(pkt) }
+
+// rawIP checks pkt as IPv4 or IPv6 by its version nibble, decrements its
+// TTL or hop limit, and returns it trimmed to the IP header's length.
+func rawIP(pkt []byte) ([]byte, Reason) {
+	if len(pkt) > 0 && pkt[0]>>4 == 6 {
+		total, r := ipv6Len(pkt)
+		if r != OK {
+			return nil, r
+		}
+		if pkt[7] <= 1 {
+			return nil, TTLExpired
+		}
+		pkt[7]-- // IPv6 has no header checksum
+		return pkt[:total], OK
+	}
 	total, r := ipv4Len(pkt)
 	if r != OK {
 		return nil, r

@@ -53,7 +53,9 @@ func TestUDPReasons(t *testing.T) {
 		enc  encap.Reason // Encap
 	}{
 		{"19 bytes", encaptest.IPv4(srcA, dstB, 64, 17, nil)[:19], encap.TooShort, encap.TooShort},
-		{"IPv6", v6, encap.BadIP, encap.BadIP},
+		{"IPv6 hop limit 1", encaptest.IPv6(src6, dst6, 1, 17, nil), encap.TTLExpired, encap.TTLExpired},
+		{"IPv6 payload length past datagram", func() []byte { p := append([]byte{}, v6...); p[5] = 1; return p }(), encap.BadIP, encap.BadIP},
+		{"IPv6 39 bytes", v6[:39], encap.TooShort, encap.TooShort},
 		{"IHL 4", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[0] = 0x44; return p }(), encap.BadIP, encap.BadIP},
 		{"total length past datagram", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[3] = 21; return p }(), encap.BadIP, encap.BadIP},
 		{"TTL 1", encaptest.IPv4(srcA, dstB, 1, 17, nil), encap.TTLExpired, encap.TTLExpired},
@@ -71,6 +73,19 @@ func TestUDPReasons(t *testing.T) {
 		}
 		if out, r := u.Decap(append([]byte{}, tc.pkt...)); r != tc.want || (r != encap.OK) != (out == nil) {
 			t.Errorf("%s: Decap = %v (%d bytes), want %v", tc.name, r, len(out), tc.want)
+		}
+	}
+	// IPv6 rides flannel's udp framing between felt nodes: raw, hop limit
+	// decremented on each side like the IPv4 TTL.
+	for _, f := range []func([]byte) ([]byte, encap.Reason){
+		func(p []byte) ([]byte, encap.Reason) { return u.Decap(p) },
+		func(p []byte) ([]byte, encap.Reason) {
+			return u.Encap(encaptest.Headroomed(encap.Headroom, p), encap.Headroom, len(p), [6]byte{})
+		},
+	} {
+		out, r := f(append([]byte{}, v6...))
+		if r != encap.OK || len(out) != len(v6) || out[7] != 63 || !bytes.Equal(out[8:], v6[8:]) || !bytes.Equal(out[:7], v6[:7]) {
+			t.Errorf("IPv6: %v, % x; want the packet with hop limit 63", r, out)
 		}
 	}
 	if _, r := u.Encap(make([]byte, 10), 5, 10, [6]byte{}); r != encap.TooShort {

@@ -25,12 +25,24 @@ var broadcastMAC = [6]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}
 type VXLAN struct {
 	hdr   [vxlanHeader]byte // the 8 header bytes every frame carries
 	local [6]byte
+	// local6 is the MAC for IPv6 inner packets: flanneld gives its IPv6
+	// device (flannel-v6.<VNI>) a MAC of its own, published in
+	// BackendV6Data. NewVXLAN makes it equal to local.
+	local6 [6]byte
 }
 
 // NewVXLAN returns the framing for network vni (only its low 24 bits are
 // used; flannel's default is 1) and local, our VtepMAC as published in the lease.
 func NewVXLAN(vni uint32, local [6]byte) *VXLAN {
-	v := &VXLAN{local: local}
+	return NewVXLANDual(vni, local, local)
+}
+
+// NewVXLANDual is NewVXLAN for a dual-stack node: IPv4 inner packets carry
+// local4 (flannel.<VNI>'s MAC, BackendData) and IPv6 ones local6
+// (flannel-v6.<VNI>'s, BackendV6Data), as source in Encap and as the
+// destination Decap accepts.
+func NewVXLANDual(vni uint32, local4, local6 [6]byte) *VXLAN {
+	v := &VXLAN{local: local4, local6: local6}
 	v.hdr[0] = vxlanFlagI
 	binary.BigEndian.PutUint32(v.hdr[4:8], (vni&maxVNI)<<8)
 	return v
@@ -40,8 +52,8 @@ func NewVXLAN(vni uint32, local [6]byte) *VXLAN {
 func (v *VXLAN) Overhead() int { return VXLANOverhead }
 
 // Encap writes the VXLAN and Ethernet headers in place into buf[off-22:off]
-// (Ethernet dst = dst, the peer's VtepMAC; src = our local MAC; EtherType from
-// the IP version) and returns the frame buf[off-22 : off+n], which aliases buf.
+// (Ethernet dst = dst, the peer's VtepMAC for the packet's family; src = our
+// MAC for that family; EtherType from the IP version) and returns the frame buf[off-22 : off+n], which aliases buf.
 // buf[off:off+n] is the IP packet; it is checked for a sane IP header, not
 // modified. TooShort if off < 22 or buf is shorter than off+n; BadIP if the
 // packet is not sane IPv4 or IPv6.
@@ -52,8 +64,10 @@ func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 	pkt := buf[off : off+n]
 	var etherType uint16
 	var r Reason
+	src := &v.local
 	if n > 0 && pkt[0]>>4 == 6 {
 		etherType = etherTypeIPv6
+		src = &v.local6
 		_, r = ipv6Len(pkt)
 	} else {
 		etherType = etherTypeIPv4
@@ -65,7 +79,7 @@ func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 	h := buf[off-VXLANOverhead : off]
 	copy(h[0:8], v.hdr[:])
 	copy(h[8:14], dst[:])
-	copy(h[14:20], v.local[:])
+	copy(h[14:20], src[:])
 	binary.BigEndian.PutUint16(h[20:22], etherType)
 	return buf[off-VXLANOverhead : off+n], OK
 }
@@ -78,8 +92,9 @@ func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 //     than 40 bytes of inner packet;
 //   - BadHeader: the flags byte is not exactly 0x08 or a reserved bit is set;
 //   - WrongVNI: the VNI is not ours;
-//   - NotForUs: the inner destination MAC is neither our MAC nor broadcast;
-//   - LoopMAC: the inner source MAC is ours;
+//   - NotForUs: the inner destination MAC is neither our MAC for the
+//     EtherType's family nor broadcast;
+//   - LoopMAC: the inner source MAC is that MAC;
 //   - BadIP: the EtherType is not IPv4/IPv6, or the IP header disagrees
 //     with it or with the frame's length.
 func (v *VXLAN) Decap(frame []byte) ([]byte, Reason) {
@@ -93,10 +108,14 @@ func (v *VXLAN) Decap(frame []byte) ([]byte, Reason) {
 		return nil, WrongVNI
 	}
 	eth := frame[vxlanHeader:VXLANOverhead]
-	if dst := [6]byte(eth[0:6]); dst != v.local && dst != broadcastMAC {
+	local := v.local
+	if binary.BigEndian.Uint16(eth[12:14]) == etherTypeIPv6 {
+		local = v.local6
+	}
+	if dst := [6]byte(eth[0:6]); dst != local && dst != broadcastMAC {
 		return nil, NotForUs
 	}
-	if [6]byte(eth[6:12]) == v.local {
+	if [6]byte(eth[6:12]) == local {
 		return nil, LoopMAC
 	}
 	inner := frame[VXLANOverhead:]

@@ -141,7 +141,7 @@ func (w *writer) build(pkts [][]byte, addrs []netip.AddrPort, i int, first *erro
 	niov := 0
 	for i < len(pkts) && nm < len(w.msgs) && niov < len(w.iovs) {
 		a := addrs[i]
-		nameLen := putSockaddr(&w.names[nm], c.family, a)
+		nameLen := putSockaddr(&w.names[nm], c.nameFamily(), a)
 		if nameLen == 0 {
 			keepFirst(first, fmt.Errorf("encap: write batch: packet %d: address %s: not reachable from the %s socket", i, a, c.local))
 			i++
@@ -245,13 +245,13 @@ func (w *writer) refused(r int) {
 	c := w.c
 	c.gsoRefusals.Add(1)
 	seg := int(*(*uint16)(unsafe.Pointer(&w.ctrl[r*gsoCmsgSpace+unix.CmsgLen(0)])))
-	global, limit := refusalScope(w.errno, seg, c.family)
+	dst := getSockaddr(&w.names[r])
+	global, limit := refusalScope(w.errno, seg, c.routeFamily(dst))
 	if global {
 		c.disableGSO(w.errno, seg)
 		return
 	}
 	w.now = int64(time.Since(w.epoch))
-	dst := getSockaddr(&w.names[r])
 	if w.holds.refuse(dst, limit, w.now) {
 		if ce := c.log.Check(zap.InfoLevel, "kernel refused udp gso toward one peer; sending it plain datagrams for a while"); ce != nil {
 			ce.Write(zap.Error(w.errno), zap.Stringer("peer", dst), zap.Int("segment", seg), zap.Int("gso_limit", limit))

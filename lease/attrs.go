@@ -45,7 +45,8 @@ func (a Attrs) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON parses a lease value. PublicIP is required and must be
 // IPv4; PublicIPv6 is null, absent or IPv6; the backend data, when present,
-// must be JSON objects (or null).
+// must be JSON objects (or null), except an extension lease's BackendData,
+// which flanneld writes as a JSON string (the PreStartupCommand's output).
 func (a *Attrs) UnmarshalJSON(b []byte) error {
 	var in attrsJSON
 	if err := json.Unmarshal(b, &in); err != nil {
@@ -86,8 +87,9 @@ func (a Attrs) validate() error {
 	if !a.PublicIP.Is4() {
 		return fmt.Errorf("lease attrs: PublicIP %q: must be an IPv4 address", a.PublicIP)
 	}
-	if a.PublicIP.IsUnspecified() {
-		return fmt.Errorf("lease attrs: PublicIP %s: must not be unspecified", a.PublicIP)
+	if a.PublicIP.IsUnspecified() && !a.PublicIPv6.IsValid() {
+		// flanneld writes 0.0.0.0 for an IPv6-only node, which has PublicIPv6.
+		return fmt.Errorf("lease attrs: PublicIP %s: must not be unspecified unless PublicIPv6 is set (IPv6-only)", a.PublicIP)
 	}
 	if a.PublicIPv6.IsValid() && (!a.PublicIPv6.Is6() || a.PublicIPv6.Is4In6() || a.PublicIPv6.Zone() != "") {
 		return fmt.Errorf("lease attrs: PublicIPv6 %q: must be an IPv6 address or null", a.PublicIPv6)
@@ -99,7 +101,15 @@ func (a Attrs) validate() error {
 		if len(d.raw) == 0 || bytes.Equal(d.raw, []byte("null")) {
 			continue
 		}
-		if t := bytes.TrimLeft(d.raw, " \t\r\n"); len(t) == 0 || t[0] != '{' || !json.Valid(d.raw) {
+		t := bytes.TrimLeft(d.raw, " \t\r\n")
+		if a.BackendType == BackendExtension && d.name == "BackendData" && len(t) > 0 && t[0] == '"' {
+			var s string
+			if json.Unmarshal(d.raw, &s) != nil {
+				return fmt.Errorf("lease attrs: %s %.40q: must be a JSON string or object", d.name, d.raw)
+			}
+			continue
+		}
+		if len(t) == 0 || t[0] != '{' || !json.Valid(d.raw) {
 			return fmt.Errorf("lease attrs: %s %.40q: must be a JSON object", d.name, d.raw)
 		}
 	}
@@ -154,4 +164,41 @@ func NewVXLANAttrs(public netip.Addr, vni uint32, mac net.HardwareAddr) Attrs {
 // BackendType, as flanneld's udp backend.
 func NewUDPAttrs(public netip.Addr) Attrs {
 	return Attrs{PublicIP: public}
+}
+
+// NewHostGWAttrs returns the value a host-gw node publishes, as flanneld's:
+// PublicIP and BackendType "host-gw", no backend data.
+func NewHostGWAttrs(public netip.Addr) Attrs {
+	return Attrs{PublicIP: public, BackendType: BackendHostGW}
+}
+
+// NewAllocAttrs returns the value an alloc node publishes: PublicIP only, no
+// BackendType (flanneld's alloc backend sets none).
+func NewAllocAttrs(public netip.Addr) Attrs {
+	return Attrs{PublicIP: public}
+}
+
+// NewExtensionAttrs returns the value an extension node publishes, as
+// flanneld's: BackendType "extension" and, when the PreStartupCommand ran,
+// its output as a JSON string in BackendData (ran false: no BackendData).
+func NewExtensionAttrs(public netip.Addr, output string, ran bool) Attrs {
+	a := Attrs{PublicIP: public, BackendType: BackendExtension}
+	if ran {
+		// Marshalling a string cannot fail.
+		a.BackendData, _ = json.Marshal(output)
+	}
+	return a
+}
+
+// ExtensionData is the string an extension lease carries in BackendData
+// ("" when it has none), which flanneld passes to the Subnet commands' stdin.
+func (a Attrs) ExtensionData() (string, error) {
+	if len(a.BackendData) == 0 {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(a.BackendData, &s); err != nil {
+		return "", fmt.Errorf("lease attrs: BackendData %.40q: an extension lease's must be a JSON string", a.BackendData)
+	}
+	return s, nil
 }

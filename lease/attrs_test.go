@@ -60,6 +60,12 @@ func TestNewAttrsBytes(t *testing.T) {
 		{"vxlan", NewVXLANAttrs(netip.MustParseAddr("192.168.64.3"), 1, mac),
 			`{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}`},
 		{"udp", NewUDPAttrs(netip.MustParseAddr("10.0.0.1")), `{"PublicIP":"10.0.0.1","PublicIPv6":null}`},
+		{"host-gw", NewHostGWAttrs(netip.MustParseAddr("10.0.0.1")), `{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"host-gw"}`},
+		{"alloc", NewAllocAttrs(netip.MustParseAddr("10.0.0.1")), `{"PublicIP":"10.0.0.1","PublicIPv6":null}`},
+		{"extension without pre-startup", NewExtensionAttrs(netip.MustParseAddr("10.0.0.1"), "", false),
+			`{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"extension"}`},
+		{"extension, output as a JSON string", NewExtensionAttrs(netip.MustParseAddr("10.0.0.1"), "key=<abc>", true),
+			`{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"extension","BackendData":"key=\u003cabc\u003e"}`},
 		{"public IPv6", Attrs{PublicIP: netip.MustParseAddr("10.0.0.1"), PublicIPv6: netip.MustParseAddr("2001:db8::1")},
 			`{"PublicIP":"10.0.0.1","PublicIPv6":"2001:db8::1"}`},
 		{"backend data compacted as flanneld's encoder does", Attrs{PublicIP: netip.MustParseAddr("10.0.0.1"), BackendType: "vxlan",
@@ -94,6 +100,8 @@ func TestParseAttrsErrors(t *testing.T) {
 		{`{"PublicIP":"10.0.0.1","PublicIPv6":""}`, `PublicIPv6 "": must be an IPv6 address or null`},
 		{`{"PublicIP":"10.0.0.1","BackendType":5}`, "BackendType: JSON number: must be a string"},
 		{`{"PublicIP":"10.0.0.1","BackendData":"x"}`, "BackendData \"\\\"x\\\"\": must be a JSON object"},
+		{`{"PublicIP":"10.0.0.1","BackendType":"vxlan","BackendData":"x"}`, "must be a JSON object"},
+		{`{"PublicIP":"10.0.0.1","BackendType":"extension","BackendData":[1]}`, "BackendData \"[1]\": must be a JSON object"},
 		{`{"PublicIP":"10.0.0.1","BackendV6Data":[1]}`, "BackendV6Data"},
 		{`"10.0.0.1"`, "lease attrs: must be a JSON object"},
 		{`{"PublicIP":"10.0.0.1"`, "lease attrs: must be a JSON object"},
@@ -154,5 +162,21 @@ func TestAttrsVXLAN(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("VXLAN() of %s %s: %v; want an error containing %q", tt.a.BackendType, tt.a.BackendData, err, tt.msg)
 		}
+	}
+}
+
+func TestAttrsExtensionData(t *testing.T) {
+	a, err := ParseAttrs([]byte(`{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"extension","BackendData":"line1\nline2"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, err := a.ExtensionData(); err != nil || d != "line1\nline2" {
+		t.Errorf("ExtensionData = %q, %v", d, err)
+	}
+	if d, err := (Attrs{}).ExtensionData(); err != nil || d != "" {
+		t.Errorf("ExtensionData of no data = %q, %v", d, err)
+	}
+	if _, err := (Attrs{BackendData: json.RawMessage(`{"a":1}`)}).ExtensionData(); err == nil || !strings.Contains(err.Error(), "must be a JSON string") {
+		t.Errorf("ExtensionData of an object: %v", err)
 	}
 }

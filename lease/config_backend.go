@@ -6,11 +6,15 @@ import (
 	"strings"
 )
 
-// Backend types felt speaks.
+// Backend types felt speaks: the packet backends (udp, vxlan, wireguard), the
+// route backend (host-gw) and the two without a data path (alloc, extension).
 const (
 	BackendUDP       = "udp"
 	BackendVXLAN     = "vxlan"
 	BackendWireGuard = "wireguard"
+	BackendHostGW    = "host-gw"
+	BackendAlloc     = "alloc"
+	BackendExtension = "extension"
 )
 
 // Default UDP ports: the kernel's vxlan port as flanneld uses it, and
@@ -45,7 +49,19 @@ type Backend struct {
 	PersistentKeepaliveInterval int    // seconds; 0 = off
 	Mode                        string // "separate" (default), "auto", "ipv4" or "ipv6", lower-cased
 
+	Extension ExtensionCommands // extension only
+
 	Raw json.RawMessage // the Backend object as stored; nil when absent
+}
+
+// ExtensionCommands are the extension backend's four commands, as flanneld
+// reads them: each is split on white space (no shell) and $VAR or ${VAR} in
+// it is expanded from the environment the command gets.
+type ExtensionCommands struct {
+	PreStartupCommand   string // before the lease; its output becomes BackendData
+	PostStartupCommand  string // after the lease
+	SubnetAddCommand    string // per added peer lease
+	SubnetRemoveCommand string // per removed peer lease
 }
 
 // UDPPort is the port the backend listens on and sends to.
@@ -77,6 +93,8 @@ type backendJSON struct {
 	ListenPortV6                *int
 	PersistentKeepaliveInterval int
 	Mode                        string
+
+	ExtensionCommands
 }
 
 func parseBackend(raw json.RawMessage) (Backend, error) {
@@ -96,6 +114,7 @@ func parseBackend(raw json.RawMessage) (Backend, error) {
 		DirectRouting: bj.DirectRouting,
 		PSK:           bj.PSK,
 		Mode:          strings.ToLower(bj.Mode),
+		Extension:     bj.ExtensionCommands,
 		Raw:           append(json.RawMessage(nil), raw...),
 
 		PersistentKeepaliveInterval: bj.PersistentKeepaliveInterval,
@@ -124,11 +143,12 @@ func parseBackend(raw json.RawMessage) (Backend, error) {
 // validate checks the backend keys felt uses.
 func (b Backend) validate() error {
 	switch b.Type {
-	case BackendUDP, BackendVXLAN:
+	case BackendUDP, BackendVXLAN, BackendHostGW, BackendAlloc, BackendExtension:
 	case BackendWireGuard:
 		return b.validateWireGuard()
 	default:
-		return fieldErr("Backend.Type", b.Type, "felt speaks only %q, %q and %q", BackendUDP, BackendVXLAN, BackendWireGuard)
+		return fieldErr("Backend.Type", b.Type, "felt speaks only %q, %q, %q, %q, %q and %q (flanneld's backends that need no kernel module)",
+			BackendUDP, BackendVXLAN, BackendWireGuard, BackendHostGW, BackendAlloc, BackendExtension)
 	}
 	if b.Port < 0 || b.Port > 65535 {
 		return fieldErr("Backend.Port", b.Port, "must be in 1..65535 (0 or absent: %d)", Backend{Type: b.Type}.UDPPort())
@@ -140,6 +160,16 @@ func (b Backend) validate() error {
 	if b.MTU != 0 && (b.MTU < 68+50 || b.MTU > 65535) {
 		return fieldErr("Backend.MTU", b.MTU, "must be 0 (interface MTU) or in 118..65535")
 	}
+	if b.Type == BackendExtension {
+		e := b.Extension
+		for _, c := range []struct{ field, cmd string }{{"PreStartupCommand", e.PreStartupCommand},
+			{"PostStartupCommand", e.PostStartupCommand}, {"SubnetAddCommand", e.SubnetAddCommand},
+			{"SubnetRemoveCommand", e.SubnetRemoveCommand}} {
+			if c.cmd != "" && strings.TrimSpace(c.cmd) == "" {
+				return fieldErr("Backend."+c.field, c.cmd, "must name a program (or be absent)")
+			}
+		}
+	}
 	return nil
 }
 
@@ -149,9 +179,11 @@ func (b Backend) marshal() (json.RawMessage, error) {
 	if len(b.Raw) != 0 {
 		return b.Raw, nil
 	}
-	if b.Type == BackendUDP && b.Port == 0 && b.VNI == 0 && b.MTU == 0 && !b.GBP && !b.Learning && !b.DirectRouting {
+	if b.Type == BackendUDP && b.Port == 0 && b.VNI == 0 && b.MTU == 0 && !b.GBP && !b.Learning && !b.DirectRouting &&
+		b.Extension == (ExtensionCommands{}) {
 		return nil, nil
 	}
+	e := b.Extension
 	return json.Marshal(struct {
 		Type                        string
 		Port                        int    `json:",omitempty"`
@@ -165,6 +197,12 @@ func (b Backend) marshal() (json.RawMessage, error) {
 		ListenPortV6                int    `json:",omitempty"`
 		PersistentKeepaliveInterval int    `json:",omitempty"`
 		Mode                        string `json:",omitempty"`
+		// The extension's keys, as flanneld reads them.
+		PreStartupCommand   string `json:",omitempty"`
+		PostStartupCommand  string `json:",omitempty"`
+		SubnetAddCommand    string `json:",omitempty"`
+		SubnetRemoveCommand string `json:",omitempty"`
 	}{b.Type, b.Port, b.VNI, b.MTU, b.GBP, b.Learning, b.DirectRouting,
-		b.PSK, b.ListenPort, b.ListenPortV6, b.PersistentKeepaliveInterval, b.Mode})
+		b.PSK, b.ListenPort, b.ListenPortV6, b.PersistentKeepaliveInterval, b.Mode,
+		e.PreStartupCommand, e.PostStartupCommand, e.SubnetAddCommand, e.SubnetRemoveCommand})
 }

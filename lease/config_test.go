@@ -44,6 +44,17 @@ func TestParseConfigDefaults(t *testing.T) {
 			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
 			EnableIPv4: true, Backend: Backend{Type: "vxlan", VNI: 4096, Port: 4789, MTU: 9001, GBP: true, Learning: true, DirectRouting: true,
 				Raw: json.RawMessage(`{"type":"vxlan","vni":4096,"port":4789,"MTU":9001,"GBP":true,"Learning":true,"DirectRouting":true}`)}}},
+		{"host-gw, type lower-cased", `{"Network":"10.5.0.0/16","Backend":{"Type":"Host-GW"}}`, Config{
+			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
+			EnableIPv4: true, Backend: Backend{Type: "host-gw", Raw: json.RawMessage(`{"Type":"Host-GW"}`)}}},
+		{"alloc", `{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}`, Config{
+			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
+			EnableIPv4: true, Backend: Backend{Type: "alloc", Raw: json.RawMessage(`{"Type":"alloc"}`)}}},
+		{"extension commands", `{"Network":"10.5.0.0/16","Backend":{"Type":"extension","PreStartupCommand":"/bin/pre a","postStartupCommand":"/bin/post","SubnetAddCommand":"/bin/add $SUBNET","SubnetRemoveCommand":"/bin/rm"}}`, Config{
+			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
+			EnableIPv4: true, Backend: Backend{Type: "extension", Extension: ExtensionCommands{PreStartupCommand: "/bin/pre a",
+				PostStartupCommand: "/bin/post", SubnetAddCommand: "/bin/add $SUBNET", SubnetRemoveCommand: "/bin/rm"},
+				Raw: json.RawMessage(`{"Type":"extension","PreStartupCommand":"/bin/pre a","postStartupCommand":"/bin/post","SubnetAddCommand":"/bin/add $SUBNET","SubnetRemoveCommand":"/bin/rm"}`)}}},
 		{"null backend is absent", `{"Network":"10.5.0.0/16","Backend":null}`, Config{
 			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
 			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
@@ -110,7 +121,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"IPv6SubnetMin unaligned", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","IPv6SubnetMin":"fd00:0:0:1::1"}`, "IPv6SubnetMin", "must be on a /64 boundary (fd00:0:0:1::)"},
 		{"IPv6SubnetMax outside", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","IPv6SubnetMax":"fd01::"}`, "IPv6SubnetMax", "must be inside IPv6Network fd00::/48"},
 		{"IPv6SubnetMin above max", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/48","IPv6SubnetMin":"fd00:0:0:9::","IPv6SubnetMax":"fd00:0:0:8::"}`, "IPv6SubnetMin", "must not be above IPv6SubnetMax"},
-		{"unknown backend", `{"Network":"10.5.0.0/16","Backend":{"Type":"host-gw"}}`, "Backend.Type", `config: Backend.Type "host-gw": felt speaks only "udp", "vxlan" and "wireguard"`},
+		{"unknown backend", `{"Network":"10.5.0.0/16","Backend":{"Type":"ipip"}}`, "Backend.Type", `config: Backend.Type "ipip": felt speaks only "udp", "vxlan", "wireguard", "host-gw", "alloc" and "extension"`},
+		{"blank extension command", `{"Network":"10.5.0.0/16","Backend":{"Type":"extension","SubnetAddCommand":"  "}}`, "Backend.SubnetAddCommand",
+			`config: Backend.SubnetAddCommand "  ": must name a program (or be absent)`},
 		{"empty backend type", `{"Network":"10.5.0.0/16","Backend":{}}`, "Backend.Type", `config: Backend.Type "": felt speaks only`},
 		{"backend not an object", `{"Network":"10.5.0.0/16","Backend":"vxlan"}`, "Backend", "config: Backend: JSON string: must be a JSON object"},
 		{"backend type wrong type", `{"Network":"10.5.0.0/16","Backend":{"Type":1}}`, "Backend.Type", "config: Backend.Type: JSON number: must be a string"},
@@ -248,5 +261,13 @@ func TestConfigMarshalRoundTrip(t *testing.T) {
 	want := `{"Network":"10.1.0.0/16","SubnetLen":24,"SubnetMin":"10.1.1.0","SubnetMax":"10.1.255.0","EnableIPv4":true,"Backend":{"Type":"vxlan","VNI":3}}`
 	if string(out) != want {
 		t.Errorf("Marshal = %s\nwant      %s", out, want)
+	}
+	c.Backend = Backend{Type: "extension", Extension: ExtensionCommands{SubnetAddCommand: "/bin/add"}}
+	out, err = json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"Backend":{"Type":"extension","SubnetAddCommand":"/bin/add"}}`; !strings.HasSuffix(string(out), want) {
+		t.Errorf("Marshal = %s\nwant a suffix %s", out, want)
 	}
 }

@@ -98,18 +98,32 @@ func NewManager(store Store, o ManagerOptions) (*Manager, error) {
 // holds if the config still admits it (renewed with attrs), else prev (the
 // subnet from subnet.env; zero for none) if free and admitted, else a random
 // free subnet. A race lost to another node is retried on a fresh list; a full
-// pool wraps ErrOutOfSubnets.
+// pool wraps ErrOutOfSubnets. With EnableIPv6 the lease carries an IPv6
+// subnet too, taken in the same create (AcquirePrev says how).
 func (m *Manager) Acquire(ctx context.Context, cfg *Config, attrs Attrs, prev netip.Prefix) (Lease, error) {
+	return m.AcquirePrev(ctx, cfg, attrs, Lease{Subnet: prev})
+}
+
+// AcquirePrev is Acquire with both families' previous subnets (prev.Subnet
+// and prev.IPv6Subnet: subnet.env's FLANNEL_SUBNET and FLANNEL_IPV6_SUBNET),
+// which flanneld's LocalManager also takes: the IPv6 one is reused with the
+// IPv4 one when the config admits it and no other lease holds it. Both
+// subnets go into one key, so one create Txn takes both; see checkIPv6Race
+// for the IPv6 half.
+func (m *Manager) AcquirePrev(ctx context.Context, cfg *Config, attrs Attrs, prev Lease) (Lease, error) {
 	if cfg == nil {
 		return Lease{}, errors.New("acquire lease: no network config given")
 	}
 	if !attrs.PublicIP.Is4() {
 		return Lease{}, fmt.Errorf("acquire lease: PublicIP %v: must be an IPv4 address", attrs.PublicIP)
 	}
+	if cfg.EnableIPv6 && !attrs.PublicIPv6.IsValid() {
+		return Lease{}, errors.New("acquire lease: PublicIPv6: required with EnableIPv6 (--public-ipv6, or an IPv6 address on the interface)")
+	}
 	// Subnets whose create lost: a key is there even if the list did not
 	// show it (a value that does not parse is skipped by List), so they
 	// are not tried again, prev included.
-	var lost []netip.Prefix
+	var lost []Lease
 	for attempt := 1; ; attempt++ {
 		l, tried, err := m.tryAcquire(ctx, cfg, attrs, prev, lost)
 		if !errors.Is(err, ErrSubnetTaken) {
@@ -129,18 +143,24 @@ func (m *Manager) Acquire(ctx context.Context, cfg *Config, attrs Attrs, prev ne
 	}
 }
 
-// tryAcquire makes one attempt; it returns the subnet it tried to create,
-// for Acquire to avoid after a lost race.
-func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev netip.Prefix, lost []netip.Prefix) (Lease, netip.Prefix, error) {
+// tryAcquire makes one attempt; it returns the subnets it tried to create,
+// for AcquirePrev to avoid after a lost race.
+func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prevLease Lease, lost []Lease) (Lease, Lease, error) {
+	prev := prevLease.Subnet
 	leases, _, err := m.store.List(ctx, false)
 	if err != nil {
-		return Lease{}, netip.Prefix{}, fmt.Errorf("acquire lease: %w", err)
+		return Lease{}, Lease{}, fmt.Errorf("acquire lease: %w", err)
 	}
 	taken := make([]netip.Prefix, 0, len(leases)+len(lost))
-	taken = append(taken, lost...)
 	taken6 := make([]netip.Prefix, 0)
+	for _, l := range lost {
+		taken = append(taken, l.Subnet)
+		if l.IPv6Subnet.IsValid() {
+			taken6 = append(taken6, l.IPv6Subnet)
+		}
+	}
 	for _, l := range leases {
-		if l.Attrs.PublicIP != attrs.PublicIP {
+		if !sameNode(cfg, l.Attrs, attrs) {
 			taken = append(taken, l.Subnet)
 			if l.IPv6Subnet.IsValid() {
 				taken6 = append(taken6, l.IPv6Subnet)
@@ -151,50 +171,100 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 			l.Attrs = attrs
 			got, _, err := m.store.Update(ctx, l, m.ttl)
 			if err != nil {
-				return Lease{}, netip.Prefix{}, fmt.Errorf("reuse lease %s of %s: %w", l.Subnet, attrs.PublicIP, err)
+				return Lease{}, Lease{}, fmt.Errorf("reuse lease %s of %s: %w", l.Subnet, attrs.PublicIP, err)
 			}
-			m.log.Info("reusing the lease of this public IP", zap.Stringer("subnet", l.Subnet), zap.Stringer("public_ip", attrs.PublicIP))
-			return got, l.Subnet, nil
+			m.log.Info("reusing the lease of this public IP", zap.Stringer("subnet", l.Subnet),
+				zap.Stringer("ipv6_subnet", l.IPv6Subnet), zap.Stringer("public_ip", attrs.PublicIP))
+			return got, l, nil
 		}
 		m.log.Info("deleting this public IP's lease: the config no longer admits it",
-			zap.Stringer("subnet", l.Subnet), zap.Stringer("network", cfg.Network), zap.Int("subnet_len", cfg.SubnetLen))
+			zap.Stringer("subnet", l.Subnet), zap.Stringer("ipv6_subnet", l.IPv6Subnet),
+			zap.Stringer("network", cfg.Network), zap.Int("subnet_len", cfg.SubnetLen))
 		if err := m.store.Delete(ctx, l); err != nil {
-			return Lease{}, netip.Prefix{}, fmt.Errorf("delete incompatible lease %s: %w", l.Subnet, err)
+			return Lease{}, Lease{}, fmt.Errorf("delete incompatible lease %s: %w", l.Subnet, err)
 		}
 	}
 	want := Lease{Attrs: attrs}
 	if prev.IsValid() && cfg.Contains(prev) && !heldOverlaps(prev, taken) {
 		want.Subnet = prev
+		if p6 := prevLease.IPv6Subnet; cfg.ContainsIPv6(p6) && !heldOverlaps(p6, taken6) {
+			want.IPv6Subnet = p6
+		}
 	} else {
 		m.mu.Lock()
 		want.Subnet, err = Allocate(cfg, taken, m.rnd)
 		m.mu.Unlock()
 		if err != nil {
-			return Lease{}, netip.Prefix{}, fmt.Errorf("acquire lease for %s: %w", attrs.PublicIP, err)
+			return Lease{}, Lease{}, fmt.Errorf("acquire lease for %s: %w", attrs.PublicIP, err)
 		}
 	}
-	if cfg.EnableIPv6 {
+	if cfg.EnableIPv6 && !want.IPv6Subnet.IsValid() {
 		m.mu.Lock()
 		want.IPv6Subnet, err = AllocateIPv6(cfg, taken6, m.rnd)
 		m.mu.Unlock()
 		if err != nil {
-			return Lease{}, netip.Prefix{}, fmt.Errorf("acquire IPv6 lease for %s: %w", attrs.PublicIP, err)
+			return Lease{}, Lease{}, fmt.Errorf("acquire IPv6 lease for %s: %w", attrs.PublicIP, err)
 		}
 	}
 	l, _, err := m.store.Create(ctx, want, m.ttl)
 	if err != nil {
-		return Lease{}, want.Subnet, err
+		return Lease{}, want, err
 	}
-	m.log.Info("acquired lease", zap.Stringer("subnet", l.Subnet), zap.Bool("previous", l.Subnet == prev))
-	return l, want.Subnet, nil
+	if err := m.checkIPv6Race(ctx, l); err != nil {
+		return Lease{}, want, err
+	}
+	m.log.Info("acquired lease", zap.Stringer("subnet", l.Subnet), zap.Stringer("ipv6_subnet", l.IPv6Subnet),
+		zap.Bool("previous", l.Subnet == prev))
+	return l, want, nil
 }
 
-// compatible: the config still hands out this lease's subnet(s).
+// sameNode reports whether a stored lease value is this node's: the same
+// IPv4 PublicIP, as flanneld's findLeaseByIP matches.
+func sameNode(cfg *Config, stored, mine Attrs) bool {
+	return stored.PublicIP == mine.PublicIP
+}
+
+// checkIPv6Race is the IPv6 half of taking both subnets at once. The create
+// Txn makes the key, and so the IPv4 subnet, exclusive; an IPv6 subnet that
+// another node picked at the same moment under another IPv4 subnet is in a
+// different key, so a fresh list must show no other holder of l.IPv6Subnet.
+// If one does, l is deleted and AcquirePrev retries as after a lost race
+// (flanneld does not check this; two felt nodes may both retry, each then
+// picking at random again).
+func (m *Manager) checkIPv6Race(ctx context.Context, l Lease) error {
+	if !l.IPv6Subnet.IsValid() {
+		return nil
+	}
+	leases, _, err := m.store.List(ctx, false)
+	if err != nil {
+		return nil // the lease is held; a failed list is no evidence of a race
+	}
+	for _, o := range leases {
+		if o.Subnet == l.Subnet && o.IPv6Subnet == l.IPv6Subnet {
+			continue
+		}
+		if o.IPv6Subnet.IsValid() && o.IPv6Subnet.Overlaps(l.IPv6Subnet) {
+			if err := m.store.Delete(ctx, l); err != nil {
+				return fmt.Errorf("give up lease %s: its IPv6 subnet %s is also leased to %s: %w",
+					l.Subnet, l.IPv6Subnet, o.Attrs.PublicIP, err)
+			}
+			return fmt.Errorf("IPv6 subnet %s also leased under %s: %w", l.IPv6Subnet, o.Subnet, ErrSubnetTaken)
+		}
+	}
+	return nil
+}
+
+// compatible: the config still hands out this lease's subnet(s), as
+// flanneld's isSubnetConfigCompat and isIPv6SubnetConfigCompat: with IPv6
+// off, a key that carries an IPv6 subnet is not this config's.
 func compatible(cfg *Config, l Lease) bool {
 	if !cfg.Contains(l.Subnet) {
 		return false
 	}
-	return !cfg.EnableIPv6 || cfg.ContainsIPv6(l.IPv6Subnet)
+	if !cfg.EnableIPv6 {
+		return !l.IPv6Subnet.IsValid()
+	}
+	return cfg.ContainsIPv6(l.IPv6Subnet)
 }
 
 func heldOverlaps(p netip.Prefix, set []netip.Prefix) bool {
@@ -246,7 +316,7 @@ func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, o
 			case attrs = <-m.republish:
 			default:
 			}
-			nl, err := m.Acquire(ctx, cfg, attrs, cur.Subnet)
+			nl, err := m.AcquirePrev(ctx, cfg, attrs, cur)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}

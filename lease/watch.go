@@ -21,6 +21,9 @@ type Watcher struct {
 	mu    sync.Mutex
 	own   netip.Prefix
 	ownCh chan struct{} // poked by SetOwn: the follower lists again
+
+	listed     chan struct{} // closed once the first listing was emitted
+	listedOnce sync.Once
 }
 
 // NewWatcher returns a Watcher on store; log may be nil.
@@ -28,8 +31,14 @@ func NewWatcher(store Store, log *zap.Logger) *Watcher {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Watcher{store: store, log: log, ownCh: make(chan struct{}, 1)}
+	return &Watcher{store: store, log: log, ownCh: make(chan struct{}, 1), listed: make(chan struct{})}
 }
+
+// Listed is closed once WatchLeases has listed the leases for the first
+// time and emit has returned for them (an empty listing emits nothing but
+// closes it too): the caller's view then holds every lease that existed at
+// start.
+func (w *Watcher) Listed() <-chan struct{} { return w.listed }
 
 // SetOwn changes the subnet whose events are suppressed, after Keep
 // re-acquired another one. The running WatchLeases lists again: a node that
@@ -79,6 +88,7 @@ func (w *Watcher) WatchLeases(ctx context.Context, own netip.Prefix, emit func([
 				}
 				continue
 			}
+			w.listedOnce.Do(func() { close(w.listed) })
 		}
 		err := f.follow(ctx)
 		if ctx.Err() != nil {

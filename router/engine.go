@@ -54,6 +54,13 @@ type Config struct {
 	SubnetLen int          // length of every lease in the pool
 	Local     netip.Prefix // our own leased subnet
 
+	// The IPv6 pool and own IPv6 subnet of a dual-stack or IPv6-only node
+	// (flannel's IPv6Network, IPv6SubnetLen); zero without IPv6. An
+	// IPv6-only node leaves Network, SubnetLen and Local zero.
+	IPv6Network   netip.Prefix
+	IPv6SubnetLen int
+	Local6        netip.Prefix
+
 	// Now is the clock for drop-log rate limiting; nil means time.Now.
 	Now func() time.Time
 	// LogEvery is the shortest gap between two log lines of one drop
@@ -75,13 +82,15 @@ func (c *Config) validate() error {
 		return errors.New("router: config Framer: must not be nil")
 	case checkFramer("config Framer", c.Framer) != nil:
 		return checkFramer("config Framer", c.Framer)
-	case !c.Network.IsValid():
+	case !c.Network.IsValid() && !c.IPv6Network.IsValid():
 		return fmt.Errorf("router: config Network %q: must be a valid prefix", c.Network)
-	case c.SubnetLen < c.Network.Bits() || c.SubnetLen > c.Network.Addr().BitLen():
+	case c.Network.IsValid() && (c.SubnetLen < c.Network.Bits() || c.SubnetLen > c.Network.Addr().BitLen()):
 		return fmt.Errorf("router: config SubnetLen %d: must lie between the Network's length %d and %d",
 			c.SubnetLen, c.Network.Bits(), c.Network.Addr().BitLen())
-	case !c.Local.IsValid():
+	case c.Network.IsValid() && !c.Local.IsValid():
 		return fmt.Errorf("router: config Local %q: must be a valid prefix", c.Local)
+	case c.validate6() != nil:
+		return c.validate6()
 	case c.Device.BatchSize() < 1:
 		return fmt.Errorf("router: config Device batch size %d: must be at least 1", c.Device.BatchSize())
 	case c.Conn.BatchSize() < 1:
@@ -107,8 +116,8 @@ type Engine struct {
 	cfg    Config
 	log    *zap.Logger
 	table  atomic.Pointer[Table]
-	local  atomic.Pointer[netip.Prefix] // own subnet; changes when the lease is re-acquired
-	framer atomic.Pointer[Framer]       // the framing; changes with a new VtepMAC
+	local  atomic.Pointer[locals] // own subnets; change when the lease is re-acquired
+	framer atomic.Pointer[Framer] // the framing; changes with a new VtepMAC
 	stats  Stats
 	drops  dropLog
 
@@ -140,8 +149,8 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	}
 	e := &Engine{cfg: cfg, log: log}
 	e.drops = dropLog{log: log, now: cfg.Now, every: cfg.LogEvery, stats: &e.stats}
-	e.table.Store(NewTable(cfg.Network, cfg.SubnetLen, nil))
-	e.SetLocal(cfg.Local)
+	e.table.Store(NewDualTable(cfg.Network, cfg.SubnetLen, cfg.IPv6Network, cfg.IPv6SubnetLen, nil))
+	e.local.Store(&locals{v4: cfg.Local, v6: cfg.Local6.Masked()})
 	fr := cfg.Framer
 	e.framer.Store(&fr)
 	var err error
@@ -158,7 +167,7 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 // their next batch on. Peers that fail Validate are skipped and logged. The
 // engine keeps its own copy of peers.
 func (e *Engine) SetPeers(peers []Peer) {
-	t := NewTable(e.cfg.Network, e.cfg.SubnetLen, peers)
+	t := NewDualTable(e.cfg.Network, e.cfg.SubnetLen, e.cfg.IPv6Network, e.cfg.IPv6SubnetLen, peers)
 	for _, err := range t.Skipped() {
 		e.log.Warn("peer skipped", zap.Error(err))
 	}
@@ -169,7 +178,8 @@ func (e *Engine) SetPeers(peers []Peer) {
 // SetLocal changes the engine's own subnet, after the agent re-acquired a
 // lease for another one; the loops use it from their next batch on.
 func (e *Engine) SetLocal(local netip.Prefix) {
-	l := local.Masked()
+	l := *e.local.Load()
+	l.v4 = local.Masked()
 	e.local.Store(&l)
 }
 

@@ -26,8 +26,11 @@ type Table struct {
 	pooled bool   // network is an IPv4 prefix the dense/sparse index covers
 	net    netip.Prefix
 
-	// Peers that the slot index cannot hold (another length, outside the
-	// pool, IPv6), longest prefix first. longer are more specific than a
+	// IPv6 peers (table6.go).
+	v6 table6
+
+	// IPv4 peers that the slot index cannot hold (another length, outside
+	// the pool), longest prefix first. longer are more specific than a
 	// pool subnet and are checked before the slot; shorter after it.
 	longer  []int32
 	shorter []int32
@@ -43,6 +46,13 @@ type Table struct {
 // long. Peers that fail Validate are skipped (see Skipped). When two peers
 // claim the same subnet or public IP, the later one in peers wins.
 func NewTable(network netip.Prefix, subnetLen int, peers []Peer) *Table {
+	return NewDualTable(network, subnetLen, netip.Prefix{}, 0, peers)
+}
+
+// NewDualTable is NewTable with an IPv6 pool too (flannel's IPv6Network and
+// IPv6SubnetLen; zero for none): IPv6 peers' subnets of that length are
+// found by one map lookup, others by a scan (table6.go).
+func NewDualTable(network netip.Prefix, subnetLen int, network6 netip.Prefix, subnetLen6 int, peers []Peer) *Table {
 	t := &Table{bySender: make(map[netip.Addr]int32, len(peers))}
 	network = network.Masked()
 	if network.IsValid() && network.Addr().Is4() && subnetLen >= network.Bits() && subnetLen <= 32 {
@@ -61,7 +71,7 @@ func NewTable(network netip.Prefix, subnetLen int, peers []Peer) *Table {
 	}
 	t.peers = make([]Peer, 0, len(peers))
 	t.sameSender = make([]int32, 0, len(peers))
-	var other []int32
+	var other, other6 []int32
 	for _, p := range peers {
 		if err := p.Validate(); err != nil {
 			t.skipped = append(t.skipped, err)
@@ -73,6 +83,10 @@ func NewTable(network netip.Prefix, subnetLen int, peers []Peer) *Table {
 		idx := int32(len(t.peers))
 		t.sameSender = append(t.sameSender, t.bySender[p.Addr.Addr()])
 		t.bySender[p.Addr.Addr()] = idx
+		if p.Subnet.Addr().Is6() {
+			other6 = append(other6, idx)
+			continue
+		}
 		if t.pooled && p.Subnet.Bits() == subnetLen && network.Contains(p.Subnet.Addr()) {
 			slot := t.slot(p.Subnet.Addr())
 			if t.dense != nil {
@@ -97,6 +111,7 @@ func NewTable(network netip.Prefix, subnetLen int, peers []Peer) *Table {
 			t.shorter = append(t.shorter, idx)
 		}
 	}
+	t.v6.build(t.peers, other6, network6, subnetLen6)
 	return t
 }
 
@@ -136,6 +151,9 @@ func (t *Table) Lookup(dst netip.Addr) *Peer {
 
 // lookup returns index+1 of the peer for dst, 0 if none.
 func (t *Table) lookup(dst netip.Addr) int32 {
+	if dst.Is6() {
+		return t.v6.lookup(t.peers, dst)
+	}
 	for _, i := range t.longer {
 		if t.peers[i-1].Subnet.Contains(dst) {
 			return i

@@ -21,9 +21,21 @@ type NetConfig struct {
 	// Exclusive says the device is felt's alone (felt0, which outlives a
 	// felt process): every other address of Addr's family is removed, not
 	// only those inside Network, and so is every route of that family
-	// through the device that is not in Routes. A previous run under
-	// another Network leaves nothing behind that would answer for it.
+	// through the device that is not in Routes. The IPv6 side likewise:
+	// every IPv6 address but Addr6 and link-local ones, every IPv6 route not
+	// in Routes6 (all of them when the config has no IPv6 side). A previous
+	// run under another Network, or a dual-stack one, leaves nothing behind
+	// that would answer for it.
 	Exclusive bool
+
+	// The IPv6 side of a dual-stack or IPv6-only node (configure6.go): the
+	// address (a /128 of the IPv6 lease, as flanneld's flannel-v6 device),
+	// the routes through the device, their MTU (0: the device's), and the
+	// IPv6 pool, whose other addresses on the device are stale.
+	Addr6     netip.Prefix
+	Routes6   []netip.Prefix
+	RouteMTU6 int
+	Network6  netip.Prefix
 }
 
 func (c NetConfig) check() error {
@@ -40,6 +52,9 @@ func (c NetConfig) check() error {
 		if r != r.Masked() {
 			return fmt.Errorf("tun: NetConfig.Routes[%d] %s: has host bits set; did you mean %s?", i, r, r.Masked())
 		}
+	}
+	if err := c.check6(); err != nil {
+		return err
 	}
 	if c.Network.IsValid() && c.Network != c.Network.Masked() {
 		return fmt.Errorf("tun: NetConfig.Network %s: has host bits set; did you mean %s?", c.Network, c.Network.Masked())

@@ -53,6 +53,13 @@ func Configure(name string, c NetConfig) (skipped []string, err error) {
 			skipped = append(skipped, skip)
 		}
 	}
+	if c.v6() || c.Exclusive {
+		skip6, err := configure6(link, c)
+		skipped = append(skipped, skip6...)
+		if err != nil {
+			return skipped, err
+		}
+	}
 	return skipped, nil
 }
 
@@ -99,7 +106,11 @@ func removeStale(link netlink.Link, c NetConfig) ([]string, error) {
 		}
 	}
 	if c.Exclusive {
-		skip, err := removeStaleRoutes(link, c)
+		family := netlink.FAMILY_V4
+		if c.Addr.Addr().Is6() {
+			family = netlink.FAMILY_V6
+		}
+		skip, err := removeStaleRoutes(link, family, c.Routes)
 		if err != nil {
 			return nil, err
 		}
@@ -108,13 +119,9 @@ func removeStale(link netlink.Link, c NetConfig) ([]string, error) {
 	return skipped, nil
 }
 
-// removeStaleRoutes deletes the routes of Addr's family through link that
-// are not in c.Routes (the kernel's own, for its addresses, stay).
-func removeStaleRoutes(link netlink.Link, c NetConfig) ([]string, error) {
-	family := netlink.FAMILY_V4
-	if c.Addr.Addr().Is6() {
-		family = netlink.FAMILY_V6
-	}
+// removeStaleRoutes deletes the routes of family through link that are not
+// in keep (the kernel's own, for its addresses, and link-local ones stay).
+func removeStaleRoutes(link netlink.Link, family int, keep []netip.Prefix) ([]string, error) {
 	routes, err := netlink.RouteList(link, family)
 	if err != nil {
 		return nil, fmt.Errorf("tun: list routes of %s: %w", link.Attrs().Name, err)
@@ -123,7 +130,7 @@ func removeStaleRoutes(link netlink.Link, c NetConfig) ([]string, error) {
 	for i := range routes {
 		r := &routes[i]
 		dst, ok := prefixOf(r.Dst)
-		if !ok || r.Protocol == unix.RTPROT_KERNEL || slices.Contains(c.Routes, dst) || dst.Addr().IsLinkLocalUnicast() {
+		if !ok || r.Protocol == unix.RTPROT_KERNEL || slices.Contains(keep, dst) || dst.Addr().IsLinkLocalUnicast() {
 			continue
 		}
 		err := netlink.RouteDel(r)

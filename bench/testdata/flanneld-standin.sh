@@ -3,11 +3,9 @@
 # flanneld binary is at hand: it runs felt under flanneld's command line.
 # felt agent takes flanneld's flag names, so the mapping is small: add felt's
 # `agent` subcommand, and drop flanneld's glog verbosity (-v=N), which felt,
-# logging with zap, lacks. felt implements the udp, vxlan and wireguard
-# backends but not host-gw: under a host-gw network config felt agent exits
-# at once (Backend.Type "host-gw": felt speaks only "udp", "vxlan" and
-# "wireguard") and the bench reports flanneld-host-gw as could not start.
-# Figures measured through this script are felt's, not flanneld's.
+# logging with zap, lacks. felt implements flanneld's udp, vxlan, host-gw and
+# wireguard backends, so every flanneld scenario runs through it. Figures
+# measured through this script are felt's, not flanneld's.
 #
 # The felt binary is $STANDIN_FELT, else felt on PATH.
 felt=${STANDIN_FELT:-felt}

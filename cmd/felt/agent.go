@@ -60,6 +60,7 @@ func cmdAgent(fs *flag.FlagSet) action {
 	var ifaces listFlag
 	fs.Var(&ifaces, "iface", "interface (name or IPv4 address) that reaches the other hosts; repeatable, first match wins (default: the default route's)")
 	publicIP := fs.String("public-ip", "", "IPv4 address other hosts reach this one at (default: the interface's address)")
+	publicIPv6 := fs.String("public-ipv6", "", "IPv6 address other hosts reach this one at, with EnableIPv6 (default: the interface's)")
 	subnetFile := fs.String("subnet-file", lease.DefaultSubnetFile, "file the subnet lease is written to, in flanneld's format")
 	margin := fs.Int("subnet-lease-renew-margin", 60, "renew the lease this many minutes before it expires (1..1439)")
 	ipMasq := fs.Bool("ip-masq", false, "masquerade traffic leaving the overlay (flanneld's FLANNEL-POSTRTG rules)")
@@ -101,6 +102,13 @@ func cmdAgent(fs *flag.FlagSet) action {
 		}
 		if *queues == 0 {
 			return usageErr("--queues 0: must be between 1 and %d", tun.MaxQueues)
+		}
+		if *publicIPv6 != "" {
+			ip, err := netip.ParseAddr(*publicIPv6)
+			if err != nil {
+				return usageErr("--public-ipv6 %q: not an IP address", *publicIPv6)
+			}
+			cfg.PublicIPv6 = ip
 		}
 		if err := cfg.Validate(); err != nil {
 			return usageErr("%v", err)

@@ -26,7 +26,8 @@ import (
 // itself in a user namespace (netns.ReexecRootless).
 func cmdDemo(fs *flag.FlagSet) action {
 	hosts := fs.Int("hosts", demo.DefaultHosts, "number of hosts, each with an agent, a docker0 bridge and two containers")
-	backend := fs.String("backend", demo.DefaultBackend, "flannel backend: udp, vxlan or wireguard")
+	backend := fs.String("backend", demo.DefaultBackend, "flannel backend: udp, vxlan, wireguard or host-gw")
+	direct := fs.Bool("direct-routing", false, "vxlan only: set DirectRouting, so peers on the hosts' shared L2 get kernel routes instead of the TUN")
 	keep := fs.Bool("keep", false, "keep the lab up after the checks, until Ctrl-C or `felt demo down`")
 	ipMasq := fs.Bool("ip-masq", false, "run the agents with --ip-masq and check that containers reach outside the overlay masqueraded")
 	name := fs.String("name", demo.DefaultName, "lab name: prefix of its namespaces and links")
@@ -38,7 +39,7 @@ func cmdDemo(fs *flag.FlagSet) action {
 		if fs.NArg() > 0 {
 			return usageErr("unexpected arguments %q (subcommands: shell, down)", fs.Args())
 		}
-		cfg := demo.Config{Hosts: *hosts, Backend: *backend, Keep: *keep, IPMasq: *ipMasq, Name: *name,
+		cfg := demo.Config{Hosts: *hosts, Backend: *backend, DirectRouting: *direct, Keep: *keep, IPMasq: *ipMasq, Name: *name,
 			Transfer: *transfer << 20, StateDir: *stateDir, Out: e.stdout, Now: e.now,
 			Log: e.log.WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel))}
 		var err error

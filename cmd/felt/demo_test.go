@@ -14,7 +14,8 @@ func TestDemoUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"demo", "--backend", "host-gw"}, 2, `backend "host-gw": must be udp, vxlan or wireguard`},
+		{[]string{"demo", "--backend", "ipip"}, 2, `backend "ipip": must be udp, vxlan, wireguard or host-gw`},
+		{[]string{"demo", "--direct-routing"}, 2, `direct-routing with backend "udp": DirectRouting is a vxlan option`},
 		{[]string{"demo", "--hosts", "1"}, 2, "hosts 1: must be between 2 and 20"},
 		{[]string{"demo", "--underlay", "banana"}, 2, `--underlay "banana": not a CIDR prefix`},
 		{[]string{"demo", "--transfer-mib", "0"}, 2, "--transfer-mib 0: must be between 1 and 4096"},

@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -36,7 +35,6 @@ func agentArgs(argv0 string, args []string) []string {
 type dropinFlags struct {
 	ifaceRegex    rawListFlag
 	canReach      string
-	publicIPv6    string
 	resync        int
 	noRandomFully bool
 	blackhole     bool
@@ -63,7 +61,6 @@ func addDropinFlags(fs *flag.FlagSet) *dropinFlags {
 	d := &dropinFlags{}
 	fs.Var(&d.ifaceRegex, "iface-regex", "regex matched against the interfaces' IPv4 addresses, then their names; repeatable; tried after --iface")
 	fs.StringVar(&d.canReach, "iface-can-reach", "", "use the interface (and source address) the route to this IP takes (`ip route get IP`); tried after --iface-regex")
-	fs.StringVar(&d.publicIPv6, "public-ipv6", "", "flanneld: IPv6 address for inter-host traffic (felt carries IPv4 only: ignored with a warning)")
 	fs.IntVar(&d.resync, "iptables-resync", 5, "check the firewall rules every this many seconds and rebuild them in order if one is missing")
 	fs.BoolVar(&d.noRandomFully, "ip-masq-fully-random-disable", false, "masquerade without --random-fully (fully-random)")
 	fs.BoolVar(&d.blackhole, "ip-blackhole-route", false, "add a blackhole route for the own subnet")
@@ -109,9 +106,6 @@ func (d *dropinFlags) check(fs *flag.FlagSet, e *env) error {
 		} else {
 			e.level.SetLevel(zapcore.InfoLevel)
 		}
-	}
-	if d.publicIPv6 != "" {
-		e.log.Warn("--public-ipv6 ignored: felt carries IPv4 only", zap.String("value", d.publicIPv6))
 	}
 	if d.vmodule != "" || d.backtraceAt != "" {
 		e.log.Warn("--vmodule and --log_backtrace_at are accepted for flanneld's unit files and ignored; use -v N")

@@ -86,7 +86,7 @@ func TestDropinFlags(t *testing.T) {
 		got.SubnetFile != want.SubnetFile || got.RenewMargin != want.RenewMargin || got.IPMasq != want.IPMasq ||
 		got.NoRandomFully != want.NoRandomFully || got.HealthzIP != want.HealthzIP || got.HealthzPort != want.HealthzPort ||
 		got.Resync != want.Resync || got.ForwardRules != want.ForwardRules || got.BlackholeRoute != want.BlackholeRoute ||
-		got.PublicIP.String() != "10.9.0.5" {
+		got.PublicIP.String() != "10.9.0.5" || got.PublicIPv6.String() != "fd00::5" {
 		t.Errorf("config %+v\nwant %+v", got, want)
 	}
 }

@@ -52,7 +52,12 @@ func cmdStatus(fs *flag.FlagSet) action {
 			return fmt.Errorf("%s: not an agent status: %w", url, err)
 		}
 		w := e.stdout
-		fmt.Fprintf(w, "subnet %s  public-ip %s  backend %s  tun %s (mtu %d)", st.Subnet, st.PublicIP, st.Backend, st.TUN, st.MTU)
+		fmt.Fprintf(w, "subnet %s  public-ip %s  backend %s", st.Subnet, st.PublicIP, st.Backend)
+		if st.TUN != "" {
+			fmt.Fprintf(w, "  tun %s (mtu %d)", st.TUN, st.MTU)
+		} else {
+			fmt.Fprintf(w, "  mtu %d (no TUN)", st.MTU)
+		}
 		if st.VtepMAC != "" {
 			fmt.Fprintf(w, "  vtep-mac %s", st.VtepMAC)
 		}
@@ -60,14 +65,14 @@ func cmdStatus(fs *flag.FlagSet) action {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		for _, p := range st.Peers {
 			if p.PublicKey == "" {
-				fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Subnet, p.Addr, p.MAC)
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", p.Subnet, p.Path, p.Addr, p.MAC)
 				continue
 			}
 			hs := "no handshake"
 			if p.LastHandshake != nil {
 				hs = "handshake " + st.Timestamp.Sub(*p.LastHandshake).Round(time.Second).String() + " ago"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\tkey %s\t%s\trx %d B\ttx %d B\n", p.Subnet, p.Addr, p.PublicKey, hs, p.RxBytes, p.TxBytes)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\tkey %s\t%s\trx %d B\ttx %d B\n", p.Subnet, p.Path, p.Addr, p.PublicKey, hs, p.RxBytes, p.TxBytes)
 		}
 		tw.Flush()
 		if len(st.Rejected) > 0 {

@@ -192,7 +192,7 @@ func (s *Store) write(ctx context.Context, l lease.Lease, ttl time.Duration, cre
 	put := clientv3.OpPut(key, string(val), clientv3.WithLease(g.ID))
 	if create {
 		var tr *clientv3.TxnResponse
-		tr, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Version(key), "=", 0)).Then(put).Commit()
+		tr, err = s.cli.Txn(ctx).If(s.createConds(key, l.Subnet)...).Then(put).Commit()
 		if err == nil && !tr.Succeeded {
 			err = fmt.Errorf("%s: %w", key, lease.ErrSubnetTaken)
 		}
@@ -221,6 +221,21 @@ func (s *Store) write(ctx context.Context, l lease.Lease, ttl time.Duration, cre
 	}
 	l.Expiration = start.Add(time.Duration(g.TTL) * time.Second)
 	return l, rev, nil
+}
+
+// createConds are the create Txn's guards: the key has never been written
+// since it last vanished (flanneld's one condition), and no other key holds
+// the same IPv4 subnet, alone ("10.5.1.0-24") or with any IPv6 subnet
+// ("10.5.1.0-24&…"), so that a dual-stack key and an IPv4-only one, or two
+// dual-stack keys with different IPv6 halves, never share an IPv4 subnet.
+func (s *Store) createConds(key string, sn netip.Prefix) []clientv3.Cmp {
+	v4 := lease.SubnetKey(s.prefix, sn, netip.Prefix{})
+	conds := []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), "=", 0),
+		clientv3.Compare(clientv3.Version(v4+"&").WithPrefix(), "=", 0)}
+	if v4 != key {
+		conds = append(conds, clientv3.Compare(clientv3.Version(v4), "=", 0))
+	}
+	return conds
 }
 
 // revoke frees a grant that holds no key; failure only delays its expiry.

@@ -250,3 +250,59 @@ func TestWatcherSetOwnRelists(t *testing.T) {
 		})
 	})
 }
+
+// TestWatcherListed: Listed closes after the first listing, also when it
+// found no lease (and so emitted nothing), and only once the leases that
+// existed at start were emitted; a later listing does not close it again.
+func TestWatcherListed(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		_, st := newStore(t, s)
+		own := netip.MustParsePrefix("10.7.9.0/24")
+		watch := func(emit func([]lease.Event)) (*lease.Watcher, func()) {
+			w := lease.NewWatcher(st, zaptest.NewLogger(t))
+			wctx, cancel := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.WatchLeases(wctx, own, emit) }()
+			return w, func() { cancel(); <-done }
+		}
+		wait := func(w *lease.Watcher) {
+			t.Helper()
+			select {
+			case <-w.Listed():
+			case <-ctx.Done():
+				t.Fatal("Listed not closed after the first listing")
+			}
+		}
+
+		v := newView()
+		w, stop := watch(v.emit)
+		wait(w) // an empty store: nothing emitted, Listed closed all the same
+		stop()
+		if len(v.log) != 0 {
+			t.Fatalf("events for an empty store: %v", v.log)
+		}
+
+		peer := lease.Lease{Subnet: netip.MustParsePrefix("10.7.1.0/24"), Attrs: nodeAttrs(1)}
+		if _, _, err := st.Create(ctx, peer, lease.TTL); err != nil {
+			t.Fatal(err)
+		}
+		v = newView()
+		w, stop = watch(v.emit)
+		defer stop()
+		wait(w)
+		v.mu.Lock()
+		_, ok := v.leases[peer.Subnet]
+		v.mu.Unlock()
+		if !ok {
+			t.Fatal("Listed closed before the existing lease was emitted")
+		}
+		w.SetOwn(netip.MustParsePrefix("10.7.8.0/24")) // lists again: Listed must not be closed twice (a panic)
+		eventually(t, "the lease still in the view after the re-list", func() bool {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			_, ok := v.leases[peer.Subnet]
+			return ok
+		})
+	})
+}

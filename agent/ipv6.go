@@ -1,0 +1,296 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/router"
+	"github.com/feltnet/felt/tun"
+)
+
+// The IPv6 side of the agent, with EnableIPv6: what flanneld's vxlan
+// backend builds as flannel-v6.<VNI> (its own VtepMAC in BackendV6Data, the
+// IPv6 underlay between PublicIPv6 addresses), its ip6tables rules, and
+// felt's IPv6 over the udp framing.
+
+// vxlan6Overhead is vxlan over an IPv6 underlay: 14 + 40 + 8 + 8. The kernel
+// caps flannel-v6.<VNI>'s MTU at the underlay's less this, while flanneld
+// still writes FLANNEL_MTU for the IPv4 overhead; felt routes the IPv6 pool
+// into felt0 with this MTU, so the kernel answers larger IPv6 packets with
+// Packet Too Big, as it does at flannel-v6.<VNI>.
+const vxlan6Overhead = 70
+
+// resolvePublic6 picks the node's IPv6 underlay address as flanneld does:
+// --public-ipv6 if given, else the external interface's first usable IPv6
+// address (global before link-local, permanent before autoconfigured,
+// non-temporary first; deprecated ones never). felt needs a global one: a
+// link-local PublicIPv6 would need a zone no lease can carry.
+func resolvePublic6(c *lease.Config, ext extIface, flag netip.Addr) (netip.Addr, error) {
+	if !c.EnableIPv6 {
+		return netip.Addr{}, nil
+	}
+	if flag.IsValid() {
+		return flag, nil
+	}
+	l, err := netlink.LinkByName(ext.Name)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("EnableIPv6: interface %q: %w", ext.Name, err)
+	}
+	addrs, err := netlink.AddrList(l, netlink.FAMILY_V6)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("EnableIPv6: interface %q: list IPv6 addresses: %w", ext.Name, err)
+	}
+	type cand struct {
+		a     netip.Addr
+		flags int
+	}
+	var cs []cand
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP)
+		if !ok || ip.Is4In6() || a.Flags&unix.IFA_F_DEPRECATED != 0 || !ip.IsGlobalUnicast() {
+			continue
+		}
+		cs = append(cs, cand{ip, a.Flags})
+	}
+	rank := func(c cand) int {
+		r := 0
+		if c.flags&unix.IFA_F_PERMANENT == 0 {
+			r += 2
+		}
+		if c.flags&unix.IFA_F_TEMPORARY != 0 {
+			r++
+		}
+		return r
+	}
+	slices.SortStableFunc(cs, func(a, b cand) int { return rank(a) - rank(b) })
+	if len(cs) == 0 {
+		return netip.Addr{}, fmt.Errorf("EnableIPv6: interface %q has no global IPv6 address: add one or pass --public-ipv6", ext.Name)
+	}
+	return cs[0].a, nil
+}
+
+// setIPv6 adds the IPv6 side to a plane setFraming built: the IPv6 VtepMAC
+// (kept in <VtepMACFile>-v6) and both families in the lease value for vxlan,
+// PublicIPv6 for udp. It returns the address to listen on: vxlan takes one
+// dual-stack socket on [::]:port for both underlays; udp keeps flanneld's
+// IPv4 socket and carries IPv6 inner packets over it (felt only).
+func (p *plane) setIPv6(public, public6 netip.Addr, laddr netip.AddrPort, cfg Config, log *zap.Logger) (netip.AddrPort, error) {
+	switch p.backend {
+	case lease.BackendVXLAN:
+		mac6, created, err := loadOrCreateMAC(cfg.VtepMACFile + "-v6")
+		if err != nil {
+			return laddr, err
+		}
+		if created {
+			log.Info("new IPv6 VtepMAC", zap.Stringer("mac", mac6), zap.String("file", cfg.VtepMACFile+"-v6"))
+		}
+		p.vtep.mac6, p.vtep.public6 = mac6, public6
+		p.vtep.set(p.vtep.current()) // the framer with both MACs
+		p.framer = p.vtep.framing()
+		p.attrs = p.vtep.attrs()
+		p.mtu6 = p.mtu + vxlanOverhead - vxlan6Overhead
+		p.dual = true
+		return netip.AddrPortFrom(netip.IPv6Unspecified(), p.port), nil
+	case lease.BackendUDP:
+		p.attrs = lease.NewDualUDPAttrs(public, public6)
+		return laddr, nil
+	}
+	return laddr, fmt.Errorf("EnableIPv6: backend %q: the agent builds no IPv6 data plane for it", p.backend)
+}
+
+// listen opens the plane's socket: dual-stack for a dual-stack vxlan node.
+func (p *plane) listen(laddr netip.AddrPort, o encap.Options) (*encap.Conn, error) {
+	if p.dual {
+		return encap.ListenDualStack(laddr.Port(), o)
+	}
+	return encap.Listen(laddr, o)
+}
+
+// peer6Of is the IPv6 route of a peer lease whose IPv4 side peerOf accepted:
+// its IPv6 subnet, reached for vxlan at [PublicIPv6]:port with the
+// BackendV6Data VtepMAC, for udp at PublicIP:port (felt's IPv6 over the IPv4
+// underlay). ok false with a reason when the lease has no usable IPv6 side;
+// its IPv4 side still stands.
+func (s *peerSet) peer6Of(l lease.Lease) (p router.Peer, why string, ok bool) {
+	if !s.cfg.EnableIPv6 || !l.IPv6Subnet.IsValid() {
+		return p, "", false
+	}
+	a := l.Attrs
+	p = router.Peer{Subnet: l.IPv6Subnet, Addr: netip.AddrPortFrom(a.PublicIP, s.port)}
+	if s.cfg.Backend.Type != lease.BackendVXLAN {
+		return p, "", true
+	}
+	if !a.PublicIPv6.IsValid() {
+		return p, "no PublicIPv6", false
+	}
+	_, mac, err := a.VXLAN6()
+	if err != nil {
+		return p, err.Error(), false
+	}
+	p.Addr = netip.AddrPortFrom(a.PublicIPv6, s.port)
+	copy(p.MAC[:], mac)
+	return p, "", true
+}
+
+// ip6tables rules, flanneld's masqIP6Rules and forward rules for the IPv6
+// Network: the same chains and comments as for IPv4, multicast ff00::/8.
+func masq6Rules(network, subnet netip.Prefix, randomFully bool) [][]string {
+	n, s := network.String(), subnet.String()
+	masq := []string{"-j", "MASQUERADE"}
+	if randomFully {
+		masq = append(masq, "--random-fully")
+	}
+	c := []string{"-m", "comment", "--comment", "flanneld masq"}
+	rule := func(r ...string) []string { return append(append([]string{}, r...), c...) }
+	return [][]string{
+		rule("-m", "mark", "--mark", "0x4000/0x4000", "-j", "RETURN"),
+		rule("-s", s, "-d", n, "-j", "RETURN"),
+		rule("-s", n, "-d", s, "-j", "RETURN"),
+		rule("!", "-s", n, "-d", s, "-j", "RETURN"),
+		rule(append([]string{"-s", n, "!", "-d", "ff00::/8"}, masq...)...),
+		rule(append([]string{"!", "-s", n, "-d", n}, masq...)...),
+	}
+}
+
+func ip6tables(args ...string) (string, error) {
+	cmd := exec.Command("ip6tables", append([]string{"-w", "5"}, args...)...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return strings.TrimSpace(out.String()), err
+}
+
+// ensureChain6 is ensureChain for ip6tables.
+func ensureChain6(table, from, chain, comment string, rules [][]string) error {
+	if _, err := exec.LookPath("ip6tables"); err != nil {
+		return fmt.Errorf("the ip6tables command is missing: install the iptables package (%w)", err)
+	}
+	ip6tables("-t", table, "-N", chain) // exists already: fine
+	jump := []string{from, "-m", "comment", "--comment", comment, "-j", chain}
+	if _, err := ip6tables(append([]string{"-t", table, "-C"}, jump...)...); err != nil {
+		if out, err := ip6tables(append([]string{"-t", table, "-A"}, jump...)...); err != nil {
+			return fmt.Errorf("ip6tables: add %s jump to %s: %s: %w", from, chain, out, err)
+		}
+	}
+	for _, r := range rules {
+		if _, err := ip6tables(append([]string{"-t", table, "-C", chain}, r...)...); err == nil {
+			continue
+		}
+		if out, err := ip6tables(append([]string{"-t", table, "-A", chain}, r...)...); err != nil {
+			return fmt.Errorf("ip6tables: add rule %v to %s: %s: %w", r, chain, out, err)
+		}
+	}
+	return nil
+}
+
+// firewall6 keeps the IPv6 forward and masquerade rules, resynced like the
+// IPv4 ones. The own IPv6 subnet may change (a re-acquired lease).
+type firewall6 struct {
+	network     netip.Prefix
+	fwd         bool
+	masq        bool
+	randomFully bool // off with --ip-masq-fully-random-disable, or when ip6tables lacks it
+	log         *zap.Logger
+	subnet      chan netip.Prefix
+}
+
+func (f *firewall6) run(ctx context.Context, subnet netip.Prefix, every time.Duration) {
+	randomFully := f.randomFully
+	ensure := func() {
+		if f.fwd {
+			if err := ensureChain6("filter", "FORWARD", fwdChain, "flanneld forward", fwdRules(f.network)); err != nil {
+				f.log.Warn("ip6tables forward rules not set", zap.Error(err))
+			}
+		}
+		if f.masq {
+			err := ensureChain6("nat", "POSTROUTING", masqChain, "flanneld masq", masq6Rules(f.network, subnet, randomFully))
+			if err != nil && randomFully && strings.Contains(err.Error(), "random-fully") {
+				randomFully = false
+				err = ensureChain6("nat", "POSTROUTING", masqChain, "flanneld masq", masq6Rules(f.network, subnet, randomFully))
+			}
+			if err != nil {
+				f.log.Warn("ip6tables masquerade rules not set", zap.Error(err))
+			}
+		}
+	}
+	ensure()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case sn := <-f.subnet:
+			if f.masq && sn != subnet {
+				for _, r := range masq6Rules(f.network, subnet, randomFully) {
+					ip6tables(append([]string{"-t", "nat", "-D", masqChain}, r...)...) // already gone: fine
+				}
+			}
+			subnet = sn
+		case <-t.C:
+		}
+		ensure()
+	}
+}
+
+// startIPv6 starts the ip6tables upkeep (forward rules and, with
+// --ip-masq, masquerading) for an IPv6 node, every --iptables-resync. It
+// uses ip6tables in both firewall modes: felt's nftables rule set
+// (EnableNFTables) is IPv4 only.
+func (n *node) startIPv6(g *group) {
+	if !n.netCfg.EnableIPv6 || (!n.cfg.ForwardRules && !n.cfg.IPMasq) {
+		return
+	}
+	n.fw6 = &firewall6{network: n.netCfg.IPv6Network, fwd: n.cfg.ForwardRules, masq: n.cfg.IPMasq,
+		randomFully: !n.cfg.NoRandomFully, log: n.log.Named("ip6tables"), subnet: make(chan netip.Prefix, 1)}
+	sn := n.own.IPv6Subnet
+	g.spawn("ip6tables", func(ctx context.Context) error { n.fw6.run(ctx, sn, n.cfg.Resync); return nil })
+}
+
+// reacquired6 moves the IPv6 side to a re-acquired lease's IPv6 subnet.
+func (n *node) reacquired6(l lease.Lease) {
+	if !l.IPv6Subnet.IsValid() {
+		return
+	}
+	n.eng.SetLocal6(l.IPv6Subnet)
+	if n.fw6 != nil {
+		select {
+		case n.fw6.subnet <- l.IPv6Subnet:
+		default:
+			<-n.fw6.subnet
+			n.fw6.subnet <- l.IPv6Subnet
+		}
+	}
+}
+
+// own6 is the IPv6 pool when lease l has an IPv6 subnet, else zero.
+func own6(l lease.Lease, network netip.Prefix) netip.Prefix {
+	if !l.IPv6Subnet.IsValid() {
+		return netip.Prefix{}
+	}
+	return network
+}
+
+// withIPv6 adds the lease's IPv6 side to felt0's config: its /128 (as
+// flanneld's flannel-v6.<VNI>), the IPv6 pool routed in with the IPv6
+// underlay's MTU.
+func (s *state) withIPv6(nc *tun.NetConfig, l lease.Lease) {
+	if !l.IPv6Subnet.IsValid() {
+		return
+	}
+	nc.Addr6 = netip.PrefixFrom(l.IPv6Subnet.Addr(), 128)
+	nc.Network6 = s.netCfg.IPv6Network
+	nc.Routes6 = []netip.Prefix{s.netCfg.IPv6Network}
+	nc.RouteMTU6 = s.plane.mtu6
+}

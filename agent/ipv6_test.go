@@ -1,0 +1,85 @@
+package agent
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+
+	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/router"
+)
+
+func TestPeerSetDualStack(t *testing.T) {
+	mac4, _ := net.ParseMAC("02:00:00:00:04:02")
+	mac6, _ := net.ParseMAC("02:00:00:00:06:02")
+	own := lease.Lease{Subnet: netip.MustParsePrefix("10.5.1.0/24"), IPv6Subnet: netip.MustParsePrefix("fd00:5:0:1::/64")}
+	peer := lease.Lease{Subnet: netip.MustParsePrefix("10.5.2.0/24"), IPv6Subnet: netip.MustParsePrefix("fd00:5:0:2::/64")}
+	pub, pub6 := netip.MustParseAddr("192.0.2.2"), netip.MustParseAddr("fd00:192::2")
+	for _, tc := range []struct {
+		name, config string
+		attrs        lease.Attrs
+		want         []router.Peer
+	}{
+		{"vxlan", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48","Backend":{"Type":"vxlan"}}`,
+			lease.NewDualVXLANAttrs(pub, pub6, 1, mac4, mac6),
+			[]router.Peer{{Subnet: peer.Subnet, Addr: netip.AddrPortFrom(pub, 8472), MAC: [6]byte(mac4)},
+				{Subnet: peer.IPv6Subnet, Addr: netip.AddrPortFrom(pub6, 8472), MAC: [6]byte(mac6)}}},
+		{"vxlan without BackendV6Data", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48","Backend":{"Type":"vxlan"}}`,
+			func() lease.Attrs {
+				a := lease.NewDualVXLANAttrs(pub, pub6, 1, mac4, mac6)
+				a.BackendV6Data = nil
+				return a
+			}(),
+			[]router.Peer{{Subnet: peer.Subnet, Addr: netip.AddrPortFrom(pub, 8472), MAC: [6]byte(mac4)}}},
+		{"udp: IPv6 over the IPv4 underlay", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48","Backend":{"Type":"udp"}}`,
+			lease.NewDualUDPAttrs(pub, pub6),
+			[]router.Peer{{Subnet: peer.Subnet, Addr: netip.AddrPortFrom(pub, 8285)}, {Subnet: peer.IPv6Subnet, Addr: netip.AddrPortFrom(pub, 8285)}}},
+		{"IPv6 off: the IPv6 side is ignored", `{"Network":"10.5.0.0/16","Backend":{"Type":"udp"}}`,
+			lease.NewDualUDPAttrs(pub, pub6),
+			[]router.Peer{{Subnet: peer.Subnet, Addr: netip.AddrPortFrom(pub, 8285)}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := lease.ParseConfig([]byte(tc.config))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := newPeerSet(cfg, own, zap.NewNop())
+			l := peer
+			l.Attrs = tc.attrs
+			if !s.apply([]lease.Event{{Type: lease.Added, Lease: l}}) {
+				t.Fatal("apply reported no change")
+			}
+			got := s.list()
+			if len(got) != len(tc.want) {
+				t.Fatalf("peers %+v, want %+v", got, tc.want)
+			}
+			for i := range got {
+				if got[i] != tc.want[i] {
+					t.Errorf("peer %d = %+v, want %+v", i, got[i], tc.want[i])
+				}
+			}
+			if s.apply([]lease.Event{{Type: lease.Added, Lease: l}}) {
+				t.Error("the same lease again reported a change")
+			}
+			s.apply([]lease.Event{{Type: lease.Removed, Lease: l}})
+			if n := len(s.list()); n != 0 {
+				t.Errorf("%d peers left after removal", n)
+			}
+		})
+	}
+}
+
+func TestMasq6RulesFlanneld(t *testing.T) {
+	r := masq6Rules(netip.MustParsePrefix("fd00:5::/48"), netip.MustParsePrefix("fd00:5:0:1::/64"), true)
+	want := []string{"-s", "fd00:5::/48", "!", "-d", "ff00::/8", "-j", "MASQUERADE", "--random-fully", "-m", "comment", "--comment", "flanneld masq"}
+	if len(r) != 6 || len(r[4]) != len(want) {
+		t.Fatalf("rules %q", r)
+	}
+	for i := range want {
+		if r[4][i] != want[i] {
+			t.Fatalf("masquerade rule %q, want %q", r[4], want)
+		}
+	}
+}
