@@ -259,7 +259,7 @@ func TestScenarioTable(t *testing.T) {
 		Bare: {}, KernelVXLAN: {false, false, false, false, true},
 		FeltUDP: {true, false, true, true, false}, "felt-vxlan[--x]": {true, false, true, true, false},
 		FeltWireGuard: {true, false, true, false, false}, FeltHostGW: {true, false, true, false, false},
-		FeltVXLANDirect: {true, false, true, true, false}, WireGuardGo: {false, false, true, false, false},
+		FeltVXLANDirect: {true, false, true, false, false}, WireGuardGo: {false, false, true, false, false},
 		FlanneldUDP: {false, true, true, false, false}, FlanneldVXLAN: {false, true, true, false, true},
 		"nosuch": {},
 	} {

@@ -12,8 +12,11 @@ type Sample struct {
 	TCPNGbps   float64 `json:"tcpn_gbps"`  // Config.Streams TCP streams, summed
 	UDPKpps    float64 `json:"udp64_kpps"` // 64-byte UDP datagrams received per second
 	UDPLossPct float64 `json:"udp64_loss_pct"`
-	PingP50us  float64 `json:"ping_p50_us"`
-	PingP99us  float64 `json:"ping_p99_us"`
+	// UDPFloodError is why the 64 B flood gave no figures (its fields are
+	// then 0), empty when it ran.
+	UDPFloodError string  `json:"udp64_flood_error,omitempty"`
+	PingP50us     float64 `json:"ping_p50_us"`
+	PingP99us     float64 `json:"ping_p99_us"`
 	// PingBusyP50us is the p50 RTT of pings 1 ms apart, which keep the CPUs
 	// from going idle between packets.
 	PingBusyP50us float64 `json:"ping_busy_p50_us"`

@@ -136,6 +136,12 @@ func (r *Report) addUnderlay(u Underlay, order []Scenario, runs map[Scenario][]S
 	for _, sc := range order {
 		s := ScenarioResult{Scenario: sc, Runs: runs[sc], Errors: errs[sc], Skipped: skip[sc]}
 		s.Min, s.Median, s.Max, s.SpreadPct, s.Noisy = stats(runs[sc])
+		for _, run := range runs[sc] {
+			if run.UDPFloodError != "" {
+				r.Notes = append(r.Notes, fmt.Sprintf("%s, %s: the 64 B flood (and any paced UDP after it) gave no figures in a run (shown as 0): %s", u, sc, run.UDPFloodError))
+				break
+			}
+		}
 		ur.Scenarios = append(ur.Scenarios, s)
 	}
 	ran := func(sc Scenario) *ScenarioResult {

@@ -64,9 +64,8 @@ type scenarioDef struct {
 // scenarioTable is every scenario, in report order. A felt scenario for
 // another backend mode is one row: name, kindFelt, whether it is in `all`,
 // the network config and extra agent flags. felt-host-gw and
-// felt-vxlan-direct stay out of `all` until felt has those backends (felt
-// agent refuses what it lacks, and the run reports that scenario as could
-// not start).
+// felt-vxlan-direct are kernel routes between the bench's two hosts (one
+// segment), measured on request (--scenarios), not in `all`.
 var scenarioTable = []scenarioDef{
 	{Bare, kindBare, true, "", "", nil},
 	{KernelVXLAN, kindKernelVXLAN, true, "", "", nil},
@@ -136,8 +135,10 @@ func (s Scenario) countsPackets() bool {
 	if !s.felt() {
 		return false
 	}
-	b := agentNets[s.Base()].backend
-	return b == "udp" || b == "vxlan"
+	n := agentNets[s.Base()]
+	// Under DirectRouting the bench's two hosts share a segment, so felt
+	// forwards nothing between them (the kernel's routes do).
+	return (n.backend == "udp" || n.backend == "vxlan") && !n.direct
 }
 
 // needsVXLAN says whether the scenario needs the kernel's vxlan driver.
@@ -164,6 +165,7 @@ type agentNet struct {
 	config  string       // the network config JSON
 	network netip.Prefix // its Network
 	backend string       // its Backend.Type
+	direct  bool         // vxlan's DirectRouting: the two hosts' traffic takes kernel routes
 	flags   string       // extra agent arguments
 }
 
@@ -187,7 +189,10 @@ func agentNetworks() map[Scenario]agentNet {
 func parseAgentNet(d scenarioDef) (agentNet, error) {
 	var c struct {
 		Network string
-		Backend struct{ Type string }
+		Backend struct {
+			Type          string
+			DirectRouting bool
+		}
 	}
 	if err := json.Unmarshal([]byte(d.config), &c); err != nil {
 		return agentNet{}, fmt.Errorf("bench: scenario %s: config %s: %w", d.name, d.config, err)
@@ -199,5 +204,6 @@ func parseAgentNet(d scenarioDef) (agentNet, error) {
 	if c.Backend.Type == "" {
 		return agentNet{}, fmt.Errorf("bench: scenario %s: config %s: no Backend.Type", d.name, d.config)
 	}
-	return agentNet{prefix: "/felt-bench/" + string(d.name), config: d.config, network: p, backend: c.Backend.Type, flags: d.flags}, nil
+	return agentNet{prefix: "/felt-bench/" + string(d.name), config: d.config, network: p, backend: c.Backend.Type,
+		direct: c.Backend.DirectRouting, flags: d.flags}, nil
 }
