@@ -46,7 +46,7 @@ var noIPv4 = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 // no node writes such a key. sn6 is the zero Prefix for an IPv4-only key;
 // sn is the zero Prefix for an IPv6-only key (0.0.0.0-0&<IPv6>-<len>), so
 // that 0.0.0.0/0 never reaches a route table. 0.0.0.0-0 without an IPv6
-// half is refused: no node writes it.
+// half parses as 0.0.0.0/0, which CheckPeer refuses.
 func ParseSubnetKey(key string) (sn, sn6 netip.Prefix, err error) {
 	m := subnetKeyRE.FindStringSubmatch(key)
 	if m == nil {
@@ -60,10 +60,7 @@ func ParseSubnetKey(key string) (sn, sn6 netip.Prefix, err error) {
 			return netip.Prefix{}, netip.Prefix{}, err
 		}
 	}
-	if sn == noIPv4 {
-		if !sn6.IsValid() {
-			return netip.Prefix{}, netip.Prefix{}, fmt.Errorf("subnet key %q: 0.0.0.0-0: an IPv6-only key must carry an IPv6 subnet", key)
-		}
+	if sn == noIPv4 && sn6.IsValid() {
 		sn = netip.Prefix{}
 	}
 	return sn, sn6, nil
