@@ -52,7 +52,10 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 			return err
 		}
 	}
-	env := lease.SubnetEnv{Network: s.netCfg.Network, Subnet: l.Subnet, MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	env := lease.SubnetEnv{MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	if l.Subnet.IsValid() { // none on an IPv6-only node: no IPv4 lines, as flanneld
+		env.Network, env.Subnet = s.netCfg.Network, l.Subnet
+	}
 	if l.IPv6Subnet.IsValid() {
 		env.IPv6Network, env.IPv6Subnet = s.netCfg.IPv6Network, l.IPv6Subnet
 	}
@@ -60,7 +63,7 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 		return fmt.Errorf("write %s: %w", cfg.SubnetFile, err)
 	}
 	s.mu.Lock()
-	if s.own.Subnet.IsValid() {
+	if s.own.Key().IsValid() {
 		s.reacquired++
 	}
 	s.own = l
@@ -73,8 +76,11 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 // on it go, an IPv4-only lease's run removes an earlier run's IPv6 side);
 // adopt and a TUN rebuilt after deletion share it.
 func (s *state) configureTUN(l lease.Lease) error {
-	nc := tun.NetConfig{Addr: netip.PrefixFrom(l.Subnet.Addr(), 32), MTU: s.plane.mtu, Network: s.netCfg.Network,
-		Routes: []netip.Prefix{s.netCfg.Network}, Exclusive: true}
+	nc := tun.NetConfig{MTU: s.plane.mtu, Exclusive: true}
+	if l.Subnet.IsValid() { // an IPv6-only lease: no IPv4 address nor route
+		nc.Addr, nc.Network = netip.PrefixFrom(l.Subnet.Addr(), 32), s.netCfg.Network
+		nc.Routes = []netip.Prefix{s.netCfg.Network}
+	}
 	s.withIPv6(&nc, l)
 	skipped, err := tun.Configure(s.tun, nc)
 	if err != nil {
