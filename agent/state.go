@@ -148,8 +148,13 @@ func (s *state) setRejected(r []RejectedLease) {
 
 // Status is what /status returns and `felt status` prints.
 type Status struct {
-	Subnet    string            `json:"subnet"`
+	Subnet    string            `json:"subnet"` // empty on an IPv6-only node
 	PublicIP  string            `json:"public_ip"`
+	// The IPv6 side, with EnableIPv6: the own IPv6 subnet, PublicIPv6 and
+	// (vxlan) the BackendV6Data VtepMAC.
+	IPv6Subnet string `json:"ipv6_subnet,omitempty"`
+	PublicIPv6 string `json:"public_ipv6,omitempty"`
+	VtepMACv6  string `json:"vtep_mac_v6,omitempty"`
 	Backend   string            `json:"backend"`
 	TUN       string            `json:"tun,omitempty"` // empty: the backend has no TUN
 	MTU       int               `json:"mtu"`
@@ -192,10 +197,24 @@ type PeerStatus struct {
 func (s *state) status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Subnet: s.own.Subnet.String(), PublicIP: s.public.String(), Backend: s.plane.backend,
+	st := Status{PublicIP: s.public.String(), Backend: s.plane.backend,
 		TUN: s.tun, MTU: s.plane.mtu, Expires: s.own.Expiration, Timestamp: time.Now()}
+	if s.own.Subnet.IsValid() {
+		st.Subnet = s.own.Subnet.String()
+	}
+	if s.own.IPv6Subnet.IsValid() {
+		st.IPv6Subnet = s.own.IPv6Subnet.String()
+		if a := s.own.Attrs.PublicIPv6; a.IsValid() {
+			st.PublicIPv6 = a.String()
+		}
+	}
 	if s.plane.vtep != nil {
-		st.VtepMAC = s.plane.vtep.current().String()
+		if s.own.Subnet.IsValid() {
+			st.VtepMAC = s.plane.vtep.current().String()
+		}
+		if s.plane.vtep.mac6 != nil {
+			st.VtepMACv6 = s.plane.vtep.mac6.String()
+		}
 	}
 	for _, p := range s.peers {
 		ps := PeerStatus{Subnet: p.Subnet.String(), Addr: p.Addr.String(), Path: s.pathOf(p.Subnet)}

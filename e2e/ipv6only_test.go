@@ -77,7 +77,16 @@ func TestIPv6OnlyThreeHosts(t *testing.T) {
 			for _, h := range c.lab.Hosts {
 				c.waitPeers(h, 2, 20*time.Second)
 			}
-			for _, p := range c.status(c.lab.Hosts[0]).Peers {
+			st := c.status(c.lab.Hosts[0])
+			if st.Subnet != "" || !strings.HasPrefix(st.IPv6Subnet, "fd00:6:") || st.PublicIPv6 != "fdee::1" ||
+				(backend == "vxlan") != (st.VtepMACv6 != "") || st.VtepMAC != "" {
+				t.Errorf("status: subnet %q ipv6_subnet %q public_ipv6 %q vtep_mac %q vtep_mac_v6 %q", st.Subnet, st.IPv6Subnet, st.PublicIPv6, st.VtepMAC, st.VtepMACv6)
+			}
+			text, err := hostOutput(c.ctx, c.lab.Hosts[0], felt(t), "status", "--healthz-port", strconv.Itoa(healthPort))
+			if err != nil || !strings.HasPrefix(text, "ipv6-subnet "+st.IPv6Subnet+"  public-ipv6 fdee::1  backend "+backend) {
+				t.Errorf("felt status: %v\n%s", err, text)
+			}
+			for _, p := range st.Peers {
 				if !strings.HasPrefix(p.Subnet, "fd00:6:") || !strings.HasPrefix(p.Addr, "[fdee::") {
 					t.Errorf("peer %s at %s: want an IPv6 subnet over the IPv6 underlay", p.Subnet, p.Addr)
 				}
