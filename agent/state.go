@@ -148,22 +148,22 @@ func (s *state) setRejected(r []RejectedLease) {
 
 // Status is what /status returns and `felt status` prints.
 type Status struct {
-	Subnet    string            `json:"subnet"` // empty on an IPv6-only node
-	PublicIP  string            `json:"public_ip"`
+	Subnet   string `json:"subnet"` // empty on an IPv6-only node
+	PublicIP string `json:"public_ip"`
 	// The IPv6 side, with EnableIPv6: the own IPv6 subnet, PublicIPv6 and
 	// (vxlan) the BackendV6Data VtepMAC.
-	IPv6Subnet string `json:"ipv6_subnet,omitempty"`
-	PublicIPv6 string `json:"public_ipv6,omitempty"`
-	VtepMACv6  string `json:"vtep_mac_v6,omitempty"`
-	Backend   string            `json:"backend"`
-	TUN       string            `json:"tun,omitempty"` // empty: the backend has no TUN
-	MTU       int               `json:"mtu"`
-	VtepMAC   string            `json:"vtep_mac,omitempty"`
-	Expires   time.Time         `json:"lease_expires"`
-	Peers     []PeerStatus      `json:"peers"`
-	Rejected  []RejectedLease   `json:"rejected_leases,omitempty"`
-	Counters  map[string]uint64 `json:"counters"`
-	Timestamp time.Time         `json:"time"`
+	IPv6Subnet string            `json:"ipv6_subnet,omitempty"`
+	PublicIPv6 string            `json:"public_ipv6,omitempty"`
+	VtepMACv6  string            `json:"vtep_mac_v6,omitempty"`
+	Backend    string            `json:"backend"`
+	TUN        string            `json:"tun,omitempty"` // empty: the backend has no TUN
+	MTU        int               `json:"mtu"`
+	VtepMAC    string            `json:"vtep_mac,omitempty"`
+	Expires    time.Time         `json:"lease_expires"`
+	Peers      []PeerStatus      `json:"peers"`
+	Rejected   []RejectedLease   `json:"rejected_leases,omitempty"`
+	Counters   map[string]uint64 `json:"counters"`
+	Timestamp  time.Time         `json:"time"`
 }
 
 // RejectedLease is a lease not taken as a peer, with the rule it broke.
