@@ -32,6 +32,10 @@ import (
 // Packet Too Big, as it does at flannel-v6.<VNI>.
 const vxlan6Overhead = 70
 
+// udp6Extra is what an IPv6 underlay adds to the udp backend's overhead
+// (an IPv6 header of 40 bytes instead of IPv4's 20).
+const udp6Extra = 20
+
 // resolvePublic6 picks the node's IPv6 underlay address as flanneld does:
 // --public-ipv6 if given, else the external interface's first usable IPv6
 // address (global before link-local, permanent before autoconfigured,
@@ -115,8 +119,10 @@ func (p *plane) setIPv6(public, public6 netip.Addr, laddr netip.AddrPort, cfg Co
 		p.attrs = lease.NewDualUDPAttrs(public, public6)
 		if v6only {
 			// IPv6 underlay: 40 bytes of IPv6 header where flanneld's udp
-			// counts 20 of IPv4.
-			p.mtu6 = p.mtu - 20
+			// counts 20 of IPv4, so felt0 and FLANNEL_MTU are the external
+			// MTU less 48 (flanneld has no IPv6 udp to match).
+			p.mtu -= udp6Extra
+			p.framer = encap.NewUDP(p.mtu)
 			return v6laddr, nil
 		}
 		return laddr, nil

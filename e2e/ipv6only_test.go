@@ -3,6 +3,7 @@ package e2e
 import (
 	"net/netip"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,6 +63,17 @@ func TestIPv6OnlyThreeHosts(t *testing.T) {
 				env, err := lease.ParseSubnetEnv(raw)
 				if err != nil {
 					t.Fatal(err)
+				}
+				// FLANNEL_MTU: vxlan's as flanneld writes it (external − 50);
+				// udp over the IPv6 underlay, felt's own, external − 48.
+				link, err := hostOutput(c.ctx, h, "ip", "-o", "link", "show", "dev", h.Iface)
+				m := regexp.MustCompile(` mtu (\d+) `).FindStringSubmatch(link)
+				if err != nil || m == nil {
+					t.Fatalf("%s: %v %q", h.Iface, err, link)
+				}
+				ext, _ := strconv.Atoi(m[1])
+				if want := map[string]int{"vxlan": ext - 50, "udp": ext - 48}[backend]; env.MTU != want {
+					t.Errorf("%s: FLANNEL_MTU %d, want %d (external MTU %d)", h.Name, env.MTU, want, ext)
 				}
 				out, err := hostOutput(c.ctx, h, "ip", "-4", "-o", "addr", "show", "dev", "felt0")
 				if err != nil || strings.TrimSpace(out) != "" {
