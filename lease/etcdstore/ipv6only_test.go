@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/lease/etcdtest"
@@ -124,6 +125,49 @@ func TestIPv6OnlyWatchOwnKey(t *testing.T) {
 		r := <-wch
 		if r.Err != nil || len(r.Events) != 1 || r.Events[0].Lease.IPv6Subnet != a.IPv6Subnet || r.Events[0].Lease.Subnet.IsValid() {
 			t.Errorf("own-key watch: %+v, want one event for %s", r, a.IPv6Subnet)
+		}
+	})
+}
+
+// Keep holds an IPv6-only lease: it renews the 0.0.0.0-0&… key (a new etcd
+// lease on it), and after the key is deleted it takes the same IPv6 subnet
+// back, found by its own-key watch.
+func TestIPv6OnlyKeep(t *testing.T) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		cli, st := newStore(t, s)
+		cfg := mustConfig(t, ipv6OnlyConfig)
+		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second})
+		l, err := m.Acquire(ctx, cfg, v6OnlyAttrs(1), netip.Prefix{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := lease.SubnetKey(lease.DefaultPrefix, netip.Prefix{}, l.IPv6Subnet)
+		leaseOf := func() clientv3.LeaseID {
+			r, err := cli.Get(ctx, key)
+			if err != nil || len(r.Kvs) != 1 {
+				return clientv3.NoLease
+			}
+			return clientv3.LeaseID(r.Kvs[0].Lease)
+		}
+		first := leaseOf()
+		changes := keep(t, m, cfg, l, v6OnlyAttrs(1))
+		eventually(t, "a renewal of the IPv6-only key", func() bool { id := leaseOf(); return id != clientv3.NoLease && id != first })
+		select {
+		case nl := <-changes:
+			t.Fatalf("Keep re-acquired (%s) instead of renewing", nl.IPv6Subnet)
+		default:
+		}
+		if _, err := cli.Delete(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case nl := <-changes:
+			if nl.Subnet.IsValid() || nl.IPv6Subnet != l.IPv6Subnet {
+				t.Errorf("re-acquired %s & %s, want the same IPv6 subnet %s alone", nl.Subnet, nl.IPv6Subnet, l.IPv6Subnet)
+			}
+		case <-ctx.Done():
+			t.Fatal("Keep did not re-acquire the deleted IPv6-only lease")
 		}
 	})
 }
