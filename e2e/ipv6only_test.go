@@ -113,6 +113,21 @@ func TestIPv6OnlyThreeHosts(t *testing.T) {
 				}
 			}
 			transfer(t, cts[0], cts[1], addrs[1], bigTransfer())
+			// A restart (subnet.env removed by c.start) finds its lease by
+			// PublicIPv6: every node's PublicIP is 0.0.0.0.
+			h2 := c.lab.Hosts[2]
+			before := c.status(h2).IPv6Subnet
+			if err := c.agents[h2.Name].Stop(); err != nil {
+				t.Fatal(err)
+			}
+			c.start(h2)
+			c.waitPeers(h2, 2, 20*time.Second)
+			if after := c.status(h2).IPv6Subnet; after != before {
+				t.Errorf("restarted %s got %s, had %s", h2.Name, after, before)
+			}
+			if err := pingEventually(c.ctx, cts[0], addrs[2], 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
 			resp, err := c.cli.Get(c.ctx, "/coreos.com/network/subnets/", clientv3.WithPrefix())
 			if err != nil || len(resp.Kvs) != 3 {
 				t.Fatalf("leases: %v %v", resp, err)
