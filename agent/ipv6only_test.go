@@ -1,8 +1,10 @@
 package agent
 
 import (
+	"context"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -54,5 +56,31 @@ func TestPeerSetIPv6Only(t *testing.T) {
 				t.Errorf("%d peers left after removal", n)
 			}
 		})
+	}
+}
+
+type fixedConfig struct{ c *lease.Config }
+
+func (f fixedConfig) GetConfig(context.Context) (*lease.Config, error) { return f.c, nil }
+
+// An IPv6-only config runs with udp and vxlan; the backends without an
+// IPv6 data plane refuse it at start, naming EnableIPv4 and the backend
+// (they would otherwise drop IPv6 and be left with no family).
+func TestLoadNetConfigIPv6Only(t *testing.T) {
+	for _, tc := range []struct {
+		backend string
+		ok      bool
+	}{{"vxlan", true}, {"udp", true}, {"host-gw", false}, {"alloc", false}} {
+		cfg, err := lease.ParseConfig([]byte(`{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:5::/48","Backend":{"Type":"` + tc.backend + `"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := loadNetConfig(context.Background(), fixedConfig{cfg}, lease.DefaultPrefix, zap.NewNop())
+		if tc.ok && (err != nil || got.EnableIPv4 || !got.EnableIPv6) {
+			t.Errorf("%s: %+v, %v", tc.backend, got, err)
+		}
+		if !tc.ok && (err == nil || !strings.Contains(err.Error(), "EnableIPv4 false") || !strings.Contains(err.Error(), tc.backend)) {
+			t.Errorf("%s: %v, want a refusal naming EnableIPv4 and the backend", tc.backend, err)
+		}
 	}
 }
