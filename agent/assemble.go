@@ -87,13 +87,21 @@ func (n *node) build(ctx context.Context) error {
 	if n.netCfg, err = loadNetConfig(ctx, store, n.cfg.Etcd.Prefix, n.log); err != nil {
 		return err
 	}
-	ext, err := findExtIface(choiceOf(n.cfg))
+	var ext extIface
+	if n.netCfg.EnableIPv4 {
+		ext, err = findExtIface(choiceOf(n.cfg))
+	} else {
+		ext, err = findExtIface6(choiceOf(n.cfg), n.cfg.PublicIPv6) // ipv6.go
+	}
 	if err != nil {
 		return err
 	}
 	public := n.cfg.PublicIP
 	if !public.IsValid() {
 		public = ext.Addr
+	}
+	if !n.netCfg.EnableIPv4 {
+		public = netip.IPv4Unspecified() // flanneld's PublicIP of an IPv6-only node
 	}
 	if n.cfg.PublicIPv6, err = resolvePublic6(n.netCfg, ext, n.cfg.PublicIPv6); err != nil {
 		return err
@@ -126,6 +134,9 @@ func loadNetConfig(ctx context.Context, src configSource, prefix string, log *za
 	}
 	for _, u := range unsupported(c) {
 		log.Warn("network config setting not supported by felt", zap.String("setting", u))
+	}
+	if !c.EnableIPv4 && !ipv6Backend(c.Backend.Type) {
+		return nil, fmt.Errorf("config: EnableIPv4 false: felt carries an IPv6-only cluster with the udp and vxlan backends only, not %q", c.Backend.Type)
 	}
 	if c.EnableIPv6 && !ipv6Backend(c.Backend.Type) {
 		// As the warning says: an IPv4-only key, so that no dual-stack key
@@ -170,7 +181,7 @@ func (n *node) newEngine(l lease.Lease) (*router.Engine, error) {
 		Conn:      n.plane.conn,
 		Queues:    n.plane.more,
 		Framer:    n.plane.framer,
-		Network:   n.netCfg.Network,
+		Network:   own4(l, n.netCfg.Network), // zero on an IPv6-only node
 		SubnetLen: n.netCfg.SubnetLen,
 		Local:     l.Subnet,
 

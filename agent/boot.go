@@ -153,10 +153,10 @@ func (n *node) markReady() {
 	if !n.plane.hasTUN() {
 		on = "no TUN"
 	}
-	msg := fmt.Sprintf("ready: subnet %s on %s, %s backend", n.own.Subnet, on, n.netCfg.Backend.Type)
+	msg := fmt.Sprintf("ready: subnet %s on %s, %s backend", n.own.Key(), on, n.netCfg.Backend.Type)
 	if n.health != nil {
 		n.health.ready.Store(true)
 	}
 	n.notify.ready(msg)
-	n.log.Info("felt is ready", zap.Stringer("subnet", n.own.Subnet))
+	n.log.Info("felt is ready", zap.Stringer("subnet", n.own.Key()))
 }

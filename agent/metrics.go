@@ -129,7 +129,7 @@ func (c *collector) collectLease(ch chan<- prometheus.Metric) {
 	own, renewals, reacquired := c.st.own, c.st.renewals, c.st.reacquired
 	c.st.mu.Unlock()
 	if !own.Expiration.IsZero() {
-		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(own.Expiration.Unix()), own.Subnet.String())
+		ch <- prometheus.MustNewConstMetric(c.expiry, prometheus.GaugeValue, float64(own.Expiration.Unix()), own.Key().String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.renewals, prometheus.CounterValue, float64(renewals))
 	ch <- prometheus.MustNewConstMetric(c.reacquired, prometheus.CounterValue, float64(reacquired))

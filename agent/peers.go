@@ -78,10 +78,12 @@ func (s *peerSet) ownLease() lease.Lease {
 func (s *peerSet) apply(evs []lease.Event) bool {
 	changed := false
 	for _, ev := range evs {
-		sn := ev.Lease.Subnet
+		sn := ev.Lease.Key() // the IPv6 subnet of an IPv6-only lease
 		switch ev.Type {
 		case lease.Removed:
-			if _, ok := s.peers[sn]; ok {
+			_, had4 := s.peers[sn]
+			_, had6 := s.peers6[sn]
+			if had4 || had6 {
 				delete(s.peers, sn)
 				delete(s.peers6, sn)
 				changed = true
@@ -100,7 +102,7 @@ func (s *peerSet) apply(evs []lease.Event) bool {
 
 // add takes l as a peer or rejects it; it reports whether the peers changed.
 func (s *peerSet) add(l lease.Lease) bool {
-	sn := l.Subnet
+	sn := l.Key()
 	p, rej := s.peerOf(l)
 	if rej != nil {
 		if old, ok := s.rejected[sn]; !ok || old.why != rej.why {
@@ -110,12 +112,16 @@ func (s *peerSet) add(l lease.Lease) bool {
 			s.rejected[sn] = *rej
 		}
 		_, had := s.peers[sn]
+		_, had6 := s.peers6[sn]
 		delete(s.peers, sn)
 		delete(s.peers6, sn)
-		return had
+		return had || had6
 	}
 	delete(s.rejected, sn)
 	changed6 := s.add6(l)
+	if !s.cfg.EnableIPv4 {
+		return changed6 // IPv6-only: the lease has no IPv4 side to route
+	}
 	if old, ok := s.peers[sn]; ok && old == p {
 		return changed6
 	}
@@ -131,7 +137,7 @@ func (s *peerSet) add(l lease.Lease) bool {
 // add6 takes or drops the IPv6 side of an accepted lease; it reports
 // whether that changed.
 func (s *peerSet) add6(l lease.Lease) bool {
-	sn := l.Subnet
+	sn := l.Key()
 	p6, why, ok := s.peer6Of(l)
 	old, had := s.peers6[sn]
 	if !ok {
@@ -181,6 +187,9 @@ func (s *peerSet) peerOf(l lease.Lease) (peer, *rejection) {
 	if s.cfg.Backend.Type == lease.BackendVXLAN {
 		if a.BackendType != lease.BackendVXLAN {
 			return reject(ruleBackendType, "backend type "+backendName(a.BackendType)+" is not vxlan")
+		}
+		if !s.cfg.EnableIPv4 {
+			return p, nil // IPv6-only: no BackendData; peer6Of reads BackendV6Data
 		}
 		_, mac, err := a.VXLAN()
 		if err != nil {

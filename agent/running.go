@@ -18,15 +18,17 @@ func (n *node) run(ctx context.Context) error {
 	g := newGroup(ctx)
 	g.spawn("router", n.eng.Run)
 	if n.plane.watches() {
-		g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Subnet, n.onLeases) })
+		g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Key(), n.onLeases) })
 	}
 	if n.routes != nil {
 		g.spawn("routes", n.routes.run)
 	}
-	if err := n.startFirewall(g); err != nil {
-		g.fail(err)
+	if n.netCfg.EnableIPv4 { // an IPv6-only node has only startIPv6's ip6tables rules
+		if err := n.startFirewall(g); err != nil {
+			g.fail(err)
+		}
+		n.startBlackhole(g)
 	}
-	n.startBlackhole(g)
 	n.startIPv6(g)
 	g.spawn("lease", func(ctx context.Context) error {
 		return n.keeper.Keep(ctx, n.netCfg, n.own, n.plane.attrs, func(l lease.Lease) {
@@ -86,13 +88,15 @@ func (n *node) checkVtepMAC(peers []router.Peer) {
 // subnet.env still names the old subnet): the agent must stop, so that a
 // restart applies it whole rather than forwarding into a black hole.
 func (n *node) reacquired(l lease.Lease) error {
-	n.log.Warn("subnet lease changed", zap.Stringer("subnet", l.Subnet), zap.Time("expires", l.Expiration))
+	n.log.Warn("subnet lease changed", zap.Stringer("subnet", l.Subnet), zap.Stringer("ipv6_subnet", l.IPv6Subnet), zap.Time("expires", l.Expiration))
 	n.peers.setOwn(l)
-	n.watcher.SetOwn(l.Subnet)
-	n.eng.SetLocal(l.Subnet)
+	n.watcher.SetOwn(l.Key())
+	if l.Subnet.IsValid() {
+		n.eng.SetLocal(l.Subnet)
+	}
 	n.reacquired6(l)
 	if err := n.st.adopt(l, n.cfg); err != nil {
-		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Subnet, err)
+		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Key(), err)
 	}
 	if n.fw != nil {
 		if err := n.fw.setSubnet(l.Subnet); err != nil {

@@ -52,7 +52,10 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 			return err
 		}
 	}
-	env := lease.SubnetEnv{Network: s.netCfg.Network, Subnet: l.Subnet, MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	env := lease.SubnetEnv{MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
+	if l.Subnet.IsValid() { // none on an IPv6-only node: no IPv4 lines, as flanneld
+		env.Network, env.Subnet = s.netCfg.Network, l.Subnet
+	}
 	if l.IPv6Subnet.IsValid() {
 		env.IPv6Network, env.IPv6Subnet = s.netCfg.IPv6Network, l.IPv6Subnet
 	}
@@ -60,7 +63,7 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 		return fmt.Errorf("write %s: %w", cfg.SubnetFile, err)
 	}
 	s.mu.Lock()
-	if s.own.Subnet.IsValid() {
+	if s.own.Key().IsValid() {
 		s.reacquired++
 	}
 	s.own = l
@@ -73,8 +76,11 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 // on it go, an IPv4-only lease's run removes an earlier run's IPv6 side);
 // adopt and a TUN rebuilt after deletion share it.
 func (s *state) configureTUN(l lease.Lease) error {
-	nc := tun.NetConfig{Addr: netip.PrefixFrom(l.Subnet.Addr(), 32), MTU: s.plane.mtu, Network: s.netCfg.Network,
-		Routes: []netip.Prefix{s.netCfg.Network}, Exclusive: true}
+	nc := tun.NetConfig{MTU: s.plane.mtu, Exclusive: true}
+	if l.Subnet.IsValid() { // an IPv6-only lease: no IPv4 address nor route
+		nc.Addr, nc.Network = netip.PrefixFrom(l.Subnet.Addr(), 32), s.netCfg.Network
+		nc.Routes = []netip.Prefix{s.netCfg.Network}
+	}
 	s.withIPv6(&nc, l)
 	skipped, err := tun.Configure(s.tun, nc)
 	if err != nil {
@@ -142,17 +148,22 @@ func (s *state) setRejected(r []RejectedLease) {
 
 // Status is what /status returns and `felt status` prints.
 type Status struct {
-	Subnet    string            `json:"subnet"`
-	PublicIP  string            `json:"public_ip"`
-	Backend   string            `json:"backend"`
-	TUN       string            `json:"tun,omitempty"` // empty: the backend has no TUN
-	MTU       int               `json:"mtu"`
-	VtepMAC   string            `json:"vtep_mac,omitempty"`
-	Expires   time.Time         `json:"lease_expires"`
-	Peers     []PeerStatus      `json:"peers"`
-	Rejected  []RejectedLease   `json:"rejected_leases,omitempty"`
-	Counters  map[string]uint64 `json:"counters"`
-	Timestamp time.Time         `json:"time"`
+	Subnet   string `json:"subnet"` // empty on an IPv6-only node
+	PublicIP string `json:"public_ip"`
+	// The IPv6 side, with EnableIPv6: the own IPv6 subnet, PublicIPv6 and
+	// (vxlan) the BackendV6Data VtepMAC.
+	IPv6Subnet string            `json:"ipv6_subnet,omitempty"`
+	PublicIPv6 string            `json:"public_ipv6,omitempty"`
+	VtepMACv6  string            `json:"vtep_mac_v6,omitempty"`
+	Backend    string            `json:"backend"`
+	TUN        string            `json:"tun,omitempty"` // empty: the backend has no TUN
+	MTU        int               `json:"mtu"`
+	VtepMAC    string            `json:"vtep_mac,omitempty"`
+	Expires    time.Time         `json:"lease_expires"`
+	Peers      []PeerStatus      `json:"peers"`
+	Rejected   []RejectedLease   `json:"rejected_leases,omitempty"`
+	Counters   map[string]uint64 `json:"counters"`
+	Timestamp  time.Time         `json:"time"`
 }
 
 // RejectedLease is a lease not taken as a peer, with the rule it broke.
@@ -186,10 +197,24 @@ type PeerStatus struct {
 func (s *state) status() Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Status{Subnet: s.own.Subnet.String(), PublicIP: s.public.String(), Backend: s.plane.backend,
+	st := Status{PublicIP: s.public.String(), Backend: s.plane.backend,
 		TUN: s.tun, MTU: s.plane.mtu, Expires: s.own.Expiration, Timestamp: time.Now()}
+	if s.own.Subnet.IsValid() {
+		st.Subnet = s.own.Subnet.String()
+	}
+	if s.own.IPv6Subnet.IsValid() {
+		st.IPv6Subnet = s.own.IPv6Subnet.String()
+		if a := s.own.Attrs.PublicIPv6; a.IsValid() {
+			st.PublicIPv6 = a.String()
+		}
+	}
 	if s.plane.vtep != nil {
-		st.VtepMAC = s.plane.vtep.current().String()
+		if s.own.Subnet.IsValid() {
+			st.VtepMAC = s.plane.vtep.current().String()
+		}
+		if s.plane.vtep.mac6 != nil {
+			st.VtepMACv6 = s.plane.vtep.mac6.String()
+		}
 	}
 	for _, p := range s.peers {
 		ps := PeerStatus{Subnet: p.Subnet.String(), Addr: p.Addr.String(), Path: s.pathOf(p.Subnet)}

@@ -110,6 +110,7 @@ type vtep struct {
 	// flannel-v6.<VNI> MAC and PublicIPv6. mac6 nil: IPv4 only.
 	mac6    net.HardwareAddr
 	public6 netip.Addr
+	v6only  bool // EnableIPv4 false: BackendData left out of the lease
 }
 
 func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *vtep {
@@ -143,6 +144,9 @@ func (v *vtep) framing() *encap.VXLAN {
 }
 
 func (v *vtep) attrs() lease.Attrs {
+	if v.v6only {
+		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, nil, v.mac6) // no BackendData, as flanneld
+	}
 	if v.mac6 != nil {
 		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, v.current(), v.mac6)
 	}

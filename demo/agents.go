@@ -32,6 +32,7 @@ type node struct {
 	env   lease.SubnetEnv // read from its subnet.env once the agent wrote it
 	tun   string
 	ctrs  []*container
+	addr6 netip.Addr // its IPv6 underlay address, with Config.IPv6
 }
 
 func (n *node) subnetFile() string { return filepath.Join(n.dir, "subnet.env") }

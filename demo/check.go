@@ -20,6 +20,7 @@ const pingTries = 3
 // PingResult is one container pinging another across hosts.
 type PingResult struct {
 	From, To string // "h0/c1"
+	IPv6     bool   // to To's IPv6 address (a dual-stack demo pings both)
 	Err      error
 }
 
@@ -42,6 +43,9 @@ func pingAll(ctx context.Context, nodes []*node) []PingResult {
 				}
 				for _, dst := range n.ctrs {
 					results[i] = append(results[i], PingResult{From: src.short, To: dst.short, Err: ping(ctx, src, dst.addr)})
+					if dst.addr6.IsValid() {
+						results[i] = append(results[i], PingResult{From: src.short, To: dst.short, IPv6: true, Err: ping(ctx, src, dst.addr6)})
+					}
 				}
 			}
 		}()
@@ -92,10 +96,19 @@ type TransferResult struct {
 // transfer sends size pseudo-random bytes over TCP from one container to a
 // listener in another, and compares the SHA-256 of both sides.
 func transfer(ctx context.Context, from, to *container, size int64, now func() time.Time) TransferResult {
+	return transferTo(ctx, from, to, to.addr, size, now)
+}
+
+// transfer6 is transfer to the container's IPv6 address.
+func transfer6(ctx context.Context, from, to *container, size int64, now func() time.Time) TransferResult {
+	return transferTo(ctx, from, to, to.addr6, size, now)
+}
+
+func transferTo(ctx context.Context, from, to *container, dst netip.Addr, size int64, now func() time.Time) TransferResult {
 	r := TransferResult{From: from.short, To: to.short, Bytes: size}
 	var ln net.Listener
 	if err := to.ns.Do(func() (err error) {
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(to.addr, 0).String())
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(dst, 0).String())
 		return err
 	}); err != nil {
 		r.Err = fmt.Errorf("listen in %s: %w", to.short, err)
@@ -152,9 +165,9 @@ func transfer(ctx context.Context, from, to *container, size int64, now func() t
 			r.Err = fmt.Errorf("receive in %s: %w", to.short, g.err)
 		case g.n != size || g.sum != r.SHA256:
 			r.Err = fmt.Errorf("%s received %d bytes (sha256 %x…), %s sent %d (sha256 %x…)", to.short, g.n, g.sum[:6], from.short, size, r.SHA256[:6])
-		case g.peer != from.addr:
+		case g.peer != from.addr && g.peer != from.addr6:
 			// Inside the overlay flanneld's masq rules RETURN: no NAT.
-			r.Err = fmt.Errorf("%s saw the connection come from %s, want %s's own address %s (no NAT inside the overlay)", to.short, g.peer, from.short, from.addr)
+			r.Err = fmt.Errorf("%s saw the connection come from %s, want %s's own address (no NAT inside the overlay)", to.short, g.peer, from.short)
 		}
 	case <-ctx.Done():
 		r.Err = ctx.Err()

@@ -27,6 +27,10 @@ const (
 var (
 	DefaultUnderlay = netip.MustParsePrefix("10.252.0.0/24")
 	DefaultNetwork  = netip.MustParsePrefix("10.5.0.0/16")
+	// With IPv6: the hosts' IPv6 underlay (host i gets ::i+1 on its
+	// interface) and the IPv6 overlay (flannel's IPv6Network).
+	DefaultUnderlay6   = netip.MustParsePrefix("fdee:252::/64")
+	DefaultIPv6Network = netip.MustParsePrefix("fd00:5::/48")
 )
 
 // Config describes one demo. Zero fields take the defaults above.
@@ -42,6 +46,13 @@ type Config struct {
 	Underlay      netip.Prefix // the hosts' network
 	Network       netip.Prefix // the overlay (flannel's Network)
 	Transfer      int64        // bytes of the checked TCP transfer
+
+	// IPv6 makes the lab dual-stack: EnableIPv6 with IPv6Network, an IPv6
+	// underlay address on every host, containers with an address of each
+	// family, pings and a TCP transfer over both (udp and vxlan only).
+	IPv6        bool
+	Underlay6   netip.Prefix // the hosts' IPv6 network; default DefaultUnderlay6
+	IPv6Network netip.Prefix // default DefaultIPv6Network
 
 	// FeltBin is the felt binary the agents run; default os.Executable().
 	FeltBin string
@@ -83,6 +94,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Transfer == 0 {
 		c.Transfer = DefaultTransfer
 	}
+	if c.IPv6 && !c.Underlay6.IsValid() {
+		c.Underlay6 = DefaultUnderlay6
+	}
+	if c.IPv6 && !c.IPv6Network.IsValid() {
+		c.IPv6Network = DefaultIPv6Network
+	}
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -112,6 +129,16 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("demo: network %s: must be an IPv4 network of /18 or larger without host bits, e.g. 10.5.0.0/16", c.Network)
 	case c.Underlay.Overlaps(c.Network):
 		return c, fmt.Errorf("demo: underlay %s: must not overlap the overlay network %s", c.Underlay, c.Network)
+	case c.IPv6 && c.Backend != "udp" && c.Backend != "vxlan":
+		return c, fmt.Errorf("demo: ipv6 with backend %q: felt carries IPv6 with udp and vxlan only", c.Backend)
+	case c.IPv6 && c.DirectRouting:
+		return c, fmt.Errorf("demo: ipv6 with direct-routing: DirectRouting routes IPv4 only; drop one of them")
+	case c.IPv6 && (!c.Underlay6.Addr().Is6() || c.Underlay6.Addr().Is4In6() || c.Underlay6.Bits() > 120 || c.Underlay6 != c.Underlay6.Masked()):
+		return c, fmt.Errorf("demo: underlay6 %s: must be an IPv6 network of /120 or larger without host bits, e.g. %s", c.Underlay6, DefaultUnderlay6)
+	case c.IPv6 && (!c.IPv6Network.Addr().Is6() || c.IPv6Network.Addr().Is4In6() || c.IPv6Network.Bits() > 56 || c.IPv6Network != c.IPv6Network.Masked()):
+		return c, fmt.Errorf("demo: ipv6-network %s: must be an IPv6 network of /56 or larger without host bits, e.g. %s", c.IPv6Network, DefaultIPv6Network)
+	case c.IPv6 && c.Underlay6.Overlaps(c.IPv6Network):
+		return c, fmt.Errorf("demo: underlay6 %s: must not overlap the IPv6 overlay network %s", c.Underlay6, c.IPv6Network)
 	case c.Transfer < 0:
 		return c, fmt.Errorf("demo: transfer %d bytes: must not be negative", c.Transfer)
 	}
@@ -120,6 +147,10 @@ func (c Config) withDefaults() (Config, error) {
 
 // netConfig is the flannel network config the demo writes to etcd.
 func (c Config) netConfig() string {
+	if c.IPv6 {
+		return fmt.Sprintf(`{"Network":%q,"EnableIPv6":true,"IPv6Network":%q,"Backend":{"Type":%q}}`,
+			c.Network.String(), c.IPv6Network.String(), c.Backend)
+	}
 	if c.DirectRouting {
 		return fmt.Sprintf(`{"Network":%q,"Backend":{"Type":%q,"DirectRouting":true}}`, c.Network.String(), c.Backend)
 	}

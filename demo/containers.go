@@ -23,6 +23,21 @@ type container struct {
 	short string // "h0/c1"
 	ns    *netns.Host
 	addr  netip.Addr
+	addr6 netip.Addr // from FLANNEL_IPV6_SUBNET; zero without IPv6
+}
+
+// addUnderlay6 gives the host its IPv6 underlay address (the i+1st of
+// underlay6, without DAD so it is usable at once) and IPv6 forwarding.
+func (n *node) addUnderlay6(ctx context.Context, underlay6 netip.Prefix, i int) error {
+	a := underlay6.Addr()
+	for range i + 1 {
+		a = a.Next()
+	}
+	if err := ip(ctx, "-n", n.host.Name, "addr", "add", netip.PrefixFrom(a, underlay6.Bits()).String(), "dev", n.host.Iface, "nodad"); err != nil {
+		return err
+	}
+	n.addr6 = a
+	return n.host.Sysctl("net.ipv6.conf.all.forwarding", "1")
 }
 
 // buildContainers does what Docker does with --bip=$FLANNEL_SUBNET
@@ -43,6 +58,15 @@ func (n *node) buildContainers(ctx context.Context) error {
 			return err
 		}
 	}
+	// FLANNEL_IPV6_SUBNET likewise: its first address on the bridge.
+	var bip6 netip.Addr
+	if n.env.IPv6Subnet.IsValid() {
+		bip6 = n.env.IPv6Subnet.Addr().Next()
+		if err := ip(ctx, "-n", h, "addr", "add", netip.PrefixFrom(bip6, n.env.IPv6Subnet.Bits()).String(), "dev", bridgeName, "nodad"); err != nil {
+			return err
+		}
+	}
+	addr6 := bip6
 	addr := bip
 	for i := 1; i <= containersPerHost; i++ {
 		addr = addr.Next()
@@ -58,7 +82,20 @@ func (n *node) buildContainers(ctx context.Context) error {
 		if err := ip(ctx, "-n", ns.Name, "link", "set", ns.Iface, "mtu", mtu); err != nil {
 			return err
 		}
-		n.ctrs = append(n.ctrs, &container{short: n.short + "/" + name, ns: ns, addr: addr})
+		ct := &container{short: n.short + "/" + name, ns: ns, addr: addr}
+		if bip6.IsValid() {
+			addr6 = addr6.Next()
+			ct.addr6 = addr6
+			for _, args := range [][]string{
+				{"-n", ns.Name, "addr", "add", netip.PrefixFrom(addr6, n.env.IPv6Subnet.Bits()).String(), "dev", ns.Iface, "nodad"},
+				{"-n", ns.Name, "-6", "route", "add", "default", "via", bip6.String()},
+			} {
+				if err := ip(ctx, args...); err != nil {
+					return err
+				}
+			}
+		}
+		n.ctrs = append(n.ctrs, ct)
 	}
 	return nil
 }

@@ -17,31 +17,54 @@ import (
 func printTable(w io.Writer, nodes []*node, pings []PingResult) {
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "HOST\tNAMESPACE\tUNDERLAY\tFLANNEL_SUBNET\tMTU\tTUN\tCONTAINERS")
+	dual := len(nodes) > 0 && nodes[0].env.IPv6Subnet.IsValid()
+	if dual {
+		fmt.Fprintln(tw, "HOST\tNAMESPACE\tUNDERLAY\tUNDERLAY IPV6\tFLANNEL_SUBNET\tFLANNEL_IPV6_SUBNET\tMTU\tTUN\tCONTAINERS")
+	} else {
+		fmt.Fprintln(tw, "HOST\tNAMESPACE\tUNDERLAY\tFLANNEL_SUBNET\tMTU\tTUN\tCONTAINERS")
+	}
 	for _, n := range nodes {
 		var cs []string
 		for _, c := range n.ctrs {
-			cs = append(cs, c.short+" "+c.addr.String())
+			a := c.addr.String()
+			if c.addr6.IsValid() {
+				a += " " + c.addr6.String()
+			}
+			cs = append(cs, c.short+" "+a)
 		}
 		tun := n.tun
 		if tun == "" {
 			tun = "-" // host-gw: kernel routes only
 		}
+		sn := netip.PrefixFrom(n.env.Subnet.Addr().Next(), n.env.Subnet.Bits())
+		if dual {
+			sn6 := netip.PrefixFrom(n.env.IPv6Subnet.Addr().Next(), n.env.IPv6Subnet.Bits())
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n.short, n.host.Name, n.host.Addr, n.addr6,
+				sn, sn6, n.env.MTU, tun, strings.Join(cs, ", "))
+			continue
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", n.short, n.host.Name, n.host.Addr,
-			netip.PrefixFrom(n.env.Subnet.Addr().Next(), n.env.Subnet.Bits()), n.env.MTU, tun, strings.Join(cs, ", "))
+			sn, n.env.MTU, tun, strings.Join(cs, ", "))
 	}
 	tw.Flush()
 
 	// Matrix: rows ping columns; "-" is the same host (not tested).
 	res := map[[2]string]error{}
 	for _, p := range pings {
-		res[[2]string{p.From, p.To}] = p.Err
+		k := [2]string{p.From, p.To}
+		if err, seen := res[k]; !seen || err == nil { // a pair is ok only if both families are
+			res[k] = p.Err
+		}
 	}
 	var all []*container
 	for _, n := range nodes {
 		all = append(all, n.ctrs...)
 	}
-	fmt.Fprintln(w, "\nping (row → column), every container pair across hosts:")
+	if dual {
+		fmt.Fprintln(w, "\nping (row → column), every container pair across hosts, IPv4 and IPv6 (ok: both answered):")
+	} else {
+		fmt.Fprintln(w, "\nping (row → column), every container pair across hosts:")
+	}
 	fmt.Fprint(tw, "\t")
 	for _, c := range all {
 		fmt.Fprintf(tw, "%s\t", c.short)

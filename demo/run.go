@@ -23,6 +23,9 @@ type Result struct {
 	Pings    []PingResult
 	Transfer TransferResult
 	Masq     *MasqResult // with Config.IPMasq
+	// Transfer6 is the same transfer between the containers' IPv6
+	// addresses, with Config.IPv6.
+	Transfer6 *TransferResult
 }
 
 // run is one demo in progress: what has been built, for teardown.
@@ -119,6 +122,12 @@ func (d *run) build(ctx context.Context) error {
 			if err := h.Sysctl("net.ipv4.ip_forward", "1"); err != nil {
 				return "", err
 			}
+			if c.IPv6 {
+				if err := n.addUnderlay6(ctx, c.Underlay6, i); err != nil {
+					return "", err
+				}
+				names[len(names)-1] += " " + n.addr6.String()
+			}
 		}
 		return fmt.Sprintf("created %d hosts (namespaces %sh*) on bridge %s %s, ip_forward on: %s",
 			c.Hosts, c.Name, d.lab.Bridge(), netip.PrefixFrom(d.lab.Gateway(), c.Underlay.Bits()), strings.Join(names, ", ")), nil
@@ -157,8 +166,12 @@ func (d *run) build(ctx context.Context) error {
 		if err := d.writeState(); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("created %d containers: on each host %s (address FLANNEL_SUBNET, mtu FLANNEL_MTU) with %d containers behind it",
-			len(d.nodes)*containersPerHost, bridgeName, containersPerHost), nil
+		addrs := "address FLANNEL_SUBNET"
+		if c.IPv6 {
+			addrs = "addresses FLANNEL_SUBNET and FLANNEL_IPV6_SUBNET"
+		}
+		return fmt.Sprintf("created %d containers: on each host %s (%s, mtu FLANNEL_MTU) with %d containers behind it",
+			len(d.nodes)*containersPerHost, bridgeName, addrs, containersPerHost), nil
 	}); err != nil {
 		return err
 	}
@@ -197,12 +210,19 @@ func (d *run) startAgents(ctx context.Context) (string, error) {
 }
 
 func (d *run) waitPeers(ctx context.Context) (string, error) {
+	want := len(d.nodes) - 1
+	if d.cfg.IPv6 {
+		want *= 2 // /status lists a peer's IPv4 and IPv6 subnets apart
+	}
 	for _, n := range d.nodes {
-		st, err := n.waitPeers(ctx, len(d.nodes)-1, 10*time.Second)
+		st, err := n.waitPeers(ctx, want, 10*time.Second)
 		if err != nil {
 			return "", err
 		}
 		n.tun = st.TUN
+	}
+	if d.cfg.IPv6 {
+		return fmt.Sprintf("every agent knows its %d peers, each with an IPv4 and an IPv6 subnet", len(d.nodes)-1), nil
 	}
 	return fmt.Sprintf("every agent knows its %d peers", len(d.nodes)-1), nil
 }
@@ -218,7 +238,11 @@ func (d *run) check(ctx context.Context) error {
 				failed = append(failed, r.Err)
 			}
 		}
-		msg := fmt.Sprintf("%d of %d container pairs across hosts answer ping", len(d.res.Pings)-len(failed), len(d.res.Pings))
+		what := "container pairs across hosts answer ping"
+		if c.IPv6 {
+			what = "pings across hosts answered (every container pair, IPv4 and IPv6)"
+		}
+		msg := fmt.Sprintf("%d of %d %s", len(d.res.Pings)-len(failed), len(d.res.Pings), what)
 		if len(failed) > 0 {
 			return "", fmt.Errorf("%s; first failure: %w", msg, failed[0])
 		}
@@ -238,6 +262,20 @@ func (d *run) check(ctx context.Context) error {
 			r.From, r.To, r.Dst, r.Bytes>>20, r.SHA256[:6], mbps), nil
 	}); err != nil {
 		failed = append(failed, err)
+	}
+	if c.IPv6 {
+		if err := d.p.step("TCP transfer over IPv6", func() (string, error) {
+			r := transfer6(ctx, src.ctrs[0], dst.ctrs[0], c.Transfer, c.Now)
+			d.res.Transfer6 = &r
+			if r.Err != nil {
+				return "", r.Err
+			}
+			mbps := float64(r.Bytes) * 8 / 1e6 / r.Took.Seconds()
+			return fmt.Sprintf("TCP %s → %s (%s): %d MiB arrived intact (sha256 %x…), %.0f Mbit/s",
+				r.From, r.To, r.Dst, r.Bytes>>20, r.SHA256[:6], mbps), nil
+		}); err != nil {
+			failed = append(failed, err)
+		}
 	}
 	if c.IPMasq {
 		if err := d.p.step("ip-masq", func() (string, error) {
@@ -260,6 +298,10 @@ func (d *run) check(ctx context.Context) error {
 	fmt.Fprintln(c.Out)
 	if len(failed) > 0 {
 		return fmt.Errorf("%d checks failed: %w", len(failed), errors.Join(failed...))
+	}
+	if c.IPv6 {
+		fmt.Fprintf(c.Out, "all %d container pairs across hosts connected over IPv4 and IPv6.\n", len(d.res.Pings)/2)
+		return nil
 	}
 	fmt.Fprintf(c.Out, "all %d container pairs across hosts connected.\n", len(d.res.Pings))
 	return nil

@@ -37,12 +37,7 @@ func (c *Cache) SetOwn(own netip.Prefix) []Event {
 	return []Event{{Type: Removed, Lease: l}}
 }
 
-func leaseKey(l Lease) netip.Prefix {
-	if l.Subnet.IsValid() {
-		return l.Subnet
-	}
-	return l.IPv6Subnet
-}
+func leaseKey(l Lease) netip.Prefix { return l.Key() }
 
 func (c *Cache) isOwn(k netip.Prefix) bool {
 	return c.own.IsValid() && k == c.own

@@ -111,7 +111,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"SubnetMax unaligned", `{"Network":"10.5.0.0/16","SubnetMax":"10.5.9.128"}`, "SubnetMax", "must be on a /24 boundary"},
 		{"SubnetMin not an address", `{"Network":"10.5.0.0/16","SubnetMin":"ten"}`, "SubnetMin", `config: SubnetMin "ten": must be an IPv4 address`},
 		{"SubnetMin above SubnetMax", `{"Network":"10.5.0.0/16","SubnetMin":"10.5.9.0","SubnetMax":"10.5.8.0"}`, "SubnetMin", `config: SubnetMin "10.5.9.0": must not be above SubnetMax 10.5.8.0`},
-		{"IPv4 disabled", `{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00::/48"}`, "EnableIPv4", "config: EnableIPv4 false: felt needs IPv4"},
+		{"both families disabled", `{"EnableIPv4":false,"Network":"10.5.0.0/16"}`, "EnableIPv4", "config: EnableIPv4 false: at least one of EnableIPv4 and EnableIPv6 must be true"},
 		{"EnableIPv6 wrong type", `{"Network":"10.5.0.0/16","EnableIPv6":"yes"}`, "EnableIPv6", "must be true or false"},
 		{"IPv6Network missing", `{"Network":"10.5.0.0/16","EnableIPv6":true}`, "IPv6Network", `config: IPv6Network "": required`},
 		{"IPv6Network is IPv4", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"10.6.0.0/16"}`, "IPv6Network", "must be an IPv6 prefix"},

@@ -69,17 +69,19 @@ func (u u128) add1() u128 {
 }
 
 // Validate checks a config with its defaults applied: flanneld's rules,
-// plus the ones felt adds (IPv4 required, SubnetMin <= SubnetMax, a backend
+// plus the ones felt adds (SubnetMin <= SubnetMax, a backend
 // felt speaks, VNI and port ranges).
 func (c *Config) Validate() error {
 	if c == nil {
 		return fmt.Errorf("config: nil config")
 	}
-	if !c.EnableIPv4 {
-		return fieldErr("EnableIPv4", false, "felt needs IPv4: flanneld's etcd lease keys always carry an IPv4 subnet")
+	if !c.EnableIPv4 && !c.EnableIPv6 {
+		return fieldErr("EnableIPv4", false, "at least one of EnableIPv4 and EnableIPv6 must be true")
 	}
-	if err := pool4.validate(c.Network, c.SubnetLen, c.SubnetMin, c.SubnetMax); err != nil {
-		return err
+	if c.EnableIPv4 {
+		if err := pool4.validate(c.Network, c.SubnetLen, c.SubnetMin, c.SubnetMax); err != nil {
+			return err
+		}
 	}
 	if c.EnableIPv6 {
 		if err := pool6.validate(c.IPv6Network, c.IPv6SubnetLen, c.IPv6SubnetMin, c.IPv6SubnetMax); err != nil {

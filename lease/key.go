@@ -18,8 +18,13 @@ func SubnetKey(prefix string, sn, sn6 netip.Prefix) string {
 	return path.Join(prefix, SubnetsDir, SubnetKeyName(sn, sn6))
 }
 
-// SubnetKeyName is the last element of SubnetKey.
+// SubnetKeyName is the last element of SubnetKey. An IPv6-only lease (sn
+// zero) is named as flanneld's MakeSubnetKey names its empty IPv4 half:
+// 0.0.0.0-0&fd00:12:13::-64.
 func SubnetKeyName(sn, sn6 netip.Prefix) string {
+	if !sn.IsValid() {
+		sn = noIPv4
+	}
 	name := sn.Addr().String() + "-" + strconv.Itoa(sn.Bits())
 	if sn6.IsValid() {
 		name += "&" + sn6.Addr().String() + "-" + strconv.Itoa(sn6.Bits())
@@ -32,10 +37,16 @@ func SubnetKeyName(sn, sn6 netip.Prefix) string {
 // lower-case-only IPv6. It is not anchored at the start.
 var subnetKeyRE = regexp.MustCompile(`(\d+\.\d+.\d+.\d+)-(\d+)(?:&([a-f\d:]+)-(\d+))?$`)
 
+// noIPv4 is the IPv4 half of an IPv6-only key (EnableIPv4 false).
+var noIPv4 = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+
 // ParseSubnetKey parses the subnet(s) at the end of a lease key, as
 // flanneld does: IPv4 length 0..31 (five bits), IPv6 length 0..127 (seven).
 // felt is stricter than flanneld in one point: host bits must be zero, since
-// no node writes such a key. sn6 is the zero Prefix for an IPv4-only key.
+// no node writes such a key. sn6 is the zero Prefix for an IPv4-only key;
+// sn is the zero Prefix for an IPv6-only key (0.0.0.0-0&<IPv6>-<len>), so
+// that 0.0.0.0/0 never reaches a route table. 0.0.0.0-0 without an IPv6
+// half parses as 0.0.0.0/0, which CheckPeer refuses.
 func ParseSubnetKey(key string) (sn, sn6 netip.Prefix, err error) {
 	m := subnetKeyRE.FindStringSubmatch(key)
 	if m == nil {
@@ -48,6 +59,9 @@ func ParseSubnetKey(key string) (sn, sn6 netip.Prefix, err error) {
 		if sn6, err = parseKeyPrefix(key, m[3], m[4], false); err != nil {
 			return netip.Prefix{}, netip.Prefix{}, err
 		}
+	}
+	if sn == noIPv4 && sn6.IsValid() {
+		sn = netip.Prefix{}
 	}
 	return sn, sn6, nil
 }

@@ -115,7 +115,10 @@ func (m *Manager) AcquirePrev(ctx context.Context, cfg *Config, attrs Attrs, pre
 		return Lease{}, errors.New("acquire lease: no network config given")
 	}
 	if !attrs.PublicIP.Is4() {
-		return Lease{}, fmt.Errorf("acquire lease: PublicIP %v: must be an IPv4 address", attrs.PublicIP)
+		return Lease{}, fmt.Errorf("acquire lease: PublicIP %v: must be an IPv4 address (0.0.0.0 on an IPv6-only node)", attrs.PublicIP)
+	}
+	if !cfg.EnableIPv4 && !attrs.PublicIP.IsUnspecified() {
+		return Lease{}, fmt.Errorf("acquire lease: PublicIP %v: must be 0.0.0.0 with EnableIPv4 false, as flanneld writes", attrs.PublicIP)
 	}
 	if cfg.EnableIPv6 && !attrs.PublicIPv6.IsValid() {
 		return Lease{}, errors.New("acquire lease: PublicIPv6: required with EnableIPv6 (--public-ipv6, or an IPv6 address on the interface)")
@@ -132,7 +135,7 @@ func (m *Manager) AcquirePrev(ctx context.Context, cfg *Config, attrs Attrs, pre
 		lost = append(lost, tried)
 		if attempt == m.races {
 			return Lease{}, fmt.Errorf("acquire lease for %s: lost the race for a free subnet %d times in a row "+
-				"(many nodes starting at once?); try again: %w", attrs.PublicIP, attempt, err)
+				"(many nodes starting at once?); try again: %w", publicOf(cfg, attrs), attempt, err)
 		}
 		m.log.Debug("lost a subnet race; retrying", zap.Int("attempt", attempt), zap.Error(err))
 		// Racing nodes list the same free set; a short random pause lets
@@ -154,14 +157,18 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 	taken := make([]netip.Prefix, 0, len(leases)+len(lost))
 	taken6 := make([]netip.Prefix, 0)
 	for _, l := range lost {
-		taken = append(taken, l.Subnet)
+		if l.Subnet.IsValid() {
+			taken = append(taken, l.Subnet)
+		}
 		if l.IPv6Subnet.IsValid() {
 			taken6 = append(taken6, l.IPv6Subnet)
 		}
 	}
 	for _, l := range leases {
 		if !sameNode(cfg, l.Attrs, attrs) {
-			taken = append(taken, l.Subnet)
+			if l.Subnet.IsValid() {
+				taken = append(taken, l.Subnet)
+			}
 			if l.IPv6Subnet.IsValid() {
 				taken6 = append(taken6, l.IPv6Subnet)
 			}
@@ -171,21 +178,26 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 			l.Attrs = attrs
 			got, _, err := m.store.Update(ctx, l, m.ttl)
 			if err != nil {
-				return Lease{}, Lease{}, fmt.Errorf("reuse lease %s of %s: %w", l.Subnet, attrs.PublicIP, err)
+				return Lease{}, Lease{}, fmt.Errorf("reuse lease %s of %s: %w", l.Key(), publicOf(cfg, attrs), err)
 			}
 			m.log.Info("reusing the lease of this public IP", zap.Stringer("subnet", l.Subnet),
-				zap.Stringer("ipv6_subnet", l.IPv6Subnet), zap.Stringer("public_ip", attrs.PublicIP))
+				zap.Stringer("ipv6_subnet", l.IPv6Subnet), zap.Stringer("public_ip", publicOf(cfg, attrs)))
 			return got, l, nil
 		}
 		m.log.Info("deleting this public IP's lease: the config no longer admits it",
 			zap.Stringer("subnet", l.Subnet), zap.Stringer("ipv6_subnet", l.IPv6Subnet),
 			zap.Stringer("network", cfg.Network), zap.Int("subnet_len", cfg.SubnetLen))
 		if err := m.store.Delete(ctx, l); err != nil {
-			return Lease{}, Lease{}, fmt.Errorf("delete incompatible lease %s: %w", l.Subnet, err)
+			return Lease{}, Lease{}, fmt.Errorf("delete incompatible lease %s: %w", l.Key(), err)
 		}
 	}
 	want := Lease{Attrs: attrs}
-	if prev.IsValid() && cfg.Contains(prev) && !heldOverlaps(prev, taken) {
+	if !cfg.EnableIPv4 {
+		// IPv6-only: no IPv4 half; the previous IPv6 subnet is the one to keep.
+		if p6 := prevLease.IPv6Subnet; cfg.ContainsIPv6(p6) && !heldOverlaps(p6, taken6) {
+			want.IPv6Subnet = p6
+		}
+	} else if prev.IsValid() && cfg.Contains(prev) && !heldOverlaps(prev, taken) {
 		want.Subnet = prev
 		if p6 := prevLease.IPv6Subnet; cfg.ContainsIPv6(p6) && !heldOverlaps(p6, taken6) {
 			want.IPv6Subnet = p6
@@ -195,7 +207,7 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 		want.Subnet, err = Allocate(cfg, taken, m.rnd)
 		m.mu.Unlock()
 		if err != nil {
-			return Lease{}, Lease{}, fmt.Errorf("acquire lease for %s: %w", attrs.PublicIP, err)
+			return Lease{}, Lease{}, fmt.Errorf("acquire lease for %s: %w", publicOf(cfg, attrs), err)
 		}
 	}
 	if cfg.EnableIPv6 && !want.IPv6Subnet.IsValid() {
@@ -203,7 +215,7 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 		want.IPv6Subnet, err = AllocateIPv6(cfg, taken6, m.rnd)
 		m.mu.Unlock()
 		if err != nil {
-			return Lease{}, Lease{}, fmt.Errorf("acquire IPv6 lease for %s: %w", attrs.PublicIP, err)
+			return Lease{}, Lease{}, fmt.Errorf("acquire IPv6 lease for %s: %w", publicOf(cfg, attrs), err)
 		}
 	}
 	l, _, err := m.store.Create(ctx, want, m.ttl)
@@ -214,14 +226,28 @@ func (m *Manager) tryAcquire(ctx context.Context, cfg *Config, attrs Attrs, prev
 		return Lease{}, want, err
 	}
 	m.log.Info("acquired lease", zap.Stringer("subnet", l.Subnet), zap.Stringer("ipv6_subnet", l.IPv6Subnet),
-		zap.Bool("previous", l.Subnet == prev))
+		zap.Bool("previous", l.Subnet == prev && (cfg.EnableIPv4 || l.IPv6Subnet == prevLease.IPv6Subnet)))
 	return l, want, nil
 }
 
 // sameNode reports whether a stored lease value is this node's: the same
-// IPv4 PublicIP, as flanneld's findLeaseByIP matches.
+// IPv4 PublicIP, as flanneld's findLeaseByIP matches. In an IPv6-only
+// cluster every PublicIP is 0.0.0.0 (flanneld would take any node's lease
+// for its own there); felt matches PublicIPv6 instead.
 func sameNode(cfg *Config, stored, mine Attrs) bool {
+	if !cfg.EnableIPv4 {
+		return stored.PublicIPv6.IsValid() && stored.PublicIPv6 == mine.PublicIPv6
+	}
 	return stored.PublicIP == mine.PublicIP
+}
+
+// publicOf is the address that names this node in messages: PublicIPv6 on
+// an IPv6-only node, else PublicIP.
+func publicOf(cfg *Config, a Attrs) netip.Addr {
+	if !cfg.EnableIPv4 {
+		return a.PublicIPv6
+	}
+	return a.PublicIP
 }
 
 // checkIPv6Race is the IPv6 half of taking both subnets at once. The create
@@ -258,6 +284,9 @@ func (m *Manager) checkIPv6Race(ctx context.Context, l Lease) error {
 // flanneld's isSubnetConfigCompat and isIPv6SubnetConfigCompat: with IPv6
 // off, a key that carries an IPv6 subnet is not this config's.
 func compatible(cfg *Config, l Lease) bool {
+	if !cfg.EnableIPv4 {
+		return !l.Subnet.IsValid() && cfg.ContainsIPv6(l.IPv6Subnet)
+	}
 	if !cfg.Contains(l.Subnet) {
 		return false
 	}
@@ -327,17 +356,17 @@ func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, o
 				}
 				continue
 			}
-			m.log.Warn("re-acquired a lease after losing one", zap.Stringer("old", cur.Subnet), zap.Stringer("new", nl.Subnet))
+			m.log.Warn("re-acquired a lease after losing one", zap.Stringer("old", cur.Key()), zap.Stringer("new", nl.Key()))
 			cur, lost = nl, false
 			onChange(nl)
 		}
 		var err error
-		lost, err = m.hold(ctx, &cur, &attrs, backoff)
+		lost, err = m.hold(ctx, cfg, &cur, &attrs, backoff)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if lost {
-			m.log.Warn("lease has been revoked or taken; re-acquiring", zap.Stringer("subnet", cur.Subnet))
+			m.log.Warn("lease has been revoked or taken; re-acquiring", zap.Stringer("subnet", cur.Key()))
 			continue
 		}
 		if err != nil {
@@ -354,14 +383,14 @@ func (m *Manager) Keep(ctx context.Context, cfg *Config, l Lease, attrs Attrs, o
 // until it is lost (true), the watch must be re-established (false, nil:
 // compaction) or fails (false, err). Attrs from Republish replace *attrs and
 // are written at once.
-func (m *Manager) hold(ctx context.Context, cur *Lease, attrs *Attrs, backoff *backoff) (bool, error) {
+func (m *Manager) hold(ctx context.Context, cfg *Config, cur *Lease, attrs *Attrs, backoff *backoff) (bool, error) {
 	// Only the own key: a list of every lease (with a TTL request each)
 	// would make each renewal cost grow with the cluster.
 	l, found, rev, err := m.store.Get(ctx, cur.Subnet, cur.IPv6Subnet)
 	if err != nil {
 		return false, err
 	}
-	if !found || l.Attrs.PublicIP != attrs.PublicIP {
+	if !found || !sameNode(cfg, l.Attrs, *attrs) {
 		return true, nil
 	}
 	// A key without an etcd lease (a reservation) has a zero Expiration;
@@ -372,7 +401,7 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs *Attrs, backoff *b
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	wch := m.store.Watch(wctx, cur.Subnet, rev+1, true)
+	wch := m.store.Watch(wctx, cur.Key(), rev+1, true)
 	timer := time.NewTimer(m.untilRenew(*cur))
 	defer timer.Stop()
 	for {
@@ -385,7 +414,7 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs *Attrs, backoff *b
 		case <-timer.C:
 			nl, _, err := m.store.Update(ctx, Lease{Subnet: cur.Subnet, IPv6Subnet: cur.IPv6Subnet, Attrs: *attrs}, m.ttl)
 			if err != nil {
-				m.log.Warn("renewing the lease failed; retrying", zap.Stringer("subnet", cur.Subnet),
+				m.log.Warn("renewing the lease failed; retrying", zap.Stringer("subnet", cur.Key()),
 					zap.Duration("in", m.retry), zap.Error(err))
 				timer.Reset(m.retry)
 				continue
@@ -394,7 +423,7 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs *Attrs, backoff *b
 			if m.onRenew != nil {
 				m.onRenew(nl)
 			}
-			m.log.Info("renewed lease", zap.Stringer("subnet", cur.Subnet), zap.Time("expires", cur.Expiration))
+			m.log.Info("renewed lease", zap.Stringer("subnet", cur.Key()), zap.Time("expires", cur.Expiration))
 			timer.Reset(m.untilRenew(*cur))
 		case r, ok := <-wch:
 			if !ok {
@@ -408,8 +437,8 @@ func (m *Manager) hold(ctx context.Context, cur *Lease, attrs *Attrs, backoff *b
 			}
 			backoff.reset()
 			for _, ev := range r.Events {
-				if ev.Type == Removed || ev.Lease.IPv6Subnet != cur.IPv6Subnet ||
-					ev.Lease.Attrs.PublicIP != attrs.PublicIP {
+				if ev.Type == Removed || ev.Lease.Subnet != cur.Subnet || ev.Lease.IPv6Subnet != cur.IPv6Subnet ||
+					!sameNode(cfg, ev.Lease.Attrs, *attrs) {
 					return true, nil
 				}
 				// etcd reports whole seconds left, so the event of our own

@@ -45,6 +45,14 @@ func CheckPeer(cfg *Config, own, l Lease) error {
 	if cfg == nil {
 		return fmt.Errorf("lease %s: no network config to check it against", leaseKey(l))
 	}
+	if !cfg.EnableIPv4 {
+		// IPv6-only: the key's IPv4 half must be flanneld's empty one.
+		if l.Subnet.IsValid() {
+			return &PeerError{Lease: leaseKey(l), Field: "Subnet", Value: l.Subnet, Rule: RuleOutsideNetwork,
+				Detail: "must be empty (0.0.0.0-0) with EnableIPv4 false"}
+		}
+		return pool6.checkPeer(l, "IPv6Subnet", l.IPv6Subnet, cfg.IPv6Network, cfg.IPv6SubnetLen, own.IPv6Subnet)
+	}
 	if err := pool4.checkPeer(l, "Subnet", l.Subnet, cfg.Network, cfg.SubnetLen, own.Subnet); err != nil {
 		return err
 	}

@@ -30,7 +30,8 @@ type Store interface {
 	// Delete removes l's key; a missing key is not an error.
 	Delete(ctx context.Context, l Lease) error
 	// Watch streams changes from revision fromRev on. With a valid only, it
-	// reports only keys for that IPv4 subnet. withExpiry fills in Added
+	// reports only the keys of the lease whose Key() that is (an IPv4
+	// subnet, or the IPv6 subnet of an IPv6-only lease). withExpiry fills in Added
 	// events' Expiration, one TTL round trip per etcd lease (the keeper
 	// needs it; a peer watcher does not, and skipping it keeps a big
 	// cluster's watch cheap). The channel is closed after an error (the

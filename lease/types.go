@@ -14,19 +14,29 @@ const TTL = 24 * time.Hour
 
 // Lease is one subnet lease as stored under <prefix>/subnets/.
 type Lease struct {
-	Subnet     netip.Prefix // IPv4 subnet (always set in etcd mode), masked
-	IPv6Subnet netip.Prefix // zero (!IsValid) unless the key is dual-stack
+	Subnet     netip.Prefix // IPv4 subnet, masked; zero for an IPv6-only lease (EnableIPv4 false)
+	IPv6Subnet netip.Prefix // zero (!IsValid) unless the key is dual-stack or IPv6-only
 	Attrs      Attrs
 	// Expiration is when the etcd lease runs out; zero when unknown. A key
 	// without an etcd lease (a reservation) never expires: zero as well.
 	Expiration time.Time
 }
 
+// Key is the subnet that names l among the leases of one cluster: its IPv4
+// subnet, or its IPv6 subnet when it has none (an IPv6-only cluster, where
+// every key's IPv4 half is 0.0.0.0-0).
+func (l Lease) Key() netip.Prefix {
+	if l.Subnet.IsValid() {
+		return l.Subnet
+	}
+	return l.IPv6Subnet
+}
+
 // Attrs is the lease value: flanneld's LeaseAttrs JSON, field for field.
 //
 //	{"PublicIP":"192.168.64.3","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"}}
 type Attrs struct {
-	PublicIP      netip.Addr      // IPv4, always present
+	PublicIP      netip.Addr      // IPv4, always present; 0.0.0.0 on an IPv6-only node, as flanneld writes
 	PublicIPv6    netip.Addr      // !IsValid() is written as JSON null
 	BackendType   string          // omitted when empty (flanneld's udp backend writes none)
 	BackendData   json.RawMessage // omitted when empty

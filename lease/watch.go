@@ -174,7 +174,7 @@ func (f *follower) follow(ctx context.Context) error {
 			case Added:
 				evs = append(evs, f.cache.Put(ev.Lease)...)
 			case Removed:
-				evs = append(evs, f.cache.Delete(ev.Lease.Subnet)...)
+				evs = append(evs, f.cache.Delete(leaseKey(ev.Lease))...)
 			}
 		}
 		if len(evs) > 0 {

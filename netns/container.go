@@ -9,7 +9,7 @@ import (
 
 // AddContainer adds a "container" to the host: a namespace h.Name+"-"+name
 // with a veth (eth0 inside, "v"+name in the host) onto bridge in the host,
-// address addr and, if gw is valid, a default route via gw. The bridge is
+// address addr (IPv4, or IPv6 for an IPv6-only lab) and, if gw is valid, a default route via gw. The bridge is
 // created if missing; if gw is inside addr's network and the bridge lacks
 // it, gw is put on the bridge, as a CNI bridge plugin does. Lab.Close
 // removes it.
@@ -20,8 +20,8 @@ func (h *Host) AddContainer(ctx context.Context, name, bridge string, addr netip
 	if bridge == "" || len(bridge) > 15 || strings.ContainsAny(bridge, "/: ") {
 		return nil, fmt.Errorf("netns: bridge name %q: must be 1 to 15 characters without '/', ':' or spaces", bridge)
 	}
-	if !addr.IsValid() || !addr.Addr().Is4() {
-		return nil, fmt.Errorf("netns: container address %s: must be an IPv4 prefix such as 10.5.3.2/24", addr)
+	if !addr.IsValid() || addr.Addr().Is4In6() || addr.Addr().Zone() != "" {
+		return nil, fmt.Errorf("netns: container address %s: must be an IPv4 or IPv6 prefix such as 10.5.3.2/24 or fd00:5::2/64", addr)
 	}
 	l := h.lab
 	c := &Host{Name: h.Name + "-" + name, Addr: addr.Addr(), Iface: underlayIface, lab: l}
@@ -41,7 +41,7 @@ func (h *Host) AddContainer(ctx context.Context, name, bridge string, addr netip
 	if err := run(ctx, "ip", "-n", h.Name, "link", "set", hostSide, "master", bridge, "up"); err != nil {
 		return nil, err
 	}
-	if err := run(ctx, "ip", "-n", c.Name, "addr", "add", addr.String(), "dev", c.Iface); err != nil {
+	if err := run(ctx, "ip", append([]string{"-n", c.Name, "addr", "add", addr.String(), "dev", c.Iface}, nodad(addr)...)...); err != nil {
 		return nil, err
 	}
 	if err := run(ctx, "ip", "-n", c.Name, "link", "set", c.Iface, "up"); err != nil {
@@ -68,10 +68,19 @@ func (h *Host) ensureBridge(ctx context.Context, bridge string, addr netip.Prefi
 		}
 		if !strings.Contains(have, " "+gw.String()+"/") {
 			gwp := netip.PrefixFrom(gw, addr.Bits()).String()
-			if err := run(ctx, "ip", "-n", h.Name, "addr", "add", gwp, "dev", bridge); err != nil {
+			if err := run(ctx, "ip", append([]string{"-n", h.Name, "addr", "add", gwp, "dev", bridge}, nodad(addr)...)...); err != nil {
 				return err
 			}
 		}
 	}
 	return run(ctx, "ip", "-n", h.Name, "link", "set", bridge, "up")
+}
+
+// nodad skips IPv6 duplicate address detection, so a lab address is usable
+// at once rather than tentative for a second or two.
+func nodad(p netip.Prefix) []string {
+	if p.Addr().Is6() {
+		return []string{"nodad"}
+	}
+	return nil
 }

@@ -35,6 +35,12 @@ func Configure(name string, c NetConfig) (skipped []string, err error) {
 		return nil, err
 	}
 	skipped = append(skipped, stale...)
+	if c.Exclusive && !c.Addr.IsValid() && c.v6() { // IPv6-only (configure6.go)
+		if stale, err = clear4(link); err != nil {
+			return skipped, err
+		}
+		skipped = append(skipped, stale...)
+	}
 	for _, step := range []func(netlink.Link, NetConfig) (string, error){setMTU, addAddr, setUp} {
 		skip, err := step(link, c)
 		if err != nil {

@@ -117,3 +117,31 @@ func (c NetConfig) stale6(a netip.Addr) bool {
 
 // v6 reports whether the config has an IPv6 side.
 func (c NetConfig) v6() bool { return c.Addr6.IsValid() || len(c.Routes6) > 0 }
+
+// clear4 is the IPv4 side of an exclusive IPv6-only config (no Addr): every
+// IPv4 address and route an earlier IPv4 or dual-stack run left on felt0
+// goes, so the device answers for no IPv4 subnet.
+func clear4(link netlink.Link) ([]string, error) {
+	addrs, err := linkAddrs(link)
+	if err != nil {
+		return nil, err
+	}
+	name := link.Attrs().Name
+	var skipped []string
+	for _, a := range addrs {
+		if !a.prefix.Addr().Is4() {
+			continue
+		}
+		err := netlink.AddrDel(link, a.nl)
+		switch {
+		case err == nil, errors.Is(err, unix.EADDRNOTAVAIL):
+		case isPerm(err):
+			skipped = append(skipped, fmt.Sprintf("address %s not removed: %s", a.prefix,
+				noCap(fmt.Sprintf("ip addr del %s dev %s", a.prefix, name))))
+		default:
+			return skipped, fmt.Errorf("tun: remove IPv4 address %s from %s: %w", a.prefix, name, err)
+		}
+	}
+	skip, err := removeStaleRoutes(link, netlink.FAMILY_V4, nil)
+	return append(skipped, skip...), err
+}

@@ -33,13 +33,16 @@ func cmdDemo(fs *flag.FlagSet) action {
 	name := fs.String("name", demo.DefaultName, "lab name: prefix of its namespaces and links")
 	underlay := fs.String("underlay", demo.DefaultUnderlay.String(), "the hosts' network (the lab bridge gets its first address)")
 	network := fs.String("network", demo.DefaultNetwork.String(), "the overlay network (flannel's Network)")
+	ipv6 := fs.Bool("ipv6", false, "dual-stack lab (udp, vxlan): EnableIPv6, an IPv6 underlay address per host, containers with both families, pings and a TCP transfer over each")
+	underlay6 := fs.String("underlay6", demo.DefaultUnderlay6.String(), "with --ipv6: the hosts' IPv6 network (host i gets address i+1)")
+	network6 := fs.String("ipv6-network", demo.DefaultIPv6Network.String(), "with --ipv6: the IPv6 overlay network (flannel's IPv6Network)")
 	transfer := fs.Int64("transfer-mib", demo.DefaultTransfer>>20, "MiB sent over the checked TCP connection")
 	stateDir := fs.String("state-dir", defaultDemoStateDir(), "where a running demo records itself for shell and down")
 	return func(ctx context.Context, e *env, args []string) error {
 		if fs.NArg() > 0 {
 			return usageErr("unexpected arguments %q (subcommands: shell, down)", fs.Args())
 		}
-		cfg := demo.Config{Hosts: *hosts, Backend: *backend, DirectRouting: *direct, Keep: *keep, IPMasq: *ipMasq, Name: *name,
+		cfg := demo.Config{Hosts: *hosts, Backend: *backend, DirectRouting: *direct, Keep: *keep, IPMasq: *ipMasq, Name: *name, IPv6: *ipv6,
 			Transfer: *transfer << 20, StateDir: *stateDir, Out: e.stdout, Now: e.now,
 			Log: e.log.WithOptions(zap.IncreaseLevel(zapcore.ErrorLevel))}
 		var err error
@@ -48,6 +51,12 @@ func cmdDemo(fs *flag.FlagSet) action {
 		}
 		if cfg.Network, err = netip.ParsePrefix(*network); err != nil {
 			return usageErr("--network %q: not a CIDR prefix such as 10.5.0.0/16", *network)
+		}
+		if cfg.Underlay6, err = netip.ParsePrefix(*underlay6); err != nil {
+			return usageErr("--underlay6 %q: not a CIDR prefix such as %s", *underlay6, demo.DefaultUnderlay6)
+		}
+		if cfg.IPv6Network, err = netip.ParsePrefix(*network6); err != nil {
+			return usageErr("--ipv6-network %q: not a CIDR prefix such as %s", *network6, demo.DefaultIPv6Network)
 		}
 		if *transfer <= 0 || *transfer > 4096 {
 			return usageErr("--transfer-mib %d: must be between 1 and 4096", *transfer)

@@ -38,26 +38,43 @@ func cmdLeases(fs *flag.FlagSet) action {
 	}
 }
 
-// writeLeases renders the table, sorted by subnet; the IPv6 column appears
-// only when some lease is dual-stack.
+// writeLeases renders the table, sorted by subnet (IPv4 first, then the
+// IPv6-only leases by their IPv6 subnet); the IPv6 columns (subnet,
+// PublicIPv6, the BackendV6Data VtepMAC) appear only when some lease has
+// an IPv6 subnet. A lease without an IPv4 subnet shows "-" there.
 func writeLeases(w io.Writer, leases []lease.Lease, now time.Time) error {
-	slices.SortFunc(leases, func(a, b lease.Lease) int { return a.Subnet.Addr().Compare(b.Subnet.Addr()) })
+	slices.SortFunc(leases, func(a, b lease.Lease) int { return a.Key().Addr().Compare(b.Key().Addr()) })
 	dual := slices.ContainsFunc(leases, func(l lease.Lease) bool { return l.IPv6Subnet.IsValid() })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if dual {
-		fmt.Fprintln(tw, "SUBNET\tIPV6 SUBNET\tPUBLIC IP\tBACKEND\tVTEP MAC\tEXPIRES IN")
+		fmt.Fprintln(tw, "SUBNET\tIPV6 SUBNET\tPUBLIC IP\tPUBLIC IPV6\tBACKEND\tVTEP MAC\tVTEP MAC V6\tEXPIRES IN")
 	} else {
 		fmt.Fprintln(tw, "SUBNET\tPUBLIC IP\tBACKEND\tVTEP MAC\tEXPIRES IN")
 	}
 	for _, l := range leases {
-		if dual {
-			fmt.Fprintf(tw, "%s\t%s\t", l.Subnet, orDash(l.IPv6Subnet.IsValid(), l.IPv6Subnet.String()))
-		} else {
-			fmt.Fprintf(tw, "%s\t", l.Subnet)
+		a := l.Attrs
+		if !dual {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", l.Subnet, a.PublicIP, backendName(a), vtepMAC(a), expiresIn(l.Expiration, now))
+			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Attrs.PublicIP, backendName(l.Attrs), vtepMAC(l.Attrs), expiresIn(l.Expiration, now))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			orDash(l.Subnet.IsValid(), l.Subnet.String()), orDash(l.IPv6Subnet.IsValid(), l.IPv6Subnet.String()),
+			a.PublicIP, orDash(a.PublicIPv6.IsValid(), a.PublicIPv6.String()), backendName(a),
+			orDash(len(a.BackendData) > 0 || a.BackendType != lease.BackendVXLAN, vtepMAC(a)), vtepMAC6(a), expiresIn(l.Expiration, now))
 	}
 	return tw.Flush()
+}
+
+// vtepMAC6 is the flannel-v6.<VNI> MAC of a vxlan lease's BackendV6Data.
+func vtepMAC6(a lease.Attrs) string {
+	if a.BackendType != lease.BackendVXLAN || len(a.BackendV6Data) == 0 {
+		return "-"
+	}
+	_, mac, err := a.VXLAN6()
+	if err != nil {
+		return "invalid"
+	}
+	return mac.String()
 }
 
 // backendName shows flanneld's udp leases, which carry no BackendType.

@@ -52,7 +52,13 @@ func cmdStatus(fs *flag.FlagSet) action {
 			return fmt.Errorf("%s: not an agent status: %w", url, err)
 		}
 		w := e.stdout
-		fmt.Fprintf(w, "subnet %s  public-ip %s  backend %s", st.Subnet, st.PublicIP, st.Backend)
+		if st.Subnet != "" { // none on an IPv6-only node
+			fmt.Fprintf(w, "subnet %s  public-ip %s  ", st.Subnet, st.PublicIP)
+		}
+		if st.IPv6Subnet != "" {
+			fmt.Fprintf(w, "ipv6-subnet %s  public-ipv6 %s  ", st.IPv6Subnet, st.PublicIPv6)
+		}
+		fmt.Fprintf(w, "backend %s", st.Backend)
 		if st.TUN != "" {
 			fmt.Fprintf(w, "  tun %s (mtu %d)", st.TUN, st.MTU)
 		} else {
@@ -60,6 +66,9 @@ func cmdStatus(fs *flag.FlagSet) action {
 		}
 		if st.VtepMAC != "" {
 			fmt.Fprintf(w, "  vtep-mac %s", st.VtepMAC)
+		}
+		if st.VtepMACv6 != "" {
+			fmt.Fprintf(w, "  vtep-mac-v6 %s", st.VtepMACv6)
 		}
 		fmt.Fprintf(w, "\nlease expires in %s\n\npeers (%d):\n", st.Expires.Sub(st.Timestamp).Round(time.Second), len(st.Peers))
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

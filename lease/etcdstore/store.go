@@ -228,10 +228,16 @@ func (s *Store) write(ctx context.Context, l lease.Lease, ttl time.Duration, cre
 // the same IPv4 subnet, alone ("10.5.1.0-24") or with any IPv6 subnet
 // ("10.5.1.0-24&…"), so that a dual-stack key and an IPv4-only one, or two
 // dual-stack keys with different IPv6 halves, never share an IPv4 subnet.
+// An IPv6-only key (sn zero) has only the first.
 func (s *Store) createConds(key string, sn netip.Prefix) []clientv3.Cmp {
+	conds := []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), "=", 0)}
+	if !sn.IsValid() {
+		// IPv6-only: every key starts 0.0.0.0-0&, so the key itself is the
+		// guard (the manager's checkIPv6Race covers other lengths).
+		return conds
+	}
 	v4 := lease.SubnetKey(s.prefix, sn, netip.Prefix{})
-	conds := []clientv3.Cmp{clientv3.Compare(clientv3.Version(key), "=", 0),
-		clientv3.Compare(clientv3.Version(v4+"&").WithPrefix(), "=", 0)}
+	conds = append(conds, clientv3.Compare(clientv3.Version(v4+"&").WithPrefix(), "=", 0))
 	if v4 != key {
 		conds = append(conds, clientv3.Compare(clientv3.Version(v4), "=", 0))
 	}

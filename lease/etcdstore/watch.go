@@ -17,8 +17,10 @@ import (
 // first error, closing the channel.
 func (s *Store) Watch(ctx context.Context, only netip.Prefix, fromRev int64, withExpiry bool) <-chan lease.WatchResponse {
 	key := s.subnets
-	if only.IsValid() {
+	if only.Addr().Is4() {
 		key = lease.SubnetKey(s.prefix, only, netip.Prefix{})
+	} else if only.IsValid() {
+		key = lease.SubnetKey(s.prefix, netip.Prefix{}, only) // 0.0.0.0-0&<IPv6>-<len>
 	}
 	out := make(chan lease.WatchResponse)
 	wch := s.cli.Watch(clientv3.WithRequireLeader(ctx), key, clientv3.WithPrefix(), clientv3.WithRev(fromRev))
@@ -62,7 +64,7 @@ func (s *Store) translate(ctx context.Context, wr clientv3.WatchResponse, only n
 	var ids []clientv3.LeaseID
 	for _, ev := range wr.Events {
 		l, ok := s.eventLease(ev)
-		if !ok || (only.IsValid() && l.Subnet != only) {
+		if !ok || (only.IsValid() && l.Key() != only) {
 			continue
 		}
 		typ := lease.Added
