@@ -14,6 +14,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 // Addresses inside the throwaway namespace: the TUN holds tunIP; peerIP is
@@ -126,39 +129,11 @@ func startChild(t testing.TB, mode string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace and a TUN")
-	}
-}
+func needRoot(t testing.TB) { netnstest.NeedRoot(t) }
 
-// inThrowawayNetns moves the test's goroutine, locked to its OS thread, into
-// a new unnamed network namespace until the test ends; it and everything in
-// it vanish with the thread's last reference, also if the test binary dies.
-func inThrowawayNetns(t testing.TB) {
-	t.Helper()
-	needRoot(t)
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("open own netns: %v", err)
-	}
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
-		t.Fatalf("unshare netns: %v", err)
-	}
-	t.Cleanup(func() {
-		defer orig.Close()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			t.Errorf("restore netns: %v", err) // stay locked: the thread dies with the goroutine
-			return
-		}
-		runtime.UnlockOSThread()
-	})
-}
+// inThrowawayNetns moves the test's goroutine into a throwaway network
+// namespace until the test ends (netnstest.Enter).
+func inThrowawayNetns(t testing.TB) { netnstest.Enter(t) }
 
 // testTUN is a TUN opened as felt opens it: IFF_VNET_HDR with checksum and
 // TSO offloads, non-blocking, in the netpoller, holding tunIP/24, up.
@@ -279,14 +254,7 @@ func ipUDPHeader(h []byte, src, dst [4]byte, sport, dport uint16, payloadLen int
 	h[10], h[11] = 0, 0
 	copy(h[12:16], src[:])
 	copy(h[16:20], dst[:])
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
+	binary.BigEndian.PutUint16(h[10:], encaptest.Checksum(h[:20]))
 	u := h[20:]
 	binary.BigEndian.PutUint16(u[0:], sport)
 	binary.BigEndian.PutUint16(u[2:], dport)
