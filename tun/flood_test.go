@@ -89,37 +89,6 @@ func startFlood(t testing.TB, dst string) {
 	time.Sleep(100 * time.Millisecond) // let it reach full speed
 }
 
-// cpuTime is this process's user + system CPU time (all threads; a child's
-// is not in it).
-func cpuTime(t testing.TB) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// meter reports packets per second and CPU per packet of a benchmark that
-// counts packets as ops (run it with -benchtime=Nx).
-type meter struct {
-	b     *testing.B
-	start time.Time
-	cpu   time.Duration
-}
-
-func startMeter(b *testing.B) *meter {
-	b.ResetTimer()
-	return &meter{b: b, start: time.Now(), cpu: cpuTime(b)}
-}
-
-func (m *meter) stop(pkts int) {
-	m.b.StopTimer()
-	wall, cpu := time.Since(m.start), cpuTime(m.b)-m.cpu
-	m.b.ReportMetric(float64(pkts)/wall.Seconds()/1e3, "kpps")
-	m.b.ReportMetric(float64(cpu.Microseconds())/float64(pkts), "cpu-µs/pkt")
-	m.b.ReportMetric(0, "ns/op")
-}
-
 // tunTx returns the TUN's counters in the stack-to-reader direction:
 // packets handed to the reader's queue and packets dropped at it.
 func tunTx(t testing.TB, name string) (packets, dropped uint64) {

@@ -8,22 +8,14 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/feltnet/felt/encap/encaptest"
 )
 
-// naiveSum is RFC 1071 word by word, the reference for csumAdd/csumFold.
-func naiveSum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
-}
+// naiveSum is the one's complement sum of b, RFC 1071 word by word (the
+// Internet checksum before its final complement): the reference for
+// csumAdd/csumFold.
+func naiveSum(b []byte) uint16 { return ^encaptest.Checksum(b) }
 
 func TestCsumMatchesRFC1071(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
