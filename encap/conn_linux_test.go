@@ -10,15 +10,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 // lossGuard bounds how long a test waits for datagrams it sent over
@@ -484,17 +482,7 @@ func TestGROSegmentParse(t *testing.T) {
 // refused (EMSGSIZE); it must go out as plain datagrams, which the kernel
 // fragments and delivers, and GSO must stay on for later sends.
 func TestGSORunOverPathMTU(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: a throwaway network namespace with a small loopback MTU")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
+	netnstest.Run(t, func() { // a throwaway namespace with a small loopback MTU
 		if out, err := exec.Command("ip", "link", "set", "lo", "mtu", "1400", "up").CombinedOutput(); err != nil {
 			t.Errorf("ip link: %v: %s", err, out)
 			return
@@ -563,6 +551,5 @@ func TestGSORunOverPathMTU(t *testing.T) {
 		if gso, _ := tx.Offloads(); !gso {
 			t.Error("refusals toward one address turned GSO off for the Conn")
 		}
-	}()
-	<-done
+	})
 }
