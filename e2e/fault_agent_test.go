@@ -99,7 +99,7 @@ func TestFaultLeaseDeleted(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("lease %s not re-acquired 20 s after it was deleted:\n%s", key, tailLines(c.agents[victim.Name].Log(), 20))
+			t.Fatalf("lease %s not re-acquired 20 s after it was deleted:\n%s", key, c.agents[victim.Name].LogTail(20))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -153,20 +153,10 @@ func (c *cluster) start(h *netns.Host, extra ...string) *netns.Process {
 			c.t.Logf("agent %s log:\n%s", h.Name, p.Log())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(c.subnetFile(h)); err == nil {
-			return p
-		}
-		select {
-		case <-p.Done():
-			c.t.Fatalf("agent on %s exited: %v\n%s", h.Name, p.Wait(), p.Log())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("agent on %s not ready after 20 s:\n%s", h.Name, p.Log())
-		}
+	if err := p.WaitFile(c.ctx, c.subnetFile(h), 20*time.Second); err != nil {
+		c.t.Fatalf("agent on %s: %v", h.Name, err)
 	}
+	return p
 }
 
 // status reads a running agent's /status through `felt status --json`.
