@@ -158,27 +158,7 @@ func (r *Ring) Write(fd int, pkts [][]byte, res []int) (int, error) {
 			return 0, fmt.Errorf("uring: write: len(pkts[%d]) %d: must be between 1 and %d", i, len(p), math.MaxInt32)
 		}
 	}
-	n := 0
-	var first error
-	for start := 0; start < len(pkts); start += int(r.entries) {
-		end := min(start+int(r.entries), len(pkts))
-		for i := start; i < end; i++ {
-			p := pkts[i]
-			r.prep(opWrite, fd, unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)), 0, uint64(i-start))
-		}
-		if err := r.submitAndWait(end - start); err != nil {
-			return n, err
-		}
-		for i := start; i < end; i++ {
-			got := r.res[i-start]
-			if res != nil {
-				res[i] = int(got)
-			}
-			n, first = tally(got, len(pkts[i]), n, first)
-		}
-	}
-	runtime.KeepAlive(pkts)
-	return n, first
+	return writeAll(r, opWrite, fd, pkts, res, writeEntry)
 }
 
 // MaxIovecs bounds the iovecs of one Writev packet (the kernel's IOV_MAX).
@@ -207,13 +187,34 @@ func (r *Ring) Writev(fd int, pkts [][]unix.Iovec, res []int) (int, error) {
 			return 0, fmt.Errorf("uring: writev: len(pkts[%d]) %d iovecs: must be between 1 and %d", i, len(iov), MaxIovecs)
 		}
 	}
+	return writeAll(r, opWritev, fd, pkts, res, writevEntry)
+}
+
+// writeEntry is a WRITE's buffer: the packet's bytes.
+func writeEntry(p []byte) (addr unsafe.Pointer, n uint32, size int) {
+	return unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)), len(p)
+}
+
+// writevEntry is a WRITEV's buffer: the iovec array, and the packet's size
+// is the sum of its iovecs.
+func writevEntry(iov []unix.Iovec) (addr unsafe.Pointer, n uint32, size int) {
+	for _, v := range iov {
+		size += int(v.Len)
+	}
+	return unsafe.Pointer(unsafe.SliceData(iov)), uint32(len(iov)), size
+}
+
+// writeAll is Write and Writev after their checks: one op per packet, in
+// chunks of the ring's size, each chunk one io_uring_enter; entry gives a
+// packet's sqe address and length and the bytes a whole write returns.
+func writeAll[P any](r *Ring, op uint8, fd int, pkts []P, res []int, entry func(P) (unsafe.Pointer, uint32, int)) (int, error) {
 	n := 0
 	var first error
 	for start := 0; start < len(pkts); start += int(r.entries) {
 		end := min(start+int(r.entries), len(pkts))
 		for i := start; i < end; i++ {
-			iov := pkts[i]
-			r.prep(opWritev, fd, unsafe.Pointer(unsafe.SliceData(iov)), uint32(len(iov)), 0, uint64(i-start))
+			addr, l, _ := entry(pkts[i])
+			r.prep(op, fd, addr, l, 0, uint64(i-start))
 		}
 		if err := r.submitAndWait(end - start); err != nil {
 			return n, err
@@ -223,11 +224,8 @@ func (r *Ring) Writev(fd int, pkts [][]unix.Iovec, res []int) (int, error) {
 			if res != nil {
 				res[i] = int(got)
 			}
-			total := 0
-			for _, v := range pkts[i] {
-				total += int(v.Len)
-			}
-			n, first = tally(got, total, n, first)
+			_, _, size := entry(pkts[i])
+			n, first = tally(got, size, n, first)
 		}
 	}
 	runtime.KeepAlive(pkts)
