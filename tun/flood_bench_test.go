@@ -3,7 +3,7 @@ package tun
 import (
 	"testing"
 
-	"github.com/feltnet/felt/tun/internal/pktmeter"
+	"github.com/feltnet/felt/tun/internal/flood"
 )
 
 // The flood benchmarks count packets as ops: run them with -benchtime=Nx
@@ -25,7 +25,7 @@ func BenchmarkReadFlood(b *testing.B) {
 		bufs, sizes := readBufs(dev)
 		startFlood(b, "10.5.9.9:9999")
 		tx0, drop0 := tunTx(b, name)
-		m := pktmeter.Start(b)
+		m := flood.StartMeter(b)
 		got := 0
 		for got < b.N {
 			n, err := dev.Read(bufs, sizes, headroom)
@@ -52,7 +52,7 @@ func BenchmarkWriteFlood(b *testing.B) {
 		for i, p := range bufs {
 			setUDPSrcPort(p[headroom:], uint16(10000+i))
 		}
-		m := pktmeter.Start(b)
+		m := flood.StartMeter(b)
 		done := 0
 		for done < b.N {
 			n, err := dev.Write(bufs[:min(len(bufs), b.N-done)], headroom)

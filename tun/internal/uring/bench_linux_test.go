@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/feltnet/felt/tun/internal/pktmeter"
+	"github.com/feltnet/felt/tun/internal/flood"
 )
 
 // The benchmarks count packets as ops: run them with -benchtime=Nx (say
@@ -29,7 +29,7 @@ func readFlood(b *testing.B, read func(tt *testTUN, rc syscall.RawConn) int) {
 	}
 	startFlood(b)
 	before := tt.stats(b)
-	m := pktmeter.Start(b)
+	m := flood.StartMeter(b)
 	got := 0
 	for got < b.N {
 		got += read(tt, rc)
@@ -123,7 +123,7 @@ func writeFlood(b *testing.B, write func(fd int, frames [][]byte) int) {
 		udpFrame(frames[i], peerIP, tunIP, 5555, writePort, payload)
 	}
 	before := udpDelivered(b)
-	m := pktmeter.Start(b)
+	m := flood.StartMeter(b)
 	done := 0
 	for done < b.N {
 		done += write(tt.fd, frames[:min(len(frames), b.N-done)])

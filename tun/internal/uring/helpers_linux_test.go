@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"runtime"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/feltnet/felt/encap/encaptest"
 	"github.com/feltnet/felt/netns/netnstest"
+	"github.com/feltnet/felt/tun/internal/flood"
 )
 
 // Addresses inside the throwaway namespace: the TUN holds tunIP; peerIP is
@@ -51,8 +51,7 @@ func TestMain(m *testing.M) {
 func child(mode string) int {
 	switch mode {
 	case "flood":
-		flood(os.Getenv("FELT_URING_DST"))
-		return 0
+		return flood.Child(os.Getenv("FELT_URING_DST"), payloadLen)
 	case "seccomp-eperm", "seccomp-enosys":
 		errno := unix.EPERM
 		if mode == "seccomp-enosys" {
@@ -298,43 +297,10 @@ func (s *mmsgSender) send(n int) (int, error) {
 	}
 }
 
-// flood is the child that sends 64-byte IPv4 packets (payloadLen-byte
-// datagrams) to dst as fast as sendmmsg goes, until it is killed.
-func flood(dst string) {
-	addr, err := net.ResolveUDPAddr("udp4", dst)
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: [4]byte(addr.IP.To4()), Port: addr.Port}); err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	s := newMmsgSender(fd, 64, payloadLen)
-	for seq := uint32(0); ; seq++ {
-		if _, err := s.send(64); err != nil && err != unix.ENOBUFS && err != unix.EAGAIN {
-			fmt.Println("sendmmsg:", err)
-			os.Exit(2)
-		}
-	}
-}
-
-// startFlood starts the flood child in the calling thread's namespace and
-// stops it at cleanup.
+// startFlood starts the flood child (payloadLen-byte datagrams to peerIP,
+// routed into the TUN) in the calling thread's namespace and stops it at
+// cleanup.
 func startFlood(t testing.TB) {
 	t.Helper()
-	cmd := startChild(t, "flood", fmt.Sprintf("FELT_URING_DST=%d.%d.%d.%d:9999", peerIP[0], peerIP[1], peerIP[2], peerIP[3]))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	time.Sleep(100 * time.Millisecond) // let it reach full speed
+	flood.Start(t, startChild(t, "flood", fmt.Sprintf("FELT_URING_DST=%d.%d.%d.%d:9999", peerIP[0], peerIP[1], peerIP[2], peerIP[3])))
 }

@@ -1,7 +1,8 @@
-// Package pktmeter measures benchmarks that count packets as ops (run them
-// with -benchtime=Nx so that one flood serves one measurement): the packet
-// rate and the CPU time of the whole process per packet.
-package pktmeter
+// Package flood holds what the TUN flood benchmarks of tun and
+// tun/internal/uring share: the flooding child process and a meter for
+// benchmarks that count packets as ops (run them with -benchtime=Nx so that
+// one flood serves one measurement).
+package flood
 
 import (
 	"testing"
@@ -10,15 +11,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Meter times one measurement from Start to Stop.
+// Meter reports the packet rate and the CPU time of the whole process per
+// packet of one measurement, from StartMeter to Stop.
 type Meter struct {
 	b     *testing.B
 	start time.Time
 	cpu   time.Duration
 }
 
-// Start resets b's timer and starts measuring.
-func Start(b *testing.B) *Meter {
+// StartMeter resets b's timer and starts measuring.
+func StartMeter(b *testing.B) *Meter {
 	b.ResetTimer()
 	return &Meter{b: b, start: time.Now(), cpu: cpuTime(b)}
 }
