@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -235,7 +234,7 @@ func TestWaitFile(t *testing.T) {
 	needRoot(t)
 	l := newLab(t, LabConfig{Name: labName("w"), Hosts: 1, Underlay: underlay("w")})
 	h := l.Hosts[0]
-	ready := filepath.Join(t.TempDir(), "ready")
+	ready := t.TempDir() + "/ready"
 
 	p, err := h.Start(testCtx(t), "sh", "-c", `sleep 0.2; echo x > "$1.tmp" && mv "$1.tmp" "$1"; sleep 30`, "sh", ready)
 	if err != nil {
@@ -250,7 +249,7 @@ func TestWaitFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = q.WaitFile(testCtx(t), filepath.Join(t.TempDir(), "never"), time.Minute)
+	err = q.WaitFile(testCtx(t), t.TempDir()+"/never", time.Minute)
 	if err == nil || !strings.Contains(err.Error(), "exited before writing") || !strings.Contains(err.Error(), "  last-words") {
 		t.Errorf("WaitFile for a process that exits: %v, want an error with the log's tail", err)
 	}
