@@ -55,6 +55,20 @@ func newBufs(n, size int) [][]byte {
 	return bufs
 }
 
+// readAll reads from rx into bufs at Headroom until want datagrams have
+// arrived. It allocates nothing unless it fails (the zero-allocation tests
+// run it).
+func readAll(rx *Conn, bufs [][]byte, sizes []int, from []netip.AddrPort, want int) error {
+	for got := 0; got < want; {
+		k, err := rx.ReadBatch(bufs, sizes, from, Headroom)
+		if err != nil {
+			return fmt.Errorf("after %d of %d datagrams: %w", got, want, err)
+		}
+		got += k
+	}
+	return nil
+}
+
 // received is one datagram as a receiver goroutine saw it.
 type received struct {
 	data []byte
@@ -425,14 +439,7 @@ func TestBatchCycleAllocs(t *testing.T) {
 					failed = err
 					return
 				}
-				for got := 0; got < n; {
-					k, err := rx.ReadBatch(bufs, sizes, from, Headroom)
-					if err != nil {
-						failed = err
-						return
-					}
-					got += k
-				}
+				failed = readAll(rx, bufs, sizes, from, n)
 			})
 			if failed != nil {
 				t.Fatal(failed)
@@ -529,14 +536,7 @@ func TestGSORunOverPathMTU(t *testing.T) {
 				failed = err
 				return
 			}
-			for got := 0; got < 3; {
-				n, err := rx.ReadBatch(bufs, sizes, addrs, Headroom)
-				if err != nil {
-					failed = err
-					return
-				}
-				got += n
-			}
+			failed = readAll(rx, bufs, sizes, addrs, 3)
 		})
 		if failed != nil {
 			t.Errorf("refused batches: %v", failed)
