@@ -251,8 +251,9 @@ func mmsg(fd, n, size int) func() {
 	}
 }
 
-// TestCloseWakesReadOnEachPath: Close ends a Read blocked on an idle TUN on
-// both paths.
+// TestCloseWakesReadOnEachPath: Close ends a Read blocked on an idle TUN,
+// returns nil when called again, and Read and Write fail after it, on both
+// paths.
 func TestCloseWakesReadOnEachPath(t *testing.T) {
 	forEachPath(t, func(t *testing.T, opts Options) {
 		inThrowawayNetns(t)
@@ -281,6 +282,9 @@ func TestCloseWakesReadOnEachPath(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Close did not wake the blocked Read")
+		}
+		if err := dev.Close(); err != nil {
+			t.Errorf("second Close: %v, want nil", err)
 		}
 		if _, err := dev.Write(udpBatch(t, 1, 9, 10), headroom); err == nil {
 			t.Error("Write after Close succeeded")
