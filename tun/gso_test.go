@@ -213,14 +213,19 @@ func TestFinishCsum(t *testing.T) {
 	}
 }
 
-func TestSplitAllocs(t *testing.T) {
-	pkt, h := superPacket(t, false, true, make([]byte, 60000), 1398)
-	bufs := make([][]byte, 64)
+// splitBufs is room for split's output: 64 segments of up to 64 KiB after
+// 32 bytes of headroom, their sizes, and its scratch.
+func splitBufs() (bufs [][]byte, sizes []int, scratch []byte) {
+	bufs = make([][]byte, 64)
 	for i := range bufs {
 		bufs[i] = make([]byte, 32+65535)
 	}
-	sizes := make([]int, 64)
-	scratch := make([]byte, 256)
+	return bufs, make([]int, 64), make([]byte, 256)
+}
+
+func TestSplitAllocs(t *testing.T) {
+	pkt, h := superPacket(t, false, true, make([]byte, 60000), 1398)
+	bufs, sizes, scratch := splitBufs()
 	work := append([]byte(nil), pkt...)
 	if a := testing.AllocsPerRun(50, func() {
 		copy(work, pkt)
@@ -233,12 +238,7 @@ func TestSplitAllocs(t *testing.T) {
 func BenchmarkSplitTCP64K(b *testing.B) {
 	t := &testing.T{}
 	pkt, h := superPacket(t, false, true, make([]byte, 64000), 1398)
-	bufs := make([][]byte, 64)
-	for i := range bufs {
-		bufs[i] = make([]byte, 32+65535)
-	}
-	sizes := make([]int, 64)
-	scratch := make([]byte, 256)
+	bufs, sizes, scratch := splitBufs()
 	work := append([]byte(nil), pkt...)
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()

@@ -19,6 +19,14 @@ func configured(t testing.TB, letter string) (*Device, string) {
 	t.Helper()
 	name := devName(letter)
 	d := createTUN(t, name, 1420)
+	configureTest(t, d, name)
+	return d, name
+}
+
+// configureTest gives d (named name) the test's address and route, and a
+// read deadline that turns a lost packet into a failure instead of a hang.
+func configureTest(t testing.TB, d *Device, name string) {
+	t.Helper()
 	skipped, err := Configure(name, NetConfig{Addr: mustPrefix("10.5.3.0/32"), Routes: []netip.Prefix{mustPrefix("10.5.0.0/16")}})
 	if err != nil || len(skipped) > 0 {
 		t.Fatalf("Configure: %q, %v", skipped, err)
@@ -26,7 +34,6 @@ func configured(t testing.TB, letter string) (*Device, string) {
 	if err := d.file.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	return d, name
 }
 
 func TestReadFromSocket(t *testing.T) {
