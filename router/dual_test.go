@@ -225,21 +225,7 @@ func TestDualStackBatchAllocatesNothing(t *testing.T) {
 					pkts[i] = ipv6(a.ip6(1), b.ip6(2), 64, uint32(i), 1400)
 				}
 			}
-			buf := make([]byte, 65536)
-			batch := func() {
-				if err := a.dev.Inject(pkts...); err != nil {
-					t.Fatal(err)
-				}
-				for range n {
-					if _, err := b.dev.NextInto(buf); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			for range 1024/n + 1 {
-				batch()
-			}
-			if allocs := testing.AllocsPerRun(50, batch); allocs != 0 {
+			if allocs := relayAllocs(t, a.dev, b.dev, pkts); allocs != 0 {
 				t.Errorf("%v allocations per mixed batch of %d, want 0", allocs, n)
 			}
 			if d := b.eng.Stats().Snapshot().TotalDropped(); d != 0 {
