@@ -111,10 +111,7 @@ func TestFaultEtcdOutage(t *testing.T) {
 	for _, h := range hosts {
 		c.waitPeers(h, 3, 10*time.Second)
 	}
-	addr := map[string]netip.Addr{}
-	for _, h := range hosts {
-		addr[h.Name] = c.tunAddr(h)
-	}
+	addr := c.tunAddrs(hosts)
 	before := leaseKeys(t, ec.cli)
 
 	ec.killAll()
@@ -123,14 +120,8 @@ func TestFaultEtcdOutage(t *testing.T) {
 	heal := partition(t, c.lab.Bridge(), ec.clientPorts())
 
 	// Traffic between existing peers during the outage.
-	for _, a := range hosts {
-		for _, b := range hosts {
-			if a != b {
-				if err := pingEventually(c.ctx, a, addr[b.Name], 10*time.Second); err != nil {
-					t.Fatalf("during the outage: %v", err)
-				}
-			}
-		}
+	if err := pingMesh(c.ctx, hosts, addr); err != nil {
+		t.Fatalf("during the outage: %v", err)
 	}
 	transfer(t, hosts[0], hosts[1], addr[hosts[1].Name], 64<<20)
 	t.Logf("during the outage: pings and 64 MiB %s → %s byte for byte, %v into it", hosts[0].Name, hosts[1].Name, time.Since(down).Round(time.Millisecond))

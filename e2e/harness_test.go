@@ -179,6 +179,32 @@ func (c *cluster) tunAddr(h *netns.Host) netip.Addr {
 	return netip.MustParsePrefix(c.status(h).Subnet).Addr()
 }
 
+// tunAddrs is tunAddr of each of hosts, by host name.
+func (c *cluster) tunAddrs(hosts []*netns.Host) map[string]netip.Addr {
+	c.t.Helper()
+	addr := map[string]netip.Addr{}
+	for _, h := range hosts {
+		addr[h.Name] = c.tunAddr(h)
+	}
+	return addr
+}
+
+// pingMesh pings every host's address in addr (by host name) from every
+// other host, each with pingEventually for up to 10 s, and returns the
+// first failure.
+func pingMesh(ctx context.Context, hosts []*netns.Host, addr map[string]netip.Addr) error {
+	for _, a := range hosts {
+		for _, b := range hosts {
+			if a != b {
+				if err := pingEventually(ctx, a, addr[b.Name], 10*time.Second); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // waitPeers waits until h's agent has n peers.
 func (c *cluster) waitPeers(h *netns.Host, n int, within time.Duration) {
 	c.t.Helper()
