@@ -24,12 +24,7 @@ func TestThreeHosts(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			c := newCluster(t, 3, netConfig(backend))
 			hosts := c.lab.Hosts
-			for _, h := range hosts {
-				c.start(h)
-			}
-			for _, h := range hosts {
-				c.waitPeers(h, 2, 10*time.Second)
-			}
+			c.startAll()
 			addr := c.tunAddrs(hosts)
 			if err := pingMesh(c.ctx, hosts, addr); err != nil {
 				t.Fatal(err)

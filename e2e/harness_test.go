@@ -159,6 +159,19 @@ func (c *cluster) start(h *netns.Host, extra ...string) *netns.Process {
 	return p
 }
 
+// startAll starts felt agent on every host of the lab and waits until each
+// has every other host as a peer.
+func (c *cluster) startAll() {
+	c.t.Helper()
+	hosts := c.lab.Hosts
+	for _, h := range hosts {
+		c.start(h)
+	}
+	for _, h := range hosts {
+		c.waitPeers(h, len(hosts)-1, 10*time.Second)
+	}
+}
+
 // status reads a running agent's /status through `felt status --json`.
 func (c *cluster) status(h *netns.Host) agent.Status {
 	c.t.Helper()
