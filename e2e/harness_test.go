@@ -136,23 +136,31 @@ func (c *cluster) subnetFile(h *netns.Host) string {
 	return filepath.Join(c.dir, h.Name, "subnet.env")
 }
 
+// startLogged starts name in h as what (for messages), stops it at
+// cleanup and, if the test failed, logs its output.
+func startLogged(t *testing.T, ctx context.Context, h *netns.Host, what, name string, args ...string) *netns.Process {
+	t.Helper()
+	p, err := h.Start(ctx, name, args...)
+	if err != nil {
+		t.Fatalf("start %s on %s: %v", what, h.Name, err)
+	}
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("%s on %s, log:\n%s", what, h.Name, p.Log())
+		}
+	})
+	return p
+}
+
 // start runs felt agent on h and waits until it has written subnet.env.
 func (c *cluster) start(h *netns.Host, extra ...string) *netns.Process {
 	c.t.Helper()
 	os.Remove(c.subnetFile(h))
 	args := append([]string{"agent", "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface,
 		"--subnet-file", c.subnetFile(h), "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort)}, extra...)
-	p, err := h.Start(c.ctx, felt(c.t), args...)
-	if err != nil {
-		c.t.Fatalf("start agent on %s: %v", h.Name, err)
-	}
+	p := startLogged(c.t, c.ctx, h, "agent", felt(c.t), args...)
 	c.agents[h.Name] = p
-	c.t.Cleanup(func() {
-		p.Stop()
-		if c.t.Failed() {
-			c.t.Logf("agent %s log:\n%s", h.Name, p.Log())
-		}
-	})
 	if err := p.WaitFile(c.ctx, c.subnetFile(h), 20*time.Second); err != nil {
 		c.t.Fatalf("agent on %s: %v", h.Name, err)
 	}
