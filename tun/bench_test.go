@@ -15,15 +15,11 @@ func udpBatch(t testing.TB, n, port, payload int) [][]byte {
 		SrcIP: net.IPv4(10, 5, 9, 9).To4(), DstIP: net.IPv4(10, 5, 3, 0).To4()}
 	udp := &layers.UDP{SrcPort: 5555, DstPort: layers.UDPPort(port)}
 	udp.SetNetworkLayerForChecksum(ip)
-	sb := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		ip, udp, gopacket.Payload(make([]byte, payload))); err != nil {
-		t.Fatal(err)
-	}
+	pkt := serialize(t, ip, udp, gopacket.Payload(make([]byte, payload)))
 	bufs := make([][]byte, n)
 	for i := range bufs {
 		b := make([]byte, headroom+65535)
-		bufs[i] = b[:headroom+copy(b[headroom:], sb.Bytes())]
+		bufs[i] = b[:headroom+copy(b[headroom:], pkt)]
 	}
 	return bufs
 }

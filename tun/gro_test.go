@@ -22,15 +22,22 @@ func craftTCP(t *testing.T, port uint16, seq, ack uint32, syn, psh bool, payload
 		SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: seq, Ack: ack, SYN: syn, ACK: !syn, PSH: psh, Window: 65535}
 	tcp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, tcp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	pkt := append([]byte(nil), buf.Bytes()...)
+	pkt := serialize(t, ip, tcp, gopacket.Payload(payload))
 	if partial {
 		binary.BigEndian.PutUint16(pkt[36:], csumFold(pseudoSum(pkt[12:16], pkt[16:20], 6, len(pkt)-20)))
 	}
 	return pkt
+}
+
+// serialize is the packet of ls, lengths and checksums filled in, in a
+// buffer of its own.
+func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
 }
 
 func headroomed(pkts ...[]byte) [][]byte {
@@ -208,11 +215,7 @@ func TestWriteCoalescesUDP(t *testing.T) {
 		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
 		udp := &layers.UDP{SrcPort: 40000, DstPort: 5002}
 		udp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, udp, gopacket.Payload(payload)); err != nil {
-			t.Fatal(err)
-		}
-		pkts = append(pkts, append([]byte(nil), buf.Bytes()...))
+		pkts = append(pkts, serialize(t, ip, udp, gopacket.Payload(payload)))
 	}
 	before := rxPackets(t, name)
 	if n, err := b.Write(headroomed(pkts...), headroom); err != nil || n != 40 {

@@ -66,11 +66,7 @@ func superPacket(t *testing.T, v6, tcp bool, payload []byte, mss int) ([]byte, v
 		ul.SetNetworkLayerForChecksum(ip)
 		l4 = ul
 	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ipl, l4, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	pkt := append([]byte(nil), buf.Bytes()...)
+	pkt := serialize(t, ipl, l4, gopacket.Payload(payload))
 	h := virtioHdr{flags: virtioNeedsCsum, gsoSize: uint16(mss)}
 	if v6 {
 		h.csumStart = 40

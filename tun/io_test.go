@@ -96,13 +96,9 @@ func TestWriteToSocket(t *testing.T) {
 		SrcIP: net.IPv4(10, 5, 9, 9).To4(), DstIP: net.IPv4(10, 5, 3, 0).To4()}
 	udp := &layers.UDP{SrcPort: 5555, DstPort: 4001}
 	udp.SetNetworkLayerForChecksum(ip)
-	sb := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		ip, udp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
+	pkt := serialize(t, ip, udp, gopacket.Payload(payload))
 	buf := make([]byte, headroom+65535)
-	n := copy(buf[headroom:], sb.Bytes())
+	n := copy(buf[headroom:], pkt)
 	if _, err := dev.Write([][]byte{buf[:headroom+n]}, headroom); err != nil {
 		t.Fatalf("Write: %v", err)
 	}

@@ -29,11 +29,7 @@ func craftUDP(t testing.TB, port uint16, id uint16, payload []byte, mode csumMod
 		SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
 	udp := &layers.UDP{SrcPort: 40000, DstPort: layers.UDPPort(port)}
 	udp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, udp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	pkt := append([]byte(nil), buf.Bytes()...)
+	pkt := serialize(t, ip, udp, gopacket.Payload(payload))
 	switch mode {
 	case csumPartial:
 		binary.BigEndian.PutUint16(pkt[26:], csumFold(pseudoSum(pkt[12:16], pkt[16:20], 17, len(pkt)-20)))
