@@ -178,11 +178,7 @@ func TestWriteAllocs(t *testing.T) {
 
 func TestReadAllocs(t *testing.T) {
 	b, _ := batchedT(t, "r")
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	bufs, sizes := readBufs(b)
 	msg := []byte("x")
 	if a := testing.AllocsPerRun(50, func() {
@@ -298,11 +294,7 @@ func TestCoalesceLengthLimit(t *testing.T) {
 // does not hand out the previous batch again.
 func TestReadAfterCloseFails(t *testing.T) {
 	b, _ := batchedT(t, "c")
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	conn.Write([]byte("x"))
 	bufs, sizes := readBufs(b)
 	if n, err := b.Read(bufs, sizes, headroom); n == 0 || err != nil {

@@ -23,6 +23,18 @@ func configured(t testing.TB, letter string) (*Device, string) {
 	return d, name
 }
 
+// dialUDP connects a UDP socket to addr (routed into the test's TUN) and
+// closes it at cleanup.
+func dialUDP(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // configureTest gives d (named name) the test's address and route, and a
 // read deadline that turns a lost packet into a failure instead of a hang.
 func configureTest(t testing.TB, d *Device, name string) {
@@ -40,11 +52,7 @@ func TestReadFromSocket(t *testing.T) {
 	inThrowawayNetns(t)
 	dev, _ := configured(t, "i")
 
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	payload := []byte("hello through the tun")
 	if _, err := conn.Write(payload); err != nil {
 		t.Fatal(err)

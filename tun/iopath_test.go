@@ -135,11 +135,7 @@ func exchange(t *testing.T, dev *Device) {
 		}
 	}
 
-	conn, err := net.Dial("udp4", "10.5.9.9:4003")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4003")
 	for i := 0; i < 20; i++ {
 		fmt.Fprintf(conn, "from the socket %02d", i)
 	}

@@ -1,7 +1,6 @@
 package tun
 
 import (
-	"net"
 	"net/netip"
 	"reflect"
 	"runtime"
@@ -46,11 +45,7 @@ func TestSurvivesLinkChanges(t *testing.T) {
 		t.Errorf("%T has an Events method: nothing reads it, so it must not exist", b)
 	}
 	// Read still works...
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	if _, err := conn.Write([]byte("after the flips")); err != nil {
 		t.Fatal(err)
 	}
