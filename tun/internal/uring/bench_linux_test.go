@@ -23,10 +23,7 @@ import (
 func readFlood(b *testing.B, read func(tt *testTUN, rc syscall.RawConn) int) {
 	inThrowawayNetns(b)
 	tt := newTUN(b)
-	rc, err := tt.f.SyscallConn()
-	if err != nil {
-		b.Fatal(err)
-	}
+	rc := tt.rawConn(b)
 	startFlood(b)
 	before := tt.stats(b)
 	m := flood.StartMeter(b)

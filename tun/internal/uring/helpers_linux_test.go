@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -140,6 +141,16 @@ type testTUN struct {
 	name string
 	fd   int      // the raw fd (never f.Fd(), which would make it blocking)
 	f    *os.File // owns fd
+}
+
+// rawConn is the TUN file's syscall.RawConn, for ReadConn.
+func (tt *testTUN) rawConn(t testing.TB) syscall.RawConn {
+	t.Helper()
+	rc, err := tt.f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
 }
 
 func newTUN(t testing.TB) *testTUN {
