@@ -6,7 +6,9 @@ package netnstest
 
 import (
 	"os"
+	"os/exec"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -67,4 +69,16 @@ func Run(t testing.TB, fn func()) {
 		fn()
 	}()
 	<-done
+}
+
+// Output runs name with args from the calling goroutine's thread (so in the
+// namespace Enter moved it to) and returns its combined output; it fails
+// the test, with that output, if the command fails.
+func Output(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
 }
