@@ -73,10 +73,7 @@ func sink(t testing.TB) int {
 func BenchmarkInspectTCP(b *testing.B) {
 	t := &testing.T{}
 	const segs, mss = 44, 1398
-	var pkts [][]byte
-	for i := 0; i < segs; i++ {
-		pkts = append(pkts, craftTCP(t, 5000, uint32(1+i*mss), 1, false, false, make([]byte, mss), false))
-	}
+	pkts := tcpRun(t, 5000, segs, mss)
 	var sink int
 	b.SetBytes(int64(segs * len(pkts[0])))
 	b.ReportAllocs()

@@ -40,6 +40,37 @@ func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
 	return append([]byte(nil), buf.Bytes()...)
 }
 
+// readSynAck reads dev (up to 20 reads) until the kernel's SYN-ACK comes
+// out, and returns its TCP header; the test fails if none does (the kernel
+// dropped our SYN: a checksum not accepted?).
+func readSynAck(t *testing.T, dev *Device, bufs [][]byte, sizes []int) *layers.TCP {
+	t.Helper()
+	for tries := 0; tries < 20; tries++ {
+		n, err := dev.Read(bufs, sizes, headroom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			p := gopacket.NewPacket(bufs[i][headroom:headroom+sizes[i]], layers.LayerTypeIPv4, gopacket.Default)
+			if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
+				return tcp
+			}
+		}
+	}
+	t.Fatal("no SYN-ACK: the kernel dropped our SYN (checksum not accepted?)")
+	return nil
+}
+
+// tcpRun is segs in-order TCP segments of mss zero bytes, port 40000 to
+// port, complete checksums.
+func tcpRun(t *testing.T, port uint16, segs, mss int) [][]byte {
+	var pkts [][]byte
+	for i := 0; i < segs; i++ {
+		pkts = append(pkts, craftTCP(t, port, uint32(1+i*mss), 1, false, false, make([]byte, mss), false))
+	}
+	return pkts
+}
+
 func headroomed(pkts ...[]byte) [][]byte {
 	out := make([][]byte, len(pkts))
 	for i, p := range pkts {
@@ -68,27 +99,10 @@ func TestWriteCoalescesTCP(t *testing.T) {
 	}()
 
 	bufs, sizes := readBufs(b)
-	// synAck reads the TUN until the kernel's SYN-ACK comes out.
-	synAck := func() *layers.TCP {
-		for tries := 0; tries < 20; tries++ {
-			n, err := b.Read(bufs, sizes, headroom)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := 0; i < n; i++ {
-				p := gopacket.NewPacket(bufs[i][headroom:headroom+sizes[i]], layers.LayerTypeIPv4, gopacket.Default)
-				if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
-					return tcp
-				}
-			}
-		}
-		t.Fatal("no SYN-ACK: the kernel dropped our SYN (partial checksum not accepted?)")
-		return nil
-	}
 	if _, err := b.Write(headroomed(craftTCP(t, 5000, 1000, 0, true, false, nil, true)), headroom); err != nil {
 		t.Fatal(err)
 	}
-	sa := synAck()
+	sa := readSynAck(t, b, bufs, sizes)
 	seq, ack := uint32(1001), sa.Seq+1
 
 	const segs, mss = 40, 1000
@@ -243,10 +257,7 @@ func TestWriteCoalescesUDP(t *testing.T) {
 func BenchmarkCoalesceTCP(b *testing.B) {
 	t := &testing.T{}
 	const segs, mss = 44, 1398
-	var pkts [][]byte
-	for i := 0; i < segs; i++ {
-		pkts = append(pkts, craftTCP(t, 5000, uint32(1+i*mss), 1, false, false, make([]byte, mss), false))
-	}
+	pkts := tcpRun(t, 5000, segs, mss)
 	head := append([]byte(nil), pkts[0][:60]...)
 	info := make([]l4Info, segs)
 	vh := make([]byte, VirtioHdrLen)
