@@ -2,37 +2,23 @@ package agent
 
 import (
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 // inNewNetns runs fn on a thread in a new, throwaway network namespace (the
 // thread is discarded afterwards), so iptables changes stay there.
 func inNewNetns(t *testing.T, fn func()) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: iptables in a throwaway network namespace")
-	}
 	if _, err := exec.LookPath("iptables"); err != nil {
 		t.Skip("iptables not installed (apt-get install iptables)")
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
-		fn()
-	}()
-	<-done
+	netnstest.Run(t, fn)
 }
 
 func iptSave(t *testing.T, table string) string {

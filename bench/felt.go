@@ -30,7 +30,7 @@ func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep 
 	}
 	fail := func(err error) (netip.Addr, []*netns.Process, error) {
 		for _, p := range procs {
-			err = fmt.Errorf("%w\n--- %s in %s:\n%s", err, what, p.Host.Name, tail(p.Log(), 2000))
+			err = fmt.Errorf("%w\n--- %s in %s:\n%s", err, what, p.Host.Name, p.LogTail(40))
 		}
 		return netip.Addr{}, nil, errors.Join(err, l.agentsDown(context.WithoutCancel(ctx), sc, procs))
 	}
@@ -148,24 +148,10 @@ func (l *underlayLab) agentsDown(ctx context.Context, sc Scenario, procs []*netn
 // waitSubnet waits for the agent p to write its subnet file and returns
 // FLANNEL_SUBNET from it.
 func waitSubnet(ctx context.Context, p *netns.Process, file string, within time.Duration) (netip.Prefix, error) {
-	deadline := time.Now().Add(within)
-	for {
-		if sub, err := readSubnet(file); err == nil {
-			return sub, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return netip.Prefix{}, err
-		}
-		select {
-		case <-p.Done():
-			return netip.Prefix{}, fmt.Errorf("agent in %s exited before writing %s: %v", p.Host.Name, file, p.Wait())
-		case <-ctx.Done():
-			return netip.Prefix{}, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return netip.Prefix{}, fmt.Errorf("agent in %s wrote no %s within %v", p.Host.Name, file, within)
-		}
+	if err := p.WaitFile(ctx, file, within); err != nil {
+		return netip.Prefix{}, err
 	}
+	return readSubnet(file)
 }
 
 // readSubnet reads FLANNEL_SUBNET from a subnet.env. A file without it yet
@@ -204,11 +190,4 @@ func stopAll(procs []*netns.Process) error {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "…" + s[len(s)-n:]
 }

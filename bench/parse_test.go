@@ -30,8 +30,11 @@ func sumReceived(t *testing.T, b []byte) map[string]float64 {
 	return out
 }
 
-func TestParseIperfTCP(t *testing.T) {
-	b, err := os.ReadFile("testdata/iperf3-tcp.json")
+// parseFile parses testdata/name with parseIperf and returns the result and
+// the file.
+func parseFile(t *testing.T, name string) (iperfResult, []byte) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,6 +42,11 @@ func TestParseIperfTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r, b
+}
+
+func TestParseIperfTCP(t *testing.T) {
+	r, b := parseFile(t, "iperf3-tcp.json")
 	want := sumReceived(t, b)
 	got := r.End.SumReceived
 	if got.BitsPerSec != want["bits_per_second"] || got.Bytes != want["bytes"] || got.Seconds != want["seconds"] || got.BitsPerSec <= 0 {
@@ -47,14 +55,7 @@ func TestParseIperfTCP(t *testing.T) {
 }
 
 func TestParseIperfUDP(t *testing.T) {
-	b, err := os.ReadFile("testdata/iperf3-udp64.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := parseIperf(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, b := parseFile(t, "iperf3-udp64.json")
 	want := sumReceived(t, b)
 	kpps, loss := r.udpRate()
 	// Received datagrams are the received bytes over the 64-byte length.
@@ -214,14 +215,7 @@ felt_bytes_total{direction="in"} 9e+09
 // A paced run's sent rate comes from end.sum_sent, its received rate and
 // loss from end.sum_received, as for the flood.
 func TestParseIperfPaced(t *testing.T) {
-	b, err := os.ReadFile("testdata/iperf3-udp64-paced.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := parseIperf(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, b := parseFile(t, "iperf3-udp64-paced.json")
 	var v struct {
 		End struct {
 			SumSent struct{ Packets, Seconds float64 } `json:"sum_sent"`

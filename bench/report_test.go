@@ -106,6 +106,18 @@ func TestReportFiles(t *testing.T) {
 
 // checkFiles checks that dir holds a JSON report equal to r and an SVG
 // that parses as XML and draws a bar per measured ratio.
+// writeAndCheckFiles writes r's files into a fresh directory, checks them
+// (checkFiles) and returns the directory.
+func writeAndCheckFiles(t *testing.T, r *Report) string {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := r.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	checkFiles(t, dir, r)
+	return dir
+}
+
 func checkFiles(t *testing.T, dir string, r *Report) {
 	t.Helper()
 	js, err := os.ReadFile(filepath.Join(dir, JSONFile))
@@ -252,11 +264,7 @@ func TestReportWithoutVXLAN(t *testing.T) {
 			t.Errorf("chart lacks %q", want)
 		}
 	}
-	dir := t.TempDir()
-	if _, err := r.WriteFiles(dir); err != nil {
-		t.Fatal(err)
-	}
-	checkFiles(t, dir, r)
+	writeAndCheckFiles(t, r)
 }
 
 // An automatic kernel-vxlan baseline that failed on an underlay falls

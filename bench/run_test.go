@@ -157,11 +157,7 @@ func TestQuickRun(t *testing.T) {
 			t.Errorf("profile %s empty or missing: %v", p, err)
 		}
 	}
-	dir := t.TempDir()
-	if _, err := r.WriteFiles(dir); err != nil {
-		t.Fatal(err)
-	}
-	checkFiles(t, dir, r)
+	writeAndCheckFiles(t, r)
 }
 
 // TestRunWithoutVXLAN runs the suite as on a kernel without vxlan (the
@@ -224,11 +220,7 @@ func TestRunWithoutVXLAN(t *testing.T) {
 			t.Errorf("table lacks %q", want)
 		}
 	}
-	dir := t.TempDir()
-	if _, err := r.WriteFiles(dir); err != nil {
-		t.Fatal(err)
-	}
-	checkFiles(t, dir, r)
+	dir := writeAndCheckFiles(t, r)
 	svg, _ := os.ReadFile(filepath.Join(dir, SVGFile))
 	if !strings.Contains(string(svg), "ratio to bare") {
 		t.Error("the chart does not say its ratios are to bare")
@@ -287,9 +279,5 @@ func TestRunFlanneldStandin(t *testing.T) {
 			t.Errorf("table lacks %q", want)
 		}
 	}
-	dir := t.TempDir()
-	if _, err := r.WriteFiles(dir); err != nil {
-		t.Fatal(err)
-	}
-	checkFiles(t, dir, r)
+	writeAndCheckFiles(t, r)
 }

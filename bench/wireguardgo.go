@@ -69,7 +69,7 @@ func (l *underlayLab) wireguardGoUp(ctx context.Context) (_ netip.Addr, procs []
 	defer func() {
 		if err != nil {
 			for _, p := range procs {
-				err = fmt.Errorf("%w\n--- wireguard-go in %s:\n%s", err, p.Host.Name, tail(p.Log(), 2000))
+				err = fmt.Errorf("%w\n--- wireguard-go in %s:\n%s", err, p.Host.Name, p.LogTail(40))
 			}
 			err = errors.Join(fmt.Errorf("wireguard-go could not start: %w", err), l.wireguardGoDown(context.WithoutCancel(ctx), procs))
 			procs = nil

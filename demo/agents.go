@@ -3,17 +3,14 @@ package demo
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/feltnet/felt/lease"
@@ -57,29 +54,15 @@ func (n *node) startAgent(ctx context.Context, c Config, etcdURL string) error {
 
 // waitLease waits until the agent has written subnet.env, and reads it.
 func (n *node) waitLease(ctx context.Context) error {
-	deadline := time.NewTimer(agentStartTimeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		env, err := lease.ReadSubnetEnv(n.subnetFile())
-		if err == nil {
-			n.env = env
-			return nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.proc.Done():
-			return fmt.Errorf("agent on %s exited (%v):\n%s", n.short, n.proc.Wait(), tail(n.proc.Log(), 15))
-		case <-deadline.C:
-			return fmt.Errorf("agent on %s wrote no %s within %s:\n%s", n.short, n.subnetFile(), agentStartTimeout, tail(n.proc.Log(), 15))
-		case <-tick.C:
-		}
+	if err := n.proc.WaitFile(ctx, n.subnetFile(), agentStartTimeout); err != nil {
+		return fmt.Errorf("agent on %s: %w", n.short, err)
 	}
+	env, err := lease.ReadSubnetEnv(n.subnetFile())
+	if err != nil {
+		return err
+	}
+	n.env = env
+	return nil
 }
 
 // agentStatus is the part of the agent's /status (agent.Status) the demo uses.
@@ -152,13 +135,4 @@ func (n *node) waitPeers(ctx context.Context, want int, within time.Duration) (a
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-// tail is the last n lines of s, for error messages.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return "  " + strings.Join(lines, "\n  ")
 }

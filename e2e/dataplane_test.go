@@ -24,24 +24,10 @@ func TestThreeHosts(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			c := newCluster(t, 3, netConfig(backend))
 			hosts := c.lab.Hosts
-			for _, h := range hosts {
-				c.start(h)
-			}
-			for _, h := range hosts {
-				c.waitPeers(h, 2, 10*time.Second)
-			}
-			addr := map[string]netip.Addr{}
-			for _, h := range hosts {
-				addr[h.Name] = c.tunAddr(h)
-			}
-			for _, a := range hosts {
-				for _, b := range hosts {
-					if a != b {
-						if err := pingEventually(c.ctx, a, addr[b.Name], 10*time.Second); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
+			c.startAll()
+			addr := c.tunAddrs(hosts)
+			if err := pingMesh(c.ctx, hosts, addr); err != nil {
+				t.Fatal(err)
 			}
 			transfer(t, hosts[0], hosts[1], addr[hosts[1].Name], 200<<20)
 			transfer(t, hosts[2], hosts[0], addr[hosts[0].Name], 32<<20)

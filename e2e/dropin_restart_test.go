@@ -19,9 +19,7 @@ func TestRestartStreamSurvives(t *testing.T) {
 	}
 	c := newCluster(t, 2, netConfig("vxlan"))
 	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
-	c.start(a)
-	c.start(b)
-	c.waitPeers(a, 1, 10*time.Second)
+	c.startAll()
 	s := startStream(t, a, b, c.tunAddr(b))
 
 	// Sample the receiver's byte count every 5 ms; the longest time the
@@ -74,9 +72,7 @@ func TestRestartStreamSurvives(t *testing.T) {
 func TestRestartTUNDeleted(t *testing.T) {
 	c := newCluster(t, 2, netConfig("udp"))
 	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
-	c.start(a)
-	c.start(b)
-	c.waitPeers(a, 1, 10*time.Second)
+	c.startAll()
 	addrB := c.tunAddr(b)
 	if err := pingEventually(c.ctx, a, addrB, 10*time.Second); err != nil {
 		t.Fatal(err)

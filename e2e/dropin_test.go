@@ -91,19 +91,10 @@ func TestDropinBootBeforeEtcd(t *testing.T) {
 	ns := newNotifySocket(t)
 	subnetFile := c.subnetFile(a)
 	os.MkdirAll(filepath.Dir(subnetFile), 0o755)
-	p, err := a.Start(c.ctx, "env", "NOTIFY_SOCKET="+ns.path, "FLANNELD_IFACE="+a.Iface,
+	p := startLogged(t, c.ctx, a, "flanneld (felt)", "env", "NOTIFY_SOCKET="+ns.path, "FLANNELD_IFACE="+a.Iface,
 		"FLANNELD_HEALTHZ_PORT="+strconv.Itoa(healthPort), "FLANNELD_HEALTHZ_IP=127.0.0.1",
 		flanneldBin(t), "-etcd-endpoints="+late, "-etcd-prefix=/coreos.com/network", "-subnet-file="+subnetFile,
 		"-etcd-dial-timeout=1s", "-ip-masq", "-v", "0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop()
-		if t.Failed() {
-			t.Logf("flanneld (felt) log:\n%s", p.Log())
-		}
-	})
 	start := time.Now()
 	var healthz string
 	for {
@@ -190,9 +181,7 @@ func tryGet(h *netns.Host, path string) string {
 func TestDropinUnreachableFailsFast(t *testing.T) {
 	c := newCluster(t, 2, netConfig("vxlan"))
 	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
-	c.start(a)
-	c.start(b)
-	c.waitPeers(a, 1, 10*time.Second)
+	c.startAll()
 	for _, dst := range []string{"10.5.250.9:80", "10.5.251.1:22"} {
 		start := time.Now()
 		var err error

@@ -15,12 +15,7 @@ import (
 func TestFaultAgentKilled(t *testing.T) {
 	c := newCluster(t, 3, netConfig("vxlan"))
 	hosts := c.lab.Hosts
-	for _, h := range hosts {
-		c.start(h)
-	}
-	for _, h := range hosts {
-		c.waitPeers(h, 2, 10*time.Second)
-	}
+	c.startAll()
 	victim := hosts[1]
 	before := c.status(victim)
 	keysBefore := leaseKeys(t, c.cli)
@@ -55,12 +50,7 @@ func TestFaultAgentKilled(t *testing.T) {
 func TestFaultLeaseDeleted(t *testing.T) {
 	c := newCluster(t, 3, netConfig("vxlan"))
 	hosts := c.lab.Hosts
-	for _, h := range hosts {
-		c.start(h)
-	}
-	for _, h := range hosts {
-		c.waitPeers(h, 2, 10*time.Second)
-	}
+	c.startAll()
 	// Compaction during the watch.
 	for i := range 50 {
 		if _, err := c.cli.Put(c.ctx, "/felt-fault/churn", string(rune('a'+i%26))); err != nil {
@@ -99,7 +89,7 @@ func TestFaultLeaseDeleted(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("lease %s not re-acquired 20 s after it was deleted:\n%s", key, tailLines(c.agents[victim.Name].Log(), 20))
+			t.Fatalf("lease %s not re-acquired 20 s after it was deleted:\n%s", key, c.agents[victim.Name].LogTail(20))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -125,12 +115,7 @@ func TestFaultLeaseDeleted(t *testing.T) {
 func TestFaultGracefulRestart(t *testing.T) {
 	c := newCluster(t, 3, netConfig("udp"))
 	hosts := c.lab.Hosts
-	for _, h := range hosts {
-		c.start(h)
-	}
-	for _, h := range hosts {
-		c.waitPeers(h, 2, 10*time.Second)
-	}
+	c.startAll()
 	a, b, cc := hosts[0], hosts[1], hosts[2]
 	s := startStream(t, a, b, c.tunAddr(b))
 	time.Sleep(time.Second)

@@ -14,15 +14,23 @@ import (
 	"github.com/feltnet/felt/netns"
 )
 
+// newClusterEtcd3 is a cluster of hosts whose agents are to use a
+// three-member etcd cluster (on the lab's gateway) holding the vxlan config.
+func newClusterEtcd3(t *testing.T, hosts int) (*cluster, *etcdCluster) {
+	t.Helper()
+	c := newCluster(t, hosts, netConfig("vxlan"))
+	ec := newEtcdCluster(t, c.lab.Gateway(), 3)
+	putConfig(t, ec.cli, netConfig("vxlan"))
+	return c, ec
+}
+
 // TestFaultEtcdMemberKilled: agents on a 3-member etcd keep watching and
 // acquiring through the survivors when the leader is killed with SIGKILL: a
 // lease written after the kill reaches every agent, and an agent started
 // after the kill gets a lease and is reached. With FELT_LONG=1 it also waits
 // for each agent's renewal (the shortest renew margin still means a minute).
 func TestFaultEtcdMemberKilled(t *testing.T) {
-	c := newCluster(t, 3, netConfig("vxlan"))
-	ec := newEtcdCluster(t, c.lab.Gateway(), 3)
-	putConfig(t, ec.cli, netConfig("vxlan"))
+	c, ec := newClusterEtcd3(t, 3)
 	hosts := c.lab.Hosts
 	args := []string{"--etcd-endpoints", ec.flag(), "--subnet-lease-renew-margin", "1439"}
 	for _, h := range hosts[:2] {
@@ -99,9 +107,7 @@ func TestFaultEtcdOutage(t *testing.T) {
 	if longRun() {
 		outage = 60 * time.Second
 	}
-	c := newCluster(t, 3, netConfig("vxlan"))
-	ec := newEtcdCluster(t, c.lab.Gateway(), 3)
-	putConfig(t, ec.cli, netConfig("vxlan"))
+	c, ec := newClusterEtcd3(t, 3)
 	hosts := c.lab.Hosts
 	for _, h := range hosts {
 		c.start(h, "--etcd-endpoints", ec.flag())
@@ -111,10 +117,7 @@ func TestFaultEtcdOutage(t *testing.T) {
 	for _, h := range hosts {
 		c.waitPeers(h, 3, 10*time.Second)
 	}
-	addr := map[string]netip.Addr{}
-	for _, h := range hosts {
-		addr[h.Name] = c.tunAddr(h)
-	}
+	addr := c.tunAddrs(hosts)
 	before := leaseKeys(t, ec.cli)
 
 	ec.killAll()
@@ -123,14 +126,8 @@ func TestFaultEtcdOutage(t *testing.T) {
 	heal := partition(t, c.lab.Bridge(), ec.clientPorts())
 
 	// Traffic between existing peers during the outage.
-	for _, a := range hosts {
-		for _, b := range hosts {
-			if a != b {
-				if err := pingEventually(c.ctx, a, addr[b.Name], 10*time.Second); err != nil {
-					t.Fatalf("during the outage: %v", err)
-				}
-			}
-		}
+	if err := pingMesh(c.ctx, hosts, addr); err != nil {
+		t.Fatalf("during the outage: %v", err)
 	}
 	transfer(t, hosts[0], hosts[1], addr[hosts[1].Name], 64<<20)
 	t.Logf("during the outage: pings and 64 MiB %s → %s byte for byte, %v into it", hosts[0].Name, hosts[1].Name, time.Since(down).Round(time.Millisecond))
@@ -228,9 +225,7 @@ func etcdConns(c *cluster, h *netns.Host, ec *etcdCluster) string {
 // Regression test: before keepalives and a bound on the watch's expiry
 // lookup, an agent never saw the lease while m0 was frozen.
 func TestFaultEtcdMemberHung(t *testing.T) {
-	c := newCluster(t, 2, netConfig("vxlan"))
-	ec := newEtcdCluster(t, c.lab.Gateway(), 3)
-	putConfig(t, ec.cli, netConfig("vxlan"))
+	c, ec := newClusterEtcd3(t, 2)
 	hosts := c.lab.Hosts
 	for _, h := range hosts {
 		c.start(h, "--etcd-endpoints", ec.flag())

@@ -17,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/feltnet/felt/lease/etcdtest"
+	"github.com/feltnet/felt/netns"
 )
 
 // etcdBinary is Debian's etcd (3.4). The fault tests run it as separate
@@ -212,15 +213,7 @@ func (m *etcdMember) waitHealthy(within time.Duration) error {
 	defer cancel()
 	if err := etcdtest.WaitHealthy(ctx, m.hc, m.clientURL, m.done); err != nil {
 		log, _ := os.ReadFile(m.dir + ".log")
-		return fmt.Errorf("etcd member %s: %w; log tail:\n%s", m.name, err, tailLines(string(log), 10))
+		return fmt.Errorf("etcd member %s: %w; log tail:\n%s", m.name, err, netns.TailLines(string(log), 10, ""))
 	}
 	return nil
-}
-
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -89,7 +89,7 @@ func (c *cluster) waitPeerSubnet(h *netns.Host, subnet string, within time.Durat
 		}
 		if time.Since(start) > within {
 			c.t.Fatalf("%s does not see lease %s after %v: peers %+v\nagent log tail:\n%s",
-				h.Name, subnet, within, c.status(h).Peers, tailLines(c.agents[h.Name].Log(), 20))
+				h.Name, subnet, within, c.status(h).Peers, c.agents[h.Name].LogTail(20))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

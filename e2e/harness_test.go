@@ -136,36 +136,47 @@ func (c *cluster) subnetFile(h *netns.Host) string {
 	return filepath.Join(c.dir, h.Name, "subnet.env")
 }
 
+// startLogged starts name in h as what (for messages), stops it at
+// cleanup and, if the test failed, logs its output.
+func startLogged(t *testing.T, ctx context.Context, h *netns.Host, what, name string, args ...string) *netns.Process {
+	t.Helper()
+	p, err := h.Start(ctx, name, args...)
+	if err != nil {
+		t.Fatalf("start %s on %s: %v", what, h.Name, err)
+	}
+	t.Cleanup(func() {
+		p.Stop()
+		if t.Failed() {
+			t.Logf("%s on %s, log:\n%s", what, h.Name, p.Log())
+		}
+	})
+	return p
+}
+
 // start runs felt agent on h and waits until it has written subnet.env.
 func (c *cluster) start(h *netns.Host, extra ...string) *netns.Process {
 	c.t.Helper()
 	os.Remove(c.subnetFile(h))
 	args := append([]string{"agent", "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface,
 		"--subnet-file", c.subnetFile(h), "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort)}, extra...)
-	p, err := h.Start(c.ctx, felt(c.t), args...)
-	if err != nil {
-		c.t.Fatalf("start agent on %s: %v", h.Name, err)
-	}
+	p := startLogged(c.t, c.ctx, h, "agent", felt(c.t), args...)
 	c.agents[h.Name] = p
-	c.t.Cleanup(func() {
-		p.Stop()
-		if c.t.Failed() {
-			c.t.Logf("agent %s log:\n%s", h.Name, p.Log())
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := os.Stat(c.subnetFile(h)); err == nil {
-			return p
-		}
-		select {
-		case <-p.Done():
-			c.t.Fatalf("agent on %s exited: %v\n%s", h.Name, p.Wait(), p.Log())
-		case <-time.After(20 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("agent on %s not ready after 20 s:\n%s", h.Name, p.Log())
-		}
+	if err := p.WaitFile(c.ctx, c.subnetFile(h), 20*time.Second); err != nil {
+		c.t.Fatalf("agent on %s: %v", h.Name, err)
+	}
+	return p
+}
+
+// startAll starts felt agent on every host of the lab and waits until each
+// has every other host as a peer.
+func (c *cluster) startAll() {
+	c.t.Helper()
+	hosts := c.lab.Hosts
+	for _, h := range hosts {
+		c.start(h)
+	}
+	for _, h := range hosts {
+		c.waitPeers(h, len(hosts)-1, 10*time.Second)
 	}
 }
 
@@ -187,6 +198,32 @@ func (c *cluster) status(h *netns.Host) agent.Status {
 func (c *cluster) tunAddr(h *netns.Host) netip.Addr {
 	c.t.Helper()
 	return netip.MustParsePrefix(c.status(h).Subnet).Addr()
+}
+
+// tunAddrs is tunAddr of each of hosts, by host name.
+func (c *cluster) tunAddrs(hosts []*netns.Host) map[string]netip.Addr {
+	c.t.Helper()
+	addr := map[string]netip.Addr{}
+	for _, h := range hosts {
+		addr[h.Name] = c.tunAddr(h)
+	}
+	return addr
+}
+
+// pingMesh pings every host's address in addr (by host name) from every
+// other host, each with pingEventually for up to 10 s, and returns the
+// first failure.
+func pingMesh(ctx context.Context, hosts []*netns.Host, addr map[string]netip.Addr) error {
+	for _, a := range hosts {
+		for _, b := range hosts {
+			if a != b {
+				if err := pingEventually(ctx, a, addr[b.Name], 10*time.Second); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // waitPeers waits until h's agent has n peers.

@@ -112,16 +112,7 @@ func newWGNode(t *testing.T, c *cluster, h *netns.Host, subnet netip.Prefix, psk
 	}
 	n.pub = strings.TrimSpace(string(pub))
 
-	p, err := h.Start(c.ctx, "wireguard-go", "-f", "flannel-wg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		p.Stop()
-		if t.Failed() {
-			t.Logf("wireguard-go log:\n%s", p.Log())
-		}
-	})
+	p := startLogged(t, c.ctx, h, "wireguard-go", "wireguard-go", "-f", "flannel-wg")
 	deadline := time.Now().Add(10 * time.Second)
 	for h.Command(c.ctx, "wg", "show", "flannel-wg").Run() != nil {
 		if time.Now().After(deadline) {

@@ -21,12 +21,7 @@ func TestLeaseRejected(t *testing.T) {
 			c := newCluster(t, 3, netConfig(backend))
 			hosts := c.lab.Hosts
 			a, b, hc := hosts[0], hosts[1], hosts[2]
-			for _, h := range hosts {
-				c.start(h)
-			}
-			for _, h := range hosts {
-				c.waitPeers(h, 2, 10*time.Second)
-			}
+			c.startAll()
 			addrA, addrB := c.tunAddr(a), c.tunAddr(b)
 			wide := writeLease(t, c.cli, "0.0.0.0/1", hc.Addr, time.Hour)
 			inB := writeLease(t, c.cli, netip.PrefixFrom(addrB, 25).String(), hc.Addr, time.Hour)

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -30,18 +29,9 @@ func TestMultiQueue(t *testing.T) {
 					t.Errorf("%s: felt0 is not multi-queue with 2 queues: %v\n%s", h.Name, err, out)
 				}
 			}
-			addr := map[string]netip.Addr{}
-			for _, h := range hosts {
-				addr[h.Name] = c.tunAddr(h)
-			}
-			for _, a := range hosts {
-				for _, b := range hosts {
-					if a != b {
-						if err := pingEventually(c.ctx, a, addr[b.Name], 10*time.Second); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
+			addr := c.tunAddrs(hosts)
+			if err := pingMesh(c.ctx, hosts, addr); err != nil {
+				t.Fatal(err)
 			}
 			transfer(t, hosts[1], hosts[0], addr[hosts[0].Name], 64<<20)
 			transfer(t, hosts[2], hosts[0], addr[hosts[0].Name], 64<<20)

@@ -93,6 +93,6 @@ func TestEtcdTLS(t *testing.T) {
 	if p.Wait() == nil || !strings.Contains(p.Log(), "TLS failed") || !strings.Contains(p.Log(), "unknown authority") {
 		t.Errorf("felt agent with the wrong CA: exit %v, log:\n%s", p.Wait(), p.Log())
 	} else {
-		t.Logf("felt agent with the wrong CA: %v: %s", p.Wait(), strings.TrimSpace(tailLines(p.Log(), 1)))
+		t.Logf("felt agent with the wrong CA: %v: %s", p.Wait(), strings.TrimSpace(p.LogTail(1)))
 	}
 }

@@ -1,9 +1,6 @@
 package e2e
 
-import (
-	"testing"
-	"time"
-)
+import "testing"
 
 // TestWireGuardStopKeepsRoute: as for udp and vxlan, felt0 and its route
 // to the Network outlive a stopped agent, so that while felt restarts the
@@ -11,10 +8,8 @@ import (
 // default route in the clear.
 func TestWireGuardStopKeepsRoute(t *testing.T) {
 	c := newCluster(t, 2, `{"Network":"10.5.0.0/16","Backend":{"Type":"wireguard"}}`)
-	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
-	c.start(a)
-	c.start(b)
-	c.waitPeers(a, 1, 10*time.Second)
+	b := c.lab.Hosts[1]
+	c.startAll()
 	if err := c.agents[b.Name].Stop(); err != nil {
 		t.Fatalf("SIGTERM: %v", err)
 	}

@@ -76,12 +76,7 @@ func (c *cluster) leaseValue(h *netns.Host) string {
 func TestWireGuard(t *testing.T) {
 	c := newCluster(t, 3, `{"Network":"10.5.0.0/16","Backend":{"Type":"wireguard"}}`)
 	hosts := c.lab.Hosts
-	for _, h := range hosts {
-		c.start(h)
-	}
-	for _, h := range hosts {
-		c.waitPeers(h, 2, 10*time.Second)
-	}
+	c.startAll()
 
 	// Key file and lease, as flanneld writes them.
 	h0 := hosts[0]

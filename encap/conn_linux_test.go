@@ -10,15 +10,13 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 // lossGuard bounds how long a test waits for datagrams it sent over
@@ -55,6 +53,20 @@ func newBufs(n, size int) [][]byte {
 		bufs[i] = make([]byte, size)
 	}
 	return bufs
+}
+
+// readAll reads from rx into bufs at Headroom until want datagrams have
+// arrived. It allocates nothing unless it fails (the zero-allocation tests
+// run it).
+func readAll(rx *Conn, bufs [][]byte, sizes []int, from []netip.AddrPort, want int) error {
+	for got := 0; got < want; {
+		k, err := rx.ReadBatch(bufs, sizes, from, Headroom)
+		if err != nil {
+			return fmt.Errorf("after %d of %d datagrams: %w", got, want, err)
+		}
+		got += k
+	}
+	return nil
 }
 
 // received is one datagram as a receiver goroutine saw it.
@@ -427,14 +439,7 @@ func TestBatchCycleAllocs(t *testing.T) {
 					failed = err
 					return
 				}
-				for got := 0; got < n; {
-					k, err := rx.ReadBatch(bufs, sizes, from, Headroom)
-					if err != nil {
-						failed = err
-						return
-					}
-					got += k
-				}
+				failed = readAll(rx, bufs, sizes, from, n)
 			})
 			if failed != nil {
 				t.Fatal(failed)
@@ -484,17 +489,7 @@ func TestGROSegmentParse(t *testing.T) {
 // refused (EMSGSIZE); it must go out as plain datagrams, which the kernel
 // fragments and delivers, and GSO must stay on for later sends.
 func TestGSORunOverPathMTU(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: a throwaway network namespace with a small loopback MTU")
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			t.Errorf("unshare: %v", err)
-			return
-		}
+	netnstest.Run(t, func() { // a throwaway namespace with a small loopback MTU
 		if out, err := exec.Command("ip", "link", "set", "lo", "mtu", "1400", "up").CombinedOutput(); err != nil {
 			t.Errorf("ip link: %v: %s", err, out)
 			return
@@ -541,14 +536,7 @@ func TestGSORunOverPathMTU(t *testing.T) {
 				failed = err
 				return
 			}
-			for got := 0; got < 3; {
-				n, err := rx.ReadBatch(bufs, sizes, addrs, Headroom)
-				if err != nil {
-					failed = err
-					return
-				}
-				got += n
-			}
+			failed = readAll(rx, bufs, sizes, addrs, 3)
 		})
 		if failed != nil {
 			t.Errorf("refused batches: %v", failed)
@@ -563,6 +551,5 @@ func TestGSORunOverPathMTU(t *testing.T) {
 		if gso, _ := tx.Offloads(); !gso {
 			t.Error("refusals toward one address turned GSO off for the Conn")
 		}
-	}()
-	<-done
+	})
 }

@@ -107,13 +107,8 @@ func TestDualStackBatchAllocs(t *testing.T) {
 			return
 		}
 		for _, rx := range []*Conn{rx4, rx6} {
-			for got := 0; got < n/2; {
-				k, err := rx.ReadBatch(bufs, sizes, from, Headroom)
-				if err != nil {
-					failed = err
-					return
-				}
-				got += k
+			if failed = readAll(rx, bufs, sizes, from, n/2); failed != nil {
+				return
 			}
 		}
 	})

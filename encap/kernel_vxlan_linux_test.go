@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 // TestKernelVXLANPeer puts a real kernel vxlan device, programmed the way
@@ -129,12 +130,8 @@ func TestKernelVXLANPeer(t *testing.T) {
 	}
 }
 
-func run(t *testing.T, name string, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-}
+// run runs a command, failing the test if it fails (netnstest.Output).
+func run(t *testing.T, name string, args ...string) { netnstest.Output(t, name, args...) }
 
 func mac(s string) [6]byte {
 	var m [6]byte

@@ -5,12 +5,13 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 func needRoot(t *testing.T) {
@@ -87,13 +88,9 @@ func leftovers(t *testing.T, prefix string) []string {
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
+// cmdOut is netnstest.Output: a command's output, or the test fails.
 func cmdOut(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return netnstest.Output(t, name, args...)
 }
 
 func itoa(i int) string { return fmt.Sprint(i) }

@@ -227,3 +227,46 @@ func TestThrowaway(t *testing.T) {
 		t.Errorf("Throwaway dropped fn's error")
 	}
 }
+
+// TestWaitFile: WaitFile returns once the process has written the file, and
+// fails with the tail of the log when the process exits without writing it.
+func TestWaitFile(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, LabConfig{Name: labName("w"), Hosts: 1, Underlay: underlay("w")})
+	h := l.Hosts[0]
+	ready := t.TempDir() + "/ready"
+
+	p, err := h.Start(testCtx(t), "sh", "-c", `sleep 0.2; echo x > "$1.tmp" && mv "$1.tmp" "$1"; sleep 30`, "sh", ready)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := p.WaitFile(testCtx(t), ready, time.Minute); err != nil {
+		t.Errorf("WaitFile for a file the process writes: %v", err)
+	}
+
+	q, err := h.Start(testCtx(t), "sh", "-c", `echo first; echo last-words; exit 3`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = q.WaitFile(testCtx(t), t.TempDir()+"/never", time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "exited before writing") || !strings.Contains(err.Error(), "  last-words") {
+		t.Errorf("WaitFile for a process that exits: %v, want an error with the log's tail", err)
+	}
+}
+
+func TestTailLines(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"a\nb\nc\n", 2, "> b\n> c"},
+		{"a\nb\nc", 5, "> a\n> b\n> c"},
+		{"only", 1, "> only"},
+	} {
+		if got := TailLines(c.s, c.n, "> "); got != c.want {
+			t.Errorf("TailLines(%q, %d) = %q, want %q", c.s, c.n, got, c.want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package router
 import (
 	"testing"
 	"time"
+
+	"github.com/feltnet/felt/router/routertest"
 )
 
 // TestEngineBatchAllocatesNothing sends whole batches from a's TUN to b's
@@ -77,4 +79,29 @@ func TestForwardAllocatesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// relayAllocs injects pkts into from and takes as many packets from to, once
+// round the fakes' queues (1024 slots, each growing its buffer on first use)
+// and then under testing.AllocsPerRun, whose result it returns. A lost
+// packet closes to after a minute, failing the test instead of hanging it.
+func relayAllocs(t *testing.T, from, to *routertest.Device, pkts [][]byte) float64 {
+	t.Helper()
+	buf := make([]byte, 65536)
+	watchdog := time.AfterFunc(time.Minute, func() { to.Close() })
+	defer watchdog.Stop()
+	batch := func() {
+		if err := from.Inject(pkts...); err != nil {
+			t.Fatal(err)
+		}
+		for range pkts {
+			if _, err := to.NextInto(buf); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 1024/len(pkts) + 1 {
+		batch()
+	}
+	return testing.AllocsPerRun(50, batch)
 }

@@ -10,26 +10,16 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/encap/encaptest"
 	"github.com/feltnet/felt/router/routertest"
 )
 
 var testNetwork6 = netip.MustParsePrefix("fd00:5::/48")
 
 // ipv6 builds an IPv6/UDP-protocol packet of total length size; the payload
-// carries seq at its start.
+// is seqPayload(seq).
 func ipv6(src, dst string, hop byte, seq uint32, size int) []byte {
-	p := make([]byte, size)
-	p[0] = 0x60
-	binary.BigEndian.PutUint16(p[4:], uint16(size-40))
-	p[6], p[7] = 17, hop
-	s, d := netip.MustParseAddr(src).As16(), netip.MustParseAddr(dst).As16()
-	copy(p[8:], s[:])
-	copy(p[24:], d[:])
-	binary.BigEndian.PutUint32(p[40:], seq)
-	for i := 44; i < size; i++ {
-		p[i] = byte(i*5) ^ byte(seq)
-	}
-	return p
+	return encaptest.IPv6(netip.MustParseAddr(src), netip.MustParseAddr(dst), hop, 17, seqPayload(seq, size-40))
 }
 
 // dualHost is host n of a dual-stack mesh: IPv4 subnet 10.5.n.0/24 and IPv6
@@ -235,21 +225,7 @@ func TestDualStackBatchAllocatesNothing(t *testing.T) {
 					pkts[i] = ipv6(a.ip6(1), b.ip6(2), 64, uint32(i), 1400)
 				}
 			}
-			buf := make([]byte, 65536)
-			batch := func() {
-				if err := a.dev.Inject(pkts...); err != nil {
-					t.Fatal(err)
-				}
-				for range n {
-					if _, err := b.dev.NextInto(buf); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			for range 1024/n + 1 {
-				batch()
-			}
-			if allocs := testing.AllocsPerRun(50, batch); allocs != 0 {
+			if allocs := relayAllocs(t, a.dev, b.dev, pkts); allocs != 0 {
 				t.Errorf("%v allocations per mixed batch of %d, want 0", allocs, n)
 			}
 			if d := b.eng.Stats().Snapshot().TotalDropped(); d != 0 {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"net/netip"
@@ -10,42 +11,32 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/encap/encaptest"
 	"github.com/feltnet/felt/router/routertest"
 )
 
 // ipv4 builds an IPv4/UDP-protocol packet of total length size with a
-// correct header checksum; the payload carries seq at its start and a
-// pattern after it.
+// correct header checksum; the payload is seqPayload(seq).
 func ipv4(src, dst string, ttl byte, seq uint32, size int) []byte {
-	p := make([]byte, size)
-	p[0] = 0x45
-	binary.BigEndian.PutUint16(p[2:], uint16(size))
-	binary.BigEndian.PutUint16(p[4:], uint16(seq))
-	p[8] = ttl
-	p[9] = 17
-	s, d := netip.MustParseAddr(src).As4(), netip.MustParseAddr(dst).As4()
-	copy(p[12:], s[:])
-	copy(p[16:], d[:])
-	binary.BigEndian.PutUint16(p[10:], ipChecksum(p[:20]))
-	binary.BigEndian.PutUint32(p[20:], seq)
-	for i := 24; i < size; i++ {
-		p[i] = byte(i*7) ^ byte(seq)
-	}
-	return p
+	return encaptest.IPv4(netip.MustParseAddr(src), netip.MustParseAddr(dst), ttl, 17, seqPayload(seq, size-20))
 }
 
+// seqPayload is n bytes carrying seq at their start and a pattern after it.
+func seqPayload(seq uint32, n int) []byte {
+	b := make([]byte, n)
+	binary.BigEndian.PutUint32(b, seq)
+	for i := 4; i < n; i++ {
+		b[i] = byte(i*7) ^ byte(seq)
+	}
+	return b
+}
+
+// ipChecksum is the checksum the IPv4 header h should carry (its own
+// checksum field counted as zero).
 func ipChecksum(h []byte) uint16 {
-	var sum uint32
-	for i := 0; i+1 < len(h); i += 2 {
-		if i == 10 {
-			continue
-		}
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	for sum>>16 != 0 {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
+	z := bytes.Clone(h[:20])
+	z[10], z[11] = 0, 0
+	return encaptest.Checksum(z)
 }
 
 func seqOf(p []byte) uint32 { return binary.BigEndian.Uint32(p[20:]) }

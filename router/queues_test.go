@@ -160,23 +160,7 @@ func TestQueueBatchAllocatesNothing(t *testing.T) {
 			for i := range pkts {
 				pkts[i] = ipv4(a.ip(1), b.ip(2), 64, uint32(i), 1400)
 			}
-			buf := make([]byte, 65536)
-			watchdog := time.AfterFunc(time.Minute, func() { b.dev.Close() })
-			defer watchdog.Stop()
-			batch := func() {
-				if err := dev1.Inject(pkts...); err != nil {
-					t.Fatal(err)
-				}
-				for range n {
-					if _, err := b.dev.NextInto(buf); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
-			for range 1024/n + 1 {
-				batch()
-			}
-			if allocs := testing.AllocsPerRun(50, batch); allocs != 0 {
+			if allocs := relayAllocs(t, dev1, b.dev, pkts); allocs != 0 {
 				t.Errorf("%v allocations per batch of %d on queue 1, want 0", allocs, n)
 			}
 		})

@@ -15,15 +15,11 @@ func udpBatch(t testing.TB, n, port, payload int) [][]byte {
 		SrcIP: net.IPv4(10, 5, 9, 9).To4(), DstIP: net.IPv4(10, 5, 3, 0).To4()}
 	udp := &layers.UDP{SrcPort: 5555, DstPort: layers.UDPPort(port)}
 	udp.SetNetworkLayerForChecksum(ip)
-	sb := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		ip, udp, gopacket.Payload(make([]byte, payload))); err != nil {
-		t.Fatal(err)
-	}
+	pkt := serialize(t, ip, udp, gopacket.Payload(make([]byte, payload)))
 	bufs := make([][]byte, n)
 	for i := range bufs {
 		b := make([]byte, headroom+65535)
-		bufs[i] = b[:headroom+copy(b[headroom:], sb.Bytes())]
+		bufs[i] = b[:headroom+copy(b[headroom:], pkt)]
 	}
 	return bufs
 }
@@ -77,10 +73,7 @@ func sink(t testing.TB) int {
 func BenchmarkInspectTCP(b *testing.B) {
 	t := &testing.T{}
 	const segs, mss = 44, 1398
-	var pkts [][]byte
-	for i := 0; i < segs; i++ {
-		pkts = append(pkts, craftTCP(t, 5000, uint32(1+i*mss), 1, false, false, make([]byte, mss), false))
-	}
+	pkts := tcpRun(t, 5000, segs, mss)
 	var sink int
 	b.SetBytes(int64(segs * len(pkts[0])))
 	b.ReportAllocs()

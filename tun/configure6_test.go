@@ -10,12 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// One felt0 carries both families: the IPv4 /32 and the IPv6 /128 of the
-// lease, the routes of both pools, the IPv6 one with the IPv6 underlay's MTU;
-// a stale IPv6 address of the pool goes, idempotently.
-func TestConfigureDualStack(t *testing.T) {
-	inThrowawayNetns(t)
-	name := devName("6")
+// upTUN6 creates the TUN name, sets it up and gives it addr (without
+// duplicate address detection); it skips the test where a TUN takes no
+// IPv6 address.
+func upTUN6(t *testing.T, name string, addr netip.Prefix) netlink.Link {
+	t.Helper()
 	createTUN(t, name, 0)
 	link, err := netlink.LinkByName(name)
 	if err != nil {
@@ -24,9 +23,19 @@ func TestConfigureDualStack(t *testing.T) {
 	if err := netlink.LinkSetUp(link); err != nil {
 		t.Fatal(err)
 	}
-	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(mustPrefix("fd00:5:0:7::/128")), Flags: unix.IFA_F_NODAD}); err != nil {
+	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(addr), Flags: unix.IFA_F_NODAD}); err != nil {
 		t.Skipf("no IPv6 on a TUN here: %v", err)
 	}
+	return link
+}
+
+// One felt0 carries both families: the IPv4 /32 and the IPv6 /128 of the
+// lease, the routes of both pools, the IPv6 one with the IPv6 underlay's MTU;
+// a stale IPv6 address of the pool goes, idempotently.
+func TestConfigureDualStack(t *testing.T) {
+	inThrowawayNetns(t)
+	name := devName("6")
+	link := upTUN6(t, name, mustPrefix("fd00:5:0:7::/128"))
 	c := NetConfig{Addr: mustPrefix("10.5.3.0/32"), MTU: 1450, Routes: []netip.Prefix{mustPrefix("10.5.0.0/16")},
 		Network: mustPrefix("10.5.0.0/16"), Addr6: mustPrefix("fd00:5:0:3::/128"), Network6: mustPrefix("fd00:5::/48"),
 		Routes6: []netip.Prefix{mustPrefix("fd00:5::/48")}, RouteMTU6: 1430}
@@ -72,17 +81,7 @@ func TestConfigureDualStack(t *testing.T) {
 func TestConfigureExclusive6(t *testing.T) {
 	inThrowawayNetns(t)
 	name := devName("x6")
-	createTUN(t, name, 0)
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(mustPrefix("fe80::7/64")), Flags: unix.IFA_F_NODAD}); err != nil {
-		t.Skipf("no IPv6 on a TUN here: %v", err)
-	}
+	link := upTUN6(t, name, mustPrefix("fe80::7/64"))
 	state := func() (addrs, routes []string) {
 		t.Helper()
 		as, err := netlink.AddrList(link, netlink.FAMILY_V6)

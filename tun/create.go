@@ -52,10 +52,7 @@ func Create(name string, mtu int) (*Device, error) {
 // Closing the device removes a TUN that Create made (it is not persistent);
 // a persistent TUN stays.
 func CreateWith(name string, mtu int, opts Options) (*Device, error) {
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := checkMTU("mtu", mtu); err != nil {
+	if err := checkCreate(name, mtu); err != nil {
 		return nil, err
 	}
 	existing, err := existingTUN(name)

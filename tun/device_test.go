@@ -2,7 +2,6 @@ package tun
 
 import (
 	"fmt"
-	"net"
 	"testing"
 
 	"github.com/google/gopacket"
@@ -14,11 +13,7 @@ import (
 // them over with partial checksums, which Read completes).
 func TestReadsManyPerCall(t *testing.T) {
 	b, _ := batchedT(t, "b")
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	const total = 100
 	for i := 0; i < total; i++ {
 		if _, err := fmt.Fprintf(conn, "datagram %03d", i); err != nil {

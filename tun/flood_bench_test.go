@@ -2,6 +2,8 @@ package tun
 
 import (
 	"testing"
+
+	"github.com/feltnet/felt/tun/internal/flood"
 )
 
 // The flood benchmarks count packets as ops: run them with -benchtime=Nx
@@ -23,7 +25,7 @@ func BenchmarkReadFlood(b *testing.B) {
 		bufs, sizes := readBufs(dev)
 		startFlood(b, "10.5.9.9:9999")
 		tx0, drop0 := tunTx(b, name)
-		m := startMeter(b)
+		m := flood.StartMeter(b)
 		got := 0
 		for got < b.N {
 			n, err := dev.Read(bufs, sizes, headroom)
@@ -32,7 +34,7 @@ func BenchmarkReadFlood(b *testing.B) {
 			}
 			got += n
 		}
-		m.stop(got)
+		m.Stop(got)
 		tx1, drop1 := tunTx(b, name)
 		taken, dropped := tx1-tx0, drop1-drop0
 		b.ReportMetric(100*float64(dropped)/float64(taken+dropped), "drop-%")
@@ -50,7 +52,7 @@ func BenchmarkWriteFlood(b *testing.B) {
 		for i, p := range bufs {
 			setUDPSrcPort(p[headroom:], uint16(10000+i))
 		}
-		m := startMeter(b)
+		m := flood.StartMeter(b)
 		done := 0
 		for done < b.N {
 			n, err := dev.Write(bufs[:min(len(bufs), b.N-done)], headroom)
@@ -59,7 +61,7 @@ func BenchmarkWriteFlood(b *testing.B) {
 			}
 			done += n
 		}
-		m.stop(done)
+		m.Stop(done)
 		drops := make([]uint32, NumDrops)
 		dev.WriteDrops(drops)
 		for k, c := range drops {

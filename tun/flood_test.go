@@ -2,15 +2,13 @@ package tun
 
 import (
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"testing"
-	"time"
-	"unsafe"
 
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/tun/internal/flood"
 )
 
 // childEnv makes a re-executed test binary do a helper's job (see TestMain)
@@ -27,7 +25,7 @@ func TestMain(m *testing.M) {
 func child(mode string) int {
 	switch mode {
 	case "flood":
-		return flood(os.Getenv("FELT_TUN_FLOOD_DST"))
+		return flood.Child(os.Getenv("FELT_TUN_FLOOD_DST"), floodPayload)
 	}
 	fmt.Println("unknown child mode", mode)
 	return 2
@@ -36,42 +34,6 @@ func child(mode string) int {
 // floodPayload makes the flood's packets 64 bytes: 20 IPv4 + 8 UDP + 36.
 const floodPayload = 36
 
-// flood sends floodPayload-byte datagrams to dst with sendmmsg batches of 64,
-// as fast as it goes, until it is killed.
-func flood(dst string) int {
-	ap, err := netip.ParseAddrPort(dst)
-	if err != nil {
-		fmt.Println(err)
-		return 2
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	if err != nil {
-		fmt.Println(err)
-		return 2
-	}
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: ap.Addr().As4(), Port: int(ap.Port())}); err != nil {
-		fmt.Println(err)
-		return 2
-	}
-	const batch = 64
-	buf := make([]byte, floodPayload)
-	iovs := make([]unix.Iovec, batch)
-	msgs := make([]unix.Mmsghdr, batch)
-	for i := range msgs {
-		iovs[i].Base = &buf[0]
-		iovs[i].SetLen(len(buf))
-		msgs[i].Hdr.Iov = &iovs[i]
-		msgs[i].Hdr.SetIovlen(1)
-	}
-	for {
-		_, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), batch, 0, 0, 0)
-		if e != 0 && e != unix.EINTR && e != unix.ENOBUFS && e != unix.EAGAIN {
-			fmt.Println("sendmmsg:", e)
-			return 2
-		}
-	}
-}
-
 // startFlood starts the flood child toward dst (routed into the TUN) in the
 // calling thread's network namespace and stops it at cleanup.
 func startFlood(t testing.TB, dst string) {
@@ -79,45 +41,7 @@ func startFlood(t testing.TB, dst string) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=flood", "FELT_TUN_FLOOD_DST="+dst)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	time.Sleep(100 * time.Millisecond) // let it reach full speed
-}
-
-// cpuTime is this process's user + system CPU time (all threads; a child's
-// is not in it).
-func cpuTime(t testing.TB) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// meter reports packets per second and CPU per packet of a benchmark that
-// counts packets as ops (run it with -benchtime=Nx).
-type meter struct {
-	b     *testing.B
-	start time.Time
-	cpu   time.Duration
-}
-
-func startMeter(b *testing.B) *meter {
-	b.ResetTimer()
-	return &meter{b: b, start: time.Now(), cpu: cpuTime(b)}
-}
-
-func (m *meter) stop(pkts int) {
-	m.b.StopTimer()
-	wall, cpu := time.Since(m.start), cpuTime(m.b)-m.cpu
-	m.b.ReportMetric(float64(pkts)/wall.Seconds()/1e3, "kpps")
-	m.b.ReportMetric(float64(cpu.Microseconds())/float64(pkts), "cpu-µs/pkt")
-	m.b.ReportMetric(0, "ns/op")
+	flood.Start(t, cmd)
 }
 
 // tunTx returns the TUN's counters in the stack-to-reader direction:

@@ -214,13 +214,7 @@ func partialCsum(pkt []byte, in l4Info, l4Len int, vh []byte) {
 // fills the virtio header for a GSO write.
 func mergeTCPHead(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
 	l4Len := a.hdrLen - a.l4 + total
-	if a.v6 {
-		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))
-	} else {
-		binary.BigEndian.PutUint16(p[2:], uint16(a.hdrLen+total))
-		p[10], p[11] = 0, 0
-		binary.BigEndian.PutUint16(p[10:], ^csumFold(csumAdd(0, p[:a.l4])))
-	}
+	setIPLength(p, a, total)
 	if psh {
 		p[a.l4+13] |= tcpPSH
 	}
@@ -231,6 +225,18 @@ func mergeTCPHead(p []byte, a l4Info, total, mss int, psh bool, vh []byte) {
 	}
 	binary.LittleEndian.PutUint16(vh[2:], uint16(a.hdrLen))
 	binary.LittleEndian.PutUint16(vh[4:], uint16(mss))
+}
+
+// setIPLength sets the IP length of the run's first packet p to cover its
+// headers and total payload bytes (and, for IPv4, the header checksum).
+func setIPLength(p []byte, a l4Info, total int) {
+	if a.v6 {
+		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))
+		return
+	}
+	binary.BigEndian.PutUint16(p[2:], uint16(a.hdrLen+total))
+	p[10], p[11] = 0, 0
+	binary.BigEndian.PutUint16(p[10:], ^csumFold(csumAdd(0, p[:a.l4])))
 }
 
 // canAppendUDP says whether datagram q continues the UDP run that starts
@@ -256,13 +262,7 @@ func canAppendUDP(p []byte, a l4Info, q []byte, b l4Info, total int) bool {
 // GSO_UDP_L4 write: lengths cover every payload, the checksum is partial.
 func mergeUDPHead(p []byte, a l4Info, total, size int, vh []byte) {
 	l4Len := 8 + total
-	if a.v6 {
-		binary.BigEndian.PutUint16(p[4:], uint16(a.hdrLen-40+total))
-	} else {
-		binary.BigEndian.PutUint16(p[2:], uint16(a.hdrLen+total))
-		p[10], p[11] = 0, 0
-		binary.BigEndian.PutUint16(p[10:], ^csumFold(csumAdd(0, p[:a.l4])))
-	}
+	setIPLength(p, a, total)
 	binary.BigEndian.PutUint16(p[a.l4+4:], uint16(l4Len))
 	partialCsum(p, a, l4Len, vh)
 	vh[1] = gsoUDPL4

@@ -22,15 +22,53 @@ func craftTCP(t *testing.T, port uint16, seq, ack uint32, syn, psh bool, payload
 		SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
 	tcp := &layers.TCP{SrcPort: 40000, DstPort: layers.TCPPort(port), Seq: seq, Ack: ack, SYN: syn, ACK: !syn, PSH: psh, Window: 65535}
 	tcp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, tcp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	pkt := append([]byte(nil), buf.Bytes()...)
+	pkt := serialize(t, ip, tcp, gopacket.Payload(payload))
 	if partial {
 		binary.BigEndian.PutUint16(pkt[36:], csumFold(pseudoSum(pkt[12:16], pkt[16:20], 6, len(pkt)-20)))
 	}
 	return pkt
+}
+
+// serialize is the packet of ls, lengths and checksums filled in, in a
+// buffer of its own.
+func serialize(t testing.TB, ls ...gopacket.SerializableLayer) []byte {
+	t.Helper()
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		t.Fatal(err)
+	}
+	return append([]byte(nil), buf.Bytes()...)
+}
+
+// readSynAck reads dev (up to 20 reads) until the kernel's SYN-ACK comes
+// out, and returns its TCP header; the test fails if none does (the kernel
+// dropped our SYN: a checksum not accepted?).
+func readSynAck(t *testing.T, dev *Device, bufs [][]byte, sizes []int) *layers.TCP {
+	t.Helper()
+	for tries := 0; tries < 20; tries++ {
+		n, err := dev.Read(bufs, sizes, headroom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			p := gopacket.NewPacket(bufs[i][headroom:headroom+sizes[i]], layers.LayerTypeIPv4, gopacket.Default)
+			if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
+				return tcp
+			}
+		}
+	}
+	t.Fatal("no SYN-ACK: the kernel dropped our SYN (checksum not accepted?)")
+	return nil
+}
+
+// tcpRun is segs in-order TCP segments of mss zero bytes, port 40000 to
+// port, complete checksums.
+func tcpRun(t *testing.T, port uint16, segs, mss int) [][]byte {
+	var pkts [][]byte
+	for i := 0; i < segs; i++ {
+		pkts = append(pkts, craftTCP(t, port, uint32(1+i*mss), 1, false, false, make([]byte, mss), false))
+	}
+	return pkts
 }
 
 func headroomed(pkts ...[]byte) [][]byte {
@@ -61,27 +99,10 @@ func TestWriteCoalescesTCP(t *testing.T) {
 	}()
 
 	bufs, sizes := readBufs(b)
-	// synAck reads the TUN until the kernel's SYN-ACK comes out.
-	synAck := func() *layers.TCP {
-		for tries := 0; tries < 20; tries++ {
-			n, err := b.Read(bufs, sizes, headroom)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := 0; i < n; i++ {
-				p := gopacket.NewPacket(bufs[i][headroom:headroom+sizes[i]], layers.LayerTypeIPv4, gopacket.Default)
-				if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
-					return tcp
-				}
-			}
-		}
-		t.Fatal("no SYN-ACK: the kernel dropped our SYN (partial checksum not accepted?)")
-		return nil
-	}
 	if _, err := b.Write(headroomed(craftTCP(t, 5000, 1000, 0, true, false, nil, true)), headroom); err != nil {
 		t.Fatal(err)
 	}
-	sa := synAck()
+	sa := readSynAck(t, b, bufs, sizes)
 	seq, ack := uint32(1001), sa.Seq+1
 
 	const segs, mss = 40, 1000
@@ -171,11 +192,7 @@ func TestWriteAllocs(t *testing.T) {
 
 func TestReadAllocs(t *testing.T) {
 	b, _ := batchedT(t, "r")
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	bufs, sizes := readBufs(b)
 	msg := []byte("x")
 	if a := testing.AllocsPerRun(50, func() {
@@ -208,11 +225,7 @@ func TestWriteCoalescesUDP(t *testing.T) {
 		ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
 		udp := &layers.UDP{SrcPort: 40000, DstPort: 5002}
 		udp.SetNetworkLayerForChecksum(ip)
-		buf := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, udp, gopacket.Payload(payload)); err != nil {
-			t.Fatal(err)
-		}
-		pkts = append(pkts, append([]byte(nil), buf.Bytes()...))
+		pkts = append(pkts, serialize(t, ip, udp, gopacket.Payload(payload)))
 	}
 	before := rxPackets(t, name)
 	if n, err := b.Write(headroomed(pkts...), headroom); err != nil || n != 40 {
@@ -244,10 +257,7 @@ func TestWriteCoalescesUDP(t *testing.T) {
 func BenchmarkCoalesceTCP(b *testing.B) {
 	t := &testing.T{}
 	const segs, mss = 44, 1398
-	var pkts [][]byte
-	for i := 0; i < segs; i++ {
-		pkts = append(pkts, craftTCP(t, 5000, uint32(1+i*mss), 1, false, false, make([]byte, mss), false))
-	}
+	pkts := tcpRun(t, 5000, segs, mss)
 	head := append([]byte(nil), pkts[0][:60]...)
 	info := make([]l4Info, segs)
 	vh := make([]byte, VirtioHdrLen)
@@ -295,11 +305,7 @@ func TestCoalesceLengthLimit(t *testing.T) {
 // does not hand out the previous batch again.
 func TestReadAfterCloseFails(t *testing.T) {
 	b, _ := batchedT(t, "c")
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	conn.Write([]byte("x"))
 	bufs, sizes := readBufs(b)
 	if n, err := b.Read(bufs, sizes, headroom); n == 0 || err != nil {

@@ -8,22 +8,14 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/feltnet/felt/encap/encaptest"
 )
 
-// naiveSum is RFC 1071 word by word, the reference for csumAdd/csumFold.
-func naiveSum(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(b[i])<<8 | uint32(b[i+1])
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s>>16 != 0 {
-		s = s&0xffff + s>>16
-	}
-	return uint16(s)
-}
+// naiveSum is the one's complement sum of b, RFC 1071 word by word (the
+// Internet checksum before its final complement): the reference for
+// csumAdd/csumFold.
+func naiveSum(b []byte) uint16 { return ^encaptest.Checksum(b) }
 
 func TestCsumMatchesRFC1071(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -74,11 +66,7 @@ func superPacket(t *testing.T, v6, tcp bool, payload []byte, mss int) ([]byte, v
 		ul.SetNetworkLayerForChecksum(ip)
 		l4 = ul
 	}
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ipl, l4, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	pkt := append([]byte(nil), buf.Bytes()...)
+	pkt := serialize(t, ipl, l4, gopacket.Payload(payload))
 	h := virtioHdr{flags: virtioNeedsCsum, gsoSize: uint16(mss)}
 	if v6 {
 		h.csumStart = 40
@@ -221,14 +209,19 @@ func TestFinishCsum(t *testing.T) {
 	}
 }
 
-func TestSplitAllocs(t *testing.T) {
-	pkt, h := superPacket(t, false, true, make([]byte, 60000), 1398)
-	bufs := make([][]byte, 64)
+// splitBufs is room for split's output: 64 segments of up to 64 KiB after
+// 32 bytes of headroom, their sizes, and its scratch.
+func splitBufs() (bufs [][]byte, sizes []int, scratch []byte) {
+	bufs = make([][]byte, 64)
 	for i := range bufs {
 		bufs[i] = make([]byte, 32+65535)
 	}
-	sizes := make([]int, 64)
-	scratch := make([]byte, 256)
+	return bufs, make([]int, 64), make([]byte, 256)
+}
+
+func TestSplitAllocs(t *testing.T) {
+	pkt, h := superPacket(t, false, true, make([]byte, 60000), 1398)
+	bufs, sizes, scratch := splitBufs()
 	work := append([]byte(nil), pkt...)
 	if a := testing.AllocsPerRun(50, func() {
 		copy(work, pkt)
@@ -241,12 +234,7 @@ func TestSplitAllocs(t *testing.T) {
 func BenchmarkSplitTCP64K(b *testing.B) {
 	t := &testing.T{}
 	pkt, h := superPacket(t, false, true, make([]byte, 64000), 1398)
-	bufs := make([][]byte, 64)
-	for i := range bufs {
-		bufs[i] = make([]byte, 32+65535)
-	}
-	sizes := make([]int, 64)
-	scratch := make([]byte, 256)
+	bufs, sizes, scratch := splitBufs()
 	work := append([]byte(nil), pkt...)
 	b.SetBytes(int64(len(pkt)))
 	b.ReportAllocs()

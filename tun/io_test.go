@@ -19,6 +19,26 @@ func configured(t testing.TB, letter string) (*Device, string) {
 	t.Helper()
 	name := devName(letter)
 	d := createTUN(t, name, 1420)
+	configureTest(t, d, name)
+	return d, name
+}
+
+// dialUDP connects a UDP socket to addr (routed into the test's TUN) and
+// closes it at cleanup.
+func dialUDP(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// configureTest gives d (named name) the test's address and route, and a
+// read deadline that turns a lost packet into a failure instead of a hang.
+func configureTest(t testing.TB, d *Device, name string) {
+	t.Helper()
 	skipped, err := Configure(name, NetConfig{Addr: mustPrefix("10.5.3.0/32"), Routes: []netip.Prefix{mustPrefix("10.5.0.0/16")}})
 	if err != nil || len(skipped) > 0 {
 		t.Fatalf("Configure: %q, %v", skipped, err)
@@ -26,18 +46,13 @@ func configured(t testing.TB, letter string) (*Device, string) {
 	if err := d.file.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	return d, name
 }
 
 func TestReadFromSocket(t *testing.T) {
 	inThrowawayNetns(t)
 	dev, _ := configured(t, "i")
 
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	payload := []byte("hello through the tun")
 	if _, err := conn.Write(payload); err != nil {
 		t.Fatal(err)
@@ -89,13 +104,9 @@ func TestWriteToSocket(t *testing.T) {
 		SrcIP: net.IPv4(10, 5, 9, 9).To4(), DstIP: net.IPv4(10, 5, 3, 0).To4()}
 	udp := &layers.UDP{SrcPort: 5555, DstPort: 4001}
 	udp.SetNetworkLayerForChecksum(ip)
-	sb := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		ip, udp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
+	pkt := serialize(t, ip, udp, gopacket.Payload(payload))
 	buf := make([]byte, headroom+65535)
-	n := copy(buf[headroom:], sb.Bytes())
+	n := copy(buf[headroom:], pkt)
 	if _, err := dev.Write([][]byte{buf[:headroom+n]}, headroom); err != nil {
 		t.Fatalf("Write: %v", err)
 	}

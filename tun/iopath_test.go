@@ -135,11 +135,7 @@ func exchange(t *testing.T, dev *Device) {
 		}
 	}
 
-	conn, err := net.Dial("udp4", "10.5.9.9:4003")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4003")
 	for i := 0; i < 20; i++ {
 		fmt.Fprintf(conn, "from the socket %02d", i)
 	}
@@ -251,8 +247,9 @@ func mmsg(fd, n, size int) func() {
 	}
 }
 
-// TestCloseWakesReadOnEachPath: Close ends a Read blocked on an idle TUN on
-// both paths.
+// TestCloseWakesReadOnEachPath: Close ends a Read blocked on an idle TUN,
+// returns nil when called again, and Read and Write fail after it, on both
+// paths.
 func TestCloseWakesReadOnEachPath(t *testing.T) {
 	forEachPath(t, func(t *testing.T, opts Options) {
 		inThrowawayNetns(t)
@@ -281,6 +278,9 @@ func TestCloseWakesReadOnEachPath(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("Close did not wake the blocked Read")
+		}
+		if err := dev.Close(); err != nil {
+			t.Errorf("second Close: %v, want nil", err)
 		}
 		if _, err := dev.Write(udpBatch(t, 1, 9, 10), headroom); err == nil {
 			t.Error("Write after Close succeeded")

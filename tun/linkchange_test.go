@@ -1,10 +1,7 @@
 package tun
 
 import (
-	"errors"
-	"net"
 	"net/netip"
-	"os"
 	"reflect"
 	"runtime"
 	"testing"
@@ -48,11 +45,7 @@ func TestSurvivesLinkChanges(t *testing.T) {
 		t.Errorf("%T has an Events method: nothing reads it, so it must not exist", b)
 	}
 	// Read still works...
-	conn, err := net.Dial("udp4", "10.5.9.9:4000")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialUDP(t, "10.5.9.9:4000")
 	if _, err := conn.Write([]byte("after the flips")); err != nil {
 		t.Fatal(err)
 	}
@@ -78,36 +71,5 @@ func TestSurvivesLinkChanges(t *testing.T) {
 	bufs2 := udpBatch(t, 1, port, 100)
 	if _, err := b.Write(bufs2, headroom); err != nil {
 		t.Fatalf("Write after link changes: %v", err)
-	}
-}
-
-// TestCloseWakesRead: Close ends a Read blocked on an idle TUN, returns nil
-// when called again, and Read and Write fail after it.
-func TestCloseWakesRead(t *testing.T) {
-	inThrowawayNetns(t)
-	dev := createTUN(t, devName("k"), 0) // down: the kernel sends nothing into it
-	bufs, sizes := readBufs(dev)
-	done := make(chan error, 1)
-	go func() {
-		_, err := dev.Read(bufs, sizes, headroom)
-		done <- err
-	}()
-	time.Sleep(50 * time.Millisecond) // usually lets Read block first; the test holds either way
-	if err := dev.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, os.ErrClosed) {
-			t.Errorf("blocked Read returned %v, want os.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Close did not wake the blocked Read")
-	}
-	if err := dev.Close(); err != nil {
-		t.Errorf("second Close: %v, want nil", err)
-	}
-	if _, err := dev.Write(udpBatch(t, 1, 9, 10), headroom); err == nil {
-		t.Error("Write after Close succeeded")
 	}
 }

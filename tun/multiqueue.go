@@ -48,10 +48,7 @@ func CreateQueues(name string, mtu, n int, opts Options) ([]*Device, error) {
 		}
 		return []*Device{d}, nil
 	}
-	if err := checkName(name); err != nil {
-		return nil, err
-	}
-	if err := checkMTU("mtu", mtu); err != nil {
+	if err := checkCreate(name, mtu); err != nil {
 		return nil, err
 	}
 	existing, err := existingTUN(name)

@@ -137,13 +137,9 @@ func TestQueuesEachWrites(t *testing.T) {
 			SrcIP: net.IPv4(10, 5, 9, 9).To4(), DstIP: net.IPv4(10, 5, 3, 0).To4()}
 		udp := &layers.UDP{SrcPort: layers.UDPPort(5000 + q), DstPort: 4001}
 		udp.SetNetworkLayerForChecksum(ip)
-		sb := gopacket.NewSerializeBuffer()
-		if err := gopacket.SerializeLayers(sb, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-			ip, udp, gopacket.Payload("from a queue")); err != nil {
-			t.Fatal(err)
-		}
+		pkt := serialize(t, ip, udp, gopacket.Payload("from a queue"))
 		buf := make([]byte, headroom+65535)
-		n := copy(buf[headroom:], sb.Bytes())
+		n := copy(buf[headroom:], pkt)
 		if _, err := d.Write([][]byte{buf[:headroom+n]}, headroom); err != nil {
 			t.Fatalf("queue %d: Write: %v", q, err)
 		}

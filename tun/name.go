@@ -21,6 +21,14 @@ func checkName(name string) error {
 	return nil
 }
 
+// checkCreate checks the arguments of the Create functions.
+func checkCreate(name string, mtu int) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	return checkMTU("mtu", mtu)
+}
+
 // checkMTU accepts 0 (keep what the link has) or a value the kernel takes.
 func checkMTU(field string, mtu int) error {
 	if mtu != 0 && (mtu < 68 || mtu > 65535) {

@@ -1,10 +1,8 @@
 package tun
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
-	"time"
 )
 
 // paths are the device's two I/O paths, for tests and benchmarks that run
@@ -51,12 +49,6 @@ func configuredWith(t testing.TB, letter string, opts Options) (*Device, string)
 	if !opts.IOUring && !strings.HasPrefix(path, IOPathSyscalls) {
 		t.Fatalf("IOPath %q with IOUring off", path)
 	}
-	skipped, err := Configure(name, NetConfig{Addr: mustPrefix("10.5.3.0/32"), Routes: []netip.Prefix{mustPrefix("10.5.0.0/16")}})
-	if err != nil || len(skipped) > 0 {
-		t.Fatalf("Configure: %q, %v", skipped, err)
-	}
-	if err := d.file.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	configureTest(t, d, name)
 	return d, name
 }

@@ -5,12 +5,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 // devName is unique per test process and letter, as other engineers run
@@ -41,14 +42,8 @@ func createTUN(t testing.TB, name string, mtu int) *Device {
 	return dev
 }
 
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
+// run is netnstest.Output: a command's output, or the test fails.
+func run(t *testing.T, name string, args ...string) string { return netnstest.Output(t, name, args...) }
 
 func TestCreateHasOffloads(t *testing.T) {
 	inThrowawayNetns(t)

@@ -29,11 +29,7 @@ func craftUDP(t testing.TB, port uint16, id uint16, payload []byte, mode csumMod
 		SrcIP: net.IPv4(10, 5, 9, 9), DstIP: net.IPv4(10, 5, 3, 0)}
 	udp := &layers.UDP{SrcPort: 40000, DstPort: layers.UDPPort(port)}
 	udp.SetNetworkLayerForChecksum(ip)
-	buf := gopacket.NewSerializeBuffer()
-	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ip, udp, gopacket.Payload(payload)); err != nil {
-		t.Fatal(err)
-	}
-	pkt := append([]byte(nil), buf.Bytes()...)
+	pkt := serialize(t, ip, udp, gopacket.Payload(payload))
 	switch mode {
 	case csumPartial:
 		binary.BigEndian.PutUint16(pkt[26:], csumFold(pseudoSum(pkt[12:16], pkt[16:20], 17, len(pkt)-20)))
@@ -171,22 +167,7 @@ func tcpConnect(t *testing.T, dev *Device, port uint16) (net.Conn, uint32, uint3
 		t.Fatal(err)
 	}
 	bufs, sizes := readBufs(dev)
-	var sa *layers.TCP
-	for tries := 0; tries < 20 && sa == nil; tries++ {
-		n, err := dev.Read(bufs, sizes, headroom)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i < n; i++ {
-			p := gopacket.NewPacket(bufs[i][headroom:headroom+sizes[i]], layers.LayerTypeIPv4, gopacket.Default)
-			if tcp, ok := p.Layer(layers.LayerTypeTCP).(*layers.TCP); ok && tcp.SYN && tcp.ACK {
-				sa = tcp
-			}
-		}
-	}
-	if sa == nil {
-		t.Fatal("no SYN-ACK")
-	}
+	sa := readSynAck(t, dev, bufs, sizes)
 	seq, ack := uint32(1001), sa.Seq+1
 	if _, err := dev.Write(headroomed(craftTCP(t, port, seq, ack, false, false, nil, false)), headroom); err != nil {
 		t.Fatal(err)

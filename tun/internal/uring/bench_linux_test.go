@@ -6,9 +6,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/tun/internal/flood"
 )
 
 // The benchmarks count packets as ops: run them with -benchtime=Nx (say
@@ -16,52 +17,21 @@ import (
 // packet rate, the CPU time of this process (getrusage: user + system, all
 // threads) per packet, and the share of packets lost.
 
-// cpuTime is this process's user + system CPU time.
-func cpuTime(b *testing.B) time.Duration {
-	var ru unix.Rusage
-	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-type meter struct {
-	b     *testing.B
-	start time.Time
-	cpu   time.Duration
-}
-
-func startMeter(b *testing.B) *meter {
-	b.ResetTimer()
-	return &meter{b: b, start: time.Now(), cpu: cpuTime(b)}
-}
-
-// stop reports kpps and CPU µs per packet for pkts packets.
-func (m *meter) stop(pkts int) {
-	m.b.StopTimer()
-	wall, cpu := time.Since(m.start), cpuTime(m.b)-m.cpu
-	m.b.ReportMetric(float64(pkts)/wall.Seconds()/1e3, "kpps")
-	m.b.ReportMetric(float64(cpu.Microseconds())/float64(pkts), "cpu-µs/pkt")
-}
-
 // readFlood drains a TUN flooded by the flood child with read, which must
 // return how many packets it got (blocking until at least one), and reports
 // the drop rate at the TUN beside rate and CPU.
 func readFlood(b *testing.B, read func(tt *testTUN, rc syscall.RawConn) int) {
 	inThrowawayNetns(b)
 	tt := newTUN(b)
-	rc, err := tt.f.SyscallConn()
-	if err != nil {
-		b.Fatal(err)
-	}
+	rc := tt.rawConn(b)
 	startFlood(b)
 	before := tt.stats(b)
-	m := startMeter(b)
+	m := flood.StartMeter(b)
 	got := 0
 	for got < b.N {
 		got += read(tt, rc)
 	}
-	m.stop(got)
+	m.Stop(got)
 	after := tt.stats(b)
 	taken, dropped := after.TxPackets-before.TxPackets, after.TxDropped-before.TxDropped
 	b.ReportMetric(100*float64(dropped)/float64(taken+dropped), "drop-%")
@@ -150,12 +120,12 @@ func writeFlood(b *testing.B, write func(fd int, frames [][]byte) int) {
 		udpFrame(frames[i], peerIP, tunIP, 5555, writePort, payload)
 	}
 	before := udpDelivered(b)
-	m := startMeter(b)
+	m := flood.StartMeter(b)
 	done := 0
 	for done < b.N {
 		done += write(tt.fd, frames[:min(len(frames), b.N-done)])
 	}
-	m.stop(done)
+	m.Stop(done)
 	delivered := udpDelivered(b) - before
 	b.ReportMetric(100*(1-float64(delivered)/float64(done)), "lost-%")
 }

@@ -8,12 +8,16 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"syscall"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/netns/netnstest"
+	"github.com/feltnet/felt/tun/internal/flood"
 )
 
 // Addresses inside the throwaway namespace: the TUN holds tunIP; peerIP is
@@ -48,8 +52,7 @@ func TestMain(m *testing.M) {
 func child(mode string) int {
 	switch mode {
 	case "flood":
-		flood(os.Getenv("FELT_URING_DST"))
-		return 0
+		return flood.Child(os.Getenv("FELT_URING_DST"), payloadLen)
 	case "seccomp-eperm", "seccomp-enosys":
 		errno := unix.EPERM
 		if mode == "seccomp-enosys" {
@@ -126,39 +129,11 @@ func startChild(t testing.TB, mode string, env ...string) *exec.Cmd {
 	return cmd
 }
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to create a network namespace and a TUN")
-	}
-}
+func needRoot(t testing.TB) { netnstest.NeedRoot(t) }
 
-// inThrowawayNetns moves the test's goroutine, locked to its OS thread, into
-// a new unnamed network namespace until the test ends; it and everything in
-// it vanish with the thread's last reference, also if the test binary dies.
-func inThrowawayNetns(t testing.TB) {
-	t.Helper()
-	needRoot(t)
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("open own netns: %v", err)
-	}
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		orig.Close()
-		runtime.UnlockOSThread()
-		t.Fatalf("unshare netns: %v", err)
-	}
-	t.Cleanup(func() {
-		defer orig.Close()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			t.Errorf("restore netns: %v", err) // stay locked: the thread dies with the goroutine
-			return
-		}
-		runtime.UnlockOSThread()
-	})
-}
+// inThrowawayNetns moves the test's goroutine into a throwaway network
+// namespace until the test ends (netnstest.Enter).
+func inThrowawayNetns(t testing.TB) { netnstest.Enter(t) }
 
 // testTUN is a TUN opened as felt opens it: IFF_VNET_HDR with checksum and
 // TSO offloads, non-blocking, in the netpoller, holding tunIP/24, up.
@@ -166,6 +141,16 @@ type testTUN struct {
 	name string
 	fd   int      // the raw fd (never f.Fd(), which would make it blocking)
 	f    *os.File // owns fd
+}
+
+// rawConn is the TUN file's syscall.RawConn, for ReadConn.
+func (tt *testTUN) rawConn(t testing.TB) syscall.RawConn {
+	t.Helper()
+	rc, err := tt.f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rc
 }
 
 func newTUN(t testing.TB) *testTUN {
@@ -279,14 +264,7 @@ func ipUDPHeader(h []byte, src, dst [4]byte, sport, dport uint16, payloadLen int
 	h[10], h[11] = 0, 0
 	copy(h[12:16], src[:])
 	copy(h[16:20], dst[:])
-	var sum uint32
-	for i := 0; i < 20; i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(h[i:]))
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	binary.BigEndian.PutUint16(h[10:], ^uint16(sum))
+	binary.BigEndian.PutUint16(h[10:], encaptest.Checksum(h[:20]))
 	u := h[20:]
 	binary.BigEndian.PutUint16(u[0:], sport)
 	binary.BigEndian.PutUint16(u[2:], dport)
@@ -330,43 +308,10 @@ func (s *mmsgSender) send(n int) (int, error) {
 	}
 }
 
-// flood is the child that sends 64-byte IPv4 packets (payloadLen-byte
-// datagrams) to dst as fast as sendmmsg goes, until it is killed.
-func flood(dst string) {
-	addr, err := net.ResolveUDPAddr("udp4", dst)
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	if err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	if err := unix.Connect(fd, &unix.SockaddrInet4{Addr: [4]byte(addr.IP.To4()), Port: addr.Port}); err != nil {
-		fmt.Println(err)
-		os.Exit(2)
-	}
-	s := newMmsgSender(fd, 64, payloadLen)
-	for seq := uint32(0); ; seq++ {
-		if _, err := s.send(64); err != nil && err != unix.ENOBUFS && err != unix.EAGAIN {
-			fmt.Println("sendmmsg:", err)
-			os.Exit(2)
-		}
-	}
-}
-
-// startFlood starts the flood child in the calling thread's namespace and
-// stops it at cleanup.
+// startFlood starts the flood child (payloadLen-byte datagrams to peerIP,
+// routed into the TUN) in the calling thread's namespace and stops it at
+// cleanup.
 func startFlood(t testing.TB) {
 	t.Helper()
-	cmd := startChild(t, "flood", fmt.Sprintf("FELT_URING_DST=%d.%d.%d.%d:9999", peerIP[0], peerIP[1], peerIP[2], peerIP[3]))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	time.Sleep(100 * time.Millisecond) // let it reach full speed
+	flood.Start(t, startChild(t, "flood", fmt.Sprintf("FELT_URING_DST=%d.%d.%d.%d:9999", peerIP[0], peerIP[1], peerIP[2], peerIP[3])))
 }

@@ -146,39 +146,7 @@ func (r *Ring) readOnce(fd uintptr) bool {
 // returns and must be heap memory. Every packet must be non-empty. A call
 // allocates nothing.
 func (r *Ring) Write(fd int, pkts [][]byte, res []int) (int, error) {
-	if err := r.acquire(); err != nil {
-		return 0, err
-	}
-	defer r.release()
-	if res != nil && len(res) < len(pkts) {
-		return 0, fmt.Errorf("uring: write: len(res) %d: must be 0 (nil) or at least len(pkts) %d", len(res), len(pkts))
-	}
-	for i, p := range pkts {
-		if len(p) == 0 || len(p) > math.MaxInt32 {
-			return 0, fmt.Errorf("uring: write: len(pkts[%d]) %d: must be between 1 and %d", i, len(p), math.MaxInt32)
-		}
-	}
-	n := 0
-	var first error
-	for start := 0; start < len(pkts); start += int(r.entries) {
-		end := min(start+int(r.entries), len(pkts))
-		for i := start; i < end; i++ {
-			p := pkts[i]
-			r.prep(opWrite, fd, unsafe.Pointer(unsafe.SliceData(p)), uint32(len(p)), 0, uint64(i-start))
-		}
-		if err := r.submitAndWait(end - start); err != nil {
-			return n, err
-		}
-		for i := start; i < end; i++ {
-			got := r.res[i-start]
-			if res != nil {
-				res[i] = int(got)
-			}
-			n, first = tally(got, len(pkts[i]), n, first)
-		}
-	}
-	runtime.KeepAlive(pkts)
-	return n, first
+	return writeAll(r, writeOp, fd, pkts, res, writeEntry)
 }
 
 // MaxIovecs bounds the iovecs of one Writev packet (the kernel's IOV_MAX).
@@ -195,16 +163,51 @@ const MaxIovecs = 1024
 // heap memory. Every packet needs 1 to MaxIovecs iovecs. A call allocates
 // nothing.
 func (r *Ring) Writev(fd int, pkts [][]unix.Iovec, res []int) (int, error) {
+	return writeAll(r, writevOp, fd, pkts, res, writevEntry)
+}
+
+// writeKind is what Write and Writev differ in: the opcode, names for
+// errors, and the most a packet's sqe length (bytes or iovecs) may be.
+type writeKind struct {
+	op         uint8
+	name, unit string
+	max        int
+}
+
+var (
+	writeOp  = writeKind{op: opWrite, name: "write", max: math.MaxInt32}
+	writevOp = writeKind{op: opWritev, name: "writev", unit: " iovecs", max: MaxIovecs}
+)
+
+// writeEntry is a WRITE's buffer: the packet's bytes.
+func writeEntry(p []byte) (addr unsafe.Pointer, n, size int) {
+	return unsafe.Pointer(unsafe.SliceData(p)), len(p), len(p)
+}
+
+// writevEntry is a WRITEV's buffer: the iovec array, and the packet's size
+// is the sum of its iovecs.
+func writevEntry(iov []unix.Iovec) (addr unsafe.Pointer, n, size int) {
+	for _, v := range iov {
+		size += int(v.Len)
+	}
+	return unsafe.Pointer(unsafe.SliceData(iov)), len(iov), size
+}
+
+// writeAll is Write and Writev: it checks the arguments, then submits one
+// op per packet, in chunks of the ring's size, each chunk one
+// io_uring_enter. entry gives a packet's sqe address and length and the
+// bytes a whole write returns.
+func writeAll[P any](r *Ring, k writeKind, fd int, pkts []P, res []int, entry func(P) (unsafe.Pointer, int, int)) (int, error) {
 	if err := r.acquire(); err != nil {
 		return 0, err
 	}
 	defer r.release()
 	if res != nil && len(res) < len(pkts) {
-		return 0, fmt.Errorf("uring: writev: len(res) %d: must be 0 (nil) or at least len(pkts) %d", len(res), len(pkts))
+		return 0, fmt.Errorf("uring: %s: len(res) %d: must be 0 (nil) or at least len(pkts) %d", k.name, len(res), len(pkts))
 	}
-	for i, iov := range pkts {
-		if len(iov) == 0 || len(iov) > MaxIovecs {
-			return 0, fmt.Errorf("uring: writev: len(pkts[%d]) %d iovecs: must be between 1 and %d", i, len(iov), MaxIovecs)
+	for i, p := range pkts {
+		if _, l, _ := entry(p); l == 0 || l > k.max {
+			return 0, fmt.Errorf("uring: %s: len(pkts[%d]) %d%s: must be between 1 and %d", k.name, i, l, k.unit, k.max)
 		}
 	}
 	n := 0
@@ -212,8 +215,8 @@ func (r *Ring) Writev(fd int, pkts [][]unix.Iovec, res []int) (int, error) {
 	for start := 0; start < len(pkts); start += int(r.entries) {
 		end := min(start+int(r.entries), len(pkts))
 		for i := start; i < end; i++ {
-			iov := pkts[i]
-			r.prep(opWritev, fd, unsafe.Pointer(unsafe.SliceData(iov)), uint32(len(iov)), 0, uint64(i-start))
+			addr, l, _ := entry(pkts[i])
+			r.prep(k.op, fd, addr, uint32(l), 0, uint64(i-start))
 		}
 		if err := r.submitAndWait(end - start); err != nil {
 			return n, err
@@ -223,11 +226,8 @@ func (r *Ring) Writev(fd int, pkts [][]unix.Iovec, res []int) (int, error) {
 			if res != nil {
 				res[i] = int(got)
 			}
-			total := 0
-			for _, v := range pkts[i] {
-				total += int(v.Len)
-			}
-			n, first = tally(got, total, n, first)
+			_, _, size := entry(pkts[i])
+			n, first = tally(got, size, n, first)
 		}
 	}
 	runtime.KeepAlive(pkts)

@@ -57,10 +57,7 @@ func makeBufs(n, size int) ([][]byte, []int) {
 func TestReadBatches(t *testing.T) {
 	inThrowawayNetns(t)
 	tt := newTUN(t)
-	rc, err := tt.f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := tt.rawConn(t)
 	r := newRing(t, 16) // 64 buffers take four enters
 	s := sender(t, 100)
 	bufs, sizes := makeBufs(64, 2048)
@@ -127,10 +124,7 @@ func TestReadBatches(t *testing.T) {
 func TestReadConnWaitsAndCloses(t *testing.T) {
 	inThrowawayNetns(t)
 	tt := newTUN(t)
-	rc, err := tt.f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := tt.rawConn(t)
 	r, err := New(8)
 	if err != nil {
 		t.Fatal(err)
@@ -284,10 +278,7 @@ func TestZeroAllocs(t *testing.T) {
 	}
 	inThrowawayNetns(t)
 	tt := newTUN(t)
-	rc, err := tt.f.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	rc := tt.rawConn(t)
 	receiver(t) // written packets end in its queue (then are dropped): no ICMP
 	r := newRing(t, 64)
 	s := sender(t, 64)
