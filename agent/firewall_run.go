@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -17,10 +18,14 @@ import (
 // --iptables-forward-rules in the mode the network config picks, and keeps
 // them every --iptables-resync. A masquerade that cannot be set up is fatal
 // (as in flanneld); forward rules that cannot are a warning, since the
-// FORWARD policy may well be ACCEPT.
+// FORWARD policy may well be ACCEPT. With both flags off it removes what a
+// previous run left in either mode, as flanneld cleans up unconditionally.
 func (n *node) startFirewall(g *group) error {
 	fw := newFirewall(n.netCfg.EnableNFTables)
 	if !n.cfg.IPMasq && !n.cfg.ForwardRules {
+		if err := errors.Join(fw.removeOther(), fw.remove()); err != nil {
+			n.log.Warn("could not remove a previous run's firewall rules", zap.Error(err))
+		}
 		return nil
 	}
 	k := &fwKeeper{fw: fw, log: n.log.Named("firewall")}
