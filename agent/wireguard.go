@@ -131,29 +131,52 @@ func (f *wgForwarder) SetPeers(list []router.Peer) {
 	}
 }
 
-// wgPeers maps the router's peer list to wireguard-go's peers; keyOf gives
-// a subnet's public key and when its lease last changed. A lease whose key
-// is ours or another peer's is skipped and logged: one misconfigured node
-// must not stop the others' updates.
+// wgPeers maps the router's peer list to wireguard-go's peers, one per
+// public key; keyOf gives a subnet's key and when its lease last changed. A
+// key published by several leases (a node whose public IP changed keeps
+// its old lease until the TTL ends) gets all their subnets as AllowedIPs,
+// the newest lease's first, at the newest lease's endpoint, as flanneld's
+// latest event with ReplaceAllowedIPs would point it. A lease with our own
+// key is skipped and logged.
 func wgPeers(own wg.Key, list []router.Peer, keyOf func(netip.Prefix) (wg.Key, uint64), log *zap.Logger) []wg.Peer {
-	seen := make(map[wg.Key]netip.Prefix, len(list))
-	peers := make([]wg.Peer, 0, len(list))
+	type entry struct {
+		peer wg.Peer
+		seq  uint64 // of the lease whose endpoint it has
+	}
+	byKey := make(map[wg.Key]int, len(list)) // index into peers
+	peers := make([]entry, 0, len(list))
 	for _, p := range list {
-		k, _ := keyOf(p.Subnet)
+		k, seq := keyOf(p.Subnet)
 		if k == own {
 			log.Warn("peer skipped: its lease publishes this node's own public key (a copied key file?)",
 				zap.Stringer("subnet", p.Subnet), zap.Stringer("public_key", k))
 			continue
 		}
-		if other, dup := seen[k]; dup {
-			log.Warn("peer skipped: its public key is also another peer's (a copied key file?)",
-				zap.Stringer("subnet", p.Subnet), zap.Stringer("other", other), zap.Stringer("public_key", k))
+		i, dup := byKey[k]
+		if !dup {
+			byKey[k] = len(peers)
+			peers = append(peers, entry{wg.Peer{PublicKey: k, Endpoint: p.Addr, AllowedIPs: []netip.Prefix{p.Subnet}}, seq})
 			continue
 		}
-		seen[k] = p.Subnet
-		peers = append(peers, wg.Peer{PublicKey: k, Endpoint: p.Addr, AllowedIPs: []netip.Prefix{p.Subnet}})
+		e := &peers[i]
+		if seq > e.seq {
+			e.peer.Endpoint, e.seq = p.Addr, seq
+			e.peer.AllowedIPs = append([]netip.Prefix{p.Subnet}, e.peer.AllowedIPs...)
+		} else {
+			e.peer.AllowedIPs = append(e.peer.AllowedIPs, p.Subnet)
+		}
 	}
-	return peers
+	out := make([]wg.Peer, len(peers))
+	for i, e := range peers {
+		out[i] = e.peer
+		if len(e.peer.AllowedIPs) > 1 {
+			log.Info("one wireguard key in several leases (a node whose public IP changed, or a copied key file): "+
+				"all their subnets to the newest lease's endpoint",
+				zap.Stringer("public_key", e.peer.PublicKey), zap.Stringer("endpoint", e.peer.Endpoint),
+				zap.Stringers("subnets", e.peer.AllowedIPs))
+		}
+	}
+	return out
 }
 
 // SetLocal has nothing to do: the TUN's route carries the own subnet, and no
