@@ -55,7 +55,11 @@ type node struct {
 
 	// drop-in lifecycle (boot.go, firewall_run.go, tunkeep.go)
 	notify notifier
-	fw     *fwKeeper // set by run with --ip-masq or forward rules, before the keeper starts
+	ready  readiness  // what /readyz and systemd are told (boot.go)
+	fw     *fwKeeper  // set by run with --ip-masq or forward rules, before the keeper starts
+	bh     *blackhole // set by run with --ip-blackhole-route, before the keeper starts
+
+	prevSubnet netip.Prefix // subnet.env's at start: a previous run's subnet, if any
 }
 
 // assemble builds a node in order: config, external interface, the
@@ -160,6 +164,7 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 	prev := lease.Lease{}
 	if env, err := lease.ReadSubnetEnv(n.cfg.SubnetFile); err == nil {
 		prev = lease.Lease{Subnet: env.Subnet, IPv6Subnet: env.IPv6Subnet}
+		n.prevSubnet = env.Subnet
 	}
 	if n.own, err = mgr.AcquirePrev(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
 		return fmt.Errorf("acquire a subnet lease: %w", err)
@@ -174,7 +179,8 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 }
 
 // newEngine builds felt's packet engine on the plane's TUN and socket for
-// the own lease l (both families).
+// the own lease l (both families). The caller closes it: the engSlot holds
+// one engine at a time and closes a replaced one.
 func (n *node) newEngine(l lease.Lease) (*router.Engine, error) {
 	eng, err := router.New(router.Config{
 		Device:    n.plane.dev,
@@ -192,7 +198,6 @@ func (n *node) newEngine(l lease.Lease) (*router.Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	n.closers = append(n.closers, func() { eng.Close() })
 	return eng, nil
 }
 

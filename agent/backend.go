@@ -157,6 +157,8 @@ func (n *node) newForwarder() (engineView, error) {
 			return nil, err
 		}
 		slot := newEngSlot(eng, n.cfg.TUNName, n.own.Subnet, n.rebuildPlane, n.log.Named("tun"))
+		slot.pause = n.pause
+		n.closers = append(n.closers, slot.close)
 		p.tunnel, view = slot, slot
 	case wireguardBackend:
 		// wireguard's packet path is wireguard-go's: no router.Engine.

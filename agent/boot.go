@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -57,7 +58,7 @@ func (n *node) attachHealth(eng engineView) {
 	status := func() any {
 		s := n.st.status()
 		if eng != nil {
-			s.Counters = counters(eng.Stats().Snapshot())
+			s.Counters = counters(eng.Counters())
 		}
 		if n.plane.wg != nil {
 			wgStatus(n.plane.wg, &s)
@@ -147,16 +148,81 @@ func (n *node) readyWhenListed(ctx context.Context) bool {
 	return ctx.Err() == nil
 }
 
+// readiness is whether /readyz says 200: once markReady ran, while no
+// rebuild or re-acquisition is under way (pause), until the node stops.
+type readiness struct {
+	mu       sync.Mutex
+	ready    bool // markReady ran
+	paused   int  // pauses not yet resumed
+	stopping bool
+	msg      string // the ready STATUS= line
+}
+
 // markReady reports readiness: /readyz turns 200 and systemd gets READY=1.
 func (n *node) markReady() {
 	on := n.cfg.TUNName
 	if !n.plane.hasTUN() {
 		on = "no TUN"
 	}
-	msg := fmt.Sprintf("ready: subnet %s on %s, %s backend", n.own.Key(), on, n.netCfg.Backend.Type)
-	if n.health != nil {
+	msg := fmt.Sprintf("ready: subnet %s on %s, %s backend", n.st.current().Key(), on, n.netCfg.Backend.Type)
+	r := &n.ready
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return
+	}
+	r.ready, r.msg = true, msg
+	if r.paused == 0 && n.health != nil {
 		n.health.ready.Store(true)
 	}
 	n.notify.ready(msg)
-	n.log.Info("felt is ready", zap.Stringer("subnet", n.own.Key()))
+	n.log.Info("felt is ready", zap.Stringer("subnet", n.st.current().Key()))
+}
+
+// pause withdraws readiness (/readyz 503 saying why, systemd STATUS=)
+// until the returned resume is called, which restores it if the node was
+// ready and is not stopping. Pauses nest.
+func (n *node) pause(why string) (resume func()) {
+	r := &n.ready
+	r.mu.Lock()
+	r.paused++
+	n.unreadyLocked(why)
+	r.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			r.paused--
+			if r.paused > 0 || !r.ready || r.stopping {
+				return
+			}
+			if n.health != nil {
+				n.health.ready.Store(true)
+			}
+			n.notify.status(r.msg)
+		})
+	}
+}
+
+// stopping withdraws readiness for good and tells systemd STOPPING=1, as
+// soon as the node's context is done (its loops may take a while to end).
+func (n *node) stopping() {
+	r := &n.ready
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopping {
+		return
+	}
+	r.stopping = true
+	n.unreadyLocked("stopping")
+	n.notify.stopping()
+}
+
+func (n *node) unreadyLocked(why string) {
+	if n.health != nil {
+		n.health.ready.Store(false)
+		n.health.setWaiting(why)
+	}
+	n.notify.status(why)
 }

@@ -36,8 +36,11 @@ type firewall interface {
 	// removeOther deletes what the other mode left (flanneld's CleanUp of
 	// the manager it does not use), so a switch leaves no stale rules.
 	removeOther() error
+	// remove deletes all of this mode's felt chains (both flags off).
+	remove() error
 	// install flushes felt's chains and writes rs whole, in flanneld's
-	// order, in one transaction.
+	// order, in one transaction, and deletes the chain of a flag that is
+	// off (a previous run's masquerade, say).
 	install(rs ruleSet) error
 	// intact reports whether every rule of rs is in place.
 	intact(rs ruleSet) (bool, error)

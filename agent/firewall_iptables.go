@@ -142,8 +142,11 @@ func (f iptFirewall) install(rs ruleSet) error {
 			return fmt.Errorf("iptables-restore (table %s): %s: %w", table, out, err)
 		}
 	}
-	return nil
+	return removeIptChains(!rs.masq, !rs.forward)
 }
+
+// remove deletes felt's iptables chains and their jumps.
+func (iptFirewall) remove() error { return removeIptables() }
 
 // intact is flanneld's check: each chain exists and holds each rule.
 func (f iptFirewall) intact(rs ruleSet) (bool, error) {
@@ -163,15 +166,25 @@ func (iptFirewall) removeOther() error { return nftDeleteTables() }
 
 // removeIptables deletes felt's iptables chains and their jumps (for
 // nftables mode). Missing chains are fine.
-func removeIptables() error {
+func removeIptables() error { return removeIptChains(true, true) }
+
+// removeIptChains deletes the masquerade chain (nat) if masq, the forward
+// chain (filter) if forward, each with its jump. Missing chains are fine.
+func removeIptChains(masq, forward bool) error {
 	if _, err := exec.LookPath("iptables"); err != nil {
 		return nil // no iptables: nothing of it to remove
 	}
 	var errs []error
-	for _, t := range []struct{ table, from, chain, comment string }{
-		{"nat", "POSTROUTING", masqChain, "flanneld masq"},
-		{"filter", "FORWARD", fwdChain, "flanneld forward"},
+	for _, t := range []struct {
+		on                          bool
+		table, from, chain, comment string
+	}{
+		{masq, "nat", "POSTROUTING", masqChain, "flanneld masq"},
+		{forward, "filter", "FORWARD", fwdChain, "flanneld forward"},
 	} {
+		if !t.on {
+			continue
+		}
 		jump := []string{"-t", t.table, "-D", t.from, "-m", "comment", "--comment", t.comment, "-j", t.chain}
 		for i := 0; i < 10; i++ { // every copy of the jump
 			if _, err := iptables(jump...); err != nil {

@@ -137,6 +137,40 @@ func (nftFirewall) install(rs ruleSet) error {
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("nftables: set up table %s: %w", nftTable4, err)
 	}
+	return nftDeleteChains(!rs.masq, !rs.forward)
+}
+
+// remove deletes flanneld's nftables tables.
+func (nftFirewall) remove() error { return nftDeleteTables() }
+
+// nftDeleteChains deletes the postrtg chain if masq and the forward chain
+// if forward, when they exist in felt's table.
+func nftDeleteChains(masq, forward bool) error {
+	if !masq && !forward {
+		return nil
+	}
+	c, err := nftables.New()
+	if err != nil {
+		return fmt.Errorf("nftables: %w", err)
+	}
+	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	if err != nil {
+		return fmt.Errorf("nftables: list chains: %w", err)
+	}
+	del := false
+	for _, ch := range chains {
+		if ch.Table.Name == nftTable4 && (masq && ch.Name == nftPostrtg || forward && ch.Name == nftForward) {
+			c.FlushChain(ch)
+			c.DelChain(ch)
+			del = true
+		}
+	}
+	if !del {
+		return nil
+	}
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("nftables: delete a chain of a flag that is off in table %s: %w", nftTable4, err)
+	}
 	return nil
 }
 

@@ -2,9 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -16,10 +18,14 @@ import (
 // --iptables-forward-rules in the mode the network config picks, and keeps
 // them every --iptables-resync. A masquerade that cannot be set up is fatal
 // (as in flanneld); forward rules that cannot are a warning, since the
-// FORWARD policy may well be ACCEPT.
+// FORWARD policy may well be ACCEPT. With both flags off it removes what a
+// previous run left in either mode, as flanneld cleans up unconditionally.
 func (n *node) startFirewall(g *group) error {
 	fw := newFirewall(n.netCfg.EnableNFTables)
 	if !n.cfg.IPMasq && !n.cfg.ForwardRules {
+		if err := errors.Join(fw.removeOther(), fw.remove()); err != nil {
+			n.log.Warn("could not remove a previous run's firewall rules", zap.Error(err))
+		}
 		return nil
 	}
 	k := &fwKeeper{fw: fw, log: n.log.Named("firewall")}
@@ -44,40 +50,95 @@ func (n *node) startFirewall(g *group) error {
 // the own subnet, so that traffic to an address no container holds is
 // dropped here instead of following the default route (flanneld adds it
 // on the first resync tick; felt adds it at once, then checks it every
-// --iptables-resync, and moves it when the lease changes).
+// --iptables-resync). It follows the lease: a re-acquired subnet's
+// blackhole replaces the old one (reacquired), and at start the blackhole a
+// previous run left for its subnet (subnet.env's) goes if that differs.
 func (n *node) startBlackhole(g *group) {
 	if !n.cfg.BlackholeRoute {
 		return
 	}
-	ensure := func() {
-		if err := addBlackhole(n.st.subnet()); err != nil {
-			n.log.Error("blackhole route for the own subnet", zap.Error(err))
-		}
-	}
-	ensure()
+	n.bh = &blackhole{log: n.log, installed: n.prevSubnet}
+	n.bh.ensure(n.st.subnet())
 	g.spawn("blackhole", func(ctx context.Context) error {
-		every(ctx, n.cfg.Resync, ensure)
+		every(ctx, n.cfg.Resync, func() { n.bh.ensure(n.st.subnet()) })
 		return nil
 	})
+}
+
+// blackhole keeps the blackhole route of the own subnet; ensure runs on
+// the resync and the lease keeper's goroutines, mu orders them.
+type blackhole struct {
+	log *zap.Logger
+
+	mu        sync.Mutex
+	installed netip.Prefix // the subnet whose blackhole felt added (or a previous run did)
+}
+
+// ensure makes subnet's blackhole route exist and removes the one of the
+// subnet installed before, if that differs: the old subnet may be another
+// node's now, and a blackhole for it is more specific than the Network's
+// route through the TUN.
+func (b *blackhole) ensure(subnet netip.Prefix) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old := b.installed; old.IsValid() && old != subnet {
+		if err := delBlackhole(old); err != nil {
+			b.log.Error("remove the blackhole route of the previous subnet", zap.Stringer("subnet", old), zap.Error(err))
+			return // tried again on the next resync
+		}
+		b.log.Info("removed the blackhole route of the previous subnet", zap.Stringer("subnet", old))
+	}
+	b.installed = subnet
+	if err := addBlackhole(subnet); err != nil {
+		b.log.Error("blackhole route for the own subnet", zap.Error(err))
+	}
+}
+
+// blackholeRoute is the blackhole route for subnet.
+func blackholeRoute(subnet netip.Prefix) (*netlink.Route, error) {
+	_, dst, err := net.ParseCIDR(subnet.String())
+	if err != nil {
+		return nil, err
+	}
+	return &netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE, Family: netlink.FAMILY_V4}, nil
 }
 
 // addBlackhole adds a blackhole route for subnet unless one exists (as
 // flanneld: RouteAdd, so a route of another type is never replaced).
 func addBlackhole(subnet netip.Prefix) error {
-	_, dst, err := net.ParseCIDR(subnet.String())
+	r, err := blackholeRoute(subnet)
 	if err != nil {
 		return err
 	}
-	r := netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE, Family: netlink.FAMILY_V4}
-	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, &r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
+	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
 	if err != nil {
 		return fmt.Errorf("list blackhole routes: %w", err)
 	}
 	if len(have) > 0 {
 		return nil
 	}
-	if err := netlink.RouteAdd(&r); err != nil {
-		return fmt.Errorf("add blackhole route %s: %w", dst, err)
+	if err := netlink.RouteAdd(r); err != nil {
+		return fmt.Errorf("add blackhole route %s: %w", r.Dst, err)
+	}
+	return nil
+}
+
+// delBlackhole deletes the blackhole routes for subnet (type blackhole and
+// that destination only: a route of another type for it stays); none is
+// fine.
+func delBlackhole(subnet netip.Prefix) error {
+	r, err := blackholeRoute(subnet)
+	if err != nil {
+		return err
+	}
+	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
+	if err != nil {
+		return fmt.Errorf("list blackhole routes: %w", err)
+	}
+	for i := range have {
+		if err := netlink.RouteDel(&have[i]); err != nil {
+			return fmt.Errorf("delete blackhole route %s: %w", r.Dst, err)
+		}
 	}
 	return nil
 }

@@ -113,7 +113,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 
 // collectEngine exports the packet backends' router counters.
 func (c *collector) collectEngine(ch chan<- prometheus.Metric) {
-	s := c.eng.Stats().Snapshot()
+	s := c.eng.Counters()
 	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.OutPackets), "out")
 	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.InPackets), "in")
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.OutBytes), "out")

@@ -25,6 +25,7 @@ const (
 type peer struct {
 	router.Peer
 	key wg.Key
+	seq uint64 // peerSet.seq when the lease was added or last changed
 }
 
 // rejection is why a lease is not a peer.
@@ -46,6 +47,7 @@ type peerSet struct {
 	why6     map[netip.Prefix]string      // why a lease's IPv6 side is not used, warned once
 	rejected map[netip.Prefix]rejection   // warned and counted once per lease and reason, not per event
 	counts   *ruleCounts
+	seq      uint64 // counts the leases added or changed, to order them
 
 	mu  sync.Mutex
 	own lease.Lease
@@ -122,9 +124,11 @@ func (s *peerSet) add(l lease.Lease) bool {
 	if !s.cfg.EnableIPv4 {
 		return changed6 // IPv6-only: the lease has no IPv4 side to route
 	}
-	if old, ok := s.peers[sn]; ok && old == p {
+	if old, ok := s.peers[sn]; ok && old.Peer == p.Peer && old.key == p.key {
 		return changed6
 	}
+	s.seq++
+	p.seq = s.seq
 	s.peers[sn] = p
 	fields := []zap.Field{zap.Stringer("subnet", sn), zap.Stringer("addr", p.Addr)}
 	if p.key != (wg.Key{}) {

@@ -41,9 +41,9 @@ func (n *node) run(ctx context.Context) error {
 	if n.readyWhenListed(g.ctx) {
 		n.markReady()
 	}
-	err := g.wait()
-	n.notify.stopping()
-	return err
+	<-g.ctx.Done() // SIGTERM or a failure: not ready from now on, while the loops end
+	n.stopping()
+	return g.wait()
 }
 
 // onLeases applies lease events, on the watch goroutine.
@@ -89,6 +89,7 @@ func (n *node) checkVtepMAC(peers []router.Peer) {
 // restart applies it whole rather than forwarding into a black hole.
 func (n *node) reacquired(l lease.Lease) error {
 	n.log.Warn("subnet lease changed", zap.Stringer("subnet", l.Subnet), zap.Stringer("ipv6_subnet", l.IPv6Subnet), zap.Time("expires", l.Expiration))
+	defer n.pause("applying the re-acquired lease " + l.Key().String())()
 	n.peers.setOwn(l)
 	n.watcher.SetOwn(l.Key())
 	if l.Subnet.IsValid() {
@@ -102,6 +103,9 @@ func (n *node) reacquired(l lease.Lease) error {
 		if err := n.fw.setSubnet(l.Subnet); err != nil {
 			n.log.Error("move the firewall rules to the new subnet", zap.Error(err))
 		}
+	}
+	if n.bh != nil {
+		n.bh.ensure(l.Subnet)
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ func removeStaleTUN(name string, log *zap.Logger) error {
 
 // engineView is what /metrics and /status read of the packet path.
 type engineView interface {
-	Stats() *router.Stats
+	Counters() router.Snapshot
 	Table() *router.Table
 }
 
@@ -81,14 +81,16 @@ type engineView interface {
 type engSlot struct {
 	log     *zap.Logger
 	tun     string
-	rebuild func() (*router.Engine, error) // a new TUN, socket and engine
+	rebuild func() (*router.Engine, error)   // a new TUN, socket and engine
+	pause   func(why string) (resume func()) // withdraws readiness during a rebuild; nil: none
 
 	mu     sync.Mutex
 	cur    *router.Engine
 	peers  []router.Peer
 	local  netip.Prefix
 	local6 netip.Prefix
-	framer router.Framer // nil: the one the engine was built with
+	framer router.Framer   // nil: the one the engine was built with
+	past   router.Snapshot // the totals of the engines replaced so far
 }
 
 func newEngSlot(eng *router.Engine, tunName string, local netip.Prefix, rebuild func() (*router.Engine, error), log *zap.Logger) *engSlot {
@@ -133,17 +135,39 @@ func (s *engSlot) SetLocal6(l netip.Prefix) {
 	s.cur.SetLocal6(l)
 }
 
-// Stats and Table are the current engine's: counters start again from zero
-// after a TUN was recreated.
-func (s *engSlot) Stats() *router.Stats { return s.current().Stats() }
+// Counters are the current engine's plus those of the engines it replaced,
+// so that /status and /metrics count on across a recreated TUN.
+func (s *engSlot) Counters() router.Snapshot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return addSnapshots(s.past, s.cur.Stats().Snapshot())
+}
+
 func (s *engSlot) Table() *router.Table { return s.current().Table() }
 
+// close closes the current engine (the earlier ones were closed when they
+// were replaced).
+func (s *engSlot) close() { s.current().Close() }
+
+func addSnapshots(a, b router.Snapshot) router.Snapshot {
+	a.OutPackets += b.OutPackets
+	a.OutBytes += b.OutBytes
+	a.InPackets += b.InPackets
+	a.InBytes += b.InBytes
+	a.ReadErrors += b.ReadErrors
+	for i := range a.Drops {
+		a.Drops[i] += b.Drops[i]
+	}
+	return a
+}
+
 // Run runs the engine; when it stops because its TUN is gone (deleted with
-// `ip link del`), Run builds a new TUN, socket and engine and goes on. Any
-// other failure is returned.
+// `ip link del`), Run builds a new TUN, socket and engine and goes on, not
+// ready meanwhile. Any other failure is returned.
 func (s *engSlot) Run(ctx context.Context) error {
 	for {
-		err := s.current().Run(ctx)
+		old := s.current()
+		err := old.Run(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -154,11 +178,17 @@ func (s *engSlot) Run(ctx context.Context) error {
 			return err
 		}
 		s.log.Warn("the TUN device was deleted; recreating it", zap.String("tun", s.name()), zap.NamedError("cause", err))
+		resume := func() {}
+		if s.pause != nil {
+			resume = s.pause("recreating the deleted TUN " + s.name())
+		}
 		eng, rerr := s.rebuild()
 		if rerr != nil {
 			return fmt.Errorf("recreate the deleted TUN: %w (after: %v)", rerr, err)
 		}
+		old.Close() // Run closed its devices already; nothing refers to it after this
 		s.mu.Lock()
+		s.past = addSnapshots(s.past, old.Stats().Snapshot()) // its loops have ended: final
 		s.cur = eng
 		eng.SetLocal(s.local)
 		if s.local6.IsValid() {
@@ -173,6 +203,7 @@ func (s *engSlot) Run(ctx context.Context) error {
 		if ferr != nil {
 			return fmt.Errorf("recreate the deleted TUN: %w", ferr)
 		}
+		resume()
 		s.log.Info("TUN recreated; forwarding again", zap.String("tun", s.name()))
 	}
 }

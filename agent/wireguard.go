@@ -96,6 +96,13 @@ func (s *peerSet) wireguardPeer(p peer, a lease.Attrs) (peer, *rejection) {
 // key returns the wireguard public key of the peer for subnet sn.
 func (s *peerSet) key(sn netip.Prefix) wg.Key { return s.peers[sn].key }
 
+// wgOf returns the wireguard public key of the peer for subnet sn and when
+// its lease was last added or changed (a count: higher is more recent).
+func (s *peerSet) wgOf(sn netip.Prefix) (wg.Key, uint64) {
+	p := s.peers[sn]
+	return p.key, p.seq
+}
+
 // wgForwarder is the wireguard backend as the node's forwarder: Run waits,
 // SetPeers reprograms wireguard-go's peers.
 type wgForwarder struct {
@@ -116,31 +123,60 @@ func (f *wgForwarder) Run(ctx context.Context) error {
 }
 
 // SetPeers makes wireguard-go's peers those of list, keys taken from the
-// peer set list was made from (on the same goroutine). A lease whose key is
-// ours or another peer's is skipped and logged: one misconfigured node must
-// not stop the others' updates.
+// peer set list was made from (on the same goroutine).
 func (f *wgForwarder) SetPeers(list []router.Peer) {
-	own := f.dev.PublicKey()
-	seen := make(map[wg.Key]netip.Prefix, len(list))
-	peers := make([]wg.Peer, 0, len(list))
-	for _, p := range list {
-		k := f.peers.key(p.Subnet)
-		if k == own {
-			f.log.Warn("peer skipped: its lease publishes this node's own public key (a copied key file?)",
-				zap.Stringer("subnet", p.Subnet), zap.Stringer("public_key", k))
-			continue
-		}
-		if other, dup := seen[k]; dup {
-			f.log.Warn("peer skipped: its public key is also another peer's (a copied key file?)",
-				zap.Stringer("subnet", p.Subnet), zap.Stringer("other", other), zap.Stringer("public_key", k))
-			continue
-		}
-		seen[k] = p.Subnet
-		peers = append(peers, wg.Peer{PublicKey: k, Endpoint: p.Addr, AllowedIPs: []netip.Prefix{p.Subnet}})
-	}
+	peers := wgPeers(f.dev.PublicKey(), list, f.peers.wgOf, f.log)
 	if err := f.dev.SetPeers(peers); err != nil {
 		f.log.Error("wireguard peers not updated", zap.Error(err))
 	}
+}
+
+// wgPeers maps the router's peer list to wireguard-go's peers, one per
+// public key; keyOf gives a subnet's key and when its lease last changed. A
+// key published by several leases (a node whose public IP changed keeps
+// its old lease until the TTL ends) gets all their subnets as AllowedIPs,
+// the newest lease's first, at the newest lease's endpoint, as flanneld's
+// latest event with ReplaceAllowedIPs would point it. A lease with our own
+// key is skipped and logged.
+func wgPeers(own wg.Key, list []router.Peer, keyOf func(netip.Prefix) (wg.Key, uint64), log *zap.Logger) []wg.Peer {
+	type entry struct {
+		peer wg.Peer
+		seq  uint64 // of the lease whose endpoint it has
+	}
+	byKey := make(map[wg.Key]int, len(list)) // index into peers
+	peers := make([]entry, 0, len(list))
+	for _, p := range list {
+		k, seq := keyOf(p.Subnet)
+		if k == own {
+			log.Warn("peer skipped: its lease publishes this node's own public key (a copied key file?)",
+				zap.Stringer("subnet", p.Subnet), zap.Stringer("public_key", k))
+			continue
+		}
+		i, dup := byKey[k]
+		if !dup {
+			byKey[k] = len(peers)
+			peers = append(peers, entry{wg.Peer{PublicKey: k, Endpoint: p.Addr, AllowedIPs: []netip.Prefix{p.Subnet}}, seq})
+			continue
+		}
+		e := &peers[i]
+		if seq > e.seq {
+			e.peer.Endpoint, e.seq = p.Addr, seq
+			e.peer.AllowedIPs = append([]netip.Prefix{p.Subnet}, e.peer.AllowedIPs...)
+		} else {
+			e.peer.AllowedIPs = append(e.peer.AllowedIPs, p.Subnet)
+		}
+	}
+	out := make([]wg.Peer, len(peers))
+	for i, e := range peers {
+		out[i] = e.peer
+		if len(e.peer.AllowedIPs) > 1 {
+			log.Info("one wireguard key in several leases (a node whose public IP changed, or a copied key file): "+
+				"all their subnets to the newest lease's endpoint",
+				zap.Stringer("public_key", e.peer.PublicKey), zap.Stringer("endpoint", e.peer.Endpoint),
+				zap.Stringers("subnets", e.peer.AllowedIPs))
+		}
+	}
+	return out
 }
 
 // SetLocal has nothing to do: the TUN's route carries the own subnet, and no

@@ -62,3 +62,55 @@ func TestWireGuardKeyFile(t *testing.T) {
 		t.Fatalf("WIREGUARD_KEY_FILE ignored: %s", got)
 	}
 }
+
+// TestWireGuardOneKeyTwoLeases: a node whose public IP changed but kept its
+// key has a new lease while its old one lives until its TTL. Both subnets
+// go to one wireguard peer for that key (wireguard-go takes one peer per
+// key), at the endpoint of the lease seen last, whichever subnet sorts
+// first; a third node's peer is untouched.
+func TestWireGuardOneKeyTwoLeases(t *testing.T) {
+	own, _ := wg.GenerateKey()
+	moved, _ := wg.GenerateKey()
+	other, _ := wg.GenerateKey()
+	for _, tc := range []struct {
+		name              string
+		first, second     lease.Lease
+		wantAddr, wantNew string
+	}{
+		{"new lease sorts last",
+			wgLease("10.5.7.0/24", "192.168.1.7", moved.PublicKey(), 51820),
+			wgLease("10.5.8.0/24", "192.168.1.70", moved.PublicKey(), 51820),
+			"192.168.1.70:51820", "10.5.8.0/24"},
+		{"new lease sorts first",
+			wgLease("10.5.8.0/24", "192.168.1.8", moved.PublicKey(), 51820),
+			wgLease("10.5.7.0/24", "192.168.1.80", moved.PublicKey(), 51820),
+			"192.168.1.80:51820", "10.5.7.0/24"},
+	} {
+		s := newPeerSet(testNetConfig(t, "wireguard"), lease.Lease{}, zap.NewNop())
+		third := wgLease("10.5.9.0/24", "192.168.1.9", other.PublicKey(), 51820)
+		s.apply([]lease.Event{{Type: lease.Added, Lease: tc.first}, {Type: lease.Added, Lease: third}})
+		s.apply([]lease.Event{{Type: lease.Added, Lease: tc.second}})
+		peers := wgPeers(own.PublicKey(), s.list(), s.wgOf, zap.NewNop())
+		byKey := map[wg.Key]wg.Peer{}
+		for _, p := range peers {
+			byKey[p.PublicKey] = p
+		}
+		m, o := byKey[moved.PublicKey()], byKey[other.PublicKey()]
+		if len(peers) != 2 || m.Endpoint.String() != tc.wantAddr || len(m.AllowedIPs) != 2 ||
+			m.AllowedIPs[0].String() != tc.wantNew {
+			t.Errorf("%s: the moved node's peer %+v (of %d), want endpoint %s and both subnets, %s first",
+				tc.name, m, len(peers), tc.wantAddr, tc.wantNew)
+		}
+		if o.Endpoint.String() != "192.168.1.9:51820" || len(o.AllowedIPs) != 1 {
+			t.Errorf("%s: the third node's peer %+v", tc.name, o)
+		}
+		// The old lease expires: the key keeps the new subnet alone.
+		s.apply([]lease.Event{{Type: lease.Removed, Lease: tc.first}})
+		peers = wgPeers(own.PublicKey(), s.list(), s.wgOf, zap.NewNop())
+		for _, p := range peers {
+			if p.PublicKey == moved.PublicKey() && (len(p.AllowedIPs) != 1 || p.AllowedIPs[0].String() != tc.wantNew) {
+				t.Errorf("%s: after the old lease expired: %+v", tc.name, p)
+			}
+		}
+	}
+}
