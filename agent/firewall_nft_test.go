@@ -55,12 +55,7 @@ func TestNftablesRuleSet(t *testing.T) {
 			t.Errorf("check with all rules: rebuilt %v, err %v", rebuilt, err)
 		}
 		c, _ := nftables.New()
-		if err := c.DelRule(got[2]); err != nil {
-			t.Errorf("DelRule: %v", err)
-		}
-		if err := c.Flush(); err != nil {
-			t.Errorf("delete rule by hand: %v", err)
-		}
+		nftDelRule(t, c, got[2])
 		if n := len(nftRulesOf(t, postrtg)); n != len(want)-1 {
 			t.Errorf("after deleting one rule by hand: %d rules", n)
 		}
@@ -85,4 +80,15 @@ func TestNftablesRuleSet(t *testing.T) {
 			t.Errorf("table %s still there in iptables mode", nftTable4)
 		}
 	})
+}
+
+// nftDelRule deletes r by hand, as an admin would.
+func nftDelRule(t *testing.T, c *nftables.Conn, r *nftables.Rule) {
+	t.Helper()
+	if err := c.DelRule(r); err != nil {
+		t.Errorf("DelRule: %v", err)
+	}
+	if err := c.Flush(); err != nil {
+		t.Errorf("delete rule by hand: %v", err)
+	}
 }

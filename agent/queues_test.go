@@ -25,30 +25,7 @@ func TestOpenQueues(t *testing.T) {
 			t.Errorf("lo up: %v %s", err, out)
 			return
 		}
-		laddr := netip.MustParseAddrPort("127.0.0.1:0")
-		listenErr := func(err error) error { return fmt.Errorf("listen: %w", err) }
-		open := func(name string, want int) (int, string, error) {
-			core, logs := observer.New(zap.InfoLevel)
-			devs, conns, err := openQueues(laddr, name, 1400, want, zap.New(core), encap.Listen, listenErr)
-			var lines []string
-			for _, e := range logs.All() {
-				lines = append(lines, e.Message)
-			}
-			if err != nil {
-				return 0, strings.Join(lines, "\n"), err
-			}
-			for i := range devs {
-				if i > 0 && conns[i].LocalAddr() != conns[0].LocalAddr() {
-					t.Errorf("%s: socket %d on %s, socket 0 on %s", name, i, conns[i].LocalAddr(), conns[0].LocalAddr())
-				}
-				devs[i].Close()
-				conns[i].Close()
-			}
-			if len(devs) != len(conns) {
-				t.Errorf("%s: %d TUN queues, %d sockets", name, len(devs), len(conns))
-			}
-			return len(devs), strings.Join(lines, "\n"), nil
-		}
+		open := func(name string, want int) (int, string, error) { return openAndClose(t, name, want) }
 		defer tun.Remove("mq0")
 		defer tun.Remove("mq1")
 
@@ -81,4 +58,31 @@ func TestOpenQueues(t *testing.T) {
 			t.Errorf("idle single-queue TUN, 2 queues: %d, %v; logs:\n%s", n, err, logs)
 		}
 	})
+}
+
+// openAndClose runs openQueues for want queues of the TUN name on a
+// loopback port, checks the sockets share it, closes everything and returns
+// how many queues it got and what it logged.
+func openAndClose(t *testing.T, name string, want int) (int, string, error) {
+	core, logs := observer.New(zap.InfoLevel)
+	listenErr := func(err error) error { return fmt.Errorf("listen: %w", err) }
+	devs, conns, err := openQueues(netip.MustParseAddrPort("127.0.0.1:0"), name, 1400, want, zap.New(core), encap.Listen, listenErr)
+	var lines []string
+	for _, e := range logs.All() {
+		lines = append(lines, e.Message)
+	}
+	if err != nil {
+		return 0, strings.Join(lines, "\n"), err
+	}
+	for i := range devs {
+		if i > 0 && conns[i].LocalAddr() != conns[0].LocalAddr() {
+			t.Errorf("%s: socket %d on %s, socket 0 on %s", name, i, conns[i].LocalAddr(), conns[0].LocalAddr())
+		}
+		devs[i].Close()
+		conns[i].Close()
+	}
+	if len(devs) != len(conns) {
+		t.Errorf("%s: %d TUN queues, %d sockets", name, len(devs), len(conns))
+	}
+	return len(devs), strings.Join(lines, "\n"), nil
 }

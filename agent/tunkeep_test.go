@@ -104,20 +104,7 @@ func TestTUNRebuildCountersReadinessMemory(t *testing.T) {
 	slot := n.eng.(paths).tunnel.(*engSlot)
 	closers := len(n.closers)
 
-	var during int
-	var next *routertest.Device
-	slot.rebuild = func() (*router.Engine, error) {
-		done := make(chan int)
-		go func() { c, _ := get(t, n, "/readyz"); done <- c }()
-		during = <-done
-		next = routertest.NewDevice(8, 64)
-		conn, err := encap.Listen(netip.MustParseAddrPort("127.0.0.1:0"), encap.DefaultOptions())
-		if err != nil {
-			return nil, err
-		}
-		n.plane.dev, n.plane.conn = next, conn
-		return n.newEngine(n.st.current())
-	}
+	during, next := stubRebuild(t, n, slot)
 	n.markReady()
 
 	old := slot.current()
@@ -145,15 +132,10 @@ func TestTUNRebuildCountersReadinessMemory(t *testing.T) {
 
 	dev.FailReads(os.ErrClosed) // the TUN is gone
 	dev.Inject(unleasedPacket())
-	for i := 0; slot.current() == old; i++ {
-		if i == 1000 {
-			t.Fatal("no TUN rebuild after the engine's TUN failed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitRebuilt(t, slot, old)
 	old = nil
-	if during != http.StatusServiceUnavailable {
-		t.Errorf("/readyz during the TUN rebuild: %d, want 503", during)
+	if *during != http.StatusServiceUnavailable {
+		t.Errorf("/readyz during the TUN rebuild: %d, want 503", *during)
 	}
 	if code, body := get(t, n, "/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz after the TUN rebuild: %d %s, want 200", code, body)
@@ -161,13 +143,50 @@ func TestTUNRebuildCountersReadinessMemory(t *testing.T) {
 	if after := statusCounters(t, n)["drop_no_route"]; after < before {
 		t.Errorf("/status drop_no_route went from %d to %d across the TUN rebuild: counters must not start again", before, after)
 	}
-	if err := next.Inject(unleasedPacket()); err != nil {
+	if err := (*next).Inject(unleasedPacket()); err != nil {
 		t.Fatal(err)
 	}
 	waitCounter(t, n, "drop_no_route", before+1)
 	if len(n.closers) != closers {
 		t.Errorf("%d closers after one TUN rebuild, %d before: each rebuild keeps its engine", len(n.closers), closers)
 	}
+	waitCollected(t, collected, "the engine before the TUN rebuild")
+}
+
+// stubRebuild makes slot's rebuild put a fake TUN (*next) and a loopback
+// socket under a new engine, recording the /readyz status seen while it
+// runs (*during).
+func stubRebuild(t *testing.T, n *node, slot *engSlot) (during *int, next **routertest.Device) {
+	during, next = new(int), new(*routertest.Device)
+	slot.rebuild = func() (*router.Engine, error) {
+		done := make(chan int)
+		go func() { c, _ := get(t, n, "/readyz"); done <- c }()
+		*during = <-done
+		*next = routertest.NewDevice(8, 64)
+		conn, err := encap.Listen(netip.MustParseAddrPort("127.0.0.1:0"), encap.DefaultOptions())
+		if err != nil {
+			return nil, err
+		}
+		n.plane.dev, n.plane.conn = *next, conn
+		return n.newEngine(n.st.current())
+	}
+	return during, next
+}
+
+// waitRebuilt waits (a liveness bound) until slot runs an engine other
+// than old.
+func waitRebuilt(t *testing.T, slot *engSlot, old *router.Engine) {
+	for i := 0; slot.current() == old; i++ {
+		if i == 1000 {
+			t.Fatal("no TUN rebuild after the engine's TUN failed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitCollected runs the GC until collected closes (a runtime.AddCleanup
+// of what), failing after 10 s: something still references it.
+func waitCollected(t *testing.T, collected <-chan struct{}, what string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		runtime.GC()
@@ -177,7 +196,7 @@ func TestTUNRebuildCountersReadinessMemory(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Error("the engine before the TUN rebuild is still reachable after 10 s of GCs: something keeps it")
+			t.Errorf("%s is still reachable after 10 s of GCs: something keeps it", what)
 			return
 		}
 	}
