@@ -31,7 +31,7 @@ func waitRoute6(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix, want s
 	start := time.Now()
 	for {
 		got := route6To(t, c, h, sn)
-		if (want == "" && got == "") || (want != "" && strings.HasPrefix(got, want+" ")) || (want != "" && got == want) {
+		if got == want || (want != "" && strings.HasPrefix(got, want+" ")) {
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
@@ -107,7 +107,7 @@ func TestHostGWDualStack(t *testing.T) {
 			t.Errorf("lease %s = %s: want a dual-stack key, PublicIPv6 and BackendType host-gw", kv.Key, v)
 		}
 	}
-	for i, h := range hosts {
+	for _, h := range hosts {
 		if out, err := hostOutput(c.ctx, h, "ip", "-o", "link", "show"); err != nil || strings.Contains(out, "felt0") {
 			t.Fatalf("%s has a TUN under host-gw (%v):\n%s", h.Name, err, out)
 		}
@@ -123,7 +123,6 @@ func TestHostGWDualStack(t *testing.T) {
 				t.Fatalf("%s: peer %s path %q, want direct", h.Name, sn, path)
 			}
 		}
-		_ = i
 	}
 	pingAll(t, c, cts)
 	size := bigTransfer()
