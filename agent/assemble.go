@@ -139,7 +139,7 @@ func loadNetConfig(ctx context.Context, src configSource, prefix string, log *za
 	for _, u := range unsupported(c) {
 		log.Warn("network config setting not supported by felt", zap.String("setting", u))
 	}
-	if !c.EnableIPv4 && !ipv6Backend(c.Backend.Type) {
+	if !c.EnableIPv4 && !ipv6OnlyBackend(c.Backend.Type) {
 		return nil, fmt.Errorf("config: EnableIPv4 false: felt carries an IPv6-only cluster with the udp and vxlan backends only, not %q", c.Backend.Type)
 	}
 	if c.EnableIPv6 && !ipv6Backend(c.Backend.Type) {

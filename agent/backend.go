@@ -76,12 +76,14 @@ func newPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config, log 
 	if err := removeStaleTUN(cfg.TUNName, log); err != nil {
 		return nil, err
 	}
-	return newRoutePlane(c, ext, public, log)
+	return newRoutePlane(c, ext, public, cfg.PublicIPv6, log)
 }
 
 // newRoutePlane is the plane of host-gw, alloc and extension: no TUN, no
-// socket; subnet.env's MTU is the interface's, as flanneld's.
-func newRoutePlane(c *lease.Config, ext extIface, public netip.Addr, log *zap.Logger) (*plane, error) {
+// socket; subnet.env's MTU is the interface's, as flanneld's. public6 is
+// the resolved PublicIPv6 (invalid without EnableIPv6); host-gw publishes
+// it, the gateway of its peers' IPv6 routes.
+func newRoutePlane(c *lease.Config, ext extIface, public, public6 netip.Addr, log *zap.Logger) (*plane, error) {
 	b := c.Backend
 	p := &plane{backend: b.Type, mtu: ext.MTU, link: ext.Index}
 	p.kind, _ = kindOf(b.Type)
@@ -93,6 +95,9 @@ func newRoutePlane(c *lease.Config, ext extIface, public netip.Addr, log *zap.Lo
 				public, ext.Name, ext.Addr)
 		}
 		p.attrs = lease.NewHostGWAttrs(public)
+		if c.EnableIPv6 {
+			p.attrs.PublicIPv6 = public6
+		}
 	case lease.BackendAlloc:
 		p.attrs = lease.NewAllocAttrs(public)
 	case lease.BackendExtension:

@@ -140,7 +140,7 @@ func (p *plane) listen(laddr netip.AddrPort, o encap.Options) (*encap.Conn, erro
 
 // peer6Of is the IPv6 route of a peer lease whose IPv4 side peerOf accepted:
 // its IPv6 subnet, reached for vxlan at [PublicIPv6]:port with the
-// BackendV6Data VtepMAC, for udp at PublicIP:port (felt's IPv6 over the IPv4
+// BackendV6Data VtepMAC, for host-gw via PublicIPv6 (a kernel route), for udp at PublicIP:port (felt's IPv6 over the IPv4
 // underlay), or at [PublicIPv6]:port in an IPv6-only cluster. ok false with
 // a reason when the lease has no usable IPv6 side; its IPv4 side still
 // stands (an IPv6-only lease then carries nothing).
@@ -150,8 +150,8 @@ func (s *peerSet) peer6Of(l lease.Lease) (p router.Peer, why string, ok bool) {
 	}
 	a := l.Attrs
 	p = router.Peer{Subnet: l.IPv6Subnet, Addr: netip.AddrPortFrom(a.PublicIP, s.port)}
-	if s.cfg.Backend.Type != lease.BackendVXLAN && s.cfg.EnableIPv4 {
-		return p, "", true
+	if t := s.cfg.Backend.Type; t != lease.BackendVXLAN && t != lease.BackendHostGW && s.cfg.EnableIPv4 {
+		return p, "", true // udp: felt's IPv6 over the IPv4 underlay
 	}
 	if !a.PublicIPv6.IsValid() {
 		return p, "no PublicIPv6", false

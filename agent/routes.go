@@ -12,7 +12,8 @@ import (
 	"github.com/feltnet/felt/router"
 )
 
-// peerRoutes keeps a kernel route <subnet> via <PublicIP> for the peers
+// peerRoutes keeps a kernel route <subnet> via <PublicIP> (for a peer's
+// IPv6 subnet <IPv6Subnet> via <PublicIPv6>) for the peers
 // that are reached directly: every peer under host-gw (on the external
 // link, added as flanneld's host-gw adds), or under vxlan DirectRouting the
 // peers whose PublicIP is on-link (no link given, replaced as flanneld's
@@ -46,8 +47,10 @@ func (r *peerRoutes) setPeers(peers []router.Peer) {
 	defer r.mu.Unlock()
 	next := make(map[netip.Prefix]netip.Addr, len(peers))
 	for _, p := range peers {
-		if !p.Subnet.Addr().Is4() {
-			continue // IPv6 peers (dual-stack vxlan) stay tunnelled: no IPv6 direct routes yet
+		// An IPv6 peer's Addr is its PublicIPv6 under host-gw and vxlan
+		// (peer6Of): <IPv6Subnet> via <PublicIPv6>, as flanneld's v6 routes.
+		if p.Subnet.Addr().Is4() != p.Addr.Addr().Is4() {
+			continue // no gateway of the subnet's family: stays tunnelled
 		}
 		next[p.Subnet] = p.Addr.Addr()
 	}

@@ -18,7 +18,7 @@ func TestUnsupported(t *testing.T) {
 		{`{"Network":"10.5.0.0/16","Backend":{"Type":"udp","DirectRouting":true}}`, nil}, // a vxlan key: udp ignores it, as flanneld
 		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan","DirectRouting":true,"GBP":true}}`,
 			[]string{"Backend.GBP"}}, // EnableIPv6 and DirectRouting are supported
-		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}`, []string{"EnableIPv6"}},
+		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"host-gw"}}`, nil},
 		{`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"wireguard"}}`, []string{"EnableIPv6"}},
 	} {
 		c, err := lease.ParseConfig([]byte(tc.config))

@@ -1,4 +1,4 @@
-// Package kroute programs IPv4 routes in the kernel's main table the way
+// Package kroute programs IPv4 and IPv6 routes in the kernel's main table the way
 // flanneld's route-based backends do: host-gw's add (a route to the same
 // destination through another gateway is deleted first), vxlan
 // DirectRouting's replace, the on-link test that decides DirectRouting, and
@@ -18,7 +18,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Route is one IPv4 route in the main table: Dst via Gw, out of the link
+// Route is one IPv4 or IPv6 route in the main table (Dst and Gw of one
+// family): Dst via Gw, out of the link
 // with index Link. Link 0 leaves the device to the kernel (it resolves Gw),
 // as flanneld's DirectRouting route `<subnet> via <PublicIP>` does. Protocol
 // (boot), scope (universe) and metric (0) are the kernel's defaults, as in
@@ -37,18 +38,43 @@ func (r Route) String() string {
 }
 
 func (r Route) validate() error {
-	if !r.Dst.IsValid() || !r.Dst.Addr().Is4() || r.Dst.Masked() != r.Dst {
-		return fmt.Errorf("kroute: route Dst %s: must be a masked IPv4 prefix", r.Dst)
+	if !r.Dst.IsValid() || r.Dst.Addr().Is4In6() || r.Dst.Addr().Zone() != "" || r.Dst.Masked() != r.Dst {
+		return fmt.Errorf("kroute: route Dst %s: must be a masked IPv4 or IPv6 prefix", r.Dst)
 	}
-	if !r.Gw.Is4() || r.Gw.IsUnspecified() {
-		return fmt.Errorf("kroute: route to %s: Gw %s: must be an IPv4 unicast address", r.Dst, r.Gw)
+	if !r.Gw.IsValid() || r.Gw.Is4() != r.Dst.Addr().Is4() || r.Gw.Is4In6() || r.Gw.Zone() != "" ||
+		r.Gw.IsUnspecified() || r.Gw.IsMulticast() {
+		return fmt.Errorf("kroute: route to %s: Gw %s: must be a unicast address of the same family", r.Dst, r.Gw)
 	}
 	return nil
 }
 
+// family is r's netlink address family.
+func (r Route) family() int { return familyOf(r.Dst.Addr()) }
+
+func familyOf(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// addrOf converts a kernel address of r's family; ok false otherwise.
+func addrOf(ip net.IP, v4 bool) (netip.Addr, bool) {
+	if v4 {
+		ip = ip.To4()
+	} else if len(ip) != net.IPv6len {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFromSlice(ip)
+}
+
 func (r Route) netlink() *netlink.Route {
 	return &netlink.Route{
-		Dst:       &net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), 32)},
+		Dst:       ipNet(r.Dst),
 		Gw:        r.Gw.AsSlice(),
 		LinkIndex: r.Link,
 	}
@@ -61,19 +87,20 @@ func (r Route) matches(k netlink.Route) bool {
 	if k.Dst == nil || len(k.MultiPath) > 0 {
 		return false
 	}
+	v4 := r.Dst.Addr().Is4()
 	ones, bits := k.Dst.Mask.Size()
-	dst, ok := netip.AddrFromSlice(k.Dst.IP.To4())
-	if !ok || bits != 32 || netip.PrefixFrom(dst, ones) != r.Dst {
+	dst, ok := addrOf(k.Dst.IP, v4)
+	if !ok || bits != r.Dst.Addr().BitLen() || netip.PrefixFrom(dst, ones) != r.Dst {
 		return false
 	}
-	gw, ok := netip.AddrFromSlice(k.Gw.To4())
+	gw, ok := addrOf(k.Gw, v4)
 	return ok && gw == r.Gw && (r.Link == 0 || k.LinkIndex == r.Link)
 }
 
 // routesTo lists the main table's routes whose destination is exactly dst.
 func routesTo(dst netip.Prefix) ([]netlink.Route, error) {
-	filter := &netlink.Route{Dst: &net.IPNet{IP: dst.Addr().AsSlice(), Mask: net.CIDRMask(dst.Bits(), 32)}}
-	rs, err := netlink.RouteListFiltered(netlink.FAMILY_V4, filter, netlink.RT_FILTER_DST)
+	filter := &netlink.Route{Dst: ipNet(dst)}
+	rs, err := netlink.RouteListFiltered(familyOf(dst.Addr()), filter, netlink.RT_FILTER_DST)
 	if err != nil {
 		return nil, fmt.Errorf("kroute: list routes to %s: %w", dst, err)
 	}
@@ -138,14 +165,19 @@ func Missing(want []Route) ([]Route, error) {
 	if len(want) == 0 {
 		return nil, nil
 	}
-	have, err := netlink.RouteList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return nil, fmt.Errorf("kroute: list routes: %w", err)
-	}
+	have := map[int][]netlink.Route{} // one dump per family present in want
 	var out []Route
 	for _, r := range want {
+		f := r.family()
+		if _, ok := have[f]; !ok {
+			rs, err := netlink.RouteList(nil, f)
+			if err != nil {
+				return nil, fmt.Errorf("kroute: list routes: %w", err)
+			}
+			have[f] = rs
+		}
 		found := false
-		for _, k := range have {
+		for _, k := range have[f] {
 			if r.matches(k) {
 				found = true
 				break

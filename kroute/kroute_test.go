@@ -24,7 +24,8 @@ func fatalf(t *testing.T, format string, args ...any) {
 }
 
 // inNetns runs fn in a throwaway namespace with a veth "u0" up at
-// 192.0.2.1/24 and a default route via 192.0.2.254, passing u0's index. fn
+// 192.0.2.1/24 and 2001:db8::1/64 (no DAD) and default routes via .254 and
+// 2001:db8::fe, passing u0's index. fn
 // must stop with fatalf, not t.Fatal.
 func inNetns(t *testing.T, fn func(link int)) {
 	t.Helper()
@@ -46,6 +47,8 @@ func inNetns(t *testing.T, fn func(link int)) {
 			{"addr", "add", "192.0.2.1/24", "dev", "u0"},
 			{"link", "set", "u0", "up"},
 			{"route", "add", "default", "via", "192.0.2.254"},
+			{"addr", "add", "2001:db8::1/64", "dev", "u0", "nodad"},
+			{"-6", "route", "add", "default", "via", "2001:db8::fe"},
 		} {
 			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
 				fatalf(t, "ip %v: %v: %s", args, err, out)
@@ -181,6 +184,71 @@ func TestKeeperReplace(t *testing.T) {
 		}
 		if missing, err := Missing([]Route{r}); err != nil || len(missing) != 0 {
 			fatalf(t, "Missing = %v, %v (Link 0 matches any device)", missing, err)
+		}
+	})
+}
+
+func show6(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command("ip", "-6", "route", "show").CombinedOutput()
+	if err != nil {
+		fatalf(t, "ip -6 route: %v: %s", err, out)
+	}
+	return string(out)
+}
+
+// TestIPv6Routes: host-gw's IPv6 route <IPv6Subnet> via <PublicIPv6> dev
+// <iface> is added, found by Missing, restored by the keeper after a
+// delete by hand, and deleted; OnLink answers for IPv6 as for IPv4.
+func TestIPv6Routes(t *testing.T) {
+	inNetns(t, func(link int) {
+		r := Route{Dst: netip.MustParsePrefix("fd10:5:0:2::/64"), Gw: netip.MustParseAddr("2001:db8::3"), Link: link}
+		r4 := Route{Dst: netip.MustParsePrefix("10.5.2.0/24"), Gw: netip.MustParseAddr("192.0.2.3"), Link: link}
+		k := &Keeper{}
+		if err := k.Set(r); err != nil {
+			fatalf(t, "%v", err)
+		}
+		if err := k.Set(r4); err != nil {
+			fatalf(t, "%v", err)
+		}
+		if got := show6(t); !strings.Contains(got, "fd10:5:0:2::/64 via 2001:db8::3 dev u0") {
+			fatalf(t, "no IPv6 route after Set:\n%s", got)
+		}
+		if m, err := Missing([]Route{r, r4}); err != nil || len(m) != 0 {
+			fatalf(t, "Missing = %v, %v; want none", m, err)
+		}
+		if out, err := exec.Command("ip", "-6", "route", "del", "fd10:5:0:2::/64").CombinedOutput(); err != nil {
+			fatalf(t, "ip -6 route del: %v: %s", err, out)
+		}
+		restored, err := k.Check()
+		if err != nil || len(restored) != 1 || restored[0] != r {
+			fatalf(t, "Check = %v, %v; want [%v]", restored, err, r)
+		}
+		if got := show6(t); !strings.Contains(got, "fd10:5:0:2::/64 via 2001:db8::3 dev u0") {
+			fatalf(t, "IPv6 route not restored:\n%s", got)
+		}
+		if err := k.Remove(r.Dst); err != nil {
+			fatalf(t, "%v", err)
+		}
+		if got := show6(t); strings.Contains(got, "fd10:5:0:2::") {
+			fatalf(t, "IPv6 route left after Remove:\n%s", got)
+		}
+		on, err := OnLink(netip.MustParseAddr("2001:db8::3"))
+		if err != nil || !on {
+			fatalf(t, "OnLink(2001:db8::3) = %v, %v; want true", on, err)
+		}
+		on, err = OnLink(netip.MustParseAddr("2001:db9::3"))
+		if err != nil || on {
+			fatalf(t, "OnLink(2001:db9::3) = %v, %v; want false (via the default gateway)", on, err)
+		}
+		for _, bad := range []Route{
+			{Dst: netip.MustParsePrefix("fd10::/64"), Gw: netip.MustParseAddr("192.0.2.3")},
+			{Dst: netip.MustParsePrefix("10.5.0.0/24"), Gw: netip.MustParseAddr("2001:db8::3")},
+			{Dst: netip.MustParsePrefix("fd10::/64"), Gw: netip.MustParseAddr("::")},
+		} {
+			if err := Add(bad); err == nil {
+				fatalf(t, "Add(%v) accepted a route mixing families or without a gateway", bad)
+			}
 		}
 	})
 }
