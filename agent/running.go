@@ -15,7 +15,8 @@ import (
 // run starts the node's loops and blocks until ctx ends or one of them
 // fails; it returns that failure, or nil after ctx ended.
 func (n *node) run(ctx context.Context) error {
-	g := newGroup(ctx)
+	// SIGTERM or a failure: not ready from then on, before the loops end.
+	g := newStoppingGroup(ctx, n.stopping)
 	g.spawn("router", n.eng.Run)
 	if n.plane.watches() {
 		g.spawn("watch", func(ctx context.Context) error { return n.watcher.WatchLeases(ctx, n.own.Key(), n.onLeases) })
@@ -41,8 +42,6 @@ func (n *node) run(ctx context.Context) error {
 	if n.readyWhenListed(g.ctx) {
 		n.markReady()
 	}
-	<-g.ctx.Done() // SIGTERM or a failure: not ready from now on, while the loops end
-	n.stopping()
 	return g.wait()
 }
 
@@ -115,26 +114,46 @@ type group struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
+	stop   func()      // run once, before the goroutines see the end (nil: none)
+	once   sync.Once   // for stop
+	parent func() bool // stops the watch on the parent context
 }
 
-func newGroup(ctx context.Context) *group {
-	g := &group{}
-	g.ctx, g.cancel = context.WithCancelCause(ctx)
+// newGroup makes a group that ends when ctx does or a goroutine fails.
+// The group's context is not ctx's child: it ends only after stop (say,
+// withdrawing readiness) has run, so that nothing the goroutines do on the
+// way out is seen as ready.
+func newGroup(ctx context.Context) *group { return newStoppingGroup(ctx, nil) }
+
+func newStoppingGroup(ctx context.Context, stop func()) *group {
+	g := &group{stop: stop}
+	g.ctx, g.cancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	g.parent = context.AfterFunc(ctx, func() { g.end(context.Cause(ctx)) })
 	return g
 }
 
+// end runs stop, then cancels the group with cause (the first cause wins).
+func (g *group) end(cause error) {
+	g.once.Do(func() {
+		if g.stop != nil {
+			g.stop()
+		}
+	})
+	g.cancel(cause)
+}
+
 // spawn runs fn on its own goroutine with the group's context; an error it
-// returns before the group is cancelled cancels the group.
+// returns before the group is cancelled ends the group.
 func (g *group) spawn(name string, fn func(context.Context) error) {
 	g.wg.Go(func() {
 		if err := fn(g.ctx); err != nil && g.ctx.Err() == nil {
-			g.cancel(fmt.Errorf("%s: %w", name, err))
+			g.end(fmt.Errorf("%s: %w", name, err))
 		}
 	})
 }
 
-// fail cancels the group with err (the first cause wins).
-func (g *group) fail(err error) { g.cancel(err) }
+// fail ends the group with err (the first cause wins).
+func (g *group) fail(err error) { g.end(err) }
 
 // wait blocks until the group is cancelled (by its parent context or a
 // failure) and every goroutine has returned; it returns the failure, nil
@@ -142,6 +161,7 @@ func (g *group) fail(err error) { g.cancel(err) }
 func (g *group) wait() error {
 	<-g.ctx.Done()
 	g.wg.Wait()
+	g.parent()
 	err := context.Cause(g.ctx)
 	g.cancel(nil)
 	if errors.Is(err, context.Canceled) {
