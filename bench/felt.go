@@ -83,6 +83,16 @@ func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep 
 			}
 		}
 		dst = sub.Masked().Addr() // the device's address: <subnet>.0, as flanneld
+		if net.ipv6 {
+			// Measured over IPv6: felt0's <IPv6 subnet>:: address. The
+			// file is written whole, so FLANNEL_SUBNET's presence means
+			// FLANNEL_IPV6_SUBNET is there too if it will ever be.
+			sub6, err := readEnvPrefix(files[i], "FLANNEL_IPV6_SUBNET")
+			if err != nil {
+				return fail(fmt.Errorf("%s could not start: %w", sc, err))
+			}
+			dst = sub6.Masked().Addr()
+		}
 		if net.backend == "host-gw" {
 			// host-gw has no device of its own: give each host a pod address,
 			// as a CNI bridge would, so the server has one to be reached at.
@@ -156,7 +166,11 @@ func waitSubnet(ctx context.Context, p *netns.Process, file string, within time.
 
 // readSubnet reads FLANNEL_SUBNET from a subnet.env. A file without it yet
 // (being written) reads as not existing.
-func readSubnet(file string) (netip.Prefix, error) {
+func readSubnet(file string) (netip.Prefix, error) { return readEnvPrefix(file, "FLANNEL_SUBNET") }
+
+// readEnvPrefix reads the prefix variable key from a subnet.env. A file
+// without it reads as not existing.
+func readEnvPrefix(file, key string) (netip.Prefix, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return netip.Prefix{}, err
@@ -164,15 +178,15 @@ func readSubnet(file string) (netip.Prefix, error) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "FLANNEL_SUBNET="); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), key+"="); ok {
 			p, err := netip.ParsePrefix(v)
 			if err != nil {
-				return netip.Prefix{}, fmt.Errorf("%s: FLANNEL_SUBNET %q: %w", file, v, err)
+				return netip.Prefix{}, fmt.Errorf("%s: %s %q: %w", file, key, v, err)
 			}
 			return p, nil
 		}
 	}
-	return netip.Prefix{}, fmt.Errorf("%s: no FLANNEL_SUBNET yet: %w", file, os.ErrNotExist)
+	return netip.Prefix{}, fmt.Errorf("%s: no %s yet: %w", file, key, os.ErrNotExist)
 }
 
 // stopAll stops processes with SIGTERM (so profiles are flushed).

@@ -68,6 +68,9 @@ func (r iperfResult) sentKpps() float64 {
 // previous test: such refusals are retried for a few seconds.
 func iperf(ctx context.Context, from *netns.Host, dst netip.Addr, d time.Duration, extra ...string) (iperfResult, error) {
 	args := append([]string{"-c", dst.String(), "-t", strconv.Itoa(int(d / time.Second)), "-J"}, extra...)
+	if dst.Is6() && !dst.Is4In6() {
+		args = append(args, "-6")
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out, runErr := from.Command(ctx, "iperf3", args...).Output()

@@ -35,6 +35,7 @@ type underlayLab struct {
 	etcd   string      // client URL
 	bin    string
 	rr     *rr.Server // request/response server in the server host
+	rr6    *rr.Server // its IPv6 twin, for the IPv6 scenarios (ipv6.go); nil without them
 }
 
 // rrPort is the request/response server's port in the server host.
@@ -93,6 +94,11 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 	}); err != nil {
 		return nil, fmt.Errorf("%s lab: request/response server: %w", u, err)
 	}
+	if hasIPv6(c.Scenarios) {
+		if err := l.ipv6Up(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return l, nil
 }
 
@@ -142,6 +148,9 @@ func (l *underlayLab) close() error {
 	var err error
 	if l.rr != nil {
 		err = l.rr.Close()
+	}
+	if l.rr6 != nil {
+		err = errors.Join(err, l.rr6.Close())
 	}
 	err = errors.Join(err, l.lab.Close())
 	// A wireguard-go killed with the lab leaves its socket, which is not in

@@ -28,6 +28,15 @@ func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, r
 		if err := pingUntil(ctx, l.client, dst, 5); err != nil {
 			return s, err
 		}
+	case sc == KernelVXLAN6:
+		hosts := []*netns.Host{l.client, l.server}
+		if dst, err = kernelVXLAN6Up(ctx, hosts); err != nil {
+			return s, fmt.Errorf("kernel-vxlan6 could not start: %w", err)
+		}
+		defer func() { err = errors.Join(err, kernelVXLAN6Down(context.WithoutCancel(ctx), hosts)) }()
+		if err := pingUntil(ctx, l.client, dst, 5); err != nil {
+			return s, err
+		}
 	case sc == WireGuardGo:
 		if dst, agents, err = l.wireguardGoUp(ctx); err != nil {
 			return s, err
@@ -159,7 +168,7 @@ func (l *underlayLab) measure(ctx context.Context, c *Config, dst netip.Addr, ag
 func (l *underlayLab) requestResponse(dst netip.Addr, conns, size int, d time.Duration) (rr.Result, error) {
 	var cl *rr.Client
 	if err := l.client.Do(func() (err error) {
-		cl, err = rr.Dial(netip.AddrPortFrom(dst, rrPort), conns, 2*time.Second)
+		cl, err = rr.Dial(rrAddr(dst), conns, 2*time.Second)
 		return err
 	}); err != nil {
 		return rr.Result{}, fmt.Errorf("request/response %d B × %d connections to %s: %w", size, conns, dst, err)

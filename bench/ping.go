@@ -40,7 +40,7 @@ func parsePingRTTs(out []byte) []float64 {
 // ping's 200 ms floor), and returns the p50 and p99 RTT in µs. Fewer than
 // half the replies is an error: the path is broken, not slow.
 func pingRTT(ctx context.Context, from *netns.Host, dst netip.Addr, count int, interval string) (p50, p99 float64, err error) {
-	out, runErr := from.Command(ctx, "ping", "-n", "-i", interval, "-W", "1", "-c", strconv.Itoa(count), dst.String()).CombinedOutput()
+	out, runErr := from.Command(ctx, "ping", pingArgs(dst, "-n", "-i", interval, "-W", "1", "-c", strconv.Itoa(count))...).CombinedOutput()
 	rtts := parsePingRTTs(out)
 	if len(rtts) < (count+1)/2 {
 		return 0, 0, fmt.Errorf("ping %s from %s: %d of %d replies (%v): %.300s", dst, from.Name, len(rtts), count, runErr, out)
@@ -54,7 +54,7 @@ func pingUntil(ctx context.Context, from *netns.Host, dst netip.Addr, tries int)
 	var out []byte
 	var err error
 	for i := 0; i < tries; i++ {
-		out, err = from.Command(ctx, "ping", "-n", "-c", "1", "-W", "1", dst.String()).CombinedOutput()
+		out, err = from.Command(ctx, "ping", pingArgs(dst, "-n", "-c", "1", "-W", "1")...).CombinedOutput()
 		if err == nil {
 			return nil
 		}
@@ -63,4 +63,13 @@ func pingUntil(ctx context.Context, from *netns.Host, dst netip.Addr, tries int)
 		}
 	}
 	return fmt.Errorf("no ping reply from %s in %s after %d tries: %w: %.300s", dst, from.Name, tries, err, out)
+}
+
+// pingArgs is ping's command line for dst: the flags, -6 for an IPv6 dst
+// (iputils' ping takes either family, -6 makes the family explicit), dst.
+func pingArgs(dst netip.Addr, flags ...string) []string {
+	if dst.Is6() && !dst.Is4In6() {
+		flags = append(flags, "-6")
+	}
+	return append(flags, dst.String())
 }

@@ -25,6 +25,12 @@ const (
 	WireGuardGo     Scenario = "wireguard-go"
 	FeltHostGW      Scenario = "felt-host-gw"
 	FeltVXLANDirect Scenario = "felt-vxlan-direct"
+	// The IPv6 scenarios run over the lab's IPv6 underlay addresses
+	// (ipv6.go) and are measured between the hosts' IPv6 overlay
+	// addresses: kernel-vxlan6 is flanneld's flannel-v6.1, felt-vxlan6
+	// felt's vxlan with a dual-stack config.
+	KernelVXLAN6 Scenario = "kernel-vxlan6"
+	FeltVXLAN6   Scenario = "felt-vxlan6"
 	// The flanneld scenarios run Config.Flanneld with flanneld's flags on the
 	// same etcd and hosts as felt's.
 	FlanneldUDP    Scenario = "flanneld-udp"
@@ -37,7 +43,7 @@ type scenarioKind int
 
 const (
 	kindBare        scenarioKind = iota // nothing: the underlay addresses
-	kindKernelVXLAN                     // kernelVXLANUp
+	kindKernelVXLAN                     // kernelVXLANUp, kernelVXLAN6Up
 	kindWireGuardGo                     // wireguardGoUp
 	kindFelt                            // felt agent, one per host
 	kindFlanneld                        // Config.Flanneld, one per host
@@ -65,7 +71,9 @@ type scenarioDef struct {
 // another backend mode is one row: name, kindFelt, whether it is in `all`,
 // the network config and extra agent flags. felt-host-gw and
 // felt-vxlan-direct are kernel routes between the bench's two hosts (one
-// segment), measured on request (--scenarios), not in `all`.
+// segment), measured on request (--scenarios), not in `all`; so are the
+// IPv6 scenarios (kernel-vxlan6, felt-vxlan6), which need the lab's IPv6
+// underlay.
 var scenarioTable = []scenarioDef{
 	{Bare, kindBare, true, "", "", nil},
 	{KernelVXLAN, kindKernelVXLAN, true, "", "", nil},
@@ -75,6 +83,8 @@ var scenarioTable = []scenarioDef{
 	{WireGuardGo, kindWireGuardGo, true, "", "", nil},
 	{FeltHostGW, kindFelt, false, `{"Network":"10.13.0.0/16","Backend":{"Type":"host-gw"}}`, "", []Scenario{FlanneldHostGW}},
 	{FeltVXLANDirect, kindFelt, false, `{"Network":"10.14.0.0/16","Backend":{"Type":"vxlan","DirectRouting":true}}`, "", []Scenario{FeltVXLAN}},
+	{KernelVXLAN6, kindKernelVXLAN, false, "", "", nil},
+	{FeltVXLAN6, kindFelt, false, `{"Network":"10.15.0.0/16","EnableIPv6":true,"IPv6Network":"fd15::/48","Backend":{"Type":"vxlan"}}`, "", []Scenario{KernelVXLAN6}},
 	{FlanneldUDP, kindFlanneld, false, `{"Network":"10.8.0.0/16","Backend":{"Type":"udp"}}`, "", nil},
 	{FlanneldVXLAN, kindFlanneld, false, `{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan"}}`, "", nil},
 	{FlanneldHostGW, kindFlanneld, false, `{"Network":"10.10.0.0/16","Backend":{"Type":"host-gw"}}`, "", nil},
@@ -142,7 +152,20 @@ func (s Scenario) countsPackets() bool {
 }
 
 // needsVXLAN says whether the scenario needs the kernel's vxlan driver.
-func (s Scenario) needsVXLAN() bool { return s == KernelVXLAN || s == FlanneldVXLAN }
+func (s Scenario) needsVXLAN() bool {
+	return s == KernelVXLAN || s == KernelVXLAN6 || s == FlanneldVXLAN
+}
+
+// ipv6 says whether the scenario is measured between IPv6 overlay
+// addresses over the lab's IPv6 underlay: kernel-vxlan6, and an agent
+// scenario whose config has EnableIPv6.
+func (s Scenario) ipv6() bool {
+	if s.Base() == KernelVXLAN6 {
+		return true
+	}
+	n, ok := agentNets[s.Base()]
+	return ok && n.ipv6
+}
 
 // needsTools are the programs a scenario needs beyond the suite's own
 // (tools); without them it is not run.
@@ -166,6 +189,7 @@ type agentNet struct {
 	network netip.Prefix // its Network
 	backend string       // its Backend.Type
 	direct  bool         // vxlan's DirectRouting: the two hosts' traffic takes kernel routes
+	ipv6    bool         // EnableIPv6: measured between the IPv6 overlay addresses
 	flags   string       // extra agent arguments
 }
 
@@ -188,8 +212,9 @@ func agentNetworks() map[Scenario]agentNet {
 
 func parseAgentNet(d scenarioDef) (agentNet, error) {
 	var c struct {
-		Network string
-		Backend struct {
+		Network    string
+		EnableIPv6 bool
+		Backend    struct {
 			Type          string
 			DirectRouting bool
 		}
@@ -205,5 +230,5 @@ func parseAgentNet(d scenarioDef) (agentNet, error) {
 		return agentNet{}, fmt.Errorf("bench: scenario %s: config %s: no Backend.Type", d.name, d.config)
 	}
 	return agentNet{prefix: "/felt-bench/" + string(d.name), config: d.config, network: p, backend: c.Backend.Type,
-		direct: c.Backend.DirectRouting, flags: d.flags}, nil
+		direct: c.Backend.DirectRouting, ipv6: c.EnableIPv6, flags: d.flags}, nil
 }

@@ -17,6 +17,7 @@ var (
 		Bare: "#9e9e9e", KernelVXLAN: "#1f77b4", FeltUDP: "#ff7f0e", FeltVXLAN: "#2ca02c",
 		FlanneldUDP: "#d62728", FlanneldVXLAN: "#9467bd", FlanneldHostGW: "#8c564b",
 		FeltWireGuard: "#ffd92f", WireGuardGo: "#6b4c9a", FeltHostGW: "#66c2a5", FeltVXLANDirect: "#a6d854",
+		KernelVXLAN6: "#08519c", FeltVXLAN6: "#006d2c",
 	}
 	extraColors = []string{"#e377c2", "#17becf", "#bcbd22", "#7f7f7f", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896"}
 )

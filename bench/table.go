@@ -191,12 +191,12 @@ func writeNoisy(w io.Writer, u UnderlayResult) {
 
 // writePairs prints each scenario's ratios to those it is paired with:
 // felt's to flanneld with the same backend, felt-wireguard's to felt-udp and
-// to wireguard-go.
+// to wireguard-go, felt-vxlan6's to kernel-vxlan6.
 func writePairs(w io.Writer, u UnderlayResult) error {
 	if !slices.ContainsFunc(u.Scenarios, func(s ScenarioResult) bool { return len(s.RatioTo) > 0 }) {
 		return nil
 	}
-	fmt.Fprintln(w, "scenario ÷ vs (medians; >1 is the scenario's figure being higher): felt ÷ flanneld with the same backend, felt-wireguard ÷ felt-udp and ÷ wireguard-go")
+	fmt.Fprintln(w, "scenario ÷ vs (medians; >1 is the scenario's figure being higher): felt ÷ flanneld with the same backend, felt-wireguard ÷ felt-udp and ÷ wireguard-go, felt-vxlan6 ÷ kernel-vxlan6")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	head := []string{"scenario", "vs"}
 	for _, k := range pairCols {
