@@ -95,20 +95,17 @@ func removeStale(link netlink.Link, c NetConfig) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := link.Attrs().Name
 	var skipped []string
 	for _, a := range addrs {
 		if a.prefix == c.Addr || !c.stale(a.prefix.Addr()) {
 			continue
 		}
-		err := netlink.AddrDel(link, a.nl)
-		switch {
-		case err == nil, errors.Is(err, unix.EADDRNOTAVAIL):
-		case isPerm(err):
-			skipped = append(skipped, fmt.Sprintf("address %s not removed: %s", a.prefix,
-				noCap(fmt.Sprintf("ip addr del %s dev %s", a.prefix, name))))
-		default:
-			return nil, fmt.Errorf("tun: remove stale address %s from %s: %w", a.prefix, name, err)
+		skip, err := delAddr(link, a, "stale")
+		if err != nil {
+			return nil, err
+		}
+		if skip != "" {
+			skipped = append(skipped, skip)
 		}
 	}
 	if c.Exclusive {
@@ -209,4 +206,19 @@ func linkAddrs(link netlink.Link) ([]linkAddr, error) {
 		}
 	}
 	return out, nil
+}
+
+// delAddr removes a from link. Without CAP_NET_ADMIN it returns, instead
+// of an error, the sentence saying what an admin should run; what names the
+// kind of address in an error ("stale", "IPv4").
+func delAddr(link netlink.Link, a linkAddr, what string) (skip string, err error) {
+	name := link.Attrs().Name
+	err = netlink.AddrDel(link, a.nl)
+	switch {
+	case err == nil, errors.Is(err, unix.EADDRNOTAVAIL):
+		return "", nil
+	case isPerm(err):
+		return fmt.Sprintf("address %s not removed: %s", a.prefix, noCap(fmt.Sprintf("ip addr del %s dev %s", a.prefix, name))), nil
+	}
+	return "", fmt.Errorf("tun: remove %s address %s from %s: %w", what, a.prefix, name, err)
 }

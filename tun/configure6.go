@@ -33,13 +33,12 @@ func configure6(link netlink.Link, c NetConfig) ([]string, error) {
 			case c.Addr6.IsValid() && a.prefix == c.Addr6:
 				have = true
 			case c.stale6(a.prefix.Addr()):
-				if err := netlink.AddrDel(link, a.nl); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-					if isPerm(err) {
-						skipped = append(skipped, fmt.Sprintf("address %s not removed: %s", a.prefix,
-							noCap(fmt.Sprintf("ip addr del %s dev %s", a.prefix, name))))
-						continue
-					}
-					return skipped, fmt.Errorf("tun: remove stale address %s from %s: %w", a.prefix, name, err)
+				skip, err := delAddr(link, a, "stale")
+				if err != nil {
+					return skipped, err
+				}
+				if skip != "" {
+					skipped = append(skipped, skip)
 				}
 			}
 		}
@@ -126,20 +125,17 @@ func clear4(link netlink.Link) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	name := link.Attrs().Name
 	var skipped []string
 	for _, a := range addrs {
 		if !a.prefix.Addr().Is4() {
 			continue
 		}
-		err := netlink.AddrDel(link, a.nl)
-		switch {
-		case err == nil, errors.Is(err, unix.EADDRNOTAVAIL):
-		case isPerm(err):
-			skipped = append(skipped, fmt.Sprintf("address %s not removed: %s", a.prefix,
-				noCap(fmt.Sprintf("ip addr del %s dev %s", a.prefix, name))))
-		default:
-			return skipped, fmt.Errorf("tun: remove IPv4 address %s from %s: %w", a.prefix, name, err)
+		skip, err := delAddr(link, a, "IPv4")
+		if err != nil {
+			return skipped, err
+		}
+		if skip != "" {
+			skipped = append(skipped, skip)
 		}
 	}
 	skip, err := removeStaleRoutes(link, netlink.FAMILY_V4, nil)
