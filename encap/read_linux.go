@@ -70,6 +70,9 @@ func (r *reader) init(c *Conn) {
 			// Raw: the socket is non-blocking, so recvmmsg never waits,
 			// and a normal syscall would wake the runtime's sysmon
 			// thread after idle, one more wake-up per ping or request.
+			// Unlike a GSO send, a receive only copies out what is
+			// queued (at most a batch of GRO trains): no long trip
+			// through the stack happens inside it.
 			n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(r.count), 0, 0, 0)
 			switch e {
 			case unix.EINTR:

@@ -292,8 +292,13 @@ func (d *Device) writeRing(fd int) {
 		w.first = os.ErrClosed // Close came while Write was on its way in
 		return
 	case errors.Is(err, uring.ErrBroken):
+		// Some WRITEVs may have gone out: done (0 more) is a lower bound.
 		w.first = err
 		d.dropWriteRing(err)
+		return
+	case err != nil:
+		// Refused before submitting (an argument check): res is stale.
+		w.first = err
 		return
 	}
 	for k := 0; k < runs; k++ {
