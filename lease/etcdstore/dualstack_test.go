@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -100,16 +99,7 @@ func TestConcurrentAcquireDualStack(t *testing.T) {
 		_, st := newStore(t, s)
 		cfg := mustConfig(t, dualConfig)
 		const n = 60
-		got := make([]lease.Lease, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				m := newManager(t, st, uint64(i), lease.ManagerOptions{})
-				got[i], errs[i] = m.Acquire(ctx, cfg, dualAttrs(i), netip.Prefix{})
-			})
-		}
-		wg.Wait()
+		got, errs := acquireAll(t, ctx, st, cfg, n, dualAttrs)
 		seen4, seen6 := map[netip.Prefix]int{}, map[netip.Prefix]int{}
 		for i, l := range got {
 			if errs[i] != nil {

@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,15 +67,7 @@ func TestIPv6OnlyAcquireAndRestart(t *testing.T) {
 		_, st := newStore(t, s)
 		cfg := mustConfig(t, ipv6OnlyConfig)
 		const n = 12
-		got := make([]lease.Lease, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				got[i], errs[i] = newManager(t, st, uint64(i), lease.ManagerOptions{}).Acquire(ctx, cfg, v6OnlyAttrs(i), netip.Prefix{})
-			})
-		}
-		wg.Wait()
+		got, errs := acquireAll(t, ctx, st, cfg, n, v6OnlyAttrs)
 		seen := map[netip.Prefix]int{}
 		for i, l := range got {
 			if errs[i] != nil {

@@ -37,16 +37,7 @@ func TestConcurrentAcquire(t *testing.T) {
 		_, st := newStore(t, s)
 		cfg := mustConfig(t, `{"Network":"10.7.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
 		const n = 200
-		got := make([]lease.Lease, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				m := newManager(t, st, uint64(i), lease.ManagerOptions{})
-				got[i], errs[i] = m.Acquire(ctx, cfg, nodeAttrs(i), netip.Prefix{})
-			})
-		}
-		wg.Wait()
+		got, errs := acquireAll(t, ctx, st, cfg, n, nodeAttrs)
 		seen := map[netip.Prefix]int{}
 		for i, l := range got {
 			if errs[i] != nil {
@@ -315,4 +306,20 @@ func TestAcquireSkipsBrokenKeyAtPrev(t *testing.T) {
 			t.Fatalf("got %s, want another subnet of the pool than the broken %s", l.Subnet, prev)
 		}
 	})
+}
+
+// acquireAll has n managers (seeds 0..n-1) acquire a lease at once with
+// attrs(i), as n nodes starting together would; it returns each one's lease
+// and error by index.
+func acquireAll(t *testing.T, ctx context.Context, st lease.Store, cfg *lease.Config, n int, attrs func(int) lease.Attrs) ([]lease.Lease, []error) {
+	got := make([]lease.Lease, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			got[i], errs[i] = newManager(t, st, uint64(i), lease.ManagerOptions{}).Acquire(ctx, cfg, attrs(i), netip.Prefix{})
+		})
+	}
+	wg.Wait()
+	return got, errs
 }
