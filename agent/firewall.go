@@ -112,19 +112,12 @@ func (k *fwKeeper) setSubnet(sn netip.Prefix) error {
 }
 
 // run checks the rules every period until ctx ends.
-func (k *fwKeeper) run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+func (k *fwKeeper) run(ctx context.Context, period time.Duration) {
+	every(ctx, period, func() {
 		if _, err := k.check(); err != nil {
 			k.log.Warn("firewall resync failed", zap.String("mode", k.fw.mode()), zap.Error(err))
 		}
-	}
+	})
 }
 
 // newFirewall picks the mode as flanneld does: nftables when the network

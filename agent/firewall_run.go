@@ -94,28 +94,27 @@ func (b *blackhole) ensure(subnet netip.Prefix) {
 	}
 }
 
-// blackholeRoute is the blackhole route for subnet.
-func blackholeRoute(subnet netip.Prefix) (*netlink.Route, error) {
+// blackholes is the blackhole route for subnet and the routes of type
+// blackhole to that destination the kernel has now.
+func blackholes(subnet netip.Prefix) (*netlink.Route, []netlink.Route, error) {
 	_, dst, err := net.ParseCIDR(subnet.String())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE, Family: netlink.FAMILY_V4}, nil
+	r := &netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE, Family: netlink.FAMILY_V4}
+	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list blackhole routes: %w", err)
+	}
+	return r, have, nil
 }
 
 // addBlackhole adds a blackhole route for subnet unless one exists (as
 // flanneld: RouteAdd, so a route of another type is never replaced).
 func addBlackhole(subnet netip.Prefix) error {
-	r, err := blackholeRoute(subnet)
-	if err != nil {
+	r, have, err := blackholes(subnet)
+	if err != nil || len(have) > 0 {
 		return err
-	}
-	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
-	if err != nil {
-		return fmt.Errorf("list blackhole routes: %w", err)
-	}
-	if len(have) > 0 {
-		return nil
 	}
 	if err := netlink.RouteAdd(r); err != nil {
 		return fmt.Errorf("add blackhole route %s: %w", r.Dst, err)
@@ -127,13 +126,9 @@ func addBlackhole(subnet netip.Prefix) error {
 // that destination only: a route of another type for it stays); none is
 // fine.
 func delBlackhole(subnet netip.Prefix) error {
-	r, err := blackholeRoute(subnet)
+	r, have, err := blackholes(subnet)
 	if err != nil {
 		return err
-	}
-	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
-	if err != nil {
-		return fmt.Errorf("list blackhole routes: %w", err)
 	}
 	for i := range have {
 		if err := netlink.RouteDel(&have[i]); err != nil {
