@@ -20,20 +20,13 @@ type sockaddr = unix.RawSockaddrInet6
 // Zones (link-local scope ids) are not carried.
 func putSockaddr(sa *sockaddr, family int, a netip.AddrPort) uint32 {
 	ip := a.Addr()
-	if family == familyDual {
+	dual := family == familyDual
+	if dual {
 		// A dual-stack socket reaches IPv4 peers at their mapped address.
 		if ip.Is4() {
 			ip = netip.AddrFrom16(ip.As16())
 		}
 		family = unix.AF_INET6
-		if ip.Is4In6() {
-			sa.Family = unix.AF_INET6
-			putPort(&sa.Port, a.Port())
-			sa.Flowinfo = 0
-			sa.Addr = ip.As16()
-			sa.Scope_id = 0
-			return unix.SizeofSockaddrInet6
-		}
 	}
 	if family == unix.AF_INET {
 		ip = ip.Unmap()
@@ -46,7 +39,8 @@ func putSockaddr(sa *sockaddr, family int, a netip.AddrPort) uint32 {
 		sa4.Addr = ip.As4()
 		return unix.SizeofSockaddrInet4
 	}
-	if !ip.Is6() || ip.Is4In6() {
+	// Only a dual-stack socket reaches an IPv4-mapped address.
+	if !ip.Is6() || ip.Is4In6() && !dual {
 		return 0
 	}
 	sa.Family = unix.AF_INET6
