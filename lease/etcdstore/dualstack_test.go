@@ -100,23 +100,7 @@ func TestConcurrentAcquireDualStack(t *testing.T) {
 		cfg := mustConfig(t, dualConfig)
 		const n = 60
 		got, errs := acquireAll(t, ctx, st, cfg, n, dualAttrs)
-		seen4, seen6 := map[netip.Prefix]int{}, map[netip.Prefix]int{}
-		for i, l := range got {
-			if errs[i] != nil {
-				t.Errorf("node %d: %v", i, errs[i])
-				continue
-			}
-			if !cfg.Contains(l.Subnet) || !cfg.ContainsIPv6(l.IPv6Subnet) {
-				t.Errorf("node %d got %s & %s outside the pools", i, l.Subnet, l.IPv6Subnet)
-			}
-			if j, dup := seen4[l.Subnet]; dup {
-				t.Errorf("nodes %d and %d both got %s", j, i, l.Subnet)
-			}
-			if j, dup := seen6[l.IPv6Subnet]; dup {
-				t.Errorf("nodes %d and %d both got %s", j, i, l.IPv6Subnet)
-			}
-			seen4[l.Subnet], seen6[l.IPv6Subnet] = i, i
-		}
+		checkAcquired(t, cfg, got, errs)
 		ls, _, _ := st.List(ctx, false)
 		if len(ls) != n {
 			t.Errorf("%d keys stored, want %d", len(ls), n)

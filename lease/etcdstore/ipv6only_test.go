@@ -68,15 +68,8 @@ func TestIPv6OnlyAcquireAndRestart(t *testing.T) {
 		cfg := mustConfig(t, ipv6OnlyConfig)
 		const n = 12
 		got, errs := acquireAll(t, ctx, st, cfg, n, v6OnlyAttrs)
-		seen := map[netip.Prefix]int{}
-		for i, l := range got {
-			if errs[i] != nil {
-				t.Fatalf("node %d: %v", i, errs[i])
-			}
-			if j, dup := seen[l.IPv6Subnet]; dup {
-				t.Errorf("nodes %d and %d both got %s", j, i, l.IPv6Subnet)
-			}
-			seen[l.IPv6Subnet] = i
+		if checkAcquired(t, cfg, got, errs); t.Failed() {
+			t.FailNow()
 		}
 		again, err := newManager(t, st, 99, lease.ManagerOptions{}).Acquire(ctx, cfg, v6OnlyAttrs(5), netip.Prefix{})
 		if err != nil || again.IPv6Subnet != got[5].IPv6Subnet {

@@ -38,20 +38,7 @@ func TestConcurrentAcquire(t *testing.T) {
 		cfg := mustConfig(t, `{"Network":"10.7.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
 		const n = 200
 		got, errs := acquireAll(t, ctx, st, cfg, n, nodeAttrs)
-		seen := map[netip.Prefix]int{}
-		for i, l := range got {
-			if errs[i] != nil {
-				t.Errorf("node %d: %v", i, errs[i])
-				continue
-			}
-			if !cfg.Contains(l.Subnet) {
-				t.Errorf("node %d got %s outside the pool %s..%s", i, l.Subnet, cfg.SubnetMin, cfg.SubnetMax)
-			}
-			if j, dup := seen[l.Subnet]; dup {
-				t.Errorf("nodes %d and %d both got %s", j, i, l.Subnet)
-			}
-			seen[l.Subnet] = i
-		}
+		seen := checkAcquired(t, cfg, got, errs)
 		ls, _, err := st.List(ctx, false)
 		if err != nil {
 			t.Fatal(err)
@@ -322,4 +309,34 @@ func acquireAll(t *testing.T, ctx context.Context, st lease.Store, cfg *lease.Co
 	}
 	wg.Wait()
 	return got, errs
+}
+
+// checkAcquired checks what acquireAll got under cfg: no error, each family
+// cfg runs inside its pool, no subnet given twice. It returns which node got
+// each subnet.
+func checkAcquired(t *testing.T, cfg *lease.Config, got []lease.Lease, errs []error) map[netip.Prefix]int {
+	t.Helper()
+	seen := map[netip.Prefix]int{} // IPv4 and IPv6 subnets never collide
+	check := func(i int, sn netip.Prefix, inPool func(netip.Prefix) bool) {
+		if !inPool(sn) {
+			t.Errorf("node %d got %s outside the pool", i, sn)
+		}
+		if j, dup := seen[sn]; dup {
+			t.Errorf("nodes %d and %d both got %s", j, i, sn)
+		}
+		seen[sn] = i
+	}
+	for i, l := range got {
+		if errs[i] != nil {
+			t.Errorf("node %d: %v", i, errs[i])
+			continue
+		}
+		if cfg.EnableIPv4 {
+			check(i, l.Subnet, cfg.Contains)
+		}
+		if cfg.EnableIPv6 {
+			check(i, l.IPv6Subnet, cfg.ContainsIPv6)
+		}
+	}
+	return seen
 }
