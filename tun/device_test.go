@@ -20,7 +20,7 @@ func TestReadsManyPerCall(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	bufs, sizes := readBufs(b)
+	bufs, sizes := readBufs(b.BatchSize())
 	seen, most := 0, 0
 	for calls := 0; seen < total && calls < 50; calls++ {
 		n, err := b.Read(bufs, sizes, headroom)
@@ -64,9 +64,10 @@ func batchedT(t *testing.T, letter string) (*Device, string) {
 	return configured(t, letter)
 }
 
-// readBufs returns a batch of read buffers for b.
-func readBufs(b *Device) ([][]byte, []int) {
-	bufs := make([][]byte, b.BatchSize())
+// readBufs returns n read buffers, each with headroom and room for the
+// largest packet, and their sizes.
+func readBufs(n int) ([][]byte, []int) {
+	bufs := make([][]byte, n)
 	for i := range bufs {
 		bufs[i] = make([]byte, headroom+65535)
 	}

@@ -22,7 +22,7 @@ func BenchmarkReadFlood(b *testing.B) {
 	forEachPath(b, func(b *testing.B, opts Options) {
 		inThrowawayNetns(b)
 		dev, name := configuredWith(b, "f", opts)
-		bufs, sizes := readBufs(dev)
+		bufs, sizes := readBufs(dev.BatchSize())
 		startFlood(b, "10.5.9.9:9999")
 		tx0, drop0 := tunTx(b, name)
 		m := flood.StartMeter(b)

@@ -98,7 +98,7 @@ func TestWriteCoalescesTCP(t *testing.T) {
 		}
 	}()
 
-	bufs, sizes := readBufs(b)
+	bufs, sizes := readBufs(b.BatchSize())
 	if _, err := b.Write(headroomed(craftTCP(t, 5000, 1000, 0, true, false, nil, true)), headroom); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestWriteAllocs(t *testing.T) {
 func TestReadAllocs(t *testing.T) {
 	b, _ := batchedT(t, "r")
 	conn := dialUDP(t, "10.5.9.9:4000")
-	bufs, sizes := readBufs(b)
+	bufs, sizes := readBufs(b.BatchSize())
 	msg := []byte("x")
 	if a := testing.AllocsPerRun(50, func() {
 		conn.Write(msg)
@@ -307,7 +307,7 @@ func TestReadAfterCloseFails(t *testing.T) {
 	b, _ := batchedT(t, "c")
 	conn := dialUDP(t, "10.5.9.9:4000")
 	conn.Write([]byte("x"))
-	bufs, sizes := readBufs(b)
+	bufs, sizes := readBufs(b.BatchSize())
 	if n, err := b.Read(bufs, sizes, headroom); n == 0 || err != nil {
 		t.Fatalf("first Read = %d, %v", n, err)
 	}

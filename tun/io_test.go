@@ -58,11 +58,7 @@ func TestReadFromSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	bufs := make([][]byte, dev.BatchSize())
-	for i := range bufs {
-		bufs[i] = make([]byte, headroom+65535)
-	}
-	sizes := make([]int, len(bufs))
+	bufs, sizes := readBufs(dev.BatchSize())
 	// The kernel may send its own packets (IPv6 router solicitations) first.
 	for tries := 0; tries < 20; tries++ {
 		n, err := dev.Read(bufs, sizes, headroom)

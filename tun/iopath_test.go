@@ -139,7 +139,7 @@ func exchange(t *testing.T, dev *Device) {
 	for i := 0; i < 20; i++ {
 		fmt.Fprintf(conn, "from the socket %02d", i)
 	}
-	rb, sizes := readBufs(dev)
+	rb, sizes := readBufs(dev.BatchSize())
 	seen := 0
 	for calls := 0; seen < 20 && calls < 50; calls++ {
 		n, err := dev.Read(rb, sizes, headroom)
@@ -203,7 +203,7 @@ func TestNoAllocsPerBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		send := mmsg(fd, 32, 40)
-		rb, sizes := readBufs(dev)
+		rb, sizes := readBufs(dev.BatchSize())
 		if a := testing.AllocsPerRun(50, func() {
 			send()
 			for got := 0; got < 32; {
@@ -261,7 +261,7 @@ func TestCloseWakesReadOnEachPath(t *testing.T) {
 		if opts.IOUring && dev.IOPath() != IOPathUring {
 			t.Skipf("io_uring unavailable: %s", dev.IOPath())
 		}
-		bufs, sizes := readBufs(dev)
+		bufs, sizes := readBufs(dev.BatchSize())
 		done := make(chan error, 1)
 		go func() {
 			_, err := dev.Read(bufs, sizes, headroom)
@@ -307,11 +307,7 @@ func putVirtioHdr(b []byte, h virtioHdr) {
 // anything newer.
 func TestBatchSetsAsideFramesAfterSuperPacket(t *testing.T) {
 	r := &reader{hdr: make([]byte, 256)}
-	bufs := make([][]byte, Batch)
-	for i := range bufs {
-		bufs[i] = make([]byte, headroom+65535)
-	}
-	sizes := make([]int, len(bufs))
+	bufs, sizes := readBufs(Batch)
 	base := headroom - VirtioHdrLen
 	frame := func(j int, pkt []byte, h virtioHdr) {
 		putVirtioHdr(bufs[j][base:], h)

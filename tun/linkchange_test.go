@@ -49,7 +49,7 @@ func TestSurvivesLinkChanges(t *testing.T) {
 	if _, err := conn.Write([]byte("after the flips")); err != nil {
 		t.Fatal(err)
 	}
-	bufs, sizes := readBufs(b)
+	bufs, sizes := readBufs(b.BatchSize())
 	found := false
 	for tries := 0; tries < 20 && !found; tries++ {
 		n, err := b.Read(bufs, sizes, headroom)

@@ -55,11 +55,7 @@ func TestQueuesSpreadFlowsAndKeepEachOnOne(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			bufs := make([][]byte, d.BatchSize())
-			for i := range bufs {
-				bufs[i] = make([]byte, headroom+65535)
-			}
-			sizes := make([]int, len(bufs))
+			bufs, sizes := readBufs(d.BatchSize())
 			for {
 				n, err := d.Read(bufs, sizes, headroom)
 				if err != nil {

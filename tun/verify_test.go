@@ -166,7 +166,7 @@ func tcpConnect(t *testing.T, dev *Device, port uint16) (net.Conn, uint32, uint3
 	if _, err := dev.Write(headroomed(craftTCP(t, port, 1000, 0, true, false, nil, false)), headroom); err != nil {
 		t.Fatal(err)
 	}
-	bufs, sizes := readBufs(dev)
+	bufs, sizes := readBufs(dev.BatchSize())
 	sa := readSynAck(t, dev, bufs, sizes)
 	seq, ack := uint32(1001), sa.Seq+1
 	if _, err := dev.Write(headroomed(craftTCP(t, port, seq, ack, false, false, nil, false)), headroom); err != nil {
