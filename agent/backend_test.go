@@ -13,7 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/netns"
+	"github.com/feltnet/felt/netns/netnstest"
 	"github.com/feltnet/felt/router"
 )
 
@@ -101,47 +101,36 @@ func TestExtensionCommands(t *testing.T) {
 // tunnelled (the on-link answer is faked; the routes are real, in a
 // throwaway namespace).
 func TestPeerRoutesRecategorise(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root for a network namespace")
+	netnstest.Enter(t)
+	for _, args := range [][]string{{"link", "add", "u0", "type", "veth", "peer", "name", "u1"}, {"link", "set", "u1", "up"},
+		{"addr", "add", "192.0.2.1/24", "dev", "u0"}, {"link", "set", "u0", "up"}} {
+		netnstest.Output(t, "ip", args...)
 	}
-	err := netns.Throwaway(func() error {
-		for _, args := range [][]string{{"link", "add", "u0", "type", "veth", "peer", "name", "u1"}, {"link", "set", "u1", "up"},
-			{"addr", "add", "192.0.2.1/24", "dev", "u0"}, {"link", "set", "u0", "up"}} {
-			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-				t.Errorf("ip %v: %v: %s", args, err, out)
-				return nil
-			}
-		}
-		onLink := true
-		r := newPeerRoutes(0, true, zap.NewNop())
-		r.onLink = func(netip.Addr) (bool, error) { return onLink, nil }
-		sn := netip.MustParsePrefix("10.5.2.0/24")
-		routes := func() string {
-			out, _ := exec.Command("ip", "route", "show", sn.String()).CombinedOutput()
-			return strings.TrimSpace(string(out))
-		}
-		r.setPeers([]router.Peer{{Subnet: sn, Addr: netip.MustParseAddrPort("192.0.2.7:8472")}})
-		if got := routes(); got != "10.5.2.0/24 via 192.0.2.7 dev u0" || r.path(sn) != pathDirect {
-			t.Errorf("on-link peer: route %q, path %s", got, r.path(sn))
-		}
-		onLink = false
-		r.check()
-		if got := routes(); got != "" || r.path(sn) != pathTunnelled {
-			t.Errorf("peer gone off-link: route %q, path %s", got, r.path(sn))
-		}
-		onLink = true
-		r.check()
-		if got := routes(); got == "" || r.path(sn) != pathDirect {
-			t.Errorf("peer back on-link: route %q, path %s", got, r.path(sn))
-		}
-		r.setPeers(nil)
-		if got := routes(); got != "" || r.path(sn) != pathTunnelled {
-			t.Errorf("peer removed: route %q", got)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+	onLink := true
+	r := newPeerRoutes(0, true, zap.NewNop())
+	r.onLink = func(netip.Addr) (bool, error) { return onLink, nil }
+	sn := netip.MustParsePrefix("10.5.2.0/24")
+	routes := func() string {
+		out, _ := exec.Command("ip", "route", "show", sn.String()).CombinedOutput()
+		return strings.TrimSpace(string(out))
+	}
+	r.setPeers([]router.Peer{{Subnet: sn, Addr: netip.MustParseAddrPort("192.0.2.7:8472")}})
+	if got := routes(); got != "10.5.2.0/24 via 192.0.2.7 dev u0" || r.path(sn) != pathDirect {
+		t.Errorf("on-link peer: route %q, path %s", got, r.path(sn))
+	}
+	onLink = false
+	r.check()
+	if got := routes(); got != "" || r.path(sn) != pathTunnelled {
+		t.Errorf("peer gone off-link: route %q, path %s", got, r.path(sn))
+	}
+	onLink = true
+	r.check()
+	if got := routes(); got == "" || r.path(sn) != pathDirect {
+		t.Errorf("peer back on-link: route %q, path %s", got, r.path(sn))
+	}
+	r.setPeers(nil)
+	if got := routes(); got != "" || r.path(sn) != pathTunnelled {
+		t.Errorf("peer removed: route %q", got)
 	}
 }
 
