@@ -35,9 +35,10 @@ func inNetns(t *testing.T, fn func(link int)) {
 	fn(l.Attrs().Index)
 }
 
-func show(t *testing.T) string {
+// show lists the namespace's routes of family ("-4" or "-6") as ip shows them.
+func show(t *testing.T, family string) string {
 	t.Helper()
-	return netnstest.Output(t, "ip", "-4", "route", "show")
+	return netnstest.Output(t, "ip", family, "route", "show")
 }
 
 func TestAddDelAsFlanneldHostGW(t *testing.T) {
@@ -50,7 +51,7 @@ func TestAddDelAsFlanneldHostGW(t *testing.T) {
 			t.Fatalf("second Add: %v", err)
 		}
 		// The route as `ip route` shows flanneld's: via, dev, no proto/scope/metric.
-		if got := show(t); !strings.Contains(got, "10.5.2.0/24 via 192.0.2.3 dev u0 \n") {
+		if got := show(t, "-4"); !strings.Contains(got, "10.5.2.0/24 via 192.0.2.3 dev u0 \n") {
 			t.Fatalf("route table:\n%s", got)
 		}
 		// A route to the same subnet via another gateway is replaced.
@@ -59,7 +60,7 @@ func TestAddDelAsFlanneldHostGW(t *testing.T) {
 		if err := Add(other); err != nil {
 			t.Fatalf("%v", err)
 		}
-		if got := show(t); strings.Contains(got, "192.0.2.3") || !strings.Contains(got, "10.5.2.0/24 via 192.0.2.4 dev u0") {
+		if got := show(t, "-4"); strings.Contains(got, "192.0.2.3") || !strings.Contains(got, "10.5.2.0/24 via 192.0.2.4 dev u0") {
 			t.Fatalf("after Add via another gateway:\n%s", got)
 		}
 		if err := Del(other); err != nil {
@@ -68,7 +69,7 @@ func TestAddDelAsFlanneldHostGW(t *testing.T) {
 		if err := Del(other); err != nil {
 			t.Fatalf("Del of a route already gone: %v", err)
 		}
-		if got := show(t); strings.Contains(got, "10.5.2.0") {
+		if got := show(t, "-4"); strings.Contains(got, "10.5.2.0") {
 			t.Fatalf("route left after Del:\n%s", got)
 		}
 		if err := Add(Route{Dst: netip.MustParsePrefix("10.5.2.1/24"), Gw: r.Gw}); err == nil || !strings.Contains(err.Error(), "Dst 10.5.2.1/24") {
@@ -104,7 +105,7 @@ func TestKeeperCheckRestores(t *testing.T) {
 		if err != nil || len(got) != 1 || got[0] != b || len(restored) != 1 {
 			t.Fatalf("Check = %v, %v (OnRestore saw %v); want [%v]", got, err, restored, b)
 		}
-		if s := show(t); !strings.Contains(s, "10.5.3.0/24 via 192.0.2.4 dev u0") {
+		if s := show(t, "-4"); !strings.Contains(s, "10.5.3.0/24 via 192.0.2.4 dev u0") {
 			t.Fatalf("not restored:\n%s", s)
 		}
 		// Set with a new gateway moves the route; Remove deletes it.
@@ -113,7 +114,7 @@ func TestKeeperCheckRestores(t *testing.T) {
 		if err := k.Set(b2); err != nil {
 			t.Fatalf("%v", err)
 		}
-		if s := show(t); strings.Contains(s, "192.0.2.4") || !strings.Contains(s, "via 192.0.2.9") {
+		if s := show(t, "-4"); strings.Contains(s, "192.0.2.4") || !strings.Contains(s, "via 192.0.2.9") {
 			t.Fatalf("after Set with a new gateway:\n%s", s)
 		}
 		if err := k.Remove(a.Dst); err != nil {
@@ -122,7 +123,7 @@ func TestKeeperCheckRestores(t *testing.T) {
 		if got, err := k.Check(); err != nil || len(got) != 0 {
 			t.Fatalf("Check after Remove = %v, %v", got, err)
 		}
-		if s := show(t); strings.Contains(s, "10.5.2.0") {
+		if s := show(t, "-4"); strings.Contains(s, "10.5.2.0") {
 			t.Fatalf("removed route back:\n%s", s)
 		}
 		if err := k.Clear(); err != nil || len(k.Routes()) != 0 {
@@ -140,18 +141,13 @@ func TestKeeperReplace(t *testing.T) {
 		if err := k.Set(r); err != nil {
 			t.Fatalf("%v", err)
 		}
-		if s := show(t); !strings.Contains(s, "10.5.2.0/24 via 192.0.2.3 dev u0") || strings.Contains(s, "192.0.2.8") {
+		if s := show(t, "-4"); !strings.Contains(s, "10.5.2.0/24 via 192.0.2.3 dev u0") || strings.Contains(s, "192.0.2.8") {
 			t.Fatalf("after Replace:\n%s", s)
 		}
 		if missing, err := Missing([]Route{r}); err != nil || len(missing) != 0 {
 			t.Fatalf("Missing = %v, %v (Link 0 matches any device)", missing, err)
 		}
 	})
-}
-
-func show6(t *testing.T) string {
-	t.Helper()
-	return netnstest.Output(t, "ip", "-6", "route", "show")
 }
 
 // TestIPv6Routes: host-gw's IPv6 route <IPv6Subnet> via <PublicIPv6> dev
@@ -168,7 +164,7 @@ func TestIPv6Routes(t *testing.T) {
 		if err := k.Set(r4); err != nil {
 			t.Fatalf("%v", err)
 		}
-		if got := show6(t); !strings.Contains(got, "fd10:5:0:2::/64 via 2001:db8::3 dev u0") {
+		if got := show(t, "-6"); !strings.Contains(got, "fd10:5:0:2::/64 via 2001:db8::3 dev u0") {
 			t.Fatalf("no IPv6 route after Set:\n%s", got)
 		}
 		if m, err := Missing([]Route{r, r4}); err != nil || len(m) != 0 {
@@ -179,13 +175,13 @@ func TestIPv6Routes(t *testing.T) {
 		if err != nil || len(restored) != 1 || restored[0] != r {
 			t.Fatalf("Check = %v, %v; want [%v]", restored, err, r)
 		}
-		if got := show6(t); !strings.Contains(got, "fd10:5:0:2::/64 via 2001:db8::3 dev u0") {
+		if got := show(t, "-6"); !strings.Contains(got, "fd10:5:0:2::/64 via 2001:db8::3 dev u0") {
 			t.Fatalf("IPv6 route not restored:\n%s", got)
 		}
 		if err := k.Remove(r.Dst); err != nil {
 			t.Fatalf("%v", err)
 		}
-		if got := show6(t); strings.Contains(got, "fd10:5:0:2::") {
+		if got := show(t, "-6"); strings.Contains(got, "fd10:5:0:2::") {
 			t.Fatalf("IPv6 route left after Remove:\n%s", got)
 		}
 		on, err := OnLink(netip.MustParseAddr("2001:db8::3"))
