@@ -10,36 +10,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/netns"
 )
-
-// route6To is `ip -6 route show exact <sn>` in h, trimmed ("" when none).
-// The kernel appends "metric 1024 pref medium" to IPv6 routes.
-func route6To(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix) string {
-	t.Helper()
-	out, err := hostOutput(c.ctx, h, "ip", "-6", "route", "show", "exact", sn.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(out)
-}
-
-// waitRoute6 waits (a liveness bound, not a timing check) until h's IPv6
-// route to sn starts with want ("" for none) and returns how long it took.
-func waitRoute6(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix, want string, within time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		got := route6To(t, c, h, sn)
-		if got == want || (want != "" && strings.HasPrefix(got, want+" ")) {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s: IPv6 route to %s is %q after %v, want %q", h.Name, sn, got, within, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 // dualRouteCluster starts three dual-stack hosts on one L2 (IPv6 underlay
 // fdee::/64 beside the lab's IPv4 one) with config, a cni0 container on
@@ -116,7 +87,7 @@ func TestHostGWDualStack(t *testing.T) {
 				continue
 			}
 			waitRoute(t, c, h, envs[j].Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].Subnet, p.Addr), 5*time.Second)
-			waitRoute6(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
+			waitRoute(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
 		}
 		for sn, path := range c.peerPaths(h) {
 			if path != "direct" {
@@ -134,7 +105,7 @@ func TestHostGWDualStack(t *testing.T) {
 		sn := envs[1].IPv6Subnet
 		want := fmt.Sprintf("%s via %s dev eth0", sn, underlay6(1))
 		mustRun(t, c.ctx, h0, "ip", "-6", "route", "del", sn.String())
-		took := waitRoute6(t, c, h0, sn, want, 25*time.Second)
+		took := waitRoute(t, c, h0, sn, want, 25*time.Second)
 		t.Logf("IPv6 route %s deleted by hand: back after %v (check period 10 s)", sn, took.Round(time.Millisecond))
 		if !strings.Contains(c.agents[h0.Name].Log(), "route restored") {
 			t.Fatalf("no 'route restored' in the agent's log:\n%s", c.agents[h0.Name].Log())
@@ -157,7 +128,7 @@ func TestHostGWDualStack(t *testing.T) {
 			t.Fatalf("delete lease %q: %v", key, err)
 		}
 		for _, h := range hosts[:2] {
-			waitRoute6(t, c, h, envs[2].IPv6Subnet, "", 5*time.Second)
+			waitRoute(t, c, h, envs[2].IPv6Subnet, "", 5*time.Second)
 			waitRoute(t, c, h, envs[2].Subnet, "", 5*time.Second)
 		}
 	})
@@ -177,7 +148,7 @@ func TestDirectRoutingIPv6(t *testing.T) {
 			if p == h {
 				continue
 			}
-			waitRoute6(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
+			waitRoute(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
 		}
 		paths := c.peerPaths(h)
 		for j := range hosts {
