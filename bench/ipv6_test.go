@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/feltnet/felt/netns"
 )
 
 // The IPv6 scenarios: what each is, their pairing, and that they stay out
@@ -91,32 +89,6 @@ func TestIPv6Tools(t *testing.T) {
 	}
 	if got, want := pingArgs(v6, "-n", "-c", "1"), []string{"-n", "-c", "1", "-6", "fd07:2::"}; !slices.Equal(got, want) {
 		t.Errorf("pingArgs(%s) = %q, want %q", v6, got, want)
-	}
-}
-
-// Host 0's flannel-v6.1 is built as flanneld builds its v6 device: over the
-// IPv6 underlay, its address /128, and host 1 reached through one permanent
-// neighbour, one FDB entry to host 1's IPv6 underlay address and one onlink
-// route.
-func TestKernelVXLAN6Cmds(t *testing.T) {
-	hosts := []*netns.Host{{Name: "h0", Iface: "eth0"}, {Name: "h1", Iface: "eth1"}}
-	got := kernelVXLAN6Cmds(hosts, 0)
-	want := [][]string{
-		{"ip", "link", "add", "flannel-v6.1", "address", "02:fb:00:00:06:01", "mtu", "1430", "type", "vxlan",
-			"id", "1", "local", "fd99::1", "dev", "eth0", "dstport", "8472", "nolearning"},
-		{"ip", "addr", "add", "fd07:1::/128", "dev", "flannel-v6.1", "nodad"},
-		{"ip", "link", "set", "flannel-v6.1", "up"},
-		{"ip", "-6", "neigh", "replace", "fd07:2::", "lladdr", "02:fb:00:00:06:02", "dev", "flannel-v6.1", "nud", "permanent"},
-		{"bridge", "fdb", "append", "02:fb:00:00:06:02", "dev", "flannel-v6.1", "dst", "fd99::2", "self", "permanent"},
-		{"ip", "-6", "route", "replace", "fd07:2::/64", "via", "fd07:2::", "dev", "flannel-v6.1", "onlink"},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d commands, want %d: %q", len(got), len(want), got)
-	}
-	for i := range want {
-		if !slices.Equal(got[i], want[i]) {
-			t.Errorf("command %d:\n got %q\nwant %q", i, got[i], want[i])
-		}
 	}
 }
 
