@@ -2,60 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/feltnet/felt/lease"
 )
-
-// dualRouteCluster starts three dual-stack hosts on one L2 (IPv6 underlay
-// fdee::/64 beside the lab's IPv4 one) with config, a cni0 container on
-// each, and waits for both families' peers.
-func dualRouteCluster(t *testing.T, config string) (*cluster, []container6, []lease.SubnetEnv) {
-	c := newCluster(t, 3, config)
-	addUnderlay6(t, c)
-	for _, h := range c.lab.Hosts {
-		c.start(h)
-	}
-	var cts []container6
-	var envs []lease.SubnetEnv
-	for _, h := range c.lab.Hosts {
-		env, err := lease.ReadSubnetEnv(c.subnetFile(h))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !env.IPv6Subnet.IsValid() || env.IPv6Network != netip.MustParsePrefix("fd00:5::/48") {
-			t.Fatalf("%s subnet.env has no IPv6 lines: %+v", h.Name, env)
-		}
-		envs = append(envs, env)
-		cts = append(cts, addDualContainer(t, c, h, env))
-	}
-	for _, h := range c.lab.Hosts {
-		c.waitPeers(h, 4, 20*time.Second) // two other hosts, both families
-	}
-	return c, cts, envs
-}
-
-// pingAll pings every other container over both families.
-func pingAll(t *testing.T, c *cluster, cts []container6) {
-	t.Helper()
-	for _, a := range cts {
-		for _, b := range cts {
-			if a.Name == b.Name {
-				continue
-			}
-			for _, dst := range []netip.Addr{b.v4, b.v6} {
-				if err := pingEventually(c.ctx, a.Host, dst, 10*time.Second); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-}
 
 // TestHostGWDualStack: three felt hosts with host-gw and EnableIPv6 on one
 // L2. Each lease is flanneld's dual-stack host-gw value (PublicIPv6, no
@@ -65,7 +17,7 @@ func pingAll(t *testing.T, c *cluster, cts []container6) {
 // for byte); an IPv6 route deleted by hand comes back at the next check,
 // and a deleted lease takes its IPv6 route with it.
 func TestHostGWDualStack(t *testing.T) {
-	c, cts, envs := dualRouteCluster(t, dualConfig("host-gw"))
+	c, cts, envs := dualStackCluster(t, dualConfig("host-gw"))
 	hosts := c.lab.Hosts
 	resp, err := c.cli.Get(c.ctx, subnetsPrefix, clientv3.WithPrefix())
 	if err != nil || len(resp.Kvs) != 3 {
@@ -140,7 +92,7 @@ func TestHostGWDualStack(t *testing.T) {
 // between containers goes by the kernel: felt's packet counters do not move
 // while a TCP transfer crosses each way.
 func TestDirectRoutingIPv6(t *testing.T) {
-	c, cts, envs := dualRouteCluster(t, `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48",`+
+	c, cts, envs := dualStackCluster(t, `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48",`+
 		`"Backend":{"Type":"vxlan","DirectRouting":true}}`)
 	hosts := c.lab.Hosts
 	for _, h := range hosts {
