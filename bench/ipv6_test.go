@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -126,14 +125,7 @@ func TestReadEnvPrefixIPv6(t *testing.T) {
 // measured over IPv6 with every figure, and felt-vxlan6 has its ratios to
 // kernel-vxlan6. It judges no numbers (the machine is shared).
 func TestQuickRunIPv6(t *testing.T) {
-	bin := buildFelt(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	var progress bytes.Buffer
-	c := quickConfig(t, bin, &progress)
-	c.Scenarios = []Scenario{KernelVXLAN6, FeltVXLAN6}
-	r, err := Run(ctx, c)
-	t.Logf("progress:\n%s", progress.String())
+	c, _, r, err := quickRun(t, 4*time.Minute, func(c *Config) { c.Scenarios = []Scenario{KernelVXLAN6, FeltVXLAN6} })
 	if errors.Is(err, ErrRunsFailed) && r != nil {
 		for _, u := range r.Underlays {
 			for _, s := range u.Scenarios {
