@@ -144,9 +144,7 @@ func (l *underlayLab) agentsDown(ctx context.Context, sc Scenario, procs []*netn
 	}
 	for _, h := range []*netns.Host{l.client, l.server} {
 		for _, dev := range []string{vxlanDev, podDev} {
-			if e := runIn(ctx, h, "ip", "link", "del", dev); e != nil && !strings.Contains(e.Error(), "Cannot find device") {
-				err = errors.Join(err, e)
-			}
+			err = errors.Join(err, delLink(ctx, h, dev))
 		}
 		if e := runIn(ctx, h, "ip", "route", "flush", "root", agentNets[sc.Base()].network.String()); e != nil {
 			err = errors.Join(err, e)

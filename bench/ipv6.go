@@ -2,10 +2,8 @@ package bench
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
-	"strings"
 
 	"github.com/feltnet/felt/bench/internal/rr"
 	"github.com/feltnet/felt/netns"
@@ -83,53 +81,4 @@ func kernelSubnet6(i int) netip.Prefix {
 // its own, BackendV6Data.VtepMAC).
 func kernelMAC6(i int) string { return fmt.Sprintf("02:fb:00:00:06:%02x", i+1) }
 
-// kernelVXLAN6Cmds are the commands that build host i's flannel-v6.1 with
-// its peers' neighbours, FDB entries and routes (hosts[j] at underlay6(j)).
-func kernelVXLAN6Cmds(hosts []*netns.Host, i int) [][]string {
-	h := hosts[i]
-	cmds := [][]string{
-		{"ip", "link", "add", vxlan6Dev, "address", kernelMAC6(i), "mtu", fmt.Sprint(vxlan6MTU), "type", vxlanType,
-			"id", "1", "local", underlay6(i).String(), "dev", h.Iface, "dstport", "8472", "nolearning"},
-		{"ip", "addr", "add", netip.PrefixFrom(kernelSubnet6(i).Addr(), 128).String(), "dev", vxlan6Dev, "nodad"},
-		{"ip", "link", "set", vxlan6Dev, "up"},
-	}
-	for j := range hosts {
-		if j == i {
-			continue
-		}
-		gw := kernelSubnet6(j).Addr().String()
-		cmds = append(cmds,
-			[]string{"ip", "-6", "neigh", "replace", gw, "lladdr", kernelMAC6(j), "dev", vxlan6Dev, "nud", "permanent"},
-			[]string{"bridge", "fdb", "append", kernelMAC6(j), "dev", vxlan6Dev, "dst", underlay6(j).String(), "self", "permanent"},
-			[]string{"ip", "-6", "route", "replace", kernelSubnet6(j).String(), "via", gw, "dev", vxlan6Dev, "onlink"},
-		)
-	}
-	return cmds
-}
-
-// kernelVXLAN6Up programs both hosts and returns the server's IPv6 overlay
-// address.
-func kernelVXLAN6Up(ctx context.Context, hosts []*netns.Host) (netip.Addr, error) {
-	for i, h := range hosts {
-		for _, c := range kernelVXLAN6Cmds(hosts, i) {
-			if err := runIn(ctx, h, c[0], c[1:]...); err != nil {
-				return netip.Addr{}, errors.Join(err, kernelVXLAN6Down(ctx, hosts))
-			}
-		}
-	}
-	return kernelSubnet6(1).Addr(), nil
-}
-
-// kernelVXLAN6Down deletes flannel-v6.1 (and with it its routes,
-// neighbours and FDB entries) in every host; a device already gone is no
-// error.
-func kernelVXLAN6Down(ctx context.Context, hosts []*netns.Host) error {
-	var errs []error
-	for _, h := range hosts {
-		err := runIn(ctx, h, "ip", "link", "del", vxlan6Dev)
-		if err != nil && !strings.Contains(err.Error(), "Cannot find device") {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
+var kernelVXLAN6 = kernelVXLAN{dev: vxlan6Dev, mtu: vxlan6MTU, v6: true, subnet: kernelSubnet6, mac: kernelMAC6}

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net/netip"
 	"os"
@@ -11,8 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/feltnet/felt/netns"
 )
 
 // The IPv6 scenarios: what each is, their pairing, and that they stay out
@@ -94,32 +91,6 @@ func TestIPv6Tools(t *testing.T) {
 	}
 }
 
-// Host 0's flannel-v6.1 is built as flanneld builds its v6 device: over the
-// IPv6 underlay, its address /128, and host 1 reached through one permanent
-// neighbour, one FDB entry to host 1's IPv6 underlay address and one onlink
-// route.
-func TestKernelVXLAN6Cmds(t *testing.T) {
-	hosts := []*netns.Host{{Name: "h0", Iface: "eth0"}, {Name: "h1", Iface: "eth1"}}
-	got := kernelVXLAN6Cmds(hosts, 0)
-	want := [][]string{
-		{"ip", "link", "add", "flannel-v6.1", "address", "02:fb:00:00:06:01", "mtu", "1430", "type", "vxlan",
-			"id", "1", "local", "fd99::1", "dev", "eth0", "dstport", "8472", "nolearning"},
-		{"ip", "addr", "add", "fd07:1::/128", "dev", "flannel-v6.1", "nodad"},
-		{"ip", "link", "set", "flannel-v6.1", "up"},
-		{"ip", "-6", "neigh", "replace", "fd07:2::", "lladdr", "02:fb:00:00:06:02", "dev", "flannel-v6.1", "nud", "permanent"},
-		{"bridge", "fdb", "append", "02:fb:00:00:06:02", "dev", "flannel-v6.1", "dst", "fd99::2", "self", "permanent"},
-		{"ip", "-6", "route", "replace", "fd07:2::/64", "via", "fd07:2::", "dev", "flannel-v6.1", "onlink"},
-	}
-	if len(got) != len(want) {
-		t.Fatalf("%d commands, want %d: %q", len(got), len(want), got)
-	}
-	for i := range want {
-		if !slices.Equal(got[i], want[i]) {
-			t.Errorf("command %d:\n got %q\nwant %q", i, got[i], want[i])
-		}
-	}
-}
-
 // readEnvPrefix finds FLANNEL_IPV6_SUBNET in a dual-stack subnet.env, says
 // "not there yet" (os.ErrNotExist) without it and names the key of a bad
 // value.
@@ -154,14 +125,7 @@ func TestReadEnvPrefixIPv6(t *testing.T) {
 // measured over IPv6 with every figure, and felt-vxlan6 has its ratios to
 // kernel-vxlan6. It judges no numbers (the machine is shared).
 func TestQuickRunIPv6(t *testing.T) {
-	bin := buildFelt(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
-	var progress bytes.Buffer
-	c := quickConfig(t, bin, &progress)
-	c.Scenarios = []Scenario{KernelVXLAN6, FeltVXLAN6}
-	r, err := Run(ctx, c)
-	t.Logf("progress:\n%s", progress.String())
+	c, _, r, err := quickRun(t, 4*time.Minute, func(c *Config) { c.Scenarios = []Scenario{KernelVXLAN6, FeltVXLAN6} })
 	if errors.Is(err, ErrRunsFailed) && r != nil {
 		for _, u := range r.Underlays {
 			for _, s := range u.Scenarios {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/feltnet/felt/netns"
@@ -33,46 +34,95 @@ func kernelSubnet(i int) netip.Prefix {
 // that a rerun needs no lease exchange.
 func kernelMAC(i int) string { return fmt.Sprintf("02:fb:00:00:00:%02x", i+1) }
 
-// kernelVXLANUp programs both hosts and returns the server's overlay address.
-func kernelVXLANUp(ctx context.Context, hosts []*netns.Host) (netip.Addr, error) {
-	for i, h := range hosts {
-		cmds := [][]string{
-			{"ip", "link", "add", vxlanDev, "address", kernelMAC(i), "mtu", fmt.Sprint(vxlanMTU), "type", vxlanType,
-				"id", "1", "local", h.Addr.String(), "dev", h.Iface, "dstport", "8472", "nolearning"},
-			{"ip", "addr", "add", netip.PrefixFrom(kernelSubnet(i).Addr(), 32).String(), "dev", vxlanDev},
-			{"ip", "link", "set", vxlanDev, "up"},
-		}
-		for j, peer := range hosts {
-			if j == i {
-				continue
-			}
-			gw := kernelSubnet(j).Addr().String()
-			cmds = append(cmds,
-				[]string{"ip", "neigh", "replace", gw, "lladdr", kernelMAC(j), "dev", vxlanDev, "nud", "permanent"},
-				[]string{"bridge", "fdb", "append", kernelMAC(j), "dev", vxlanDev, "dst", peer.Addr.String(), "self", "permanent"},
-				[]string{"ip", "route", "replace", kernelSubnet(j).String(), "via", gw, "dev", vxlanDev, "onlink"},
-			)
-		}
-		for _, c := range cmds {
-			if err := runIn(ctx, h, c[0], c[1:]...); err != nil {
-				return netip.Addr{}, errors.Join(err, kernelVXLANDown(ctx, hosts))
-			}
-		}
-	}
-	return kernelSubnet(1).Addr(), nil
+// kernelVXLAN is one of flanneld's vxlan devices done by hand: flannel.1
+// over the IPv4 underlay (kernel-vxlan) or flannel-v6.1 over the IPv6 one
+// (kernel-vxlan6, v6).
+type kernelVXLAN struct {
+	dev    string
+	mtu    int
+	v6     bool
+	subnet func(i int) netip.Prefix // host i's; its device holds the first address
+	mac    func(i int) string       // host i's VtepMAC
 }
 
-// kernelVXLANDown deletes flannel.1 (and with it its routes, neighbours and
-// FDB entries) in every host; a device already gone is no error.
-func kernelVXLANDown(ctx context.Context, hosts []*netns.Host) error {
-	var errs []error
-	for _, h := range hosts {
-		err := runIn(ctx, h, "ip", "link", "del", vxlanDev)
-		if err != nil && !strings.Contains(err.Error(), "Cannot find device") {
-			errs = append(errs, err)
+var kernelVXLAN4 = kernelVXLAN{dev: vxlanDev, mtu: vxlanMTU, subnet: kernelSubnet, mac: kernelMAC}
+
+// kernelVXLANOf is the device a kernel-vxlan scenario (sc) builds.
+func kernelVXLANOf(sc Scenario) kernelVXLAN {
+	if sc.ipv6() {
+		return kernelVXLAN6
+	}
+	return kernelVXLAN4
+}
+
+// underlay is hosts[i]'s underlay address of k's family.
+func (k kernelVXLAN) underlay(hosts []*netns.Host, i int) netip.Addr {
+	if k.v6 {
+		return underlay6(i)
+	}
+	return hosts[i].Addr
+}
+
+// cmds are the commands that build host i's device with its peers'
+// neighbours, FDB entries and routes. IPv6 addresses are added nodad, so
+// that they are usable at once.
+func (k kernelVXLAN) cmds(hosts []*netns.Host, i int) [][]string {
+	ip := []string{"ip"}
+	gwAddr := k.subnet(i).Addr()
+	addr := []string{"ip", "addr", "add", netip.PrefixFrom(gwAddr, gwAddr.BitLen()).String(), "dev", k.dev}
+	if k.v6 {
+		ip = []string{"ip", "-6"}
+		addr = append(addr, "nodad")
+	}
+	cmds := [][]string{
+		{"ip", "link", "add", k.dev, "address", k.mac(i), "mtu", fmt.Sprint(k.mtu), "type", vxlanType,
+			"id", "1", "local", k.underlay(hosts, i).String(), "dev", hosts[i].Iface, "dstport", "8472", "nolearning"},
+		addr,
+		{"ip", "link", "set", k.dev, "up"},
+	}
+	for j := range hosts {
+		if j == i {
+			continue
+		}
+		gw := k.subnet(j).Addr().String()
+		cmds = append(cmds,
+			append(slices.Clone(ip), "neigh", "replace", gw, "lladdr", k.mac(j), "dev", k.dev, "nud", "permanent"),
+			[]string{"bridge", "fdb", "append", k.mac(j), "dev", k.dev, "dst", k.underlay(hosts, j).String(), "self", "permanent"},
+			append(slices.Clone(ip), "route", "replace", k.subnet(j).String(), "via", gw, "dev", k.dev, "onlink"),
+		)
+	}
+	return cmds
+}
+
+// up programs both hosts and returns the server's overlay address.
+func (k kernelVXLAN) up(ctx context.Context, hosts []*netns.Host) (netip.Addr, error) {
+	for i, h := range hosts {
+		for _, c := range k.cmds(hosts, i) {
+			if err := runIn(ctx, h, c[0], c[1:]...); err != nil {
+				return netip.Addr{}, errors.Join(err, k.down(ctx, hosts))
+			}
 		}
 	}
+	return k.subnet(1).Addr(), nil
+}
+
+// down deletes the device (and with it its routes, neighbours and FDB
+// entries) in every host.
+func (k kernelVXLAN) down(ctx context.Context, hosts []*netns.Host) error {
+	var errs []error
+	for _, h := range hosts {
+		errs = append(errs, delLink(ctx, h, k.dev))
+	}
 	return errors.Join(errs...)
+}
+
+// delLink deletes dev in h; a device already gone is no error.
+func delLink(ctx context.Context, h *netns.Host, dev string) error {
+	err := runIn(ctx, h, "ip", "link", "del", dev)
+	if err != nil && strings.Contains(err.Error(), "Cannot find device") {
+		return nil
+	}
+	return err
 }
 
 // runIn runs a setup command in h; its error shows the command and output.

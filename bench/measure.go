@@ -19,21 +19,12 @@ func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, r
 	switch {
 	case sc == Bare:
 		dst = l.server.Addr
-	case sc == KernelVXLAN:
-		hosts := []*netns.Host{l.client, l.server}
-		if dst, err = kernelVXLANUp(ctx, hosts); err != nil {
-			return s, fmt.Errorf("kernel-vxlan could not start: %w", err)
+	case sc == KernelVXLAN, sc == KernelVXLAN6:
+		k, hosts := kernelVXLANOf(sc), []*netns.Host{l.client, l.server}
+		if dst, err = k.up(ctx, hosts); err != nil {
+			return s, fmt.Errorf("%s could not start: %w", sc, err)
 		}
-		defer func() { err = errors.Join(err, kernelVXLANDown(context.WithoutCancel(ctx), hosts)) }()
-		if err := pingUntil(ctx, l.client, dst, 5); err != nil {
-			return s, err
-		}
-	case sc == KernelVXLAN6:
-		hosts := []*netns.Host{l.client, l.server}
-		if dst, err = kernelVXLAN6Up(ctx, hosts); err != nil {
-			return s, fmt.Errorf("kernel-vxlan6 could not start: %w", err)
-		}
-		defer func() { err = errors.Join(err, kernelVXLAN6Down(context.WithoutCancel(ctx), hosts)) }()
+		defer func() { err = errors.Join(err, k.down(context.WithoutCancel(ctx), hosts)) }()
 		if err := pingUntil(ctx, l.client, dst, 5); err != nil {
 			return s, err
 		}

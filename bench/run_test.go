@@ -32,10 +32,20 @@ func buildFelt(t *testing.T) string {
 	return bin
 }
 
-// quickConfig is a smoke run's config: veth only, quick.
-func quickConfig(t *testing.T, bin string, progress *bytes.Buffer) Config {
-	return Config{FeltBin: bin, Underlays: []Underlay{Veth}, Quick: true, Name: fmt.Sprintf("fbt%d", os.Getpid()%100000),
-		Progress: progress, Log: zaptest.NewLogger(t)}
+// quickRun is a smoke run (veth only, quick) of felt built from this tree,
+// its config changed by set, within d; it logs the progress and returns
+// the config it ran, the progress text and Run's answer.
+func quickRun(t *testing.T, d time.Duration, set func(*Config)) (Config, string, *Report, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var progress bytes.Buffer
+	c := Config{FeltBin: buildFelt(t), Underlays: []Underlay{Veth}, Quick: true, Name: fmt.Sprintf("fbt%d", os.Getpid()%100000),
+		Progress: &progress, Log: zaptest.NewLogger(t)}
+	set(&c)
+	r, err := Run(ctx, c)
+	t.Logf("progress:\n%s", progress.String())
+	return c, progress.String(), r, err
 }
 
 // noLeftovers checks that nothing of the labs is left behind.
@@ -82,7 +92,6 @@ func checkSample(t *testing.T, name string, sc Scenario, m Sample) {
 // reported as not run where Debian's wireguard-go or wg is missing). It
 // does not judge the numbers: the machine is shared.
 func TestQuickRun(t *testing.T) {
-	bin := buildFelt(t)
 	var noWG string
 	for _, tool := range WireGuardGo.needsTools() {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -94,13 +103,9 @@ func TestQuickRun(t *testing.T) {
 	if os.Getenv("FELT_LONG") == "1" {
 		underlays = AllUnderlays
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var progress bytes.Buffer
-	c := quickConfig(t, bin, &progress)
-	c.Underlays, c.ProfileDir = underlays, filepath.Join(t.TempDir(), "prof")
-	r, err := Run(ctx, c)
-	t.Logf("progress:\n%s", progress.String())
+	c, progress, r, err := quickRun(t, 5*time.Minute, func(c *Config) {
+		c.Underlays, c.ProfileDir = underlays, filepath.Join(t.TempDir(), "prof")
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +139,7 @@ func TestQuickRun(t *testing.T) {
 			if s.Scenario == KernelVXLAN && (s.Ratio["tcp1_gbps"] != 1 || s.RatioToBaseline["tcp1_gbps"] != 1) {
 				t.Errorf("kernel-vxlan's ratio to itself is %g", s.Ratio["tcp1_gbps"])
 			}
-			if !strings.Contains(progress.String(), string(u.Underlay)+" rep 1/1 "+string(s.Scenario)) {
+			if !strings.Contains(progress, string(u.Underlay)+" rep 1/1 "+string(s.Scenario)) {
 				t.Errorf("no progress line for %s", name)
 			}
 			for _, v := range s.Scenario.vs() {
@@ -166,7 +171,6 @@ func TestQuickRun(t *testing.T) {
 // without failures, kernel-vxlan and wireguard-go are reported as not run
 // with the reason, bare is added and every ratio is to it.
 func TestRunWithoutVXLAN(t *testing.T) {
-	bin := buildFelt(t)
 	defer func(v string) { vxlanType = v }(vxlanType)
 	vxlanType = "feltnovxlan"
 	defer func(f func(string) error) { lookTool = f }(lookTool)
@@ -176,13 +180,7 @@ func TestRunWithoutVXLAN(t *testing.T) {
 		}
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var progress bytes.Buffer
-	c := quickConfig(t, bin, &progress)
-	c.Scenarios = []Scenario{FeltUDP, WireGuardGo}
-	r, err := Run(ctx, c)
-	t.Logf("progress:\n%s", progress.String())
+	c, _, r, err := quickRun(t, 5*time.Minute, func(c *Config) { c.Scenarios = []Scenario{FeltUDP, WireGuardGo} })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,17 +233,12 @@ func TestRunWithoutVXLAN(t *testing.T) {
 // but in this lab its 64 B UDP flood loses iperf3's control connection
 // ("unable to read from stream socket"), which is not understood yet.
 func TestRunFlanneldStandin(t *testing.T) {
-	bin := buildFelt(t)
-	t.Setenv("STANDIN_FELT", bin)
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
-	defer cancel()
-	var progress bytes.Buffer
-	c := quickConfig(t, bin, &progress)
-	c.Flanneld = "testdata/flanneld-standin.sh"
-	c.Scenarios = []Scenario{FeltUDP, FlanneldUDP, FlanneldVXLAN}
-	c.FeltFlags = []string{"GOMAXPROCS=1"}
-	r, err := Run(ctx, c)
-	t.Logf("progress:\n%s", progress.String())
+	c, _, r, err := quickRun(t, 8*time.Minute, func(c *Config) {
+		t.Setenv("STANDIN_FELT", c.FeltBin)
+		c.Flanneld = "testdata/flanneld-standin.sh"
+		c.Scenarios = []Scenario{FeltUDP, FlanneldUDP, FlanneldVXLAN}
+		c.FeltFlags = []string{"GOMAXPROCS=1"}
+	})
 	if err != nil {
 		t.Fatalf("Run: %v, want every run to succeed", err)
 	}

@@ -43,7 +43,7 @@ type scenarioKind int
 
 const (
 	kindBare        scenarioKind = iota // nothing: the underlay addresses
-	kindKernelVXLAN                     // kernelVXLANUp, kernelVXLAN6Up
+	kindKernelVXLAN                     // kernelVXLAN.up
 	kindWireGuardGo                     // wireguardGoUp
 	kindFelt                            // felt agent, one per host
 	kindFlanneld                        // Config.Flanneld, one per host

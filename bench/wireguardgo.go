@@ -160,10 +160,7 @@ func (l *underlayLab) wireguardGoDown(ctx context.Context, procs []*netns.Proces
 	err := stopAll(procs)
 	for i, h := range []*netns.Host{l.client, l.server} {
 		dev := wgGoDev(l.name, i)
-		if e := runIn(ctx, h, "ip", "link", "del", dev); e != nil && !strings.Contains(e.Error(), "Cannot find device") {
-			err = errors.Join(err, e)
-		}
-		err = errors.Join(err, removeWGSocket(dev))
+		err = errors.Join(err, delLink(ctx, h, dev), removeWGSocket(dev))
 	}
 	return err
 }

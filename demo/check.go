@@ -93,6 +93,16 @@ type TransferResult struct {
 	FromSource netip.Addr     // the source To saw: From's own address
 }
 
+// summary is the check's line for r, or r.Err when the transfer failed.
+func (r TransferResult) summary() (string, error) {
+	if r.Err != nil {
+		return "", r.Err
+	}
+	mbps := float64(r.Bytes) * 8 / 1e6 / r.Took.Seconds()
+	return fmt.Sprintf("TCP %s → %s (%s): %d MiB arrived intact (sha256 %x…), %.0f Mbit/s",
+		r.From, r.To, r.Dst, r.Bytes>>20, r.SHA256[:6], mbps), nil
+}
+
 // transfer sends size pseudo-random bytes over TCP from one container to a
 // listener in another, and compares the SHA-256 of both sides.
 func transfer(ctx context.Context, from, to *container, size int64, now func() time.Time) TransferResult {

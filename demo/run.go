@@ -252,14 +252,8 @@ func (d *run) check(ctx context.Context) error {
 	}
 	src, dst := d.nodes[0], d.nodes[1]
 	if err := d.p.step("TCP transfer", func() (string, error) {
-		r := transfer(ctx, src.ctrs[0], dst.ctrs[0], c.Transfer, c.Now)
-		d.res.Transfer = r
-		if r.Err != nil {
-			return "", r.Err
-		}
-		mbps := float64(r.Bytes) * 8 / 1e6 / r.Took.Seconds()
-		return fmt.Sprintf("TCP %s → %s (%s): %d MiB arrived intact (sha256 %x…), %.0f Mbit/s",
-			r.From, r.To, r.Dst, r.Bytes>>20, r.SHA256[:6], mbps), nil
+		d.res.Transfer = transfer(ctx, src.ctrs[0], dst.ctrs[0], c.Transfer, c.Now)
+		return d.res.Transfer.summary()
 	}); err != nil {
 		failed = append(failed, err)
 	}
@@ -267,12 +261,7 @@ func (d *run) check(ctx context.Context) error {
 		if err := d.p.step("TCP transfer over IPv6", func() (string, error) {
 			r := transfer6(ctx, src.ctrs[0], dst.ctrs[0], c.Transfer, c.Now)
 			d.res.Transfer6 = &r
-			if r.Err != nil {
-				return "", r.Err
-			}
-			mbps := float64(r.Bytes) * 8 / 1e6 / r.Took.Seconds()
-			return fmt.Sprintf("TCP %s → %s (%s): %d MiB arrived intact (sha256 %x…), %.0f Mbit/s",
-				r.From, r.To, r.Dst, r.Bytes>>20, r.SHA256[:6], mbps), nil
+			return r.summary()
 		}); err != nil {
 			failed = append(failed, err)
 		}

@@ -86,6 +86,51 @@ func addDualContainer(t *testing.T, c *cluster, h *netns.Host, env lease.SubnetE
 	return container6{Host: ct, v4: v4, v6: v6}
 }
 
+// dualStackCluster starts three dual-stack hosts on one L2 (IPv6 underlay
+// fdee::/64 beside the lab's IPv4 one) with config, a cni0 container on
+// each, and waits for both families' peers.
+func dualStackCluster(t *testing.T, config string) (*cluster, []container6, []lease.SubnetEnv) {
+	c := newCluster(t, 3, config)
+	addUnderlay6(t, c)
+	for _, h := range c.lab.Hosts {
+		c.start(h)
+	}
+	var cts []container6
+	var envs []lease.SubnetEnv
+	for _, h := range c.lab.Hosts {
+		env, err := lease.ReadSubnetEnv(c.subnetFile(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !env.IPv6Subnet.IsValid() || env.IPv6Network != netip.MustParsePrefix("fd00:5::/48") {
+			t.Fatalf("%s subnet.env has no IPv6 lines: %+v", h.Name, env)
+		}
+		envs = append(envs, env)
+		cts = append(cts, addDualContainer(t, c, h, env))
+	}
+	for _, h := range c.lab.Hosts {
+		c.waitPeers(h, 4, 20*time.Second) // two other hosts, both families
+	}
+	return c, cts, envs
+}
+
+// pingAll pings every other container over both families.
+func pingAll(t *testing.T, c *cluster, cts []container6) {
+	t.Helper()
+	for _, a := range cts {
+		for _, b := range cts {
+			if a.Name == b.Name {
+				continue
+			}
+			for _, dst := range []netip.Addr{b.v4, b.v6} {
+				if err := pingEventually(c.ctx, a.Host, dst, 10*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}
+
 // TestDualStackThreeHosts: three felt hosts on a dual-stack config, per
 // backend; every container reaches every other over both families, and a
 // TCP transfer per family arrives byte for byte (32 MiB by default,
@@ -93,26 +138,7 @@ func addDualContainer(t *testing.T, c *cluster, h *netns.Host, env lease.SubnetE
 func TestDualStackThreeHosts(t *testing.T) {
 	for _, backend := range []string{"vxlan", "udp"} {
 		t.Run(backend, func(t *testing.T) {
-			c := newCluster(t, 3, dualConfig(backend))
-			addUnderlay6(t, c)
-			var cts []container6
-			for _, h := range c.lab.Hosts {
-				c.start(h)
-			}
-			for i, h := range c.lab.Hosts {
-				env, err := lease.ReadSubnetEnv(c.subnetFile(h))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !env.IPv6Subnet.IsValid() || env.IPv6Network != netip.MustParsePrefix("fd00:5::/48") {
-					t.Fatalf("%s subnet.env has no IPv6 lines: %+v", h.Name, env)
-				}
-				_ = i
-				cts = append(cts, addDualContainer(t, c, h, env))
-			}
-			for _, h := range c.lab.Hosts {
-				c.waitPeers(h, 4, 20*time.Second) // two other hosts, both families
-			}
+			c, cts, _ := dualStackCluster(t, dualConfig(backend))
 			// vxlan reaches IPv6 subnets over the IPv6 underlay (flannel-v6's
 			// path); udp over the IPv4 one (felt only).
 			v6peers := 0
@@ -127,18 +153,7 @@ func TestDualStackThreeHosts(t *testing.T) {
 			if v6peers != 2 {
 				t.Errorf("%d IPv6 peers, want 2", v6peers)
 			}
-			for _, a := range cts {
-				for _, b := range cts {
-					if a.Name == b.Name {
-						continue
-					}
-					for _, dst := range []netip.Addr{b.v4, b.v6} {
-						if err := pingEventually(c.ctx, a.Host, dst, 10*time.Second); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-			}
+			pingAll(t, c, cts)
 			size := bigTransfer()
 			transfer(t, cts[0].Host, cts[1].Host, cts[1].v4, size)
 			transfer(t, cts[1].Host, cts[2].Host, cts[2].v6, size)

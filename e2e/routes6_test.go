@@ -2,89 +2,12 @@ package e2e
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-
-	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/netns"
 )
-
-// route6To is `ip -6 route show exact <sn>` in h, trimmed ("" when none).
-// The kernel appends "metric 1024 pref medium" to IPv6 routes.
-func route6To(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix) string {
-	t.Helper()
-	out, err := hostOutput(c.ctx, h, "ip", "-6", "route", "show", "exact", sn.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(out)
-}
-
-// waitRoute6 waits (a liveness bound, not a timing check) until h's IPv6
-// route to sn starts with want ("" for none) and returns how long it took.
-func waitRoute6(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix, want string, within time.Duration) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for {
-		got := route6To(t, c, h, sn)
-		if got == want || (want != "" && strings.HasPrefix(got, want+" ")) {
-			return time.Since(start)
-		}
-		if time.Since(start) > within {
-			t.Fatalf("%s: IPv6 route to %s is %q after %v, want %q", h.Name, sn, got, within, want)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// dualRouteCluster starts three dual-stack hosts on one L2 (IPv6 underlay
-// fdee::/64 beside the lab's IPv4 one) with config, a cni0 container on
-// each, and waits for both families' peers.
-func dualRouteCluster(t *testing.T, config string) (*cluster, []container6, []lease.SubnetEnv) {
-	c := newCluster(t, 3, config)
-	addUnderlay6(t, c)
-	for _, h := range c.lab.Hosts {
-		c.start(h)
-	}
-	var cts []container6
-	var envs []lease.SubnetEnv
-	for _, h := range c.lab.Hosts {
-		env, err := lease.ReadSubnetEnv(c.subnetFile(h))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !env.IPv6Subnet.IsValid() || env.IPv6Network != netip.MustParsePrefix("fd00:5::/48") {
-			t.Fatalf("%s subnet.env has no IPv6 lines: %+v", h.Name, env)
-		}
-		envs = append(envs, env)
-		cts = append(cts, addDualContainer(t, c, h, env))
-	}
-	for _, h := range c.lab.Hosts {
-		c.waitPeers(h, 4, 20*time.Second) // two other hosts, both families
-	}
-	return c, cts, envs
-}
-
-// pingAll pings every other container over both families.
-func pingAll(t *testing.T, c *cluster, cts []container6) {
-	t.Helper()
-	for _, a := range cts {
-		for _, b := range cts {
-			if a.Name == b.Name {
-				continue
-			}
-			for _, dst := range []netip.Addr{b.v4, b.v6} {
-				if err := pingEventually(c.ctx, a.Host, dst, 10*time.Second); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-	}
-}
 
 // TestHostGWDualStack: three felt hosts with host-gw and EnableIPv6 on one
 // L2. Each lease is flanneld's dual-stack host-gw value (PublicIPv6, no
@@ -94,7 +17,7 @@ func pingAll(t *testing.T, c *cluster, cts []container6) {
 // for byte); an IPv6 route deleted by hand comes back at the next check,
 // and a deleted lease takes its IPv6 route with it.
 func TestHostGWDualStack(t *testing.T) {
-	c, cts, envs := dualRouteCluster(t, dualConfig("host-gw"))
+	c, cts, envs := dualStackCluster(t, dualConfig("host-gw"))
 	hosts := c.lab.Hosts
 	resp, err := c.cli.Get(c.ctx, subnetsPrefix, clientv3.WithPrefix())
 	if err != nil || len(resp.Kvs) != 3 {
@@ -116,7 +39,7 @@ func TestHostGWDualStack(t *testing.T) {
 				continue
 			}
 			waitRoute(t, c, h, envs[j].Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].Subnet, p.Addr), 5*time.Second)
-			waitRoute6(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
+			waitRoute(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
 		}
 		for sn, path := range c.peerPaths(h) {
 			if path != "direct" {
@@ -134,7 +57,7 @@ func TestHostGWDualStack(t *testing.T) {
 		sn := envs[1].IPv6Subnet
 		want := fmt.Sprintf("%s via %s dev eth0", sn, underlay6(1))
 		mustRun(t, c.ctx, h0, "ip", "-6", "route", "del", sn.String())
-		took := waitRoute6(t, c, h0, sn, want, 25*time.Second)
+		took := waitRoute(t, c, h0, sn, want, 25*time.Second)
 		t.Logf("IPv6 route %s deleted by hand: back after %v (check period 10 s)", sn, took.Round(time.Millisecond))
 		if !strings.Contains(c.agents[h0.Name].Log(), "route restored") {
 			t.Fatalf("no 'route restored' in the agent's log:\n%s", c.agents[h0.Name].Log())
@@ -157,7 +80,7 @@ func TestHostGWDualStack(t *testing.T) {
 			t.Fatalf("delete lease %q: %v", key, err)
 		}
 		for _, h := range hosts[:2] {
-			waitRoute6(t, c, h, envs[2].IPv6Subnet, "", 5*time.Second)
+			waitRoute(t, c, h, envs[2].IPv6Subnet, "", 5*time.Second)
 			waitRoute(t, c, h, envs[2].Subnet, "", 5*time.Second)
 		}
 	})
@@ -169,7 +92,7 @@ func TestHostGWDualStack(t *testing.T) {
 // between containers goes by the kernel: felt's packet counters do not move
 // while a TCP transfer crosses each way.
 func TestDirectRoutingIPv6(t *testing.T) {
-	c, cts, envs := dualRouteCluster(t, `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48",`+
+	c, cts, envs := dualStackCluster(t, `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48",`+
 		`"Backend":{"Type":"vxlan","DirectRouting":true}}`)
 	hosts := c.lab.Hosts
 	for _, h := range hosts {
@@ -177,7 +100,7 @@ func TestDirectRoutingIPv6(t *testing.T) {
 			if p == h {
 				continue
 			}
-			waitRoute6(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
+			waitRoute(t, c, h, envs[j].IPv6Subnet, fmt.Sprintf("%s via %s dev eth0", envs[j].IPv6Subnet, underlay6(j)), 5*time.Second)
 		}
 		paths := c.peerPaths(h)
 		for j := range hosts {

@@ -40,10 +40,15 @@ func (c *cluster) container(h *netns.Host, name string) *netns.Host {
 	return ctr
 }
 
-// routeTo is `ip route show <sn>` in h, trimmed ("" when there is none).
+// routeTo is `ip -4|-6 route show exact <sn>` in h, by sn's family,
+// trimmed ("" when there is none).
 func routeTo(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix) string {
 	t.Helper()
-	out, err := hostOutput(c.ctx, h, "ip", "-4", "route", "show", "exact", sn.String())
+	family := "-4"
+	if sn.Addr().Is6() {
+		family = "-6"
+	}
+	out, err := hostOutput(c.ctx, h, "ip", family, "route", "show", "exact", sn.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,13 +56,15 @@ func routeTo(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix) string {
 }
 
 // waitRoute waits (a liveness bound, not a timing check) until h's route
-// to sn reads want ("" for none) and returns how long that took.
+// to sn reads want ("" for none) and returns how long that took. An IPv6
+// route need only start with want: the kernel appends "metric 1024 pref
+// medium" to it.
 func waitRoute(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix, want string, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
 		got := routeTo(t, c, h, sn)
-		if got == want {
+		if got == want || (sn.Addr().Is6() && want != "" && strings.HasPrefix(got, want+" ")) {
 			return time.Since(start)
 		}
 		if time.Since(start) > within {
