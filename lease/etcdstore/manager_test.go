@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdtest"
+	"github.com/feltnet/felt/lease/etcdstore"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zaptest"
 )
@@ -32,9 +32,7 @@ func newManager(t *testing.T, st lease.Store, seed uint64, o lease.ManagerOption
 }
 
 func TestConcurrentAcquire(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.7.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
 		const n = 200
 		got, errs := acquireAll(t, ctx, st, cfg, n, nodeAttrs)
@@ -56,9 +54,7 @@ func TestConcurrentAcquire(t *testing.T) {
 }
 
 func TestSmallPoolRunsOut(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.8.0.0/16","SubnetLen":24,"SubnetMin":"10.8.1.0","SubnetMax":"10.8.4.0"}`)
 		const n = 6
 		errs := make([]error, n)
@@ -93,9 +89,7 @@ func TestSmallPoolRunsOut(t *testing.T) {
 }
 
 func TestRestartKeepsSubnet(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan"}}`)
 		first, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
 		if err != nil {
@@ -179,9 +173,7 @@ func keep(t *testing.T, m *lease.Manager, cfg *lease.Config, l lease.Lease, attr
 }
 
 func TestKeepReacquiresDeletedLease(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.10.0.0/16","Backend":{"Type":"vxlan"}}`)
 		m := newManager(t, st, 1, lease.ManagerOptions{})
 		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
@@ -220,9 +212,7 @@ func TestKeepReacquiresDeletedLease(t *testing.T) {
 }
 
 func TestKeepRenews(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.11.0.0/16","Backend":{"Type":"vxlan"}}`)
 		// A 3 s lease renewed 2 s before expiry: about every second.
 		var renewed atomic.Int32
@@ -276,9 +266,7 @@ func TestKeepRenews(t *testing.T) {
 // whose value does not parse (List skips it, so it looks free); the create
 // loses once and Acquire moves on to another subnet instead of failing.
 func TestAcquireSkipsBrokenKeyAtPrev(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.12.0.0/16","Backend":{"Type":"vxlan"}}`)
 		prev := netip.MustParsePrefix("10.12.7.0/24")
 		if _, err := cli.Put(ctx, "/coreos.com/network/subnets/10.12.7.0-24", "not json"); err != nil {
