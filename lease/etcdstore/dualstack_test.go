@@ -108,14 +108,8 @@ func TestConcurrentAcquireDualStack(t *testing.T) {
 func TestRestartKeepsBothSubnets(t *testing.T) {
 	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, dualConfig)
-		first, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, dualAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := newManager(t, st, 2, lease.ManagerOptions{}).Acquire(ctx, cfg, dualAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := mustAcquire(t, ctx, newManager(t, st, 1, lease.ManagerOptions{}), cfg, dualAttrs(1), netip.Prefix{})
+		second := mustAcquire(t, ctx, newManager(t, st, 2, lease.ManagerOptions{}), cfg, dualAttrs(1), netip.Prefix{})
 		if second.Subnet != first.Subnet || second.IPv6Subnet != first.IPv6Subnet {
 			t.Errorf("restart got %s & %s, first had %s & %s", second.Subnet, second.IPv6Subnet, first.Subnet, first.IPv6Subnet)
 		}
@@ -134,10 +128,7 @@ func TestRestartKeepsBothSubnets(t *testing.T) {
 		// (flanneld's isIPv6SubnetConfigCompat) and is replaced by an
 		// IPv4-only one.
 		cfg4 := mustConfig(t, `{"Network":"10.7.0.0/16","Backend":{"Type":"vxlan"}}`)
-		fourth, err := newManager(t, st, 4, lease.ManagerOptions{}).Acquire(ctx, cfg4, dualAttrs(2), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		fourth := mustAcquire(t, ctx, newManager(t, st, 4, lease.ManagerOptions{}), cfg4, dualAttrs(2), netip.Prefix{})
 		if fourth.IPv6Subnet.IsValid() {
 			t.Errorf("with IPv6 off got %s & %s", fourth.Subnet, fourth.IPv6Subnet)
 		}

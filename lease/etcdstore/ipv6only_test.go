@@ -27,10 +27,7 @@ func v6OnlyAttrs(i int) lease.Attrs {
 func TestIPv6OnlyLeaseIsFlanneldShape(t *testing.T) {
 	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, ipv6OnlyConfig)
-		l, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, v6OnlyAttrs(3), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, newManager(t, st, 1, lease.ManagerOptions{}), cfg, v6OnlyAttrs(3), netip.Prefix{})
 		if l.Subnet.IsValid() || !cfg.ContainsIPv6(l.IPv6Subnet) {
 			t.Fatalf("acquired %s & %s, want no IPv4 subnet and an IPv6 one in the pool", l.Subnet, l.IPv6Subnet)
 		}
@@ -115,10 +112,7 @@ func TestIPv6OnlyKeep(t *testing.T) {
 	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, ipv6OnlyConfig)
 		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second})
-		l, err := m.Acquire(ctx, cfg, v6OnlyAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, v6OnlyAttrs(1), netip.Prefix{})
 		key := lease.SubnetKey(lease.DefaultPrefix, netip.Prefix{}, l.IPv6Subnet)
 		leaseOf := func() clientv3.LeaseID {
 			r, err := cli.Get(ctx, key)

@@ -19,10 +19,7 @@ func TestKeepRepublishes(t *testing.T) {
 	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.12.0.0/16","Backend":{"Type":"vxlan"}}`)
 		m := newManager(t, st, 1, lease.ManagerOptions{})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), netip.Prefix{})
 		changes := keep(t, m, cfg, l, nodeAttrs(1))
 		key := lease.SubnetKey(lease.DefaultPrefix, l.Subnet, netip.Prefix{})
 		value := func() []byte {

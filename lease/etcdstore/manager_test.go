@@ -31,6 +31,17 @@ func newManager(t *testing.T, st lease.Store, seed uint64, o lease.ManagerOption
 	return m
 }
 
+// mustAcquire is m.Acquire(ctx, cfg, attrs, prev) that fails the test on an
+// error.
+func mustAcquire(t *testing.T, ctx context.Context, m *lease.Manager, cfg *lease.Config, attrs lease.Attrs, prev netip.Prefix) lease.Lease {
+	t.Helper()
+	l, err := m.Acquire(ctx, cfg, attrs, prev)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	return l
+}
+
 func TestConcurrentAcquire(t *testing.T) {
 	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.7.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
@@ -91,17 +102,11 @@ func TestSmallPoolRunsOut(t *testing.T) {
 func TestRestartKeepsSubnet(t *testing.T) {
 	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan"}}`)
-		first, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := mustAcquire(t, ctx, newManager(t, st, 1, lease.ManagerOptions{}), cfg, nodeAttrs(1), netip.Prefix{})
 		// Same public IP, new MAC, other random seed: same subnet, new value.
 		again := nodeAttrs(1)
 		again.BackendData = []byte(`{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ee"}`)
-		second, err := newManager(t, st, 2, lease.ManagerOptions{}).Acquire(ctx, cfg, again, netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		second := mustAcquire(t, ctx, newManager(t, st, 2, lease.ManagerOptions{}), cfg, again, netip.Prefix{})
 		if second.Subnet != first.Subnet {
 			t.Errorf("restart with the same public IP got %s, first had %s", second.Subnet, first.Subnet)
 		}
@@ -123,27 +128,18 @@ func TestRestartKeepsSubnet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		third, err := newManager(t, st, 3, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(2), prev.Subnet)
-		if err != nil {
-			t.Fatal(err)
-		}
+		third := mustAcquire(t, ctx, newManager(t, st, 3, lease.ManagerOptions{}), cfg, nodeAttrs(2), prev.Subnet)
 		if third.Subnet != first.Subnet {
 			t.Errorf("restart with subnet.env %s got %s", prev.Subnet, third.Subnet)
 		}
 		// While another node holds it, the previous subnet is not taken.
-		fourth, err := newManager(t, st, 4, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(3), prev.Subnet)
-		if err != nil {
-			t.Fatal(err)
-		}
+		fourth := mustAcquire(t, ctx, newManager(t, st, 4, lease.ManagerOptions{}), cfg, nodeAttrs(3), prev.Subnet)
 		if fourth.Subnet == third.Subnet {
 			t.Errorf("node 3 took %s from subnet.env although node 2 holds it", fourth.Subnet)
 		}
 		// A config that no longer admits the lease: it is deleted and replaced.
 		cfg2 := mustConfig(t, `{"Network":"10.9.0.0/16","SubnetLen":25,"Backend":{"Type":"vxlan"}}`)
-		fifth, err := newManager(t, st, 5, lease.ManagerOptions{}).Acquire(ctx, cfg2, nodeAttrs(3), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		fifth := mustAcquire(t, ctx, newManager(t, st, 5, lease.ManagerOptions{}), cfg2, nodeAttrs(3), netip.Prefix{})
 		if fifth.Subnet.Bits() != 25 {
 			t.Errorf("after the config change got %s, want a /25", fifth.Subnet)
 		}
@@ -176,10 +172,7 @@ func TestKeepReacquiresDeletedLease(t *testing.T) {
 	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.10.0.0/16","Backend":{"Type":"vxlan"}}`)
 		m := newManager(t, st, 1, lease.ManagerOptions{})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), netip.Prefix{})
 		other := startWatcher(t, st, netip.Prefix{}) // another node's view
 		eventually(t, "the other node to see the lease", func() bool { return other.matches(t, st, netip.Prefix{}) })
 		changes := keep(t, m, cfg, l, nodeAttrs(1))
@@ -218,10 +211,7 @@ func TestKeepRenews(t *testing.T) {
 		var renewed atomic.Int32
 		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second,
 			OnRenew: func(lease.Lease) { renewed.Add(1) }})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), netip.Prefix{})
 		key := "/coreos.com/network/subnets/" + strings.ReplaceAll(l.Subnet.String(), "/", "-")
 		get := func() (clientv3.LeaseID, int64) {
 			r, err := cli.Get(ctx, key)
@@ -273,10 +263,7 @@ func TestAcquireSkipsBrokenKeyAtPrev(t *testing.T) {
 			t.Fatal(err)
 		}
 		m := newManager(t, st, 1, lease.ManagerOptions{})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), prev)
-		if err != nil {
-			t.Fatalf("Acquire: %v", err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), prev)
 		if l.Subnet == prev || !cfg.Contains(l.Subnet) {
 			t.Fatalf("got %s, want another subnet of the pool than the broken %s", l.Subnet, prev)
 		}
