@@ -15,9 +15,7 @@ import (
 // thread is discarded afterwards), so iptables changes stay there.
 func inNewNetns(t *testing.T, fn func()) {
 	t.Helper()
-	if _, err := exec.LookPath("iptables"); err != nil {
-		t.Skip("iptables not installed (apt-get install iptables)")
-	}
+	netnstest.NeedTools(t, "iptables")
 	netnstest.Run(t, fn)
 }
 

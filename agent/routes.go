@@ -124,16 +124,8 @@ func (r *peerRoutes) check() {
 
 // run checks every r.every (flanneld: 10 s) until ctx ends.
 func (r *peerRoutes) run(ctx context.Context) error {
-	t := time.NewTicker(r.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		r.check()
-	}
+	every(ctx, r.every, r.check)
+	return nil
 }
 
 // path is how the peer at sn is reached.

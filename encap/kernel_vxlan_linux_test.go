@@ -26,14 +26,8 @@ import (
 // pings a pod address behind felt; felt answers with frames it built itself.
 // The ping succeeds only if the kernel accepted felt's frames.
 func TestKernelVXLANPeer(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, a veth pair and a kernel vxlan device")
-	}
-	for _, tool := range []string{"ip", "ping"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("needs %s: %v", tool, err)
-		}
-	}
+	netnstest.NeedRoot(t)
+	netnstest.NeedTools(t, "ip", "ping")
 	pid := os.Getpid()
 	nsK, nsF := fmt.Sprintf("fenc%dk", pid), fmt.Sprintf("fenc%df", pid)
 	vethK, vethF := fmt.Sprintf("fenc%dk", pid), fmt.Sprintf("fenc%df", pid)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/netns/netnstest"
 )
 
 // TestSpoofedFragNeededLeavesGSOForOthers: felt's socket reaches peers A and
@@ -28,12 +29,8 @@ import (
 // first after the spoofed ICMPs, then after 100 real refusals toward A (A's
 // veth made smaller than felt's segments), and while A is held back.
 func TestSpoofedFragNeededLeavesGSOForOthers(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates network namespaces, veth pairs and a raw ICMP socket")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skipf("needs ip: %v", err)
-	}
+	netnstest.NeedRoot(t)
+	netnstest.NeedTools(t, "ip")
 	pid := os.Getpid()
 	nsF, nsA, nsB := fmt.Sprintf("fpm%df", pid), fmt.Sprintf("fpm%da", pid), fmt.Sprintf("fpm%db", pid)
 	for _, ns := range []string{nsF, nsA, nsB} {

@@ -1,7 +1,6 @@
 package kroute
 
 import (
-	"context"
 	"errors"
 	"net/netip"
 	"sort"
@@ -14,7 +13,7 @@ const CheckEvery = 10 * time.Second
 
 // Keeper holds the routes a node wants, one per destination, and keeps the
 // kernel's main table holding them: Set and Remove program at once, Check
-// (every CheckEvery in Run) puts back what went missing. Safe for concurrent
+// (which its user calls every CheckEvery) puts back what went missing. Safe for concurrent
 // use.
 type Keeper struct {
 	// Replace selects how Set installs a route: false is host-gw's Add,
@@ -123,21 +122,4 @@ func (k *Keeper) Clear() error {
 		errs = append(errs, k.Remove(r.Dst))
 	}
 	return errors.Join(errs...)
-}
-
-// Run calls Check every period until ctx ends, passing each error to
-// onErr (which may be nil).
-func (k *Keeper) Run(ctx context.Context, period time.Duration, onErr func(error)) {
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := k.Check(); err != nil && onErr != nil {
-			onErr(err)
-		}
-	}
 }

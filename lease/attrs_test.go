@@ -52,6 +52,7 @@ func TestContractLeases(t *testing.T) {
 
 func TestNewAttrsBytes(t *testing.T) {
 	mac := net.HardwareAddr{0xc6, 0xd2, 0x32, 0x6f, 0x8f, 0x44}
+	mac6 := net.HardwareAddr{0x9e, 0x11, 0x0a, 0x5b, 0xc3, 0x01}
 	tests := []struct {
 		name string
 		a    Attrs
@@ -71,6 +72,13 @@ func TestNewAttrsBytes(t *testing.T) {
 		{"backend data compacted as flanneld's encoder does", Attrs{PublicIP: netip.MustParseAddr("10.0.0.1"), BackendType: "vxlan",
 			BackendData: json.RawMessage("{ \"VNI\": 2,\n \"VtepMAC\": \"0e:00:00:00:00:01\" }")},
 			`{"PublicIP":"10.0.0.1","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":2,"VtepMAC":"0e:00:00:00:00:01"}}`},
+		{"dual-stack vxlan", NewDualVXLANAttrs(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1"), 1, mac, mac6),
+			`{"PublicIP":"10.0.0.1","PublicIPv6":"fd00::1","BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":"c6:d2:32:6f:8f:44"},"BackendV6Data":{"VNI":1,"VtepMAC":"9e:11:0a:5b:c3:01"}}`},
+		// flanneld's IPv6-only node: ip.IP4(0) marshals as "0.0.0.0", no BackendData.
+		{"IPv6-only vxlan", NewDualVXLANAttrs(netip.Addr{}, netip.MustParseAddr("fd00::1"), 1, nil, mac6),
+			`{"PublicIP":"0.0.0.0","PublicIPv6":"fd00::1","BackendType":"vxlan","BackendV6Data":{"VNI":1,"VtepMAC":"9e:11:0a:5b:c3:01"}}`},
+		{"dual-stack udp", NewDualUDPAttrs(netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("fd00::1")),
+			`{"PublicIP":"10.0.0.1","PublicIPv6":"fd00::1"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -83,6 +91,15 @@ func TestNewAttrsBytes(t *testing.T) {
 			wrapped, err := json.Marshal(struct{ A Attrs }{tt.a})
 			if err != nil || string(wrapped) != `{"A":`+tt.want+`}` {
 				t.Errorf("Marshal in a struct = %s, %v", wrapped, err)
+			}
+			back, err := ParseAttrs(out)
+			if err != nil {
+				t.Errorf("parse back: %v", err)
+			}
+			if tt.a.BackendV6Data != nil {
+				if _, m, err := back.VXLAN6(); err != nil || m.String() != mac6.String() {
+					t.Errorf("VXLAN6 of the parsed value = %v, %v; want %v", m, err, mac6)
+				}
 			}
 		})
 	}
@@ -162,6 +179,26 @@ func TestAttrsVXLAN(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.msg) {
 			t.Errorf("VXLAN() of %s %s: %v; want an error containing %q", tt.a.BackendType, tt.a.BackendData, err, tt.msg)
 		}
+	}
+}
+
+func TestVXLAN6Errors(t *testing.T) {
+	base := Attrs{PublicIP: netip.MustParseAddr("10.0.0.1"), BackendType: BackendVXLAN}
+	for _, c := range []struct{ data, want string }{
+		{"", "BackendV6Data: required"},
+		{`{"VNI":1,"VtepMAC":"01:00:00:00:00:01"}`, "BackendV6Data.VtepMAC"},
+		{`{"VNI":1,"VtepMAC":"zz"}`, "BackendV6Data.VtepMAC"},
+		{`{"VNI":16777216,"VtepMAC":"02:00:00:00:00:01"}`, "BackendV6Data.VNI"},
+	} {
+		a := base
+		a.BackendV6Data = json.RawMessage(c.data)
+		if _, _, err := a.VXLAN6(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("BackendV6Data %q: err %v, want one naming %q", c.data, err, c.want)
+		}
+	}
+	// 0.0.0.0 is PublicIP only for an IPv6-only node.
+	if _, err := ParseAttrs([]byte(`{"PublicIP":"0.0.0.0","PublicIPv6":null}`)); err == nil {
+		t.Error("PublicIP 0.0.0.0 without PublicIPv6 accepted")
 	}
 }
 

@@ -64,22 +64,3 @@ func TestCheckPeerIPv6Only(t *testing.T) {
 		}
 	}
 }
-
-// subnet.env of an IPv6-only node, byte for byte as flanneld's
-// WriteSubnetFile writes it with EnableIPv4 false: no FLANNEL_NETWORK nor
-// FLANNEL_SUBNET line.
-func TestSubnetEnvIPv6OnlyFlanneldFormat(t *testing.T) {
-	b, err := MarshalSubnetEnv(SubnetEnv{IPv6Network: netip.MustParsePrefix("fd00:5::/48"),
-		IPv6Subnet: netip.MustParsePrefix("fd00:5:0:34::/64"), MTU: 1430, IPMasq: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	const want = "FLANNEL_IPV6_NETWORK=fd00:5::/48\nFLANNEL_IPV6_SUBNET=fd00:5:0:34::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=true\n"
-	if string(b) != want {
-		t.Errorf("subnet.env:\n got %q\nwant %q", b, want)
-	}
-	e, err := ParseSubnetEnv(b)
-	if err != nil || e.Network.IsValid() || e.IPv6Subnet != netip.MustParsePrefix("fd00:5:0:34::/64") {
-		t.Errorf("parse back: %+v %v", e, err)
-	}
-}

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/feltnet/felt/internal/atomicfile"
 )
 
 // DefaultSubnetFile is flanneld's default --subnet-file.
@@ -79,39 +80,10 @@ func WriteSubnetEnv(path string, e SubnetEnv) error {
 	if err != nil {
 		return err
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return fmt.Errorf("subnet.env: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("subnet.env: %w", err)
-	}
-	tmp := f.Name()
-	err = writeSync(f, data)
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("subnet.env: write %s: %w", path, err)
 	}
 	return nil
-}
-
-// writeSync writes, sets the mode (CreateTemp makes 0600), syncs and closes.
-func writeSync(f *os.File, data []byte) error {
-	_, err := f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ReadSubnetEnv reads a subnet.env written by felt, flanneld or a person.

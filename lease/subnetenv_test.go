@@ -26,6 +26,16 @@ func TestMarshalSubnetEnvExactBytes(t *testing.T) {
 			"FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.52.1/24\nFLANNEL_IPV6_NETWORK=2001:cafe:42::/56\nFLANNEL_IPV6_SUBNET=2001:cafe:42::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"},
 		{"unmasked subnet is written from its first address", SubnetEnv{Network: p("10.5.0.0/16"), Subnet: p("10.5.52.9/24"), MTU: 1450},
 			"FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.52.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=false\n"},
+		// flanneld's WriteSubnetFile: v4 lines when EnableIPv4, then v6
+		// lines when EnableIPv6, each subnet as its first address.
+		{"dual stack with masq", SubnetEnv{Network: p("10.244.0.0/16"), Subnet: p("10.244.3.0/24"), IPv6Network: p("fd00:10:244::/56"),
+			IPv6Subnet: p("fd00:10:244:3::/64"), MTU: 1450, IPMasq: true},
+			"FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n"},
+		// An IPv6-only node (EnableIPv4 false): no FLANNEL_NETWORK nor FLANNEL_SUBNET line.
+		{"IPv6-only", SubnetEnv{IPv6Network: p("fd00:10:244::/56"), IPv6Subnet: p("fd00:10:244:3::/64"), MTU: 1430},
+			"FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=false\n"},
+		{"IPv6-only with masq", SubnetEnv{IPv6Network: p("fd00:5::/48"), IPv6Subnet: p("fd00:5:0:34::/64"), MTU: 1430, IPMasq: true},
+			"FLANNEL_IPV6_NETWORK=fd00:5::/48\nFLANNEL_IPV6_SUBNET=fd00:5:0:34::1/64\nFLANNEL_MTU=1430\nFLANNEL_IPMASQ=true\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

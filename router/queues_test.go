@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/router/routertest"
 )
@@ -121,31 +119,6 @@ func TestQueuesStopTogether(t *testing.T) {
 	}
 	if err := conn1.Deliver(from, []byte{1}); err == nil {
 		t.Error("queue 1's Conn still open")
-	}
-}
-
-func TestQueuesConfigChecked(t *testing.T) {
-	nw := routertest.NewNetwork()
-	conn, err := nw.Listen(netip.MustParseAddrPort("192.0.2.1:8472"), 8, 8)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := routertest.NewDevice(8, 8)
-	base := Config{Device: dev, Conn: conn, Framer: encap.NewUDP(udpMTU), Network: testNetwork, SubnetLen: 24,
-		Local: netip.MustParsePrefix("10.5.1.0/24")}
-	for _, c := range []struct {
-		q    Queue
-		want string
-	}{
-		{Queue{Conn: conn}, "Queues[0].Device: must not be nil"},
-		{Queue{Device: dev}, "Queues[0].Conn: must not be nil"},
-		{Queue{Device: routertest.NewDevice(0, 8), Conn: conn}, "Queues[0].Device batch size 0"},
-	} {
-		cfg := base
-		cfg.Queues = []Queue{c.q}
-		if _, err := New(cfg, zap.NewNop()); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("New with %+v: %v, want %q", c.q, err, c.want)
-		}
 	}
 }
 

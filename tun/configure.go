@@ -91,22 +91,9 @@ func removeStale(link netlink.Link, c NetConfig) ([]string, error) {
 	if !c.Addr.IsValid() {
 		return nil, nil
 	}
-	addrs, err := linkAddrs(link)
+	skipped, err := delAddrs(link, "stale", func(p netip.Prefix) bool { return p != c.Addr && c.stale(p.Addr()) })
 	if err != nil {
 		return nil, err
-	}
-	var skipped []string
-	for _, a := range addrs {
-		if a.prefix == c.Addr || !c.stale(a.prefix.Addr()) {
-			continue
-		}
-		skip, err := delAddr(link, a, "stale")
-		if err != nil {
-			return nil, err
-		}
-		if skip != "" {
-			skipped = append(skipped, skip)
-		}
 	}
 	if c.Exclusive {
 		family := netlink.FAMILY_V4
@@ -206,6 +193,30 @@ func linkAddrs(link netlink.Link) ([]linkAddr, error) {
 		}
 	}
 	return out, nil
+}
+
+// delAddrs removes from link each address whose prefix drop picks, and
+// returns delAddr's sentences for those it may not remove; on an error, those
+// so far. what is as for delAddr.
+func delAddrs(link netlink.Link, what string, drop func(netip.Prefix) bool) ([]string, error) {
+	addrs, err := linkAddrs(link)
+	if err != nil {
+		return nil, err
+	}
+	var skipped []string
+	for _, a := range addrs {
+		if !drop(a.prefix) {
+			continue
+		}
+		skip, err := delAddr(link, a, what)
+		if err != nil {
+			return skipped, err
+		}
+		if skip != "" {
+			skipped = append(skipped, skip)
+		}
+	}
+	return skipped, nil
 }
 
 // delAddr removes a from link. Without CAP_NET_ADMIN it returns, instead

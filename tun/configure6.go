@@ -23,24 +23,17 @@ func configure6(link netlink.Link, c NetConfig) ([]string, error) {
 	var skipped []string
 	name := link.Attrs().Name
 	if c.Addr6.IsValid() || c.Exclusive {
-		addrs, err := linkAddrs(link)
-		if err != nil {
-			return nil, err
-		}
 		have := false
-		for _, a := range addrs {
-			switch {
-			case c.Addr6.IsValid() && a.prefix == c.Addr6:
+		var err error
+		skipped, err = delAddrs(link, "stale", func(p netip.Prefix) bool {
+			if p == c.Addr6 {
 				have = true
-			case c.stale6(a.prefix.Addr()):
-				skip, err := delAddr(link, a, "stale")
-				if err != nil {
-					return skipped, err
-				}
-				if skip != "" {
-					skipped = append(skipped, skip)
-				}
+				return false
 			}
+			return c.stale6(p.Addr())
+		})
+		if err != nil {
+			return skipped, err
 		}
 		if !have && c.Addr6.IsValid() {
 			err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(c.Addr6), Flags: unix.IFA_F_NODAD})
@@ -121,22 +114,9 @@ func (c NetConfig) v6() bool { return c.Addr6.IsValid() || len(c.Routes6) > 0 }
 // IPv4 address and route an earlier IPv4 or dual-stack run left on felt0
 // goes, so the device answers for no IPv4 subnet.
 func clear4(link netlink.Link) ([]string, error) {
-	addrs, err := linkAddrs(link)
+	skipped, err := delAddrs(link, "IPv4", func(p netip.Prefix) bool { return p.Addr().Is4() })
 	if err != nil {
-		return nil, err
-	}
-	var skipped []string
-	for _, a := range addrs {
-		if !a.prefix.Addr().Is4() {
-			continue
-		}
-		skip, err := delAddr(link, a, "IPv4")
-		if err != nil {
-			return skipped, err
-		}
-		if skip != "" {
-			skipped = append(skipped, skip)
-		}
+		return skipped, err
 	}
 	skip, err := removeStaleRoutes(link, netlink.FAMILY_V4, nil)
 	return append(skipped, skip...), err

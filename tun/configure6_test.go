@@ -16,10 +16,7 @@ import (
 func upTUN6(t *testing.T, name string, addr netip.Prefix) netlink.Link {
 	t.Helper()
 	createTUN(t, name, 0)
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := mustLink(t, name)
 	if err := netlink.LinkSetUp(link); err != nil {
 		t.Fatal(err)
 	}

@@ -13,10 +13,7 @@ func TestConfigureIPv6OnlyClearsIPv4(t *testing.T) {
 	inThrowawayNetns(t)
 	name := devName("o")
 	createTUN(t, name, 0)
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := mustLink(t, name)
 	dual := NetConfig{Addr: mustPrefix("10.5.3.0/32"), MTU: 1450, Routes: []netip.Prefix{mustPrefix("10.5.0.0/16")},
 		Network: mustPrefix("10.5.0.0/16"), Addr6: mustPrefix("fd00:5:0:3::/128"), Network6: mustPrefix("fd00:5::/48"),
 		Routes6: []netip.Prefix{mustPrefix("fd00:5::/48")}, RouteMTU6: 1430, Exclusive: true}

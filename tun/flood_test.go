@@ -6,8 +6,6 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-
 	"github.com/feltnet/felt/tun/internal/flood"
 )
 
@@ -48,10 +46,6 @@ func startFlood(t testing.TB, dst string) {
 // packets handed to the reader's queue and packets dropped at it.
 func tunTx(t testing.TB, name string) (packets, dropped uint64) {
 	t.Helper()
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := link.Attrs().Statistics
+	s := mustLink(t, name).Attrs().Statistics
 	return s.TxPackets, s.TxDropped
 }

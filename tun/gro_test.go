@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/vishvananda/netlink"
 )
 
 // craftTCP builds an IPv4 TCP packet 10.5.9.9:40000 → 10.5.3.0:port. With
@@ -143,11 +142,7 @@ func TestWriteCoalescesTCP(t *testing.T) {
 
 func rxPackets(t *testing.T, name string) uint64 {
 	t.Helper()
-	l, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l.Attrs().Statistics.RxPackets
+	return mustLink(t, name).Attrs().Statistics.RxPackets
 }
 
 func TestCoalesceRules(t *testing.T) {

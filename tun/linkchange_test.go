@@ -17,10 +17,7 @@ func TestSurvivesLinkChanges(t *testing.T) {
 	inThrowawayNetns(t)
 	before := runtime.NumGoroutine()
 	b, name := configured(t, "l")
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := mustLink(t, name)
 	for i := 0; i < 20; i++ {
 		if err := netlink.LinkSetMTU(link, 1300+i); err != nil {
 			t.Fatal(err)

@@ -42,6 +42,16 @@ func createTUN(t testing.TB, name string, mtu int) *Device {
 	return dev
 }
 
+// mustLink is netlink.LinkByName that fails the test without the link.
+func mustLink(t testing.TB, name string) netlink.Link {
+	t.Helper()
+	link, err := netlink.LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link
+}
+
 // run is netnstest.Output: a command's output, or the test fails.
 func run(t *testing.T, name string, args ...string) string { return netnstest.Output(t, name, args...) }
 
@@ -76,10 +86,7 @@ func TestConfigure(t *testing.T) {
 	name := devName("c")
 	createTUN(t, name, 0)
 
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := mustLink(t, name)
 	// A stale address inside the Network (an old lease) and one outside it.
 	for _, a := range []string{"10.5.7.0/32", "192.168.77.1/24"} {
 		if err := netlink.AddrAdd(link, &netlink.Addr{IPNet: ipNet(mustPrefix(a))}); err != nil {
@@ -94,10 +101,7 @@ func TestConfigure(t *testing.T) {
 		}
 	}
 
-	link, err = netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link = mustLink(t, name)
 	if got := link.Attrs().MTU; got != 1450 {
 		t.Errorf("MTU = %d, want 1450", got)
 	}
@@ -191,10 +195,7 @@ func TestConfigureExclusive(t *testing.T) {
 	if skipped, err := Configure(name, c); err != nil || len(skipped) != 0 {
 		t.Fatalf("Configure = %q, %v", skipped, err)
 	}
-	link, err := netlink.LinkByName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	link := mustLink(t, name)
 	addrs, err := linkAddrs(link)
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
+	"github.com/feltnet/felt/internal/atomicfile"
 	"github.com/feltnet/felt/lease"
 )
 
@@ -76,31 +76,8 @@ func LoadOrCreateKey(path string) (Key, bool, error) {
 // writeKey writes k to path through a temporary file and a rename, so that
 // a crash leaves either no key or the whole key.
 func writeKey(path string, k Key) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("wireguard: key file directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, ".wgkey-*")
-	if err != nil {
-		return fmt.Errorf("wireguard: write key file: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.WriteString(k.String())
-	if err == nil {
-		err = f.Chmod(0o400)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("wireguard: write key file %s: %w", path, err)
+	if err := atomicfile.Write(path, []byte(k.String()), 0o400); err != nil {
+		return fmt.Errorf("wireguard: key file: %w", err)
 	}
 	return nil
 }

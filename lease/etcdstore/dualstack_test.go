@@ -9,7 +9,8 @@ import (
 	"testing"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdtest"
+	"github.com/feltnet/felt/lease/etcdstore"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const dualConfig = `{"Network":"10.7.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:7::/48","Backend":{"Type":"vxlan"}}`
@@ -26,9 +27,7 @@ func dualAttrs(i int) lease.Attrs {
 // The key and value flanneld's etcd registry writes for a dual-stack vxlan
 // node: <IPv4>-<len>&<IPv6>-<len>, PublicIPv6 and BackendV6Data.
 func TestDualStackLeaseIsFlanneldShape(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		mac4, _ := net.ParseMAC("c6:d2:32:6f:8f:44")
 		mac6, _ := net.ParseMAC("9e:11:0a:5b:c3:01")
 		l := lease.Lease{Subnet: netip.MustParsePrefix("10.5.52.0/24"), IPv6Subnet: netip.MustParsePrefix("fd00:5:0:34::/64"),
@@ -60,9 +59,7 @@ func TestDualStackLeaseIsFlanneldShape(t *testing.T) {
 // may not take an IPv4 subnet an IPv4-only key holds, nor one another
 // dual-stack key holds with another IPv6 subnet, and the reverse.
 func TestCreateGuardsIPv4AcrossKeyShapes(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		sn := netip.MustParsePrefix("10.7.5.0/24")
 		a := lease.Lease{Subnet: sn, Attrs: nodeAttrs(1)}
 		if _, _, err := st.Create(ctx, a, lease.TTL); err != nil {
@@ -94,9 +91,7 @@ func TestCreateGuardsIPv4AcrossKeyShapes(t *testing.T) {
 
 // Many dual-stack nodes at once: every one gets both families, all unique.
 func TestConcurrentAcquireDualStack(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, dualConfig)
 		const n = 60
 		got, errs := acquireAll(t, ctx, st, cfg, n, dualAttrs)
@@ -111,18 +106,10 @@ func TestConcurrentAcquireDualStack(t *testing.T) {
 // A restart keeps both subnets: by PublicIP while the key lives, from
 // subnet.env's FLANNEL_SUBNET and FLANNEL_IPV6_SUBNET once it has gone.
 func TestRestartKeepsBothSubnets(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, dualConfig)
-		first, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, dualAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		second, err := newManager(t, st, 2, lease.ManagerOptions{}).Acquire(ctx, cfg, dualAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := mustAcquire(t, ctx, newManager(t, st, 1, lease.ManagerOptions{}), cfg, dualAttrs(1), netip.Prefix{})
+		second := mustAcquire(t, ctx, newManager(t, st, 2, lease.ManagerOptions{}), cfg, dualAttrs(1), netip.Prefix{})
 		if second.Subnet != first.Subnet || second.IPv6Subnet != first.IPv6Subnet {
 			t.Errorf("restart got %s & %s, first had %s & %s", second.Subnet, second.IPv6Subnet, first.Subnet, first.IPv6Subnet)
 		}
@@ -141,10 +128,7 @@ func TestRestartKeepsBothSubnets(t *testing.T) {
 		// (flanneld's isIPv6SubnetConfigCompat) and is replaced by an
 		// IPv4-only one.
 		cfg4 := mustConfig(t, `{"Network":"10.7.0.0/16","Backend":{"Type":"vxlan"}}`)
-		fourth, err := newManager(t, st, 4, lease.ManagerOptions{}).Acquire(ctx, cfg4, dualAttrs(2), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		fourth := mustAcquire(t, ctx, newManager(t, st, 4, lease.ManagerOptions{}), cfg4, dualAttrs(2), netip.Prefix{})
 		if fourth.IPv6Subnet.IsValid() {
 			t.Errorf("with IPv6 off got %s & %s", fourth.Subnet, fourth.IPv6Subnet)
 		}
@@ -181,9 +165,7 @@ func (h *hideOnce) List(ctx context.Context, withExpiry bool) ([]lease.Lease, in
 // different keys, so the Txn alone cannot see it: the later one finds the
 // other holder on a fresh list, gives its key up and takes another.
 func TestAcquireLosesIPv6Race(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, dualConfig)
 		other := lease.Lease{Subnet: netip.MustParsePrefix("10.7.9.0/24"), IPv6Subnet: netip.MustParsePrefix("fd00:7:0:3::/64"), Attrs: dualAttrs(9)}
 		if _, _, err := st.Create(ctx, other, lease.TTL); err != nil {

@@ -1,6 +1,7 @@
 package etcdstore_test
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"regexp"
@@ -8,7 +9,7 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdtest"
+	"github.com/feltnet/felt/lease/etcdstore"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -24,14 +25,9 @@ func v6OnlyAttrs(i int) lease.Attrs {
 // The key and value of an IPv6-only node, as flanneld's etcd registry
 // writes them: 0.0.0.0-0&<IPv6>-<len>, PublicIP "0.0.0.0".
 func TestIPv6OnlyLeaseIsFlanneldShape(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, ipv6OnlyConfig)
-		l, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, v6OnlyAttrs(3), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, newManager(t, st, 1, lease.ManagerOptions{}), cfg, v6OnlyAttrs(3), netip.Prefix{})
 		if l.Subnet.IsValid() || !cfg.ContainsIPv6(l.IPv6Subnet) {
 			t.Fatalf("acquired %s & %s, want no IPv4 subnet and an IPv6 one in the pool", l.Subnet, l.IPv6Subnet)
 		}
@@ -62,9 +58,7 @@ func TestIPv6OnlyLeaseIsFlanneldShape(t *testing.T) {
 // restart finds its lease by PublicIPv6 (all PublicIPs are 0.0.0.0), and
 // from subnet.env's FLANNEL_IPV6_SUBNET once the key has gone.
 func TestIPv6OnlyAcquireAndRestart(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, ipv6OnlyConfig)
 		const n = 12
 		got, errs := acquireAll(t, ctx, st, cfg, n, v6OnlyAttrs)
@@ -90,9 +84,7 @@ func TestIPv6OnlyAcquireAndRestart(t *testing.T) {
 
 // Watch with an IPv6-only lease's Key reports that key only.
 func TestIPv6OnlyWatchOwnKey(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		a := lease.Lease{IPv6Subnet: netip.MustParsePrefix("fd00:7:0:1::/64"), Attrs: v6OnlyAttrs(1)}
 		b := lease.Lease{IPv6Subnet: netip.MustParsePrefix("fd00:7:0:2::/64"), Attrs: v6OnlyAttrs(2)}
 		_, rev, err := st.Create(ctx, a, lease.TTL)
@@ -117,15 +109,10 @@ func TestIPv6OnlyWatchOwnKey(t *testing.T) {
 // lease on it), and after the key is deleted it takes the same IPv6 subnet
 // back, found by its own-key watch.
 func TestIPv6OnlyKeep(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, ipv6OnlyConfig)
 		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second})
-		l, err := m.Acquire(ctx, cfg, v6OnlyAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, v6OnlyAttrs(1), netip.Prefix{})
 		key := lease.SubnetKey(lease.DefaultPrefix, netip.Prefix{}, l.IPv6Subnet)
 		leaseOf := func() clientv3.LeaseID {
 			r, err := cli.Get(ctx, key)

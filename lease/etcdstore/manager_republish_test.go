@@ -2,27 +2,24 @@ package etcdstore_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"net/netip"
 	"testing"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdtest"
+	"github.com/feltnet/felt/lease/etcdstore"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestKeepRepublishes: Republish makes a running Keep write the new attrs
 // into the kept key at once, and a lease re-acquired later carries them too.
 func TestKeepRepublishes(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.12.0.0/16","Backend":{"Type":"vxlan"}}`)
 		m := newManager(t, st, 1, lease.ManagerOptions{})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), netip.Prefix{})
 		changes := keep(t, m, cfg, l, nodeAttrs(1))
 		key := lease.SubnetKey(lease.DefaultPrefix, l.Subnet, netip.Prefix{})
 		value := func() []byte {

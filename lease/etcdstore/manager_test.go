@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/lease"
-	"github.com/feltnet/felt/lease/etcdtest"
+	"github.com/feltnet/felt/lease/etcdstore"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zaptest"
 )
@@ -31,10 +31,19 @@ func newManager(t *testing.T, st lease.Store, seed uint64, o lease.ManagerOption
 	return m
 }
 
+// mustAcquire is m.Acquire(ctx, cfg, attrs, prev) that fails the test on an
+// error.
+func mustAcquire(t *testing.T, ctx context.Context, m *lease.Manager, cfg *lease.Config, attrs lease.Attrs, prev netip.Prefix) lease.Lease {
+	t.Helper()
+	l, err := m.Acquire(ctx, cfg, attrs, prev)
+	if err != nil {
+		t.Fatalf("Acquire: %v", err)
+	}
+	return l
+}
+
 func TestConcurrentAcquire(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.7.0.0/16","SubnetLen":24,"Backend":{"Type":"vxlan"}}`)
 		const n = 200
 		got, errs := acquireAll(t, ctx, st, cfg, n, nodeAttrs)
@@ -56,9 +65,7 @@ func TestConcurrentAcquire(t *testing.T) {
 }
 
 func TestSmallPoolRunsOut(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.8.0.0/16","SubnetLen":24,"SubnetMin":"10.8.1.0","SubnetMax":"10.8.4.0"}`)
 		const n = 6
 		errs := make([]error, n)
@@ -93,21 +100,13 @@ func TestSmallPoolRunsOut(t *testing.T) {
 }
 
 func TestRestartKeepsSubnet(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.9.0.0/16","Backend":{"Type":"vxlan"}}`)
-		first, err := newManager(t, st, 1, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		first := mustAcquire(t, ctx, newManager(t, st, 1, lease.ManagerOptions{}), cfg, nodeAttrs(1), netip.Prefix{})
 		// Same public IP, new MAC, other random seed: same subnet, new value.
 		again := nodeAttrs(1)
 		again.BackendData = []byte(`{"VNI":1,"VtepMAC":"02:aa:bb:cc:dd:ee"}`)
-		second, err := newManager(t, st, 2, lease.ManagerOptions{}).Acquire(ctx, cfg, again, netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		second := mustAcquire(t, ctx, newManager(t, st, 2, lease.ManagerOptions{}), cfg, again, netip.Prefix{})
 		if second.Subnet != first.Subnet {
 			t.Errorf("restart with the same public IP got %s, first had %s", second.Subnet, first.Subnet)
 		}
@@ -129,27 +128,18 @@ func TestRestartKeepsSubnet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		third, err := newManager(t, st, 3, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(2), prev.Subnet)
-		if err != nil {
-			t.Fatal(err)
-		}
+		third := mustAcquire(t, ctx, newManager(t, st, 3, lease.ManagerOptions{}), cfg, nodeAttrs(2), prev.Subnet)
 		if third.Subnet != first.Subnet {
 			t.Errorf("restart with subnet.env %s got %s", prev.Subnet, third.Subnet)
 		}
 		// While another node holds it, the previous subnet is not taken.
-		fourth, err := newManager(t, st, 4, lease.ManagerOptions{}).Acquire(ctx, cfg, nodeAttrs(3), prev.Subnet)
-		if err != nil {
-			t.Fatal(err)
-		}
+		fourth := mustAcquire(t, ctx, newManager(t, st, 4, lease.ManagerOptions{}), cfg, nodeAttrs(3), prev.Subnet)
 		if fourth.Subnet == third.Subnet {
 			t.Errorf("node 3 took %s from subnet.env although node 2 holds it", fourth.Subnet)
 		}
 		// A config that no longer admits the lease: it is deleted and replaced.
 		cfg2 := mustConfig(t, `{"Network":"10.9.0.0/16","SubnetLen":25,"Backend":{"Type":"vxlan"}}`)
-		fifth, err := newManager(t, st, 5, lease.ManagerOptions{}).Acquire(ctx, cfg2, nodeAttrs(3), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		fifth := mustAcquire(t, ctx, newManager(t, st, 5, lease.ManagerOptions{}), cfg2, nodeAttrs(3), netip.Prefix{})
 		if fifth.Subnet.Bits() != 25 {
 			t.Errorf("after the config change got %s, want a /25", fifth.Subnet)
 		}
@@ -179,15 +169,10 @@ func keep(t *testing.T, m *lease.Manager, cfg *lease.Config, l lease.Lease, attr
 }
 
 func TestKeepReacquiresDeletedLease(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.10.0.0/16","Backend":{"Type":"vxlan"}}`)
 		m := newManager(t, st, 1, lease.ManagerOptions{})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), netip.Prefix{})
 		other := startWatcher(t, st, netip.Prefix{}) // another node's view
 		eventually(t, "the other node to see the lease", func() bool { return other.matches(t, st, netip.Prefix{}) })
 		changes := keep(t, m, cfg, l, nodeAttrs(1))
@@ -220,18 +205,13 @@ func TestKeepReacquiresDeletedLease(t *testing.T) {
 }
 
 func TestKeepRenews(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.11.0.0/16","Backend":{"Type":"vxlan"}}`)
 		// A 3 s lease renewed 2 s before expiry: about every second.
 		var renewed atomic.Int32
 		m := newManager(t, st, 1, lease.ManagerOptions{TTL: 3 * time.Second, RenewMargin: 2 * time.Second,
 			OnRenew: func(lease.Lease) { renewed.Add(1) }})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), netip.Prefix{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), netip.Prefix{})
 		key := "/coreos.com/network/subnets/" + strings.ReplaceAll(l.Subnet.String(), "/", "-")
 		get := func() (clientv3.LeaseID, int64) {
 			r, err := cli.Get(ctx, key)
@@ -276,19 +256,14 @@ func TestKeepRenews(t *testing.T) {
 // whose value does not parse (List skips it, so it looks free); the create
 // loses once and Acquire moves on to another subnet instead of failing.
 func TestAcquireSkipsBrokenKeyAtPrev(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		cfg := mustConfig(t, `{"Network":"10.12.0.0/16","Backend":{"Type":"vxlan"}}`)
 		prev := netip.MustParsePrefix("10.12.7.0/24")
 		if _, err := cli.Put(ctx, "/coreos.com/network/subnets/10.12.7.0-24", "not json"); err != nil {
 			t.Fatal(err)
 		}
 		m := newManager(t, st, 1, lease.ManagerOptions{})
-		l, err := m.Acquire(ctx, cfg, nodeAttrs(1), prev)
-		if err != nil {
-			t.Fatalf("Acquire: %v", err)
-		}
+		l := mustAcquire(t, ctx, m, cfg, nodeAttrs(1), prev)
 		if l.Subnet == prev || !cfg.Contains(l.Subnet) {
 			t.Fatalf("got %s, want another subnet of the pool than the broken %s", l.Subnet, prev)
 		}

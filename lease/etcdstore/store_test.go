@@ -31,6 +31,16 @@ func newStore(t *testing.T, s *etcdtest.Server) (*clientv3.Client, *etcdstore.St
 	return cli, etcdstore.New(cli, lease.DefaultPrefix, etcdstore.Options{Logger: zaptest.NewLogger(t)})
 }
 
+// runStore runs test against every etcd kind etcdtest.Run selects, each time
+// with a store on a fresh server, its client and a testCtx context.
+func runStore(t *testing.T, test func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store)) {
+	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
+		ctx := testCtx(t)
+		cli, st := newStore(t, s)
+		test(t, ctx, cli, st)
+	})
+}
+
 func mustConfig(t *testing.T, js string) *lease.Config {
 	t.Helper()
 	cfg, err := lease.ParseConfig([]byte(js))
@@ -61,9 +71,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 func TestLeaseValueIsFlanneldShape(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		mac, _ := net.ParseMAC("c6:d2:32:6f:8f:44")
 		cases := []struct {
 			l         lease.Lease
@@ -105,9 +113,7 @@ func TestLeaseValueIsFlanneldShape(t *testing.T) {
 }
 
 func TestCreateTakenRevokesGrant(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		l := lease.Lease{Subnet: netip.MustParsePrefix("10.5.1.0/24"), Attrs: nodeAttrs(1)}
 		got, rev, err := st.Create(ctx, l, lease.TTL)
 		if err != nil {
@@ -152,9 +158,7 @@ func TestCreateTakenRevokesGrant(t *testing.T) {
 }
 
 func TestMalformedSkippedAndCounted(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		good := lease.Lease{Subnet: netip.MustParsePrefix("10.5.7.0/24"), Attrs: nodeAttrs(7)}
 		if _, _, err := st.Create(ctx, good, lease.TTL); err != nil {
 			t.Fatal(err)
@@ -220,9 +224,7 @@ func TestMalformedSkippedAndCounted(t *testing.T) {
 }
 
 func TestConfigRoundTrip(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		_, err := st.GetConfig(ctx)
 		if !errors.Is(err, lease.ErrNoConfig) || !strings.Contains(err.Error(), "etcd v3 API") ||
 			!strings.Contains(err.Error(), "/coreos.com/network/config") {
@@ -255,9 +257,7 @@ func fmtIP(l lease.Lease) string { return fmt.Sprintf("%s@%s", l.Subnet, l.Attrs
 
 // TestStoreGet reads one lease with its expiry, and says when there is none.
 func TestStoreGet(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		cli, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, cli *clientv3.Client, st *etcdstore.Store) {
 		sn := netip.MustParsePrefix("10.13.4.0/24")
 		if _, found, _, err := st.Get(ctx, sn, netip.Prefix{}); err != nil || found {
 			t.Fatalf("Get of a missing key: found %v, %v", found, err)

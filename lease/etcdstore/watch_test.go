@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/lease/etcdtest"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -205,9 +207,7 @@ func TestWatcherSurvivesCompactionAndRestart(t *testing.T) {
 // to B and calls SetOwn(B), the watcher must report the node at A, and drop
 // the peer it had cached at B.
 func TestWatcherSetOwnRelists(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		mk := func(third byte, node int) lease.Lease {
 			return lease.Lease{Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 7, third, 0}), 24), Attrs: nodeAttrs(node)}
 		}
@@ -255,9 +255,7 @@ func TestWatcherSetOwnRelists(t *testing.T) {
 // found no lease (and so emitted nothing), and only once the leases that
 // existed at start were emitted; a later listing does not close it again.
 func TestWatcherListed(t *testing.T) {
-	etcdtest.Run(t, func(t *testing.T, s *etcdtest.Server) {
-		ctx := testCtx(t)
-		_, st := newStore(t, s)
+	runStore(t, func(t *testing.T, ctx context.Context, _ *clientv3.Client, st *etcdstore.Store) {
 		own := netip.MustParsePrefix("10.7.9.0/24")
 		watch := func(emit func([]lease.Event)) (*lease.Watcher, func()) {
 			w := lease.NewWatcher(st, zaptest.NewLogger(t))
