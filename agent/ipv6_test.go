@@ -61,35 +61,43 @@ func TestPeerSetIPv6(t *testing.T) {
 			[]router.Peer{{Subnet: peer.IPv6Subnet, Addr: netip.AddrPortFrom(pub6, 8285)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := lease.ParseConfig([]byte(tc.config))
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := newPeerSet(cfg, tc.own, zap.NewNop())
 			l := tc.peer
 			l.Attrs = tc.attrs
-			if !s.apply([]lease.Event{{Type: lease.Added, Lease: l}}) {
-				t.Fatal("apply reported no change")
-			}
-			got := s.list()
-			if len(got) != len(tc.want) {
-				t.Fatalf("peers %+v, want %+v", got, tc.want)
-			}
-			for i := range got {
-				if got[i] != tc.want[i] {
-					t.Errorf("peer %d = %+v, want %+v", i, got[i], tc.want[i])
-				}
-			}
-			if s.apply([]lease.Event{{Type: lease.Added, Lease: l}}) {
-				t.Error("the same lease again reported a change")
-			}
-			if !s.apply([]lease.Event{{Type: lease.Removed, Lease: lease.Lease{Subnet: l.Subnet, IPv6Subnet: l.IPv6Subnet}}}) {
-				t.Error("removal reported no change")
-			}
-			if n := len(s.list()); n != 0 {
-				t.Errorf("%d peers left after removal", n)
-			}
+			checkPeerSet(t, tc.config, tc.own, l, tc.want)
 		})
+	}
+}
+
+// checkPeerSet applies peer to a peer set of config and own, checks that
+// it yields want, that the same lease again changes nothing, and that a
+// key-only removal (as the watcher sends) empties the set.
+func checkPeerSet(t *testing.T, config string, own, peer lease.Lease, want []router.Peer) {
+	t.Helper()
+	cfg, err := lease.ParseConfig([]byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newPeerSet(cfg, own, zap.NewNop())
+	if !s.apply([]lease.Event{{Type: lease.Added, Lease: peer}}) {
+		t.Fatal("apply reported no change")
+	}
+	got := s.list()
+	if len(got) != len(want) {
+		t.Fatalf("peers %+v, want %+v", got, want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("peer %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if s.apply([]lease.Event{{Type: lease.Added, Lease: peer}}) {
+		t.Error("the same lease again reported a change")
+	}
+	if !s.apply([]lease.Event{{Type: lease.Removed, Lease: lease.Lease{Subnet: peer.Subnet, IPv6Subnet: peer.IPv6Subnet}}}) {
+		t.Error("removal reported no change")
+	}
+	if n := len(s.list()); n != 0 {
+		t.Errorf("%d peers left after removal", n)
 	}
 }
 
