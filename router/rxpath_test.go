@@ -36,6 +36,7 @@ type rxBed struct {
 	bufs  [][]byte
 	sizes []int
 	from  []netip.AddrPort
+	guard *time.Timer // closes the sinks when a round waits too long
 }
 
 // newRxBed builds the bed for framing f and one batch of groups*perGroup
@@ -106,6 +107,12 @@ func newRxBed(tb testing.TB, f framing, groups, perGroup, size int) *rxBed {
 		bed.frames = append(bed.frames, frame)
 		bed.addrs = append(bed.addrs, bed.to)
 	}
+	bed.guard = time.AfterFunc(time.Hour, func() {
+		for _, s := range bed.sinks {
+			s.Close()
+		}
+	})
+	tb.Cleanup(func() { bed.guard.Stop() })
 	n := bed.sinks[0].BatchSize()
 	bed.bufs, bed.sizes, bed.from = make([][]byte, n), make([]int, n), make([]netip.AddrPort, n)
 	for i := range bed.bufs {
@@ -153,23 +160,21 @@ func (bed *rxBed) round(check bool) error {
 	if err := bed.peer.WriteBatch(bed.frames, bed.addrs); err != nil {
 		return err
 	}
+	bed.guard.Reset(rxLossGuard)
+	defer bed.guard.Reset(time.Hour)
 	for k, s := range bed.sinks {
-		guard := time.AfterFunc(rxLossGuard, func() { s.Close() })
 		for got := 0; got < len(bed.want[k]); {
 			n, err := s.ReadBatch(bed.bufs, bed.sizes, bed.from, 0)
 			if err != nil {
-				guard.Stop()
 				return fmt.Errorf("sink %d: %d of %d datagrams, then %v (engine: %+v)", k, got, len(bed.want[k]), err, bed.eng.Stats().Snapshot())
 			}
 			for i := range n {
 				if check && !bytes.Equal(bed.bufs[i][:bed.sizes[i]], bed.want[k][got+i]) {
-					guard.Stop()
 					return fmt.Errorf("sink %d datagram %d differs:\n got %x\nwant %x", k, got+i, bed.bufs[i][:bed.sizes[i]], bed.want[k][got+i])
 				}
 			}
 			got += n
 		}
-		guard.Stop()
 	}
 	return nil
 }
