@@ -3,13 +3,13 @@
 package encap
 
 // Concurrency shape: a Conn is one UDP socket driven by at most one reader
-// goroutine (ReadBatch) and one writer goroutine (WriteBatch) at a time; the
+// goroutine (ReadViews or ReadBatch) and one writer goroutine (WriteBatch) at a time; the
 // two own separate, preallocated scratch (reader, writer), so neither locks.
 // Both call recvmmsg/sendmmsg as raw syscalls inside RawConn.Read/Write: the
 // socket is non-blocking, and on EAGAIN the callback returns false so the Go
 // netpoller parks the goroutine until the fd is ready. The syscall callbacks
 // are built once in Listen, so a batch allocates nothing. Close may be called
-// from any goroutine, any number of times; it wakes a blocked ReadBatch.
+// from any goroutine, any number of times; it wakes a blocked read.
 //
 // GSO (send): a run of consecutive packets to one address with equal sizes
 // (the last may be shorter) goes out as ONE message whose iovecs point at the
@@ -24,14 +24,16 @@ package encap
 // ICMP-learned path MTUs (IP_PMTUDISC_OMIT; see setSockopts), so a spoofed
 // "fragmentation needed" changes nothing.
 //
-// GRO (receive): with UDP_GRO set the kernel may hand back one "train" of
-// equal-size datagrams of one flow in a single message, its segment size in
-// a UDP_GRO cmsg. Trains land in Conn-owned 64 KiB buffers and are split into
-// the caller's buffers, one datagram each at the caller's offset: that copy
-// is the only one on the receive path. A train that does not fit the
-// caller's batch stays pending in the Conn and is delivered first by the next
-// ReadBatch, so nothing is lost and order within a flow is kept. Without GRO,
-// recvmmsg writes straight into the caller's buffers.
+// Receive: recvmmsg writes every message into a Conn-owned 64 KiB buffer.
+// With UDP_GRO set the kernel may hand back one "train" of equal-size
+// datagrams of one flow in a single message, its segment size in a UDP_GRO
+// cmsg. ReadViews hands out each datagram as a view of that buffer, back to
+// back within a train, with no copy in userspace; the views hold until the
+// next read. A train that does not fit the caller's views stays pending in
+// the Conn and is delivered first by the next read, so nothing is lost and
+// order within a flow is kept. Without GRO every message is one datagram,
+// handed out the same way. ReadBatch is ReadViews plus one copy into the
+// caller's buffers.
 
 import (
 	"errors"
@@ -52,15 +54,16 @@ const (
 	// DefaultSocketBuffer is the SO_RCVBUF/SO_SNDBUF size used when
 	// Options.SocketBuffer is 0.
 	DefaultSocketBuffer = 4 << 20
-	// MaxDatagram is the largest UDP payload ReadBatch can deliver; every
-	// buffer passed to ReadBatch needs room for offset+MaxDatagram bytes.
+	// MaxDatagram is the largest message a read takes (a GRO train, or
+	// one datagram); every buffer passed to ReadBatch needs room for
+	// offset+MaxDatagram bytes.
 	MaxDatagram = 65535
 )
 
 // Options tunes a Conn. Start from DefaultOptions: the zero value has GSO
 // and GRO off.
 type Options struct {
-	BatchSize    int  // datagrams per ReadBatch/WriteBatch syscall; 0 means DefaultBatchSize
+	BatchSize    int  // datagrams per read/WriteBatch syscall; 0 means DefaultBatchSize
 	GSO          bool // UDP segmentation offload on send (DefaultOptions: on; off to measure)
 	GRO          bool // UDP receive coalescing (DefaultOptions: on; off to measure)
 	SocketBuffer int  // SO_RCVBUF and SO_SNDBUF in bytes, FORCE variants tried first; 0 means DefaultSocketBuffer
@@ -203,11 +206,12 @@ func (c *Conn) GSOStats() GSOStats {
 	return GSOStats{Sent: c.gsoSent.Load(), Refused: c.gsoRefusals.Load()}
 }
 
-// Truncated counts received datagrams dropped because they did not fit the
-// caller's buffer.
+// Truncated counts received datagrams dropped because they did not fit: a
+// message the kernel truncated, or a datagram larger than ReadBatch's
+// buffer.
 func (c *Conn) Truncated() uint64 { return c.truncated.Load() }
 
-// Close closes the socket and wakes a blocked ReadBatch (which then returns
+// Close closes the socket and wakes a blocked ReadViews or ReadBatch (which then returns
 // an error matching net.ErrClosed). It is safe to call more than once; later
 // calls return what the first returned.
 func (c *Conn) Close() error {

@@ -12,23 +12,25 @@ import (
 
 var groCmsgSpace = unix.CmsgSpace(4) // UDP_GRO carries an int
 
-// reader is ReadBatch's scratch, sized once in init; only the reader
-// goroutine touches it.
+// reader is the read side's state, sized once in init; only the reader
+// goroutine touches it. Every message of a recvmmsg lands in a Conn-owned
+// buffer (bufs): with GRO a whole train of datagrams, without it one
+// datagram. Messages received but not yet handed out are [msg, got), the
+// current one from byte off on.
 type reader struct {
 	c     *Conn
 	msgs  []unix.Mmsghdr
 	iovs  []unix.Iovec
 	names []sockaddr
-
-	// GRO only: Conn-owned train buffers, their cmsg space, and the trains
-	// received but not yet handed out (messages [msg, got), bytes from off).
-	trains [][]byte
-	ctrl   []byte
-	msg    int
-	off    int
+	bufs  [][]byte // MaxDatagram each, views of one array
+	ctrl  []byte   // GRO only: each message's cmsg space
+	msg   int
+	off   int
 	// trainsSplit counts messages that carried more than one datagram;
 	// tests read it to see that GRO really coalesced.
 	trainsSplit uint64
+
+	views [][]byte // ReadBatch's scratch: the views it copies from
 
 	// in/out of fn, the recvmmsg callback run by RawConn.Read
 	fn    func(fd uintptr) bool
@@ -44,11 +46,12 @@ func (r *reader) init(c *Conn) {
 		// trains fills a batch of bulk traffic; small unrelated datagrams
 		// arrive at up to this many per syscall.
 		n = max(min(4, c.batch), c.batch/4)
-		r.trains = make([][]byte, n)
-		for i := range r.trains {
-			r.trains[i] = make([]byte, MaxDatagram)
-		}
 		r.ctrl = make([]byte, n*groCmsgSpace)
+	}
+	back := make([]byte, n*MaxDatagram)
+	r.bufs = make([][]byte, n)
+	for i := range r.bufs {
+		r.bufs[i] = back[i*MaxDatagram : (i+1)*MaxDatagram : (i+1)*MaxDatagram]
 	}
 	r.c = c
 	r.msgs = make([]unix.Mmsghdr, n)
@@ -59,9 +62,9 @@ func (r *reader) init(c *Conn) {
 		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 		h.Iov = &r.iovs[i]
 		h.SetIovlen(1)
+		r.iovs[i].Base = &r.bufs[i][0]
+		r.iovs[i].SetLen(MaxDatagram)
 		if c.gro {
-			r.iovs[i].Base = &r.trains[i][0]
-			r.iovs[i].SetLen(MaxDatagram)
 			h.Control = &r.ctrl[i*groCmsgSpace]
 		}
 	}
@@ -71,7 +74,7 @@ func (r *reader) init(c *Conn) {
 			// and a normal syscall would wake the runtime's sysmon
 			// thread after idle, one more wake-up per ping or request.
 			// Unlike a GSO send, a receive only copies out what is
-			// queued (at most a batch of GRO trains): no long trip
+			// queued (at most a batch of messages): no long trip
 			// through the stack happens inside it.
 			n, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&r.msgs[0])), uintptr(r.count), 0, 0, 0)
 			switch e {
@@ -86,17 +89,46 @@ func (r *reader) init(c *Conn) {
 	}
 }
 
-// ReadBatch blocks until at least one datagram arrives, then returns up to
-// n = min(len(bufs), len(sizes), len(addrs)) of them: datagram i is
-// bufs[i][offset:offset+sizes[i]], its sender addrs[i]. The caller owns bufs;
-// the Conn writes into them only during the call. Each bufs[i] needs room
-// for offset+MaxDatagram bytes; a datagram that does not fit is dropped and
-// counted in Truncated.
+// ReadViews blocks until at least one datagram arrives, then returns up to
+// n = min(len(views), len(addrs)) of them without copying: datagram i is
+// views[i], sent by addrs[i]. The views are slices of Conn-owned memory
+// (with GRO, of the buffer a whole train landed in; without, of the buffer
+// recvmmsg wrote the datagram into), valid until the next ReadViews or
+// ReadBatch on this Conn, which may overwrite them; until then the caller
+// may read and write them in place (the router decaps in place and the TUN
+// rewrites inner headers), but must keep no view after. Datagrams of a
+// train that do not fit this call's views stay pending and come first from
+// the next call, so nothing is lost and order within a flow is kept. A
+// message the kernel truncated is dropped and counted in Truncated.
 //
-// Without GRO, recvmmsg writes straight into bufs. With GRO, coalesced
-// trains are split so that every datagram lands in its own buffer at offset:
-// one copy per datagram, the only one on this path. Datagrams that do not fit
-// this call's batch are kept and returned first by the next call.
+// After Close it returns an error matching net.ErrClosed.
+func (c *Conn) ReadViews(views [][]byte, addrs []netip.AddrPort) (int, error) {
+	n := min(len(views), len(addrs))
+	if n == 0 {
+		return 0, fmt.Errorf("encap: read views: %d views, %d addrs: need at least one of each", len(views), len(addrs))
+	}
+	r := &c.rd
+	for {
+		if r.msg >= r.got {
+			if err := r.recv(len(r.msgs)); err != nil {
+				r.got = 0
+				return 0, err
+			}
+			r.msg, r.off = 0, 0
+		}
+		if out := r.take(views[:n], addrs); out > 0 {
+			return out, nil
+		}
+	}
+}
+
+// ReadBatch is ReadViews with a copy: it returns up to n =
+// min(len(bufs), len(sizes), len(addrs)) datagrams, datagram i copied to
+// bufs[i][offset:offset+sizes[i]], its sender addrs[i]. The caller owns
+// bufs; the Conn writes into them only during the call. Each bufs[i] needs
+// room for offset+MaxDatagram bytes; a datagram that does not fit is
+// dropped and counted in Truncated. The router reads with ReadViews; this
+// is for callers that want datagrams in their own buffers.
 //
 // After Close it returns an error matching net.ErrClosed.
 func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset int) (int, error) {
@@ -109,10 +141,28 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, addrs []netip.AddrPort, off
 			return 0, fmt.Errorf("encap: read batch: bufs[%d] has %d bytes: need more than offset %d", i, len(bufs[i]), offset)
 		}
 	}
-	if c.gro {
-		return c.readTrains(bufs[:n], sizes, addrs, offset)
+	r := &c.rd
+	if cap(r.views) < n {
+		r.views = make([][]byte, n)
 	}
-	return c.readDirect(bufs[:n], sizes, addrs, offset)
+	views := r.views[:n]
+	for {
+		got, err := c.ReadViews(views, addrs[:n])
+		out := 0
+		for i := range got {
+			if len(views[i]) > len(bufs[out])-offset {
+				c.truncated.Add(1)
+				continue
+			}
+			sizes[out] = copy(bufs[out][offset:], views[i])
+			addrs[out] = addrs[i]
+			out++
+		}
+		clear(views[:got])
+		if out > 0 || err != nil {
+			return out, err
+		}
+	}
 }
 
 // recv runs recvmmsg over the first count messages, blocking until at least
@@ -136,62 +186,11 @@ func (r *reader) recv(count int) error {
 	return nil
 }
 
-func (c *Conn) readDirect(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset int) (int, error) {
-	r := &c.rd
-	count := min(len(bufs), len(r.msgs))
-	for i := range count {
-		r.iovs[i].Base = &bufs[i][offset]
-		r.iovs[i].SetLen(len(bufs[i]) - offset)
-	}
-	for {
-		if err := r.recv(count); err != nil {
-			return 0, err
-		}
-		out := 0
-		for i := range r.got {
-			m := &r.msgs[i]
-			if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
-				c.truncated.Add(1)
-				continue
-			}
-			size := int(m.Len)
-			if out != i { // close the gap a truncated datagram left
-				if copy(bufs[out][offset:], bufs[i][offset:offset+size]) < size {
-					c.truncated.Add(1)
-					continue
-				}
-			}
-			sizes[out] = size
-			addrs[out] = getSockaddr(&r.names[i])
-			out++
-		}
-		if out > 0 {
-			return out, nil
-		}
-	}
-}
-
-func (c *Conn) readTrains(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset int) (int, error) {
-	r := &c.rd
-	for {
-		if r.msg >= r.got {
-			if err := r.recv(len(r.msgs)); err != nil {
-				r.got = 0
-				return 0, err
-			}
-			r.msg, r.off = 0, 0
-		}
-		if out := r.split(bufs, sizes, addrs, offset); out > 0 {
-			return out, nil
-		}
-	}
-}
-
-// split copies pending datagrams, one per buffer, until the trains or the
-// buffers run out, and returns how many it delivered.
-func (r *reader) split(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset int) int {
+// take hands out pending datagrams as views, one per slot, until the
+// messages or the slots run out, and returns how many it delivered.
+func (r *reader) take(views [][]byte, addrs []netip.AddrPort) int {
 	out := 0
-	for out < len(bufs) && r.msg < r.got {
+	for out < len(views) && r.msg < r.got {
 		m := &r.msgs[r.msg]
 		if m.Hdr.Flags&unix.MSG_TRUNC != 0 {
 			r.c.truncated.Add(1)
@@ -199,24 +198,22 @@ func (r *reader) split(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offse
 			continue
 		}
 		total := int(m.Len)
-		seg := groSegment(r.ctrl[r.msg*groCmsgSpace:], int(m.Hdr.Controllen))
-		if seg <= 0 || seg > total {
-			seg = total
+		seg := total // without GRO, or a single datagram: one per message
+		if r.ctrl != nil {
+			if s := groSegment(r.ctrl[r.msg*groCmsgSpace:], int(m.Hdr.Controllen)); s > 0 && s < total {
+				seg = s
+			}
 		}
 		if r.off == 0 && seg < total {
 			r.trainsSplit++
 		}
 		from := getSockaddr(&r.names[r.msg])
-		train := r.trains[r.msg][:total]
-		for out < len(bufs) && (r.off < total || total == 0) {
+		train := r.bufs[r.msg][:total]
+		for out < len(views) && (r.off < total || total == 0) {
 			end := min(r.off+seg, total)
-			if n := copy(bufs[out][offset:], train[r.off:end]); n < end-r.off {
-				r.c.truncated.Add(1)
-			} else {
-				sizes[out] = n
-				addrs[out] = from
-				out++
-			}
+			views[out] = train[r.off:end:end] // capped: an append cannot run into the next datagram
+			addrs[out] = from
+			out++
 			r.off = end
 			if total == 0 {
 				break // an empty datagram is one datagram

@@ -5,7 +5,7 @@ package router
 // others.
 //
 //   outbound: Device.Read → per packet: lookup, encap in place → group per peer → Conn.WriteBatch
-//   inbound:  Conn.ReadBatch → per datagram: sender check, decap, source/destination checks → Device.Write
+//   inbound:  Conn.ReadViews → per datagram: sender check, decap in place, source/destination checks → Device.Write
 //
 // Each loop runs a batch to completion on its own goroutine with its own
 // buffers (allocated once in New); there are no channels between stages and

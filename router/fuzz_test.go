@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 
@@ -57,11 +58,7 @@ func FuzzInbound(f *testing.F) {
 	f.Fuzz(func(t *testing.T, vx, fromPeer bool, frame []byte) {
 		e := engines[vx]
 		in := e.in
-		if len(frame) > len(in.bufs[0])-encap.Headroom {
-			frame = frame[:len(in.bufs[0])-encap.Headroom]
-		}
-		copy(in.bufs[0][encap.Headroom:], frame)
-		in.sizes[0] = len(frame)
+		in.views[0] = bytes.Clone(frame) // forward rewrites it in place, as it does the Conn's memory
 		in.addrs[0] = stranger
 		if fromPeer {
 			in.addrs[0] = peerAddr

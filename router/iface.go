@@ -15,11 +15,13 @@ type Device interface {
 	// bufs[i][offset:offset+sizes[i]]; each bufs[i] has room for
 	// offset+65535 bytes. The engine owns bufs; Read must not keep them.
 	Read(bufs [][]byte, sizes []int, offset int) (int, error)
-	// Write writes packet i from bufs[i][offset:], offset >= vnet.HdrLen
-	// (room for the TUN's virtio header), and
+	// Write writes packet i from bufs[i][offset:] (offset >= 0) and
 	// returns how many it handed over; with an error, the packets neither
 	// handed over nor counted by DeviceDrops count as WriteFailed. It may
-	// use bufs[i] up to its capacity while it runs and keeps nothing after.
+	// rewrite the packets' headers in place but touches nothing in front
+	// of bufs[i][offset:]: the inbound loop passes inner packets that lie
+	// back to back in the Conn's memory, at offset 0. It keeps nothing
+	// after it returns.
 	Write(bufs [][]byte, offset int) (int, error)
 	// BatchSize is the most packets one Read returns; fixed for the
 	// device's lifetime.
@@ -48,16 +50,19 @@ type DeviceDrops interface {
 // Conn is the UDP side (encap.Conn). The engine owns it once passed to New:
 // Close closes it.
 type Conn interface {
-	// ReadBatch fills up to len(bufs) datagrams, datagram i at
-	// bufs[i][offset:offset+sizes[i]] from addrs[i]. The engine owns bufs.
-	ReadBatch(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset int) (int, error)
+	// ReadViews blocks until datagrams arrive and returns up to
+	// min(len(views), len(addrs)) of them: datagram i is views[i] from
+	// addrs[i], a slice of the Conn's memory (no copy) that the engine
+	// may read and rewrite in place until its next ReadViews, and keeps
+	// no longer.
+	ReadViews(views [][]byte, addrs []netip.AddrPort) (int, error)
 	// WriteBatch sends pkts[i] to addrs[i]; the engine puts packets for one
 	// peer next to each other so they can leave as one GSO send. The
 	// slices are only borrowed for the call.
 	WriteBatch(pkts [][]byte, addrs []netip.AddrPort) error
-	// BatchSize is the most datagrams one ReadBatch returns.
+	// BatchSize is the most datagrams one ReadViews returns.
 	BatchSize() int
-	// Close makes a blocked and every later ReadBatch return an error.
+	// Close makes a blocked and every later ReadViews return an error.
 	Close() error
 }
 

@@ -7,18 +7,19 @@ import (
 )
 
 // inbound is the UDP → TUN loop's state, owned by the inbound goroutine and
-// allocated once in New.
+// allocated once in New. It has no packet buffers of its own: datagrams are
+// views of the Conn's memory, unframed in place and written to the Device
+// from there.
 type inbound struct {
 	e     *Engine
 	dev   Device   // this queue's: written here
 	conn  Conn     // this queue's: read here
-	bufs  [][]byte // read buffers, bufSize each; datagram i at bufs[i][Headroom:]
-	sizes []int
+	views [][]byte // this batch's datagrams (Conn memory, valid until the next ReadViews)
 	addrs []netip.AddrPort
 
-	// out[k] is a reslice of one of bufs whose inner packet starts at
-	// out[k][Headroom:], so the Device gets one offset for the whole batch
-	// and the headroom in front of it for its virtio header.
+	// out[k] is the inner packet of one of views, a subslice of it, for
+	// the Device at offset 0 (it writes its virtio header from its own
+	// scratch, so nothing in front of a packet is needed).
 	out [][]byte
 
 	tally    tally
@@ -28,23 +29,21 @@ type inbound struct {
 
 func newInbound(e *Engine, dev Device, conn Conn, dd deviceDrops) *inbound {
 	batch := conn.BatchSize()
-	in := &inbound{
+	return &inbound{
 		e:        e,
 		dev:      dev,
 		conn:     conn,
 		devDrops: dd,
-		sizes:    make([]int, batch),
+		views:    make([][]byte, batch),
 		addrs:    make([]netip.AddrPort, batch),
 		out:      make([][]byte, 0, batch),
 	}
-	in.bufs = newBufs(batch)
-	return in
 }
 
 func (in *inbound) run() error {
 	conn := in.conn
 	for {
-		n, err := conn.ReadBatch(in.bufs, in.sizes, in.addrs, encap.Headroom)
+		n, err := conn.ReadViews(in.views, in.addrs)
 		if n > 0 {
 			in.forward(n)
 		}
@@ -58,7 +57,7 @@ func (in *inbound) run() error {
 	}
 }
 
-// forward checks and unframes the n datagrams in in.bufs and writes the
+// forward checks and unframes the n datagrams in in.views and writes the
 // inner packets to the Device in one call.
 func (in *inbound) forward(n int) {
 	e := in.e
@@ -68,14 +67,13 @@ func (in *inbound) forward(n int) {
 	var bytes uint64
 	in.out = in.out[:0]
 	for i := 0; i < n; i++ {
-		buf := in.bufs[i]
 		from := in.addrs[i].Addr()
 		peer := t.BySender(from)
 		if peer == nil {
 			in.tally.drop(UnknownSender, from)
 			continue
 		}
-		pkt, r := fr.Decap(buf[encap.Headroom : encap.Headroom+in.sizes[i]])
+		pkt, r := fr.Decap(in.views[i])
 		if r != encap.OK {
 			in.tally.drop(Reason(r), from)
 			continue
@@ -94,17 +92,11 @@ func (in *inbound) forward(n int) {
 			in.tally.drop(NotLocal, dst)
 			continue
 		}
-		// Decap returns a subslice of the frame; its start within buf
-		// follows from the capacities, as both end at the buffer's end.
-		start := cap(buf) - cap(pkt)
-		if start < encap.Headroom || start+len(pkt) > len(buf) {
-			in.tally.drop(Reason(encap.BadHeader), from)
-			continue
-		}
-		in.out = append(in.out, buf[start-encap.Headroom:start+len(pkt)])
+		in.out = append(in.out, pkt)
 		bytes += uint64(len(pkt))
 	}
 	in.write(bytes)
+	clear(in.views[:n]) // keep no view of the Conn's memory past the batch
 	e.drops.flush(&in.tally, "inbound")
 }
 
@@ -113,7 +105,8 @@ func (in *inbound) write(bytes uint64) {
 	if k == 0 {
 		return
 	}
-	n, err := in.dev.Write(in.out, encap.Headroom)
+	n, err := in.dev.Write(in.out, 0)
+	clear(in.out)
 	if err != nil && in.e.closed.Load() {
 		return
 	}

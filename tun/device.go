@@ -383,8 +383,12 @@ const maxRun = 64
 // writer is Write's state, owned by the writing goroutine; its scratch is
 // allocated once.
 type writer struct {
-	iov  [maxRun + 1]unix.Iovec
+	iov  [maxRun + 2]unix.Iovec // the virtio header, the first packet, the followers' payloads
 	info []l4Info
+	// vhs holds the virtio header of every run of a Write, VirtioHdrLen
+	// bytes each: with io_uring all runs are submitted in one enter, so
+	// each run's header must stay as it is until the kernel has taken it.
+	vhs []byte
 
 	// The io_uring path (ring set): one WRITEV per run, all of a Write's
 	// runs in one enter. iovs backs every run's iovec list; vecs[k] is run
@@ -412,18 +416,25 @@ type writer struct {
 // flow as one GSO super-packet (one writev, or one io_uring WRITEV with all
 // of the call's frames in one enter; payloads as iovecs), every other
 // TCP/UDP packet with a partial checksum, anything else as it is. A packet
-// that fails verification is dropped and counted (see WriteDrops). offset
-// must be >= VirtioHdrLen: the virtio header is written into the headroom.
-// Packet headers are rewritten in place. It returns how many packets were
-// handed over (packets, not bytes as wireguard-go's Write) and the first
-// error; a packet the kernel refuses does not stop the rest.
+// that fails verification is dropped and counted (see WriteDrops).
+//
+// Buffers: the caller owns bufs; Write keeps nothing after it returns. Each
+// run's virtio header comes from the Device's own scratch, handed to the
+// kernel as an iovec of its own, so offset may be anything from 0 and
+// nothing in front of bufs[i][offset:] is read or written: packets may lie
+// back to back in one array (the datagrams of a GRO train). Packet headers
+// (IP length and checksum, the TCP/UDP length and checksum, TCP PSH) are
+// rewritten in place. It returns how many packets were handed over
+// (packets, not bytes as wireguard-go's Write) and the first error; a packet
+// the kernel refuses does not stop the rest.
 func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
-	if offset < VirtioHdrLen {
-		return 0, fmt.Errorf("tun: write offset %d: must be at least %d", offset, VirtioHdrLen)
+	if offset < 0 {
+		return 0, fmt.Errorf("tun: write offset %d: must not be negative", offset)
 	}
 	w := &d.wr
 	if cap(w.info) < len(bufs) {
 		w.info = make([]l4Info, len(bufs))
+		w.vhs = make([]byte, len(bufs)*VirtioHdrLen)
 	}
 	if w.ring != nil && len(w.runs) < len(bufs) {
 		w.growRing(len(bufs))
@@ -459,7 +470,7 @@ func (d *Device) writeAll(fd uintptr) bool {
 			i++
 			continue
 		}
-		iov, n := d.prepRun(w.iov[:1], w.bufs, info, i, w.offset)
+		iov, n := d.prepRun(w.iov[:2], w.vhs[:VirtioHdrLen], w.bufs, info, i, w.offset)
 		err := writev(int(fd), iov)
 		if err != nil && w.first == nil {
 			w.first = err
@@ -473,14 +484,14 @@ func (d *Device) writeAll(fd uintptr) bool {
 }
 
 // prepRun prepares bufs[i] and the packets after it that continue its TCP
-// or UDP flow for one write: it rewrites their headers, appends the
-// payloads of the followers to iov (len(iov) >= 1, cap(iov) >= maxRun+1),
-// sets iov[0] to the virtio header and the first packet, and returns iov and
-// how many packets the write carries.
-func (d *Device) prepRun(iov []unix.Iovec, bufs [][]byte, info []l4Info, i, offset int) ([]unix.Iovec, int) {
+// or UDP flow for one write: it rewrites their headers, fills vh (the run's
+// virtio header, VirtioHdrLen bytes of writer scratch), appends the
+// payloads of the followers to iov (len(iov) == 2, cap(iov) >= maxRun+2),
+// sets iov[0] to vh and iov[1] to the first packet, and returns iov and how
+// many packets the write carries.
+func (d *Device) prepRun(iov []unix.Iovec, vh []byte, bufs [][]byte, info []l4Info, i, offset int) ([]unix.Iovec, int) {
 	p := bufs[i][offset:]
 	a := info[i]
-	vh := bufs[i][offset-VirtioHdrLen : offset]
 	n := 1
 	switch {
 	case a.ok && a.tcp && a.payload > 0 && a.flags == tcpACK:
@@ -536,16 +547,19 @@ func (d *Device) prepRun(iov []unix.Iovec, bufs [][]byte, info []l4Info, i, offs
 		clear(vh)
 	}
 	iov[0] = unix.Iovec{Base: &vh[0]}
-	iov[0].SetLen(VirtioHdrLen + len(p))
+	iov[0].SetLen(VirtioHdrLen)
+	iov[1] = unix.Iovec{Base: unsafe.SliceData(p)}
+	iov[1].SetLen(len(p))
 	return iov, n
 }
 
-// writev writes one frame given as iovecs. A small frame goes in as a raw
-// syscall (see rawRead); a super-packet, whose trip through the stack is
-// long, as a normal one the scheduler can see.
+// writev writes one frame given as iovecs. A small lone packet (the virtio
+// header and the packet: two iovecs) goes in as a raw syscall (see
+// rawRead); a super-packet, whose trip through the stack is long, as a
+// normal one the scheduler can see.
 func writev(fd int, iov []unix.Iovec) error {
 	call := unix.Syscall
-	if len(iov) == 1 && iov[0].Len <= rawWriteMax {
+	if len(iov) == 2 && iov[0].Len+iov[1].Len <= rawWriteMax {
 		call = unix.RawSyscall
 	}
 	for {

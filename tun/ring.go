@@ -243,7 +243,10 @@ func (s *stash) pop() []byte {
 
 // growRing sizes the ring path's scratch for batches of n packets.
 func (w *writer) growRing(n int) {
-	w.iovs = make([]unix.Iovec, 2*n+maxRun+1)
+	// A run of k packets takes k+1 iovecs (its virtio header has its
+	// own), so n packets take at most 2n; the last run's slice reaches
+	// maxRun+2 past where it starts.
+	w.iovs = make([]unix.Iovec, 2*n+maxRun+2)
 	w.vecs = make([][]unix.Iovec, n)
 	w.runs, w.want, w.res = make([]int, n), make([]int, n), make([]int, n)
 }
@@ -260,7 +263,8 @@ func (d *Device) writeRing(fd int) {
 			i++
 			continue
 		}
-		iov, n := d.prepRun(w.iovs[used:used+1:used+maxRun+1], w.bufs, info, i, w.offset)
+		vh := w.vhs[runs*VirtioHdrLen : (runs+1)*VirtioHdrLen]
+		iov, n := d.prepRun(w.iovs[used:used+2:used+maxRun+2], vh, w.bufs, info, i, w.offset)
 		want := 0
 		for _, v := range iov {
 			want += int(v.Len)

@@ -18,21 +18,21 @@ func TestLoneUDPWithoutChecksumStaysSo(t *testing.T) {
 	d := &Device{uso: true}
 	pkt := craftUDP(t, 5000, 1, []byte("no checksum here"), csumZero)
 	bufs := headroomed(pkt)
-	for i := range bufs[0][:headroom] {
-		bufs[0][i] = 0xee // stale bytes the header must not keep
+	vh := make([]byte, VirtioHdrLen)
+	for i := range vh {
+		vh[i] = 0xee // stale bytes the header must not keep
 	}
 	info := []l4Info{inspect(bufs[0][headroom:])}
 	if info[0].drop != DropNone || info[0].sum != sumAbsent {
 		t.Fatalf("inspect: drop %v, form %d; want it passed as checksum-less", info[0].drop, info[0].sum)
 	}
-	iov, n := d.prepRun(d.wr.iov[:1], bufs, info, 0, headroom)
+	iov, n := d.prepRun(d.wr.iov[:2], vh, bufs, info, 0, headroom)
 	if n != 1 {
 		t.Fatalf("prepRun took %d packets, want 1", n)
 	}
 	if err := writev(int(null.Fd()), iov); err != nil {
 		t.Fatalf("writev: %v", err)
 	}
-	vh := bufs[0][headroom-VirtioHdrLen : headroom]
 	for i, b := range vh {
 		if b != 0 {
 			t.Fatalf("virtio header byte %d = %#x, want a zero header (no NEEDS_CSUM): %x", i, b, vh)

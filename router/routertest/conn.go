@@ -21,7 +21,7 @@ type Network struct {
 // NewNetwork returns an empty network.
 func NewNetwork() *Network { return &Network{conns: make(map[netip.AddrPort]*Conn)} }
 
-// Listen attaches a Conn at addr whose ReadBatch returns up to batch
+// Listen attaches a Conn at addr whose reads return up to batch
 // datagrams and whose receive queue holds queueLen.
 func (n *Network) Listen(addr netip.AddrPort, batch, queueLen int) (*Conn, error) {
 	if !addr.IsValid() {
@@ -50,6 +50,8 @@ type Conn struct {
 	calls atomic.Uint64
 	fail  atomic.Pointer[error]
 
+	train []byte // ReadViews' array, the reader's alone
+
 	// OnWrite, if set before traffic starts, sees every WriteBatch call's
 	// arguments before delivery (borrowed: copy what you keep).
 	OnWrite func(pkts [][]byte, addrs []netip.AddrPort)
@@ -62,7 +64,7 @@ func (c *Conn) FailWrites(err error) { setErr(&c.fail, err) }
 // LocalAddr is the address the Conn listens on.
 func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 
-// BatchSize is the most datagrams one ReadBatch returns.
+// BatchSize is the most datagrams one read returns.
 func (c *Conn) BatchSize() int { return c.batch }
 
 // WriteBatch delivers a copy of pkts[i] to the Conn at addrs[i].
@@ -109,6 +111,23 @@ func (c *Conn) ReadBatch(bufs [][]byte, sizes []int, addrs []netip.AddrPort, off
 		bufs = bufs[:c.batch]
 	}
 	return c.in.pop(bufs, sizes, addrs, offset)
+}
+
+// ReadViews is encap.Conn's ReadViews: it blocks like ReadBatch, then
+// returns queued datagrams as views[i], slices of one array the Conn owns
+// (copies of what was sent, back to back with no gap, as a GRO train's
+// datagrams lie, so a Device that wrote in front of a packet would damage
+// the one before it), valid until the next ReadViews. Only one goroutine
+// may read at a time. A warmed-up Conn allocates nothing.
+func (c *Conn) ReadViews(views [][]byte, addrs []netip.AddrPort) (int, error) {
+	n := min(len(views), len(addrs), c.batch)
+	if n == 0 {
+		return 0, fmt.Errorf("routertest: read views: %d views, %d addrs: need at least one of each", len(views), len(addrs))
+	}
+	var k int
+	var err error
+	c.train, k, err = c.in.popTrain(c.train[:0], views[:n], addrs)
+	return k, err
 }
 
 // Sent is the number of datagrams written; Calls the WriteBatch calls.

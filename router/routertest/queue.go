@@ -118,6 +118,50 @@ func (q *queue) pop(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset i
 	}
 }
 
+// popTrain is pop for views: it blocks the same way, then appends up to
+// len(views) packets to train, back to back, and points views[i] at each
+// (capacity capped at its end). It returns the grown train and how many
+// packets; the views stay valid only until the next call. train's array is
+// reused while it is large enough, so a warmed-up reader allocates nothing.
+func (q *queue) popTrain(train []byte, views [][]byte, addrs []netip.AddrPort) ([]byte, int, error) {
+	for {
+		if q.isClosed() {
+			return train, 0, net.ErrClosed
+		}
+		q.mu.Lock()
+		need := 0
+		for j := 0; j < min(q.n, len(views)); j++ {
+			need += len(q.slots[(q.head+j)%len(q.slots)].buf)
+		}
+		if cap(train) < need {
+			train = make([]byte, 0, 2*need)
+		}
+		k := 0
+		for q.n > 0 && k < len(views) {
+			s := &q.slots[q.head]
+			q.head = (q.head + 1) % len(q.slots)
+			q.n--
+			start := len(train)
+			train = append(train, s.buf...)
+			views[k] = train[start:len(train):len(train)]
+			addrs[k] = s.addr
+			k++
+		}
+		left := q.n
+		q.mu.Unlock()
+		if left > 0 {
+			q.signal()
+		}
+		if k > 0 {
+			return train, k, nil
+		}
+		select {
+		case <-q.ready:
+		case <-q.closed:
+		}
+	}
+}
+
 func (q *queue) close() {
 	q.closeOnce.Do(func() { close(q.closed) })
 }

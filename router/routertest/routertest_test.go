@@ -1,12 +1,12 @@
 package routertest
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestNetworkDeliversWithSourceAndLosesToNobody(t *testing.T) {
@@ -64,18 +64,23 @@ func TestQueueFullDropsAndCounts(t *testing.T) {
 	}
 }
 
-func TestDeviceWriteRecordsAndWantsHeadroom(t *testing.T) {
+func TestDeviceWriteRecords(t *testing.T) {
 	d := NewDevice(4, 8)
-	if _, err := d.Write([][]byte{make([]byte, 20)}, 9); err == nil {
-		t.Error("Write with offset 9 succeeded, want an error (virtio header room)")
+	if _, err := d.Write([][]byte{make([]byte, 20)}, -1); err == nil {
+		t.Error("Write with offset -1 succeeded, want an error")
 	}
 	pkt := append(make([]byte, 10), "payload"...)
+	if n, err := d.Write([][]byte{pkt, []byte("bare")}, 0); err != nil || n != 2 {
+		t.Fatalf("Write at offset 0 = %d, %v", n, err)
+	}
 	if n, err := d.Write([][]byte{pkt}, 10); err != nil || n != 1 {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
-	got, err := d.Next(time.Second)
-	if err != nil || !bytes.Equal(got, []byte("payload")) {
-		t.Fatalf("Next = %q, %v; want payload", got, err)
+	for _, want := range []string{string(pkt), "bare", "payload"} {
+		got, err := d.Next(time.Second)
+		if err != nil || string(got) != want {
+			t.Fatalf("Next = %q, %v; want %q", got, err, want)
+		}
 	}
 	if _, err := d.Next(time.Millisecond); !errors.Is(err, ErrTimeout) {
 		t.Errorf("Next on empty = %v, want ErrTimeout", err)
@@ -83,5 +88,36 @@ func TestDeviceWriteRecordsAndWantsHeadroom(t *testing.T) {
 	d.Close()
 	if _, err := d.NextInto(make([]byte, 8)); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("NextInto after Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestConnReadViews: ReadViews returns what was sent, in order, as views
+// back to back in one array with capacities capped, and net.ErrClosed after
+// Close.
+func TestConnReadViews(t *testing.T) {
+	nw := NewNetwork()
+	a, _ := nw.Listen(netip.MustParseAddrPort("192.0.2.1:8472"), 4, 8)
+	b, _ := nw.Listen(netip.MustParseAddrPort("192.0.2.2:8472"), 4, 8)
+	to := b.LocalAddr()
+	if err := a.WriteBatch([][]byte{[]byte("one"), []byte("two"), []byte("three")}, []netip.AddrPort{to, to, to}); err != nil {
+		t.Fatal(err)
+	}
+	views := make([][]byte, 8)
+	addrs := make([]netip.AddrPort, 8)
+	n, err := b.ReadViews(views, addrs)
+	if err != nil || n != 3 {
+		t.Fatalf("ReadViews = %d, %v; want 3", n, err)
+	}
+	for i, w := range []string{"one", "two", "three"} {
+		if string(views[i]) != w || addrs[i] != a.LocalAddr() || cap(views[i]) != len(views[i]) {
+			t.Errorf("view %d = %q (cap %d) from %s, want %q from %s", i, views[i], cap(views[i]), addrs[i], w, a.LocalAddr())
+		}
+	}
+	if unsafe.Add(unsafe.Pointer(&views[0][0]), len(views[0])) != unsafe.Pointer(&views[1][0]) {
+		t.Error("views are not back to back")
+	}
+	b.Close()
+	if _, err := b.ReadViews(views, addrs); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadViews after Close = %v, want net.ErrClosed", err)
 	}
 }

@@ -27,7 +27,7 @@ func (s *Sink) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return 0, net.ErrClosed
 }
 
-func (s *Sink) ReadBatch(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset int) (int, error) {
+func (s *Sink) ReadViews(views [][]byte, addrs []netip.AddrPort) (int, error) {
 	<-s.closed
 	return 0, net.ErrClosed
 }
