@@ -16,6 +16,7 @@ import (
 // Device keeps none past a call.
 type tunDevice struct {
 	*tun.Device
+	writeMu   sync.Mutex // see Write
 	events    chan wgtun.Event
 	closeOnce sync.Once
 }
@@ -37,6 +38,15 @@ func (t *tunDevice) Name() (string, error) { return t.Device.Name(), nil }
 
 // Events is never sent to; Device.New brings the device up itself.
 func (t *tunDevice) Events() <-chan wgtun.Event { return t.events }
+
+// Write takes one writer at a time: wireguard-go writes from one goroutine
+// per peer, and felt's Device keeps one writer's state (its coalescing
+// scratch, its io_uring ring), as a single router loop uses it.
+func (t *tunDevice) Write(bufs [][]byte, offset int) (int, error) {
+	t.writeMu.Lock()
+	defer t.writeMu.Unlock()
+	return t.Device.Write(bufs, offset)
+}
 
 // Close closes the TUN and the event channel, once.
 func (t *tunDevice) Close() error {
