@@ -183,8 +183,8 @@ func (c *Conn) setup(o Options) error {
 	return serr
 }
 
-// BatchSize is the number of datagrams one ReadBatch or WriteBatch syscall
-// carries; size the caller's buffer slices by it.
+// BatchSize is the most datagrams one ReadViews, ReadBatch or WriteBatch
+// call hands over; size the caller's slices by it.
 func (c *Conn) BatchSize() int { return c.batch }
 
 // LocalAddr is the bound address (with the real port if laddr's was 0).

@@ -93,8 +93,7 @@ func TestReadViewsNoCopy(t *testing.T) {
 }
 
 // TestReadViewsTrainAcrossCalls: a train longer than the caller's views
-// continues on the next calls, in order, nothing lost; earlier views stay
-// intact while the same train is handed out.
+// continues on the next calls, in order, nothing lost.
 func TestReadViewsTrainAcrossCalls(t *testing.T) {
 	tx := listenT(t, "127.0.0.1:0", DefaultOptions())
 	rx := listenT(t, "127.0.0.1:0", DefaultOptions())

@@ -8,7 +8,8 @@ package router
 //   inbound:  Conn.ReadViews → per datagram: sender check, decap in place, source/destination checks → Device.Write
 //
 // Each loop runs a batch to completion on its own goroutine with its own
-// buffers (allocated once in New); there are no channels between stages and
+// scratch (allocated once in New: the outbound loop's read buffers; the
+// inbound loop reads views of the Conn's); there are no channels between stages and
 // no locks on the packet path. The peer table is an immutable snapshot in an
 // atomic.Pointer: SetPeers (any goroutine) publishes a new one and each loop
 // loads it once per batch; the own subnet (SetLocal) and the framing
@@ -101,8 +102,11 @@ func (c *Config) validate() error {
 	return c.validateQueues()
 }
 
-// checkFramer reports why f's overhead does not fit the loops' headroom;
-// what names f in the error.
+// checkFramer reports why f's overhead does not fit the outbound loop's
+// headroom; what names f in the error. Encap writes the framing where the
+// TUN read put the virtio header, which Read is done with by then; the
+// bound keeps both apart all the same (vxlan's 22 bytes fit exactly), so
+// neither step has to know the order of the other.
 func checkFramer(what string, f Framer) error {
 	if f.Overhead() < 0 || f.Overhead() > encap.Headroom-vnet.HdrLen {
 		return fmt.Errorf("router: %s overhead %d: must lie between 0 and %d (headroom minus the virtio header)",
@@ -131,7 +135,7 @@ type Engine struct {
 	closeErr  error
 }
 
-// New checks cfg and allocates both loops' buffers. The engine starts with
+// New checks cfg and allocates both loops' scratch. The engine starts with
 // an empty peer table. On error the Device and Conn are left to the caller.
 func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	if err := cfg.validate(); err != nil {

@@ -75,7 +75,8 @@ var (
 // Framer is one of encap's wire formats (*encap.VXLAN or *encap.UDP).
 type Framer interface {
 	// Overhead is the header length Encap writes before the packet; it
-	// must fit in encap.Headroom minus the TUN's virtio header (vnet.HdrLen).
+	// must fit in encap.Headroom minus the TUN's virtio header (vnet.HdrLen):
+	// see checkFramer.
 	Overhead() int
 	// Encap frames the IP packet buf[off:off+n] in place (writing into
 	// buf[off-Overhead():off]) for a peer whose VtepMAC is dst.

@@ -297,6 +297,11 @@ func (d *Device) writeRing(fd int) {
 		return
 	case errors.Is(err, uring.ErrBroken):
 		// Some WRITEVs may have gone out: done (0 more) is a lower bound.
+		// A limit we accept: a WRITEV the kernel took but has not finished
+		// (one punted to an io-wq worker) may still read the caller's
+		// buffers after Write returns, and closing the ring does not wait
+		// for it. It takes an io_uring_enter failing with an errno other
+		// than EINTR, EAGAIN or EBUSY, which has not been seen here.
 		w.first = err
 		d.dropWriteRing(err)
 		return
