@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// loopbackN and loopbackSize are the batch BenchmarkLoopback and BenchmarkLoopbackViews
+// send per iteration: 128 datagrams of 1400 bytes, one flow.
+const loopbackN, loopbackSize = 128, 1400
+
 // BenchmarkLoopback measures WriteBatch→ReadBatch over loopback: each
 // iteration sends one batch of 1400-byte datagrams (one flow, so GSO runs
 // and GRO trains form when on) and reads them all back. One batch in flight
@@ -18,33 +22,12 @@ func BenchmarkLoopback(b *testing.B) {
 		o    Options
 	}{{"gso_gro", DefaultOptions()}, {"plain", plainOptions()}} {
 		b.Run(mode.name, func(b *testing.B) {
-			const n, size = 128, 1400
-			tx := listenT(b, "127.0.0.1:0", mode.o)
-			rx := listenT(b, "127.0.0.1:0", mode.o)
-			pkts := make([][]byte, n)
-			addrs := make([]netip.AddrPort, n)
-			for i := range pkts {
-				pkts[i] = payload(0, i, size)
-				addrs[i] = rx.LocalAddr()
-			}
-			bufs := newBufs(n, Headroom+MaxDatagram)
-			sizes := make([]int, n)
-			from := make([]netip.AddrPort, n)
-			// A lost datagram would block ReadBatch for good: close instead.
-			guard := time.AfterFunc(time.Hour, func() { rx.Close() })
-			defer guard.Stop()
-			b.SetBytes(n * size)
-			b.ReportAllocs()
-			for b.Loop() {
-				guard.Reset(lossGuard)
-				if err := tx.WriteBatch(pkts, addrs); err != nil {
-					b.Fatal(err)
-				}
-				if err := readAll(rx, bufs, sizes, from, int(n)); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "datagrams/s")
+			bufs := newBufs(loopbackN, Headroom+MaxDatagram)
+			sizes := make([]int, loopbackN)
+			from := make([]netip.AddrPort, loopbackN)
+			benchLoopback(b, mode.o, func(rx *Conn) error {
+				return readAll(rx, bufs, sizes, from, loopbackN)
+			})
 		})
 	}
 }
@@ -52,33 +35,38 @@ func BenchmarkLoopback(b *testing.B) {
 // BenchmarkLoopbackViews is BenchmarkLoopback's gso_gro case read with
 // ReadViews (no copy into the caller's buffers), the router's way.
 func BenchmarkLoopbackViews(b *testing.B) {
-	const n, size = 128, 1400
-	tx := listenT(b, "127.0.0.1:0", DefaultOptions())
-	rx := listenT(b, "127.0.0.1:0", DefaultOptions())
-	pkts := make([][]byte, n)
-	addrs := make([]netip.AddrPort, n)
-	for i := range pkts {
-		pkts[i] = payload(0, i, size)
-		addrs[i] = rx.LocalAddr()
-	}
-	views := make([][]byte, n)
-	from := make([]netip.AddrPort, n)
+	views := make([][]byte, loopbackN)
+	from := make([]netip.AddrPort, loopbackN)
+	benchLoopback(b, DefaultOptions(), func(rx *Conn) error {
+		for got := 0; got < loopbackN; {
+			k, err := rx.ReadViews(views, from)
+			if err != nil {
+				return err
+			}
+			got += k
+		}
+		return nil
+	})
+}
+
+// benchLoopback sends one batch per iteration between two Conns with
+// options o and reads it back with read, which must return once all
+// loopbackN datagrams are in.
+func benchLoopback(b *testing.B, o Options, read func(rx *Conn) error) {
+	tx, rx, pkts, addrs := loopbackPair(b, o, loopbackN, loopbackSize)
+	// A lost datagram would block the read for good: close instead.
 	guard := time.AfterFunc(time.Hour, func() { rx.Close() })
 	defer guard.Stop()
-	b.SetBytes(n * size)
+	b.SetBytes(loopbackN * loopbackSize)
 	b.ReportAllocs()
 	for b.Loop() {
 		guard.Reset(lossGuard)
 		if err := tx.WriteBatch(pkts, addrs); err != nil {
 			b.Fatal(err)
 		}
-		for got := 0; got < n; {
-			k, err := rx.ReadViews(views, from)
-			if err != nil {
-				b.Fatal(err)
-			}
-			got += k
+		if err := read(rx); err != nil {
+			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "datagrams/s")
+	b.ReportMetric(float64(b.N*loopbackN)/b.Elapsed().Seconds(), "datagrams/s")
 }

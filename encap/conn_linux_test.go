@@ -144,6 +144,21 @@ func payload(dst, seq, size int) []byte {
 	return p
 }
 
+// loopbackPair listens on two loopback Conns with options o and returns
+// them with n datagrams of size bytes (payload's, one flow) addressed from
+// tx to rx.
+func loopbackPair(tb testing.TB, o Options, n, size int) (tx, rx *Conn, pkts [][]byte, addrs []netip.AddrPort) {
+	tx = listenT(tb, "127.0.0.1:0", o)
+	rx = listenT(tb, "127.0.0.1:0", o)
+	pkts = make([][]byte, n)
+	addrs = make([]netip.AddrPort, n)
+	for i := range pkts {
+		pkts[i] = payload(0, i, size)
+		addrs[i] = rx.LocalAddr()
+	}
+	return tx, rx, pkts, addrs
+}
+
 func TestRoundTrip(t *testing.T) {
 	fallback := DefaultOptions()
 	fallback.noChecksum = true // the kernel refuses UDP_SEGMENT on such a socket
@@ -421,15 +436,8 @@ func TestWriteBatchSkipsBadAddressAndSendsTheRest(t *testing.T) {
 func TestBatchCycleAllocs(t *testing.T) {
 	for _, o := range []Options{DefaultOptions(), plainOptions()} {
 		t.Run(fmt.Sprintf("gso=%v,gro=%v", o.GSO, o.GRO), func(t *testing.T) {
-			tx := listenT(t, "127.0.0.1:0", o)
-			rx := listenT(t, "127.0.0.1:0", o)
 			const n = 32
-			pkts := make([][]byte, n)
-			addrs := make([]netip.AddrPort, n)
-			for i := range pkts {
-				pkts[i] = payload(0, i, 1200)
-				addrs[i] = rx.LocalAddr()
-			}
+			tx, rx, pkts, addrs := loopbackPair(t, o, n, 1200)
 			bufs := newBufs(n, Headroom+MaxDatagram)
 			sizes := make([]int, n)
 			from := make([]netip.AddrPort, n)

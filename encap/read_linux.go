@@ -57,6 +57,7 @@ func (r *reader) init(c *Conn) {
 	r.msgs = make([]unix.Mmsghdr, n)
 	r.iovs = make([]unix.Iovec, n)
 	r.names = make([]sockaddr, n)
+	r.views = make([][]byte, c.batch) // ReadBatch's, sized for a full batch up front
 	for i := range r.msgs {
 		h := &r.msgs[i].Hdr
 		h.Name = (*byte)(unsafe.Pointer(&r.names[i]))

@@ -126,15 +126,8 @@ func TestReadViewsTrainAcrossCalls(t *testing.T) {
 func TestReadViewsAllocs(t *testing.T) {
 	for _, o := range []Options{DefaultOptions(), plainOptions()} {
 		t.Run(fmt.Sprintf("gso=%v,gro=%v", o.GSO, o.GRO), func(t *testing.T) {
-			tx := listenT(t, "127.0.0.1:0", o)
-			rx := listenT(t, "127.0.0.1:0", o)
 			const n = 32
-			pkts := make([][]byte, n)
-			addrs := make([]netip.AddrPort, n)
-			for i := range pkts {
-				pkts[i] = payload(0, i, 1200)
-				addrs[i] = rx.LocalAddr()
-			}
+			tx, rx, pkts, addrs := loopbackPair(t, o, n, 1200)
 			views := make([][]byte, n)
 			from := make([]netip.AddrPort, n)
 			var failed error

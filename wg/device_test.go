@@ -15,11 +15,7 @@ import (
 // namespace and checks that SetPeers adds, changes and removes peers as the
 // device reports them, and refuses duplicate and own keys.
 func TestSetPeers(t *testing.T) {
-	netnstest.Enter(t)
-	d, err := tun.Create("wgtest0", 1420)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := testTUN(t, "wgtest0")
 	priv, _ := GenerateKey()
 	psk, _ := GenerateKey()
 	w, err := New(d, Config{PrivateKey: priv, ListenPort: 51820, PSK: &psk, Keepalive: 0}, zap.NewNop())
@@ -76,4 +72,16 @@ func TestSetPeers(t *testing.T) {
 		t.Fatal(err)
 	}
 	check()
+}
+
+// testTUN enters a throwaway namespace for the rest of the test and
+// creates a felt TUN named name there.
+func testTUN(t *testing.T, name string) *tun.Device {
+	t.Helper()
+	netnstest.Enter(t)
+	d, err := tun.Create(name, 1420)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

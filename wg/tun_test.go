@@ -11,7 +11,6 @@ import (
 	"github.com/google/gopacket/layers"
 
 	"github.com/feltnet/felt/netns/netnstest"
-	"github.com/feltnet/felt/tun"
 )
 
 // TestTUNWriteConcurrent: wireguard-go writes to the TUN from one goroutine
@@ -21,12 +20,7 @@ import (
 // every datagram intact. Without tunDevice's lock the Device's single-writer
 // state is shared: runs get mixed up or the ring refuses a second user.
 func TestTUNWriteConcurrent(t *testing.T) {
-	netnstest.Enter(t)
-	d, err := tun.Create("wgcc0", 1420)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := newTUNDevice(d)
+	dev := newTUNDevice(testTUN(t, "wgcc0"))
 	defer dev.Close()
 	netnstest.Output(t, "ip", "addr", "add", "10.77.0.1/24", "dev", "wgcc0")
 	netnstest.Output(t, "ip", "link", "set", "wgcc0", "up")

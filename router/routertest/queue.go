@@ -103,17 +103,8 @@ func (q *queue) pop(bufs [][]byte, sizes []int, addrs []netip.AddrPort, offset i
 			}
 			k++
 		}
-		left := q.n
-		q.mu.Unlock()
-		if left > 0 {
-			q.signal()
-		}
-		if k > 0 {
+		if q.settle(k) {
 			return k, nil
-		}
-		select {
-		case <-q.ready:
-		case <-q.closed:
 		}
 	}
 }
@@ -147,19 +138,29 @@ func (q *queue) popTrain(train []byte, views [][]byte, addrs []netip.AddrPort) (
 			addrs[k] = s.addr
 			k++
 		}
-		left := q.n
-		q.mu.Unlock()
-		if left > 0 {
-			q.signal()
-		}
-		if k > 0 {
+		if q.settle(k) {
 			return train, k, nil
 		}
-		select {
-		case <-q.ready:
-		case <-q.closed:
-		}
 	}
+}
+
+// settle ends one round of a pop under q.mu: it unlocks, wakes the next
+// reader if packets are left, and, when this round took none (k == 0),
+// waits for more or for Close. It reports whether the pop is done.
+func (q *queue) settle(k int) bool {
+	left := q.n
+	q.mu.Unlock()
+	if left > 0 {
+		q.signal()
+	}
+	if k > 0 {
+		return true
+	}
+	select {
+	case <-q.ready:
+	case <-q.closed:
+	}
+	return false
 }
 
 func (q *queue) close() {
