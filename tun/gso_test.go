@@ -3,6 +3,7 @@ package tun
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -19,7 +20,13 @@ func naiveSum(b []byte) uint16 { return ^encaptest.Checksum(b) }
 
 func TestCsumMatchesRFC1071(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for n := 0; n < 600; n++ {
+	// Every length through a few 128-byte rounds and each tail, then
+	// segment- and super-packet-sized ones.
+	lengths := []int{1448, 1449, 9000, 65535}
+	for n := 599; n >= 0; n-- {
+		lengths = append([]int{n}, lengths...)
+	}
+	for _, n := range lengths {
 		b := make([]byte, n)
 		for i := range b {
 			b[i] = byte(r.IntN(256))
@@ -298,3 +305,24 @@ func TestParkAndDrain(t *testing.T) {
 		t.Fatalf("drained %d payload bytes, want the %d parked, in order", len(got), len(payload))
 	}
 }
+
+// BenchmarkCsumAdd sums a 64 KiB super-packet's worth and one MSS-sized
+// segment's payload (1,448 bytes: the 128-byte rounds, then the tails).
+func BenchmarkCsumAdd(b *testing.B) {
+	for _, n := range []int{65536, 1448} {
+		buf := make([]byte, n)
+		for i := range buf {
+			buf[i] = byte(i * 7)
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			var acc uint64
+			for b.Loop() {
+				acc += csumAdd(0, buf)
+			}
+			csumSink = acc
+		})
+	}
+}
+
+var csumSink uint64
