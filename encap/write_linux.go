@@ -66,16 +66,14 @@ func (w *writer) init(c *Conn) {
 	}
 	w.fn = func(fd uintptr) bool {
 		for {
-			// One plain datagram (a ping, a request) goes as a raw
-			// syscall: it never waits on the non-blocking socket, and a
-			// normal one would wake the runtime's sysmon thread after
-			// idle. Batches and GSO runs, long trips through the stack,
-			// stay visible to the scheduler.
-			call := unix.Syscall6
-			if w.count == 1 && w.msgs[w.start].Hdr.Control == nil {
-				call = unix.RawSyscall6
-			}
-			n, _, e := call(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[w.start])), uintptr(w.count), 0, 0, 0)
+			// Raw: the socket is non-blocking, so sendmmsg never parks.
+			// A normal syscall wakes the runtime's sysmon thread after
+			// idle (one more wake-up per ping or request), and during a
+			// long GSO send (over a veth the receiver's whole stack runs
+			// inside it) lets the runtime hand this thread's P away and
+			// back, a context switch each way (docs/performance.md, "Raw
+			// syscalls for the long calls too").
+			n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[w.start])), uintptr(w.count), 0, 0, 0)
 			switch e {
 			case unix.EINTR:
 				continue

@@ -553,17 +553,17 @@ func (d *Device) prepRun(iov []unix.Iovec, vh []byte, bufs [][]byte, info []l4In
 	return iov, n
 }
 
-// writev writes one frame given as iovecs. A small lone packet (the virtio
-// header and the packet: two iovecs) goes in as a raw syscall (see
-// rawRead); a super-packet, whose trip through the stack is long, as a
-// normal one the scheduler can see.
+// writev writes one frame given as iovecs, as a raw syscall: the fd is
+// non-blocking, so the call never parks, however long the frame's trip
+// through the stack. A normal syscall that long (a 64 KiB super-packet
+// delivered into the receiving socket inside it) lets the runtime hand this
+// thread's P to another thread and take it back after, a context switch
+// each way; raw, the loop keeps its thread and P (docs/performance.md,
+// "Raw syscalls for the long calls too"). The P is not needed meanwhile:
+// the other loop has its own.
 func writev(fd int, iov []unix.Iovec) error {
-	call := unix.Syscall
-	if len(iov) == 2 && iov[0].Len+iov[1].Len <= rawWriteMax {
-		call = unix.RawSyscall
-	}
 	for {
-		_, _, e := call(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		_, _, e := unix.RawSyscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 		if e == unix.EINTR {
 			continue
 		}
@@ -573,9 +573,6 @@ func writev(fd int, iov []unix.Iovec) error {
 		return nil
 	}
 }
-
-// rawWriteMax is the largest frame writev hands over as a raw syscall.
-const rawWriteMax = 4096
 
 // rawRead is read(2) on the non-blocking TUN fd as a raw syscall: it never
 // waits, and a normal syscall would wake the Go runtime's sysmon thread

@@ -279,6 +279,11 @@ func (r *Ring) prep(op uint8, fd int, addr unsafe.Pointer, n, rwFlags uint32, us
 // completions into r.res[user_data]. The kernel's SQ head, not
 // io_uring_enter's return value, says what was consumed, so an EINTR (Go
 // preempts with signals) or a partial submission just loops.
+//
+// io_uring_enter is a raw syscall, as felt's other packet-path calls: the
+// ring's files are non-blocking, so the wait is for work the kernel does
+// at once (or an io-wq worker finishes shortly), and a normal syscall that
+// long lets the runtime hand the P away and back, a context switch each way.
 func (r *Ring) submitAndWait(n int) error {
 	atomic.StoreUint32(r.sqTail, r.tail)
 	reaped := 0
@@ -294,7 +299,7 @@ func (r *Ring) submitAndWait(n int) error {
 			return nil
 		}
 		toSubmit := r.tail - atomic.LoadUint32(r.sqHead)
-		_, _, errno := unix.Syscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
+		_, _, errno := unix.RawSyscall6(unix.SYS_IO_URING_ENTER, uintptr(r.fd), uintptr(toSubmit),
 			uintptr(n-reaped), enterGetEvents, 0, 0)
 		switch errno {
 		case 0, unix.EINTR, unix.EAGAIN, unix.EBUSY:
