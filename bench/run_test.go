@@ -37,10 +37,11 @@ func buildFelt(t *testing.T) string {
 // the config it ran, the progress text and Run's answer.
 func quickRun(t *testing.T, d time.Duration, set func(*Config)) (Config, string, *Report, error) {
 	t.Helper()
+	bin := buildFelt(t) // before the clock starts: a cold build is slow
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	var progress bytes.Buffer
-	c := Config{FeltBin: buildFelt(t), Underlays: []Underlay{Veth}, Quick: true, Name: fmt.Sprintf("fbt%d", os.Getpid()%100000),
+	c := Config{FeltBin: bin, Underlays: []Underlay{Veth}, Quick: true, Name: fmt.Sprintf("fbt%d", os.Getpid()%100000),
 		Progress: &progress, Log: zaptest.NewLogger(t)}
 	set(&c)
 	r, err := Run(ctx, c)

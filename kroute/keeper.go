@@ -13,8 +13,8 @@ const CheckEvery = 10 * time.Second
 
 // Keeper holds the routes a node wants, one per destination, and keeps the
 // kernel's main table holding them: Set and Remove program at once, Check
-// (which its user calls every CheckEvery) puts back what went missing. Safe for concurrent
-// use.
+// (which its user calls every CheckEvery) puts back what went missing.
+// Safe for concurrent use.
 type Keeper struct {
 	// Replace selects how Set installs a route: false is host-gw's Add,
 	// true is vxlan DirectRouting's Replace.

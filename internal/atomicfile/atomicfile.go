@@ -9,10 +9,11 @@ import (
 	"path/filepath"
 )
 
-// Write creates path's directory (mode 0755 less the umask, as mkdir does) if
-// it is missing, writes data to a temporary file in that directory, gives it
-// perm exactly (the umask does not apply), syncs it and renames it over path. On failure the temporary
-// file is removed and path is left as it was. Errors name path.
+// Write creates path's directory (mode 0755 less the umask, as mkdir does)
+// if it is missing, writes data to a temporary file in that directory,
+// gives it perm exactly (the umask does not apply), syncs it and renames it
+// over path. On failure the temporary file is removed and path is left as
+// it was. Errors name path.
 func Write(path string, data []byte, perm fs.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
