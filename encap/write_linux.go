@@ -71,8 +71,8 @@ func (w *writer) init(c *Conn) {
 			// idle (one more wake-up per ping or request), and during a
 			// long GSO send (over a veth the receiver's whole stack runs
 			// inside it) lets the runtime hand this thread's P away and
-			// back, a context switch each way (docs/performance.md, "Raw
-			// syscalls for the long calls too").
+			// back, a context switch each way (docs/performance.md,
+			// "Kept: raw syscalls for the long calls too").
 			n, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&w.msgs[w.start])), uintptr(w.count), 0, 0, 0)
 			switch e {
 			case unix.EINTR:

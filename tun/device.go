@@ -559,7 +559,7 @@ func (d *Device) prepRun(iov []unix.Iovec, vh []byte, bufs [][]byte, info []l4In
 // delivered into the receiving socket inside it) lets the runtime hand this
 // thread's P to another thread and take it back after, a context switch
 // each way; raw, the loop keeps its thread and P (docs/performance.md,
-// "Raw syscalls for the long calls too"). The P is not needed meanwhile:
+// "Kept: raw syscalls for the long calls too"). The P is not needed meanwhile:
 // the other loop has its own.
 func writev(fd int, iov []unix.Iovec) error {
 	for {
