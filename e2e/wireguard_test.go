@@ -131,7 +131,7 @@ func TestWireGuard(t *testing.T) {
 		if r := <-got; r.err != nil || r.n != int64(len(payload)) {
 			t.Fatalf("marker transfer: %d bytes, %v", r.n, r.err)
 		}
-		u, b := under(), bridge()
+		u, b := under(len(payload)), bridge(len(payload))
 		// The control: the capture and the grep see plaintext where there is some.
 		if !bytes.Contains(b, marker) {
 			t.Fatalf("the bridge capture (%d bytes) lacks the marker: the check cannot see plaintext", len(b))
@@ -223,13 +223,17 @@ func needTool(t *testing.T, bin, pkg string) {
 	}
 }
 
-// capture runs tcpdump on iface in h and returns a function that stops it
-// and returns the capture file's bytes. Its buffer is 32 MiB (-B): with the
-// default 2 MiB, a busy machine (make test runs the bench beside it) once
+// capture runs tcpdump on iface in h and returns a function that waits
+// until the capture file holds want bytes (or stops growing for a second),
+// stops tcpdump and returns the file's bytes. Its buffer is 32 MiB (-B): with
+// the default 2 MiB, a busy machine (make test runs the bench beside it) once
 // lost most of a 4 MiB transfer's frames and the check could not judge.
-func capture(t *testing.T, c *cluster, h *netns.Host, iface, file string) func() []byte {
+// --immediate-mode hands each frame to tcpdump as it comes: libpcap's default
+// ring holds frames in a block until the block fills or a timeout passes, and
+// stopping tcpdump right after a transfer once cut a quarter of it off.
+func capture(t *testing.T, c *cluster, h *netns.Host, iface, file string) func(want int) []byte {
 	t.Helper()
-	p, err := h.Start(c.ctx, "tcpdump", "-i", iface, "-U", "-B", "32768", "-s", "0", "-w", file)
+	p, err := h.Start(c.ctx, "tcpdump", "-i", iface, "--immediate-mode", "-U", "-B", "32768", "-s", "0", "-w", file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +245,21 @@ func capture(t *testing.T, c *cluster, h *netns.Host, iface, file string) func()
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return func() []byte {
+	return func(want int) []byte {
+		size, grew := int64(-1), time.Now()
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end) && time.Since(grew) < time.Second; {
+			fi, err := os.Stat(file)
+			if err != nil {
+				break
+			}
+			if fi.Size() >= int64(want) {
+				break
+			}
+			if fi.Size() != size {
+				size, grew = fi.Size(), time.Now()
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		p.Stop()
 		b, err := os.ReadFile(file)
 		if err != nil {
