@@ -26,6 +26,18 @@ type feltVXLANLease struct {
 	}
 }
 
+// startFeltBesideKernel builds a two-host cluster on cfg with the IPv6
+// underlay, starts felt on hf and returns its lease; hk is left for the
+// test to build as a flanneld node.
+func startFeltBesideKernel(t *testing.T, cfg string) (c *cluster, hf, hk *netns.Host, fl feltVXLANLease) {
+	t.Helper()
+	c = newCluster(t, 2, cfg)
+	addUnderlay6(t, c)
+	hf, hk = c.lab.Hosts[0], c.lab.Hosts[1]
+	c.start(hf)
+	return c, hf, hk, readFeltLease(t, c)
+}
+
 func readFeltLease(t *testing.T, c *cluster) feltVXLANLease {
 	t.Helper()
 	resp, err := c.cli.Get(c.ctx, "/coreos.com/network/subnets/", clientv3.WithPrefix())
@@ -110,11 +122,7 @@ func checkInterop(t *testing.T, c *cluster, hf, hk *netns.Host, feltAddrs, kerne
 // traffic both ways over both families. Only the kernel forwards on the
 // flanneld host.
 func TestInteropVXLANDualStack(t *testing.T) {
-	c := newCluster(t, 2, dualConfig("vxlan"))
-	addUnderlay6(t, c)
-	hf, hk := c.lab.Hosts[0], c.lab.Hosts[1]
-	c.start(hf)
-	fl := readFeltLease(t, c)
+	c, hf, hk, fl := startFeltBesideKernel(t, dualConfig("vxlan"))
 
 	// The flanneld node: its subnets next to felt's.
 	ksn := netip.MustParsePrefix("10.5.200.0/24")
@@ -142,11 +150,7 @@ func TestInteropVXLANDualStack(t *testing.T) {
 // BackendData); felt's lease has the same shape, and traffic flows both
 // ways over the IPv6 underlay.
 func TestInteropVXLANIPv6Only(t *testing.T) {
-	c := newCluster(t, 2, ipv6OnlyConfig("vxlan"))
-	addUnderlay6(t, c)
-	hf, hk := c.lab.Hosts[0], c.lab.Hosts[1]
-	c.start(hf)
-	fl := readFeltLease(t, c)
+	c, hf, hk, fl := startFeltBesideKernel(t, ipv6OnlyConfig("vxlan"))
 	if fl.sn.IsValid() || fl.PublicIP != "0.0.0.0" || fl.BackendData.VtepMAC != "" || fl.BackendV6Data.VtepMAC == "" {
 		t.Fatalf("felt's lease %+v: want flanneld's IPv6-only shape", fl)
 	}
