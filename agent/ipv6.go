@@ -93,23 +93,23 @@ func resolvePublic6(c *lease.Config, ext extIface, flag netip.Addr) (netip.Addr,
 // IPv6-only node (v6only: EnableIPv4 false) publishes PublicIP 0.0.0.0 and
 // no BackendData, as flanneld does, and both backends take one IPv6 socket
 // on [::]:port (IPV6_V6ONLY) for the IPv6 underlay.
-func (p *plane) setIPv6(public, public6 netip.Addr, laddr netip.AddrPort, cfg Config, v6only bool, log *zap.Logger) (netip.AddrPort, error) {
+func (p *plane) setIPv6(public, public6 netip.Addr, laddr netip.AddrPort, v6only bool, log *zap.Logger) (netip.AddrPort, error) {
 	if v6only {
 		public = netip.IPv4Unspecified()
 	}
 	v6laddr := netip.AddrPortFrom(netip.IPv6Unspecified(), p.port)
 	switch p.backend {
 	case lease.BackendVXLAN:
-		mac6, created, err := loadOrCreateMAC(cfg.VtepMACFile + "-v6")
+		mac6, created, err := loadOrCreateMAC(p.vtep.path + "-v6")
 		if err != nil {
 			return laddr, err
 		}
 		if created {
-			log.Info("new IPv6 VtepMAC", zap.Stringer("mac", mac6), zap.String("file", cfg.VtepMACFile+"-v6"))
+			log.Info("new IPv6 VtepMAC", zap.Stringer("mac", mac6), zap.String("file", p.vtep.path+"-v6"))
 		}
-		p.vtep.mac6, p.vtep.public6, p.vtep.v6only = mac6, public6, v6only
+		p.vtep.public6, p.vtep.v6only = public6, v6only
 		p.vtep.public = public
-		p.vtep.set(p.vtep.current()) // the framer with both MACs
+		p.vtep.set(p.vtep.current(), mac6) // the framer with both MACs
 		p.framer = p.vtep.framing()
 		p.attrs = p.vtep.attrs()
 		p.mtu6 = p.mtu + vxlanOverhead - vxlan6Overhead

@@ -57,7 +57,7 @@ func newPacketPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config
 		return nil, err
 	}
 	if c.EnableIPv6 {
-		if laddr, err = p.setIPv6(public, cfg.PublicIPv6, laddr, cfg, !c.EnableIPv4, log); err != nil {
+		if laddr, err = p.setIPv6(public, cfg.PublicIPv6, laddr, !c.EnableIPv4, log); err != nil {
 			return nil, err
 		}
 	}

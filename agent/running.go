@@ -59,19 +59,29 @@ func (n *node) onLeases(evs []lease.Event) {
 	n.st.setRejected(n.peers.rejectedList())
 }
 
-// checkVtepMAC moves off our VtepMAC when a peer publishes it too.
+// checkVtepMAC moves off our VtepMACs that a peer publishes too: both
+// families in one call (a flanneld peer that shares both never changes, so
+// no later event would bring the second).
 func (n *node) checkVtepMAC(peers []router.Peer) {
 	v := n.plane.vtep
 	if v == nil {
 		return
 	}
-	p, ok := v.collision(peers)
-	if !ok {
-		return
+	var attrs lease.Attrs
+	resolved := false
+	for range 2 { // each resolve clears one family's collision
+		p, ok := v.collision(peers)
+		if !ok {
+			break
+		}
+		a, err := v.resolve(p, n.log)
+		if err != nil {
+			n.log.Error("VtepMAC collision not resolved", zap.Error(err))
+			return
+		}
+		attrs, resolved = a, true
 	}
-	attrs, err := v.resolve(p, n.log)
-	if err != nil {
-		n.log.Error("VtepMAC collision not resolved", zap.Error(err))
+	if !resolved {
 		return
 	}
 	if err := n.eng.SetFramer(v.framing()); err != nil {

@@ -212,8 +212,8 @@ func (s *state) status() Status {
 		if s.own.Subnet.IsValid() {
 			st.VtepMAC = s.plane.vtep.current().String()
 		}
-		if s.plane.vtep.mac6 != nil {
-			st.VtepMACv6 = s.plane.vtep.mac6.String()
+		if _, mac6 := s.plane.vtep.macs(); mac6 != nil {
+			st.VtepMACv6 = mac6.String()
 		}
 	}
 	for _, p := range s.peers {

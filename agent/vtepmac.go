@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/atomicfile"
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/router"
 )
@@ -60,83 +60,62 @@ func newMAC() (net.HardwareAddr, error) {
 }
 
 func storeMAC(path string, mac net.HardwareAddr) error {
-	if err := writeFileAtomic(path, []byte(mac.String()+"\n")); err != nil {
+	if err := atomicfile.Write(path, []byte(mac.String()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("vtep mac file: %w", err)
 	}
 	return nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }
 
 // vtep is this node's VtepMAC: the file that keeps it, the framing that
 // writes it and the lease attributes that publish it. The engine gets the
 // framing at New and, after resolve, from router.Engine.SetFramer.
 type vtep struct {
-	path   string
+	path   string // the IPv4 VtepMAC's file; the IPv6 one's is path + "-v6"
 	vni    uint32
 	public netip.Addr
 
 	mu     sync.Mutex
 	mac    net.HardwareAddr
-	framer *encap.VXLAN // frames with mac (and mac6)
+	mac6   net.HardwareAddr // flanneld's flannel-v6.<VNI> MAC; nil: IPv4 only
+	framer *encap.VXLAN     // frames with mac and mac6
 
-	// The IPv6 side (ipv6.go), set once before the lease: flanneld's
-	// flannel-v6.<VNI> MAC and PublicIPv6. mac6 nil: IPv4 only.
-	mac6    net.HardwareAddr
+	// The IPv6 side (ipv6.go), set once before the lease.
 	public6 netip.Addr
 	v6only  bool // EnableIPv4 false: BackendData left out of the lease
 }
 
 func newVTEP(path string, vni uint32, public netip.Addr, mac net.HardwareAddr) *vtep {
 	v := &vtep{path: path, vni: vni, public: public}
-	v.set(mac)
+	v.set(mac, nil)
 	return v
 }
 
-func (v *vtep) set(mac net.HardwareAddr) {
+// set makes mac and mac6 (nil: IPv4 only) the VtepMACs in use and builds
+// their framing.
+func (v *vtep) set(mac, mac6 net.HardwareAddr) {
 	fr := encap.NewVXLAN(v.vni, [6]byte(mac))
-	if v.mac6 != nil {
-		fr = encap.NewVXLANDual(v.vni, [6]byte(mac), [6]byte(v.mac6))
+	if mac6 != nil {
+		fr = encap.NewVXLANDual(v.vni, [6]byte(mac), [6]byte(mac6))
 	}
 	v.mu.Lock()
-	v.mac, v.framer = mac, fr
+	v.mac, v.mac6, v.framer = mac, mac6, fr
 	v.mu.Unlock()
 }
 
-// current returns the VtepMAC in use (the caller must not modify it).
-func (v *vtep) current() net.HardwareAddr {
+// macs returns the VtepMACs in use (the caller must not modify them).
+func (v *vtep) macs() (mac, mac6 net.HardwareAddr) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	return v.mac
+	return v.mac, v.mac6
 }
 
-// framing returns the vxlan framing for the VtepMAC in use.
+// current returns the IPv4 VtepMAC in use (the caller must not modify it).
+func (v *vtep) current() net.HardwareAddr {
+	mac, _ := v.macs()
+	return mac
+}
+
+// framing returns the vxlan framing for the VtepMACs in use.
 func (v *vtep) framing() *encap.VXLAN {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -144,46 +123,61 @@ func (v *vtep) framing() *encap.VXLAN {
 }
 
 func (v *vtep) attrs() lease.Attrs {
+	mac, mac6 := v.macs()
 	if v.v6only {
-		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, nil, v.mac6) // no BackendData, as flanneld
+		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, nil, mac6) // no BackendData, as flanneld
 	}
-	if v.mac6 != nil {
-		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, v.current(), v.mac6)
+	if mac6 != nil {
+		return lease.NewDualVXLANAttrs(v.public, v.public6, v.vni, mac, mac6)
 	}
-	return lease.NewVXLANAttrs(v.public, v.vni, v.current())
+	return lease.NewVXLANAttrs(v.public, v.vni, mac)
 }
 
-// collision returns a peer, other than a stale lease of our own PublicIP,
-// that publishes our VtepMAC: every frame between us would be dropped as
-// loop_mac at both ends.
+// collision returns a peer, other than a stale lease of our own public
+// address, that publishes our VtepMAC of its family: an IPv4 peer (its
+// BackendData) our IPv4 MAC, an IPv6 one (its BackendV6Data) our IPv6 MAC.
+// Every frame of that family between us would be dropped as loop_mac at
+// both ends. The MACs of different families live on different devices in
+// flanneld and in different checks in Decap, so they never collide.
 func (v *vtep) collision(peers []router.Peer) (router.Peer, bool) {
-	cur := [6]byte(v.current())
+	mac, mac6 := v.macs()
 	for _, p := range peers {
-		if p.MAC == cur && p.Addr.Addr() != v.public {
+		a := p.Addr.Addr()
+		if a.Is4() && !v.v6only && p.MAC == [6]byte(mac) && a != v.public {
+			return p, true
+		}
+		if a.Is6() && mac6 != nil && p.MAC == [6]byte(mac6) && a != v.public6 {
 			return p, true
 		}
 	}
 	return router.Peer{}, false
 }
 
-// resolve moves this node off a VtepMAC that peer also publishes: a new
-// random MAC, stored in the file (kept in memory if that fails), and
-// returned as the attrs to publish; the caller hands framing() to the
-// engine. Each side of a
+// resolve moves this node off the VtepMAC that peer also publishes (the
+// IPv6 one if peer is an IPv6 peer): a new random MAC, stored in that
+// MAC's file (kept in memory if that fails), and returned as the attrs to
+// publish; the caller hands framing() to the engine. Each side of a
 // felt–felt collision may do this at once; both end on fresh random MACs. A
 // flanneld peer never changes its MAC, so felt must.
 func (v *vtep) resolve(peer router.Peer, log *zap.Logger) (lease.Attrs, error) {
-	old := v.current()
-	mac, err := newMAC()
+	mac, mac6 := v.macs()
+	fresh, err := newMAC()
 	if err != nil {
 		return lease.Attrs{}, fmt.Errorf("new VtepMAC: %w", err)
 	}
-	v.set(mac)
-	log.Warn("VtepMAC collision: a peer's lease publishes this node's VtepMAC, so every vxlan frame between the two "+
-		"was dropped (loop_mac); using a new one. Give each node its own VtepMAC file (a shared directory or a cloned disk?)",
-		zap.Stringer("old", old), zap.Stringer("new", mac), zap.String("file", v.path),
+	old, path, family := mac, v.path, "IPv4"
+	if peer.Addr.Addr().Is6() {
+		old, path, family = mac6, v.path+"-v6", "IPv6"
+		v.set(mac, fresh)
+	} else {
+		v.set(fresh, mac6)
+	}
+	log.Warn("VtepMAC collision: a peer's lease publishes this node's "+family+" VtepMAC, so every vxlan frame of that "+
+		"family between the two was dropped (loop_mac); using a new one. Give each node its own VtepMAC files (a shared "+
+		"directory or a cloned disk?)",
+		zap.Stringer("old", old), zap.Stringer("new", fresh), zap.String("file", path),
 		zap.Stringer("peer_subnet", peer.Subnet), zap.Stringer("peer", peer.Addr.Addr()))
-	if err := storeMAC(v.path, mac); err != nil {
+	if err := storeMAC(path, fresh); err != nil {
 		log.Error("the new VtepMAC is used but not stored; a restart goes back to the old one", zap.Error(err))
 	}
 	return v.attrs(), nil

@@ -69,6 +69,74 @@ func TestVTEPCollision(t *testing.T) {
 	checkFramingFollows(t, a, b, shared)
 }
 
+// An IPv6 peer that publishes this node's IPv6 VtepMAC (a cloned "-v6"
+// file) is a collision of the IPv6 MAC alone: resolve renews that one, stores
+// it in its own file and frames IPv6 with it; the IPv4 MAC stays. MACs of
+// different families never collide (flanneld keeps them on two devices), and
+// an IPv6-only node's unpublished IPv4 MAC collides with nothing.
+func TestVTEPCollisionIPv6(t *testing.T) {
+	mac4, shared := net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 4}, net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 6}
+	path := filepath.Join(t.TempDir(), "mac")
+	v := newVTEP(path, 1, netip.MustParseAddr("192.168.1.1"), mac4)
+	v.public6 = netip.MustParseAddr("fd00::1")
+	v.set(mac4, shared)
+	for _, p := range []router.Peer{
+		peerWithMAC("fd00:5:0:9::/64", "fd00::1", shared), // our own stale lease
+		peerWithMAC("fd00:5:0:2::/64", "fd00::2", mac4),   // our IPv4 MAC on an IPv6 peer
+		peerWithMAC("10.5.2.0/24", "192.168.1.2", shared), // our IPv6 MAC on an IPv4 peer
+	} {
+		if _, ok := v.collision([]router.Peer{p}); ok {
+			t.Fatalf("%+v taken for a collision", p)
+		}
+	}
+	peer := peerWithMAC("fd00:5:0:2::/64", "fd00::2", shared)
+	p, ok := v.collision([]router.Peer{peerWithMAC("10.5.3.0/24", "192.168.1.3", net.HardwareAddr{0x02, 0xbb, 0, 0, 0, 1}), peer})
+	if !ok || p != peer {
+		t.Fatalf("collision %+v, %v: want %+v", p, ok, peer)
+	}
+	core, logs := observer.New(zap.WarnLevel)
+	attrs, err := v.resolve(p, zap.New(core))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got4, got6 := v.macs()
+	if got4.String() != mac4.String() || got6.String() == shared.String() {
+		t.Fatalf("after resolve: IPv4 %s (want %s kept), IPv6 %s (want a new one)", got4, mac4, got6)
+	}
+	if _, m, err := attrs.VXLAN6(); err != nil || m.String() != got6.String() {
+		t.Fatalf("published BackendV6Data MAC %s (%v), want %s", m, err, got6)
+	}
+	if _, m, err := attrs.VXLAN(); err != nil || m.String() != mac4.String() {
+		t.Fatalf("published BackendData MAC %s (%v), want %s", m, err, mac4)
+	}
+	if b, err := os.ReadFile(path + "-v6"); err != nil || strings.TrimSpace(string(b)) != got6.String() {
+		t.Fatalf("%s-v6 holds %q (%v), want %s", path, b, err, got6)
+	}
+	if _, err := os.Stat(path); err == nil {
+		t.Fatal("resolving the IPv6 MAC wrote the IPv4 MAC's file")
+	}
+	if e := logs.FilterMessageSnippet("IPv6 VtepMAC").All(); len(e) != 1 || e[0].ContextMap()["file"] != path+"-v6" {
+		t.Fatalf("collision warnings %+v, want 1 naming %s-v6", e, path)
+	}
+	if _, ok := v.collision([]router.Peer{peer}); ok {
+		t.Fatal("still a collision after resolve")
+	}
+	pkt := encaptest.IPv6(netip.MustParseAddr("fd00:5:0:1::1"), netip.MustParseAddr("fd00:5:0:2::1"), 64, 17, make([]byte, 8))
+	buf := make([]byte, encap.Headroom+len(pkt))
+	copy(buf[encap.Headroom:], pkt)
+	f, r := v.framing().Encap(buf, encap.Headroom, len(pkt), peer.MAC)
+	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != got6.String() {
+		t.Fatalf("IPv6 frame source MAC %s (%v), want %s", net.HardwareAddr(f[14:20]), r, got6)
+	}
+
+	only := newVTEP(filepath.Join(t.TempDir(), "mac"), 1, netip.IPv4Unspecified(), mac4)
+	only.public6, only.v6only = netip.MustParseAddr("fd00::1"), true
+	only.set(mac4, shared)
+	if _, ok := only.collision([]router.Peer{peerWithMAC("10.5.2.0/24", "192.168.1.2", mac4)}); ok {
+		t.Fatal("an IPv6-only node's unpublished IPv4 MAC taken for a collision")
+	}
+}
+
 // checkFramingFollows: a's frames carry its new source MAC; b accepts frames
 // to its new MAC and refuses those to the old one.
 func checkFramingFollows(t *testing.T, a, b *vtep, old net.HardwareAddr) {
@@ -135,5 +203,30 @@ func TestCheckVtepMACSwapsFraming(t *testing.T) {
 	}
 	if _, mac, err := kp.attrs[0].VXLAN(); err != nil || mac.String() != v.current().String() {
 		t.Fatalf("republished %v (%v), want the new MAC %s", kp.attrs[0], err, v.current())
+	}
+}
+
+// A flanneld peer that shares both MACs (it never changes, so no later
+// event comes): one checkVtepMAC moves off both, with one framing and one
+// republish.
+func TestCheckVtepMACBothFamilies(t *testing.T) {
+	mac4, mac6 := net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 4}, net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 6}
+	eng, kp := &fakeEngine{}, &fakeKeeper{}
+	v := newVTEP(filepath.Join(t.TempDir(), "mac"), 1, netip.MustParseAddr("192.168.1.1"), mac4)
+	v.public6 = netip.MustParseAddr("fd00::1")
+	v.set(mac4, mac6)
+	n := &node{log: zap.NewNop(), plane: &plane{vtep: v}, eng: eng, keeper: kp}
+	n.checkVtepMAC([]router.Peer{peerWithMAC("10.5.2.0/24", "192.168.1.2", mac4), peerWithMAC("fd00:5:0:2::/64", "fd00::2", mac6)})
+	if len(eng.framers) != 1 || len(kp.attrs) != 1 {
+		t.Fatalf("%d framers and %d republishes, want 1 and 1", len(eng.framers), len(kp.attrs))
+	}
+	got4, got6 := v.macs()
+	if got4.String() == mac4.String() || got6.String() == mac6.String() {
+		t.Fatalf("MACs now %s and %s: want both moved off %s and %s", got4, got6, mac4, mac6)
+	}
+	_, p4, err4 := kp.attrs[0].VXLAN()
+	_, p6, err6 := kp.attrs[0].VXLAN6()
+	if err4 != nil || err6 != nil || p4.String() != got4.String() || p6.String() != got6.String() {
+		t.Fatalf("republished %s (%v) and %s (%v), want %s and %s", p4, err4, p6, err6, got4, got6)
 	}
 }

@@ -81,7 +81,7 @@ func newFlannelHost(t *testing.T, c *cluster, h *netns.Host, o flannelVXLAN) *fl
 
 	value := fmt.Sprintf(`{"PublicIP":%q,"PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":%d,"VtepMAC":%q}}`,
 		h.Addr, o.VNI, f.MAC)
-	if err := putFlannelLease(c.ctx, c.cli, f.Subnet, value); err != nil {
+	if err := putFlannelLease(c.ctx, c.cli, f.Subnet, netip.Prefix{}, value); err != nil {
 		t.Fatalf("flanneld lease for %s: %v", h.Name, err)
 	}
 	f.stopFollow = followLeases(t, c.cli, f.Subnet, f)

@@ -102,7 +102,7 @@ func newFlannelUDP(t *testing.T, c *cluster, h *netns.Host, sn netip.Prefix, net
 	go func() { defer wg.Done(); f.tunToUDP() }()
 	go func() { defer wg.Done(); f.udpToTUN() }()
 
-	if err := putFlannelLease(c.ctx, c.cli, sn, fmt.Sprintf(`{"PublicIP":%q,"PublicIPv6":null}`, h.Addr)); err != nil {
+	if err := putFlannelLease(c.ctx, c.cli, sn, netip.Prefix{}, fmt.Sprintf(`{"PublicIP":%q,"PublicIPv6":null}`, h.Addr)); err != nil {
 		t.Fatalf("flanneld udp lease for %s: %v", h.Name, err)
 	}
 	followLeases(t, c.cli, sn, f)

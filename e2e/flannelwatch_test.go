@@ -173,10 +173,17 @@ func (f *follower) del(key []byte) {
 	}
 }
 
-// putFlannelLease writes value at the lease key for sn as flanneld's
-// createSubnet does: a fresh 24 h etcd lease and a create-if-absent Txn.
-func putFlannelLease(ctx context.Context, cli *clientv3.Client, sn netip.Prefix, value string) error {
+// putFlannelLease writes value at the lease key for sn and sn6 (the zero
+// Prefix for none of that family) as flanneld's createSubnet does: a fresh
+// 24 h etcd lease and a create-if-absent Txn.
+func putFlannelLease(ctx context.Context, cli *clientv3.Client, sn, sn6 netip.Prefix, value string) error {
+	if !sn.IsValid() {
+		sn = netip.MustParsePrefix("0.0.0.0/0") // an IPv6-only lease's key starts 0.0.0.0-0
+	}
 	key := subnetsPrefix + sn.Addr().String() + "-" + strconv.Itoa(sn.Bits())
+	if sn6.IsValid() {
+		key += "&" + sn6.Addr().String() + "-" + strconv.Itoa(sn6.Bits())
+	}
 	g, err := cli.Grant(ctx, int64((24 * time.Hour).Seconds()))
 	if err != nil {
 		return fmt.Errorf("grant: %w", err)

@@ -91,7 +91,7 @@ func otherBackendLease(t *testing.T, c *cluster, fh *flannelHost) {
 	agent := c.agents[hf.Name]
 	sn := netip.MustParsePrefix("10.5.251.0/24")
 	value := fmt.Sprintf(`{"PublicIP":%q,"PublicIPv6":null,"BackendType":"host-gw"}`, c.lab.Gateway())
-	if err := putFlannelLease(c.ctx, c.cli, sn, value); err != nil {
+	if err := putFlannelLease(c.ctx, c.cli, sn, netip.Prefix{}, value); err != nil {
 		t.Fatal(err)
 	}
 	fh.ignored.wait(t, "flannel host (ignoring)", sn, 5*time.Second)
@@ -136,7 +136,7 @@ func otherBackendLease(t *testing.T, c *cluster, fh *flannelHost) {
 	barrier := netip.MustParsePrefix("10.5.252.0/24")
 	bv := fmt.Sprintf(`{"PublicIP":%q,"PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1,"VtepMAC":%q}}`,
 		c.lab.Gateway(), randomVtepMAC(t))
-	if err := putFlannelLease(c.ctx, c.cli, barrier, bv); err != nil {
+	if err := putFlannelLease(c.ctx, c.cli, barrier, netip.Prefix{}, bv); err != nil {
 		t.Fatal(err)
 	}
 	c.waitPeers(hf, 2, 5*time.Second)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,19 +9,22 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/feltnet/felt/agent"
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/netns"
 )
 
-// leaseMACs reads every vxlan lease's VtepMAC from etcd, by subnet.
-func leaseMACs(t *testing.T, cli *clientv3.Client) map[string]string {
+// leaseMACs reads every vxlan lease's VtepMACs from etcd, by IPv4 subnet:
+// BackendData's and, for a dual-stack lease, BackendV6Data's ("" if none).
+func leaseMACs(t *testing.T, cli *clientv3.Client) map[string][2]string {
 	t.Helper()
 	resp, err := cli.Get(t.Context(), lease.DefaultPrefix+"/"+lease.SubnetsDir+"/", clientv3.WithPrefix())
 	if err != nil {
 		t.Fatalf("list leases: %v", err)
 	}
-	out := map[string]string{}
+	out := map[string][2]string{}
 	for _, kv := range resp.Kvs {
-		sn, _, err := lease.ParseSubnetKey(string(kv.Key))
+		sn, sn6, err := lease.ParseSubnetKey(string(kv.Key))
 		if err != nil {
 			t.Fatalf("lease key %q: %v", kv.Key, err)
 		}
@@ -32,40 +36,69 @@ func leaseMACs(t *testing.T, cli *clientv3.Client) map[string]string {
 		if err != nil {
 			t.Fatalf("lease %s: %v", sn, err)
 		}
-		out[sn.String()] = d.VtepMAC
+		var m [2]string
+		m[0] = d.VtepMAC
+		if sn6.IsValid() {
+			d6, _, err := a.VXLAN6()
+			if err != nil {
+				t.Fatalf("lease %s: %v", sn, err)
+			}
+			m[1] = d6.VtepMAC
+		}
+		out[sn.String()] = m
 	}
 	return out
 }
 
 // TestVtepMACCollision: two vxlan agents started with one VtepMAC file (one
 // directory, or a cloned disk) begin with the same MAC, so each would drop
-// the other's frames as loop_mac. They end up publishing different MACs,
-// each agent frames with the MAC its lease publishes, they warn naming the
-// file, and they reach each other.
+// the other's frames as loop_mac; dual-stack, the same holds for the IPv6
+// MAC in the file beside it. They end up publishing different MACs of each
+// family, each agent frames with the MACs its lease publishes, they warn
+// naming the file, and they reach each other over every family.
 func TestVtepMACCollision(t *testing.T) {
-	c := newCluster(t, 2, netConfig("vxlan"))
+	for _, dual := range []bool{false, true} {
+		name := "IPv4"
+		if dual {
+			name = "dual-stack"
+		}
+		t.Run(name, func(t *testing.T) { vtepMACCollision(t, dual) })
+	}
+}
+
+func vtepMACCollision(t *testing.T, dual bool) {
+	cfg := netConfig("vxlan")
+	if dual {
+		cfg = dualConfig("vxlan")
+	}
+	c := newCluster(t, 2, cfg)
+	if dual {
+		addUnderlay6(t, c)
+	}
 	a, b := c.lab.Hosts[0], c.lab.Hosts[1]
 	shared := filepath.Join(c.dir, "shared-vtep-mac")
 	c.start(a, "--vtep-mac-file", shared)
 	c.start(b, "--vtep-mac-file", shared)
-	first := c.status(a).VtepMAC
+	first := c.status(a)
 
+	// own is what an agent's status says it frames with, in leaseMACs' form.
+	own := func(st agent.Status) [2]string { return [2]string{st.VtepMAC, st.VtepMACv6} }
 	deadline := time.Now().Add(15 * time.Second)
-	var macs map[string]string
+	var macs map[string][2]string
 	for {
 		macs = leaseMACs(t, c.cli)
 		sa, sb := c.status(a), c.status(b)
-		if len(macs) == 2 && macs[sa.Subnet] != macs[sb.Subnet] &&
-			macs[sa.Subnet] == sa.VtepMAC && macs[sb.Subnet] == sb.VtepMAC {
+		ma, mb := macs[sa.Subnet], macs[sb.Subnet]
+		if len(macs) == 2 && ma[0] != mb[0] && (!dual || ma[1] != mb[1] && ma[1] != "") && ma == own(sa) && mb == own(sb) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("after 15 s the leases publish %v; %s uses %s, %s uses %s: want two different MACs, each agent's own",
-				macs, a.Name, sa.VtepMAC, b.Name, sb.VtepMAC)
+			t.Fatalf("after 15 s the leases publish %v; %s uses %v, %s uses %v: want different MACs of each family, each agent's own",
+				macs, a.Name, own(sa), b.Name, own(sb))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("started with %s on both; leases now %v", first, macs)
+	t.Logf("started with %v on both; leases now %v", own(first), macs)
 	for _, h := range []string{a.Name, b.Name} {
 		if log := c.agents[h].Log(); strings.Contains(log, "VtepMAC collision") && !strings.Contains(log, shared) {
 			t.Errorf("%s's collision warning does not name the file %s:\n%s", h, shared, log)
@@ -74,10 +107,15 @@ func TestVtepMACCollision(t *testing.T) {
 	if !strings.Contains(c.agents[a.Name].Log()+c.agents[b.Name].Log(), "VtepMAC collision") {
 		t.Error("neither agent warned of the VtepMAC collision")
 	}
-	if err := pingEventually(c.ctx, a, c.tunAddr(b), 5*time.Second); err != nil {
-		t.Error(err)
-	}
-	if err := pingEventually(c.ctx, b, c.tunAddr(a), 5*time.Second); err != nil {
-		t.Error(err)
+	for _, x := range [][2]*netns.Host{{a, b}, {b, a}} {
+		to := []netip.Addr{c.tunAddr(x[1])}
+		if dual {
+			to = append(to, netip.MustParsePrefix(c.status(x[1]).IPv6Subnet).Addr())
+		}
+		for _, addr := range to {
+			if err := pingEventually(c.ctx, x[0], addr, 5*time.Second); err != nil {
+				t.Errorf("%s → %s: %v", x[0].Name, addr, err)
+			}
+		}
 	}
 }
