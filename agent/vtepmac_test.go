@@ -137,3 +137,22 @@ func TestCheckVtepMACSwapsFraming(t *testing.T) {
 		t.Fatalf("republished %v (%v), want the new MAC %s", kp.attrs[0], err, v.current())
 	}
 }
+
+func TestVtepMACPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", VtepMACFile)
+	mac, created, err := loadOrCreateMAC(path)
+	if err != nil || !created {
+		t.Fatalf("first load: %v, created %v", err, created)
+	}
+	if mac[0]&1 != 0 || mac[0]&2 == 0 {
+		t.Fatalf("MAC %s must be unicast and locally administered", mac)
+	}
+	again, created, err := loadOrCreateMAC(path)
+	if err != nil || created || again.String() != mac.String() {
+		t.Fatalf("second load = %s (created %v, %v), want %s", again, created, err, mac)
+	}
+	os.WriteFile(path, []byte("01:00:5e:00:00:01\n"), 0o644)
+	if _, _, err := loadOrCreateMAC(path); err == nil || !strings.Contains(err.Error(), "not a unicast") {
+		t.Fatalf("multicast MAC in file: err = %v", err)
+	}
+}
