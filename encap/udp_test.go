@@ -30,12 +30,7 @@ func TestUDPEncapExactBytes(t *testing.T) {
 	want[8] = 63
 	binary.BigEndian.PutUint16(want[10:12], 0)
 	binary.BigEndian.PutUint16(want[10:12], encaptest.Checksum(want[:20]))
-	if !bytes.Equal(out, want) {
-		t.Fatalf("payload\n got % x\nwant % x", out, want)
-	}
-	if &out[0] != &buf[encap.Headroom] {
-		t.Fatal("Encap copied the packet")
-	}
+	checkInPlace(t, out, want, buf, u.Overhead())
 	p := gopacket.NewPacket(out, layers.LayerTypeIPv4, gopacket.Default)
 	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	if ip == nil || ip.TTL != 63 || !ip.DstIP.Equal(dstB.AsSlice()) || ip.Protocol != layers.IPProtocolUDP {

@@ -130,23 +130,16 @@ func TestReadViewsAllocs(t *testing.T) {
 			tx, rx, pkts, addrs := loopbackPair(t, o, n, 1200)
 			views := make([][]byte, n)
 			from := make([]netip.AddrPort, n)
-			var failed error
-			allocs := testing.AllocsPerRun(50, func() {
-				if failed = tx.WriteBatch(pkts, addrs); failed != nil {
-					return
-				}
+			allocs := cycleAllocs(t, 50, tx, pkts, addrs, func() error {
 				for got := 0; got < n; {
 					k, err := rx.ReadViews(views, from)
 					if err != nil {
-						failed = err
-						return
+						return err
 					}
 					got += k
 				}
+				return nil
 			})
-			if failed != nil {
-				t.Fatal(failed)
-			}
 			if allocs != 0 {
 				t.Fatalf("WriteBatch+ReadViews of %d datagrams: %.1f allocations per cycle, want 0", n, allocs)
 			}

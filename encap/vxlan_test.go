@@ -21,6 +21,19 @@ var (
 	dst6 = netip.MustParseAddr("fd00:5:2::9")
 )
 
+// checkInPlace fails the test unless Encap's output out is exactly want
+// and the packet the caller put at buf[encap.Headroom] is still there, behind
+// overhead bytes of header: Encap writes in front of it and copies nothing.
+func checkInPlace(t *testing.T, out, want, buf []byte, overhead int) {
+	t.Helper()
+	if !bytes.Equal(out, want) {
+		t.Fatalf("Encap\n got % x\nwant % x", out, want)
+	}
+	if &out[overhead] != &buf[encap.Headroom] {
+		t.Fatal("Encap copied the packet instead of writing the header in front of it")
+	}
+}
+
 func TestVXLANEncapExactBytes(t *testing.T) {
 	pkt := encaptest.IPv4(srcA, dstB, 63, 17, []byte("hello vxlan"))
 	buf := encaptest.Headroomed(encap.Headroom, pkt)
@@ -39,12 +52,7 @@ func TestVXLANEncapExactBytes(t *testing.T) {
 		0x08, 0x00, // IPv4
 	}
 	want = append(want, pkt...)
-	if !bytes.Equal(frame, want) {
-		t.Fatalf("frame\n got % x\nwant % x", frame, want)
-	}
-	if &frame[22] != &buf[encap.Headroom] {
-		t.Fatal("Encap copied the packet instead of writing the header in place")
-	}
+	checkInPlace(t, frame, want, buf, v.Overhead())
 
 	// Cross-check with an independent decoder.
 	p := gopacket.NewPacket(frame, layers.LayerTypeVXLAN, gopacket.Default)
