@@ -13,6 +13,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/router"
 )
@@ -77,16 +78,16 @@ func checkFramingFollows(t *testing.T, a, b *vtep, old net.HardwareAddr) {
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
 	f, r := a.framing().Encap(buf, encap.Headroom, len(pkt), [6]byte(b.current()))
-	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != a.current().String() {
+	if r != drop.OK || net.HardwareAddr(f[14:20]).String() != a.current().String() {
 		t.Fatalf("frame source MAC %s (%v), want %s", net.HardwareAddr(f[14:20]), r, a.current())
 	}
-	if _, r := b.framing().Decap(f); r != encap.OK {
+	if _, r := b.framing().Decap(f); r != drop.OK {
 		t.Fatalf("b refuses a frame to its new MAC: %v", r)
 	}
 	other := encap.NewVXLAN(1, [6]byte(net.HardwareAddr{0x02, 0xcc, 0, 0, 0, 9}))
 	copy(buf[encap.Headroom:], pkt)
 	f, _ = other.Encap(buf, encap.Headroom, len(pkt), [6]byte(old))
-	if _, r := b.framing().Decap(f); r != encap.NotForUs {
+	if _, r := b.framing().Decap(f); r != drop.NotForUs {
 		t.Fatalf("b takes a frame to its old MAC: %v", r)
 	}
 }
@@ -130,7 +131,7 @@ func TestCheckVtepMACSwapsFraming(t *testing.T) {
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
 	f, r := eng.framers[0].Encap(buf, encap.Headroom, len(pkt), other.MAC)
-	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != v.current().String() || v.current().String() == shared.String() {
+	if r != drop.OK || net.HardwareAddr(f[14:20]).String() != v.current().String() || v.current().String() == shared.String() {
 		t.Fatalf("frames carry source MAC %s (%v), want the new %s", net.HardwareAddr(f[14:20]), r, v.current())
 	}
 	if _, mac, err := kp.attrs[0].VXLAN(); err != nil || mac.String() != v.current().String() {
