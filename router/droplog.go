@@ -58,7 +58,7 @@ func (d *deviceDrops) fold(t *tally, read bool) int {
 		d.dev.WriteDrops(&d.counts)
 	}
 	total := 0
-	for r, n := range d.counts {
+	for r, n := range &d.counts {
 		if n != 0 {
 			t.add(drop.Reason(r), n)
 			total += int(n)
