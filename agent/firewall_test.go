@@ -50,7 +50,7 @@ const wantFilter = `-A FORWARD -m comment --comment "flanneld forward" -j FLANNE
 -A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
 -A FLANNEL-FWD -d 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`
 
-// sortedRules orders iptables-save lines by chain, keeping the order within
+// byChain orders iptables-save lines by chain, keeping the order within
 // a chain (iptables-save lists chains in its own order).
 func byChain(s string) string {
 	var post, other []string
@@ -133,4 +133,24 @@ func TestIptablesNoRandomFully(t *testing.T) {
 			t.Errorf("want two MASQUERADE rules without --random-fully:\n%s", got)
 		}
 	})
+}
+
+func TestMasqRulesAreFlanneld(t *testing.T) {
+	rules := masqRules(netip.MustParsePrefix("10.5.0.0/16"), netip.MustParsePrefix("10.5.3.0/24"), true)
+	var got []string
+	for _, r := range rules {
+		got = append(got, strings.Join(r, " "))
+	}
+	c := ` -m comment --comment flanneld masq`
+	want := []string{
+		"-m mark --mark 0x4000/0x4000" + c + " -j RETURN",
+		"-s 10.5.3.0/24 -d 10.5.0.0/16" + c + " -j RETURN",
+		"-s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
+		"! -s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
+		"-s 10.5.0.0/16 ! -d 224.0.0.0/4" + c + " -j MASQUERADE --random-fully",
+		"! -s 10.5.0.0/16 -d 10.5.0.0/16" + c + " -j MASQUERADE --random-fully",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

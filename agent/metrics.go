@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/router"
 )
 
@@ -16,7 +17,7 @@ func counters(s router.Snapshot) map[string]uint64 {
 		"out_packets": s.OutPackets, "out_bytes": s.OutBytes,
 		"in_packets": s.InPackets, "in_bytes": s.InBytes, "read_errors": s.ReadErrors,
 	}
-	for r := router.Reason(1); r < router.NumReasons; r++ {
+	for r := drop.Reason(1); r < drop.NumReasons; r++ {
 		if n := s.Drops[r]; n > 0 {
 			m["drop_"+r.String()] = n
 		}
@@ -118,7 +119,7 @@ func (c *collector) collectEngine(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.packets, prometheus.CounterValue, float64(s.InPackets), "in")
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.OutBytes), "out")
 	ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.CounterValue, float64(s.InBytes), "in")
-	for r := router.Reason(1); r < router.NumReasons; r++ {
+	for r := drop.Reason(1); r < drop.NumReasons; r++ {
 		ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(s.Drops[r]), r.String())
 	}
 	ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(c.eng.Table().Len()))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/router"
 )
@@ -125,7 +126,7 @@ func TestVTEPCollisionIPv6(t *testing.T) {
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
 	f, r := v.framing().Encap(buf, encap.Headroom, len(pkt), peer.MAC)
-	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != got6.String() {
+	if r != drop.OK || net.HardwareAddr(f[14:20]).String() != got6.String() {
 		t.Fatalf("IPv6 frame source MAC %s (%v), want %s", net.HardwareAddr(f[14:20]), r, got6)
 	}
 
@@ -145,16 +146,16 @@ func checkFramingFollows(t *testing.T, a, b *vtep, old net.HardwareAddr) {
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
 	f, r := a.framing().Encap(buf, encap.Headroom, len(pkt), [6]byte(b.current()))
-	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != a.current().String() {
+	if r != drop.OK || net.HardwareAddr(f[14:20]).String() != a.current().String() {
 		t.Fatalf("frame source MAC %s (%v), want %s", net.HardwareAddr(f[14:20]), r, a.current())
 	}
-	if _, r := b.framing().Decap(f); r != encap.OK {
+	if _, r := b.framing().Decap(f); r != drop.OK {
 		t.Fatalf("b refuses a frame to its new MAC: %v", r)
 	}
 	other := encap.NewVXLAN(1, [6]byte(net.HardwareAddr{0x02, 0xcc, 0, 0, 0, 9}))
 	copy(buf[encap.Headroom:], pkt)
 	f, _ = other.Encap(buf, encap.Headroom, len(pkt), [6]byte(old))
-	if _, r := b.framing().Decap(f); r != encap.NotForUs {
+	if _, r := b.framing().Decap(f); r != drop.NotForUs {
 		t.Fatalf("b takes a frame to its old MAC: %v", r)
 	}
 }
@@ -198,7 +199,7 @@ func TestCheckVtepMACSwapsFraming(t *testing.T) {
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
 	f, r := eng.framers[0].Encap(buf, encap.Headroom, len(pkt), other.MAC)
-	if r != encap.OK || net.HardwareAddr(f[14:20]).String() != v.current().String() || v.current().String() == shared.String() {
+	if r != drop.OK || net.HardwareAddr(f[14:20]).String() != v.current().String() || v.current().String() == shared.String() {
 		t.Fatalf("frames carry source MAC %s (%v), want the new %s", net.HardwareAddr(f[14:20]), r, v.current())
 	}
 	if _, mac, err := kp.attrs[0].VXLAN(); err != nil || mac.String() != v.current().String() {
@@ -228,5 +229,24 @@ func TestCheckVtepMACBothFamilies(t *testing.T) {
 	_, p6, err6 := kp.attrs[0].VXLAN6()
 	if err4 != nil || err6 != nil || p4.String() != got4.String() || p6.String() != got6.String() {
 		t.Fatalf("republished %s (%v) and %s (%v), want %s and %s", p4, err4, p6, err6, got4, got6)
+	}
+}
+
+func TestVtepMACPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", VtepMACFile)
+	mac, created, err := loadOrCreateMAC(path)
+	if err != nil || !created {
+		t.Fatalf("first load: %v, created %v", err, created)
+	}
+	if mac[0]&1 != 0 || mac[0]&2 == 0 {
+		t.Fatalf("MAC %s must be unicast and locally administered", mac)
+	}
+	again, created, err := loadOrCreateMAC(path)
+	if err != nil || created || again.String() != mac.String() {
+		t.Fatalf("second load = %s (created %v, %v), want %s", again, created, err, mac)
+	}
+	os.WriteFile(path, []byte("01:00:5e:00:00:01\n"), 0o644)
+	if _, _, err := loadOrCreateMAC(path); err == nil || !strings.Contains(err.Error(), "not a unicast") {
+		t.Fatalf("multicast MAC in file: err = %v", err)
 	}
 }

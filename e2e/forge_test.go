@@ -8,6 +8,7 @@ import (
 	"github.com/feltnet/felt/agent"
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // backendPort is the UDP port agents of backend listen on (flannel's defaults).
@@ -24,7 +25,7 @@ func backendPort(backend string) int {
 func forgedFrame(t *testing.T, backend string, st agent.Status, src, dst netip.Addr) []byte {
 	t.Helper()
 	var fr interface {
-		Encap(buf []byte, off, n int, dst [6]byte) ([]byte, encap.Reason)
+		Encap(buf []byte, off, n int, dst [6]byte) ([]byte, drop.Reason)
 	} = encap.NewUDP(1472)
 	var dstMAC [6]byte
 	if backend == "vxlan" {
@@ -39,7 +40,7 @@ func forgedFrame(t *testing.T, backend string, st agent.Status, src, dst netip.A
 	buf := make([]byte, encap.Headroom+len(pkt))
 	copy(buf[encap.Headroom:], pkt)
 	f, r := fr.Encap(buf, encap.Headroom, len(pkt), dstMAC)
-	if r != encap.OK {
+	if r != drop.OK {
 		t.Fatalf("encap: %v", r)
 	}
 	return f

@@ -122,6 +122,20 @@ func newCluster(t *testing.T, hosts int, config string) *cluster {
 	return c
 }
 
+// netConfig is the network config of a cluster on backend.
+func netConfig(backend string) string {
+	return fmt.Sprintf(`{"Network":"10.5.0.0/16","Backend":{"Type":%q}}`, backend)
+}
+
+// eachPacketBackend runs test once per backend of felt's own packet path
+// (udp, vxlan), as a subtest named for it, each with a new cluster of n
+// hosts on netConfig(backend).
+func eachPacketBackend(t *testing.T, n int, test func(t *testing.T, c *cluster, backend string)) {
+	for _, backend := range []string{"udp", "vxlan"} {
+		t.Run(backend, func(t *testing.T) { test(t, newCluster(t, n, netConfig(backend)), backend) })
+	}
+}
+
 func freePort(t *testing.T, ip netip.Addr) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())

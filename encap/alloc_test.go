@@ -5,6 +5,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // The framing sits on the per-packet path: it must not allocate.
@@ -16,31 +17,31 @@ func TestFramingAllocs(t *testing.T) {
 	frame, _ := tx.Encap(buf, encap.Headroom, len(pkt), macB)
 	u := encap.NewUDP(1500)
 	udpBuf := encaptest.Headroomed(encap.Headroom, pkt)
-	for name, f := range map[string]func() encap.Reason{
-		"vxlan encap": func() encap.Reason { _, r := tx.Encap(buf, encap.Headroom, len(pkt), macB); return r },
-		"vxlan decap": func() encap.Reason { _, r := rx.Decap(frame); return r },
-		"udp encap": func() encap.Reason {
+	for name, f := range map[string]func() drop.Reason{
+		"vxlan encap": func() drop.Reason { _, r := tx.Encap(buf, encap.Headroom, len(pkt), macB); return r },
+		"vxlan decap": func() drop.Reason { _, r := rx.Decap(frame); return r },
+		"udp encap": func() drop.Reason {
 			udpBuf[encap.Headroom+8] = 64 // keep the TTL from running out
 			_, r := u.Encap(udpBuf, encap.Headroom, len(pkt), macB)
 			return r
 		},
-		"udp decap": func() encap.Reason {
+		"udp decap": func() drop.Reason {
 			udpBuf[encap.Headroom+8] = 64
 			_, r := u.Decap(udpBuf[encap.Headroom:])
 			return r
 		},
-		"inner addrs": func() encap.Reason {
+		"inner addrs": func() drop.Reason {
 			_, ok1 := encap.InnerSrc(pkt)
 			_, ok2 := encap.InnerDst(v6)
 			if !ok1 || !ok2 {
-				return encap.BadIP
+				return drop.BadIP
 			}
-			return encap.OK
+			return drop.OK
 		},
 	} {
-		var r encap.Reason
+		var r drop.Reason
 		allocs := testing.AllocsPerRun(1000, func() { r = f() })
-		if r != encap.OK {
+		if r != drop.OK {
 			t.Errorf("%s: %v, want ok", name, r)
 		}
 		if allocs != 0 {

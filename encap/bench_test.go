@@ -5,6 +5,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 const benchPacket = 1400
@@ -16,7 +17,7 @@ func BenchmarkVXLANEncap(b *testing.B) {
 	b.SetBytes(benchPacket)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, r := v.Encap(buf, encap.Headroom, len(pkt), macB); r != encap.OK {
+		if _, r := v.Encap(buf, encap.Headroom, len(pkt), macB); r != drop.OK {
 			b.Fatal(r)
 		}
 	}
@@ -30,7 +31,7 @@ func BenchmarkVXLANDecap(b *testing.B) {
 	b.SetBytes(benchPacket)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, r := v.Decap(frame); r != encap.OK {
+		if _, r := v.Decap(frame); r != drop.OK {
 			b.Fatal(r)
 		}
 	}
@@ -44,7 +45,7 @@ func BenchmarkUDPEncap(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf[encap.Headroom+8] = 64 // TTL back up; the patch runs every time
-		if _, r := u.Encap(buf, encap.Headroom, len(pkt), macB); r != encap.OK {
+		if _, r := u.Encap(buf, encap.Headroom, len(pkt), macB); r != drop.OK {
 			b.Fatal(r)
 		}
 	}
@@ -57,7 +58,7 @@ func BenchmarkUDPDecap(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		pkt[8] = 64
-		if _, r := u.Decap(pkt); r != encap.OK {
+		if _, r := u.Decap(pkt); r != drop.OK {
 			b.Fatal(r)
 		}
 	}

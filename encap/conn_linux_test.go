@@ -69,6 +69,23 @@ func readAll(rx *Conn, bufs [][]byte, sizes []int, from []netip.AddrPort, want i
 	return nil
 }
 
+// cycleAllocs is the allocations per cycle of tx.WriteBatch(pkts, addrs)
+// followed by read, which must take every datagram back; a cycle that
+// fails fails the test.
+func cycleAllocs(t *testing.T, runs int, tx *Conn, pkts [][]byte, addrs []netip.AddrPort, read func() error) float64 {
+	t.Helper()
+	var failed error
+	allocs := testing.AllocsPerRun(runs, func() {
+		if failed = tx.WriteBatch(pkts, addrs); failed == nil {
+			failed = read()
+		}
+	})
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	return allocs
+}
+
 // received is one datagram as a receiver goroutine saw it.
 type received struct {
 	data []byte
@@ -441,17 +458,7 @@ func TestBatchCycleAllocs(t *testing.T) {
 			bufs := newBufs(n, Headroom+MaxDatagram)
 			sizes := make([]int, n)
 			from := make([]netip.AddrPort, n)
-			var failed error
-			allocs := testing.AllocsPerRun(50, func() {
-				if err := tx.WriteBatch(pkts, addrs); err != nil {
-					failed = err
-					return
-				}
-				failed = readAll(rx, bufs, sizes, from, n)
-			})
-			if failed != nil {
-				t.Fatal(failed)
-			}
+			allocs := cycleAllocs(t, 50, tx, pkts, addrs, func() error { return readAll(rx, bufs, sizes, from, n) })
 			if allocs != 0 {
 				t.Fatalf("WriteBatch+ReadBatch of %d datagrams: %.1f allocations per cycle, want 0", n, allocs)
 			}

@@ -100,21 +100,14 @@ func TestDualStackBatchAllocs(t *testing.T) {
 	bufs := newBufs(n, Headroom+MaxDatagram)
 	sizes := make([]int, n)
 	from := make([]netip.AddrPort, n)
-	var failed error
-	allocs := testing.AllocsPerRun(30, func() {
-		if err := d.WriteBatch(pkts, addrs); err != nil {
-			failed = err
-			return
-		}
+	allocs := cycleAllocs(t, 30, d, pkts, addrs, func() error {
 		for _, rx := range []*Conn{rx4, rx6} {
-			if failed = readAll(rx, bufs, sizes, from, n/2); failed != nil {
-				return
+			if err := readAll(rx, bufs, sizes, from, n/2); err != nil {
+				return err
 			}
 		}
+		return nil
 	})
-	if failed != nil {
-		t.Fatal(failed)
-	}
 	if allocs != 0 {
 		t.Fatalf("dual-stack WriteBatch to both families: %.1f allocations per cycle, want 0", allocs)
 	}

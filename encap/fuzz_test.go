@@ -7,6 +7,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // within reports whether sub lies inside buf's bytes.
@@ -36,10 +37,10 @@ func FuzzVXLANDecap(f *testing.F) {
 		if string(frame) != orig {
 			t.Fatal("Decap modified the frame")
 		}
-		if r >= encap.NumReasons || (r == encap.OK) == (inner == nil) {
+		if r >= drop.NumReasons || (r == drop.OK) == (inner == nil) {
 			t.Fatalf("reason %v with %d inner bytes", r, len(inner))
 		}
-		if r != encap.OK {
+		if r != drop.OK {
 			return
 		}
 		// Everything the kernel checks holds for what was accepted.
@@ -83,10 +84,10 @@ func FuzzUDPDecap(f *testing.F) {
 		before := append([]byte{}, pkt...)
 		validBefore := encaptest.IPv4HeaderValid(before)
 		out, r := u.Decap(pkt)
-		if r >= encap.NumReasons || (r == encap.OK) == (out == nil) {
+		if r >= drop.NumReasons || (r == drop.OK) == (out == nil) {
 			t.Fatalf("reason %v with %d bytes", r, len(out))
 		}
-		if r != encap.OK {
+		if r != drop.OK {
 			if string(pkt) != string(before) {
 				t.Fatal("a refused packet was modified")
 			}

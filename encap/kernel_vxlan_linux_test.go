@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/netns/netnstest"
 )
 
@@ -95,7 +96,7 @@ func TestKernelVXLANPeer(t *testing.T) {
 				t.Errorf("kernel frame header % x: want VNI %d, dst %s, src %s", frame[:22], vni, feltMAC, kernelMAC)
 			}
 			inner, r := v.Decap(frame)
-			if r != OK {
+			if r != drop.OK {
 				t.Errorf("Decap of the kernel's frame from %s: %v", from[i], r)
 				continue
 			}
@@ -107,7 +108,7 @@ func TestKernelVXLANPeer(t *testing.T) {
 			buf := bufs[i][:Headroom+len(reply)]
 			copy(buf[Headroom:], reply)
 			out, r := v.Encap(buf, Headroom, len(reply), mac(kernelMAC))
-			if r != OK {
+			if r != drop.OK {
 				t.Fatalf("Encap reply: %v", r)
 			}
 			if err := conn.WriteBatch([][]byte{out}, []netip.AddrPort{kernel}); err != nil {

@@ -1,5 +1,7 @@
 package encap
 
+import "github.com/feltnet/felt/internal/drop"
+
 // UDP is flannel's udp framing: the UDP payload is exactly the raw IPv4
 // packet, with no header, VNI or magic. As flanneld's C proxy does, both
 // Encap and Decap decrement the TTL, so a packet loses 2 per overlay hop.
@@ -29,12 +31,12 @@ func (u *UDP) MTU() int { return u.mtu }
 // TooShort (n < 20, or < 40 for IPv6, or buf too short), BadIP (not sane
 // IPv4 or IPv6), Oversize (n > mtu), TTLExpired (TTL or hop limit would
 // reach 0).
-func (u *UDP) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
+func (u *UDP) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, drop.Reason) {
 	if off < 0 || n < 0 || off+n > len(buf) {
-		return nil, TooShort
+		return nil, drop.TooShort
 	}
 	if n > u.mtu {
-		return nil, Oversize
+		return nil, drop.Oversize
 	}
 	return rawIP(buf[off : off+n])
 }
@@ -43,28 +45,28 @@ func (u *UDP) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 // length within the datagram) or an IPv6 one (payload length within the
 // datagram), decrements its TTL or hop limit in place as flanneld does, and
 // returns pkt[:total]. Reasons: TooShort, BadIP, TTLExpired.
-func (u *UDP) Decap(pkt []byte) ([]byte, Reason) { return rawIP(pkt) }
+func (u *UDP) Decap(pkt []byte) ([]byte, drop.Reason) { return rawIP(pkt) }
 
 // rawIP checks pkt as IPv4 or IPv6 by its version nibble, decrements its
 // TTL or hop limit, and returns it trimmed to the IP header's length.
-func rawIP(pkt []byte) ([]byte, Reason) {
+func rawIP(pkt []byte) ([]byte, drop.Reason) {
 	if len(pkt) > 0 && pkt[0]>>4 == 6 {
 		total, r := ipv6Len(pkt)
-		if r != OK {
+		if r != drop.OK {
 			return nil, r
 		}
 		if pkt[7] <= 1 {
-			return nil, TTLExpired
+			return nil, drop.TTLExpired
 		}
 		pkt[7]-- // IPv6 has no header checksum
-		return pkt[:total], OK
+		return pkt[:total], drop.OK
 	}
 	total, r := ipv4Len(pkt)
-	if r != OK {
+	if r != drop.OK {
 		return nil, r
 	}
-	if r := decTTL(pkt); r != OK {
+	if r := decTTL(pkt); r != drop.OK {
 		return nil, r
 	}
-	return pkt[:total], OK
+	return pkt[:total], drop.OK
 }

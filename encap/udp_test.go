@@ -11,6 +11,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 func TestUDPEncapExactBytes(t *testing.T) {
@@ -21,7 +22,7 @@ func TestUDPEncapExactBytes(t *testing.T) {
 		t.Fatalf("Overhead() = %d, want 0", u.Overhead())
 	}
 	out, r := u.Encap(buf, encap.Headroom, len(pkt), [6]byte{})
-	if r != encap.OK {
+	if r != drop.OK {
 		t.Fatalf("Encap: %v", r)
 	}
 	// The payload is the IPv4 packet itself, TTL 64 -> 63 and the checksum
@@ -30,12 +31,7 @@ func TestUDPEncapExactBytes(t *testing.T) {
 	want[8] = 63
 	binary.BigEndian.PutUint16(want[10:12], 0)
 	binary.BigEndian.PutUint16(want[10:12], encaptest.Checksum(want[:20]))
-	if !bytes.Equal(out, want) {
-		t.Fatalf("payload\n got % x\nwant % x", out, want)
-	}
-	if &out[0] != &buf[encap.Headroom] {
-		t.Fatal("Encap copied the packet")
-	}
+	checkInPlace(t, out, want, buf, u.Overhead())
 	p := gopacket.NewPacket(out, layers.LayerTypeIPv4, gopacket.Default)
 	ip, _ := p.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
 	if ip == nil || ip.TTL != 63 || !ip.DstIP.Equal(dstB.AsSlice()) || ip.Protocol != layers.IPProtocolUDP {
@@ -49,46 +45,46 @@ func TestUDPReasons(t *testing.T) {
 	cases := []struct {
 		name string
 		pkt  []byte
-		want encap.Reason // Decap
-		enc  encap.Reason // Encap
+		want drop.Reason // Decap
+		enc  drop.Reason // Encap
 	}{
-		{"19 bytes", encaptest.IPv4(srcA, dstB, 64, 17, nil)[:19], encap.TooShort, encap.TooShort},
-		{"IPv6 hop limit 1", encaptest.IPv6(src6, dst6, 1, 17, nil), encap.TTLExpired, encap.TTLExpired},
-		{"IPv6 payload length past datagram", func() []byte { p := append([]byte{}, v6...); p[5] = 1; return p }(), encap.BadIP, encap.BadIP},
-		{"IPv6 39 bytes", v6[:39], encap.TooShort, encap.TooShort},
-		{"IHL 4", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[0] = 0x44; return p }(), encap.BadIP, encap.BadIP},
-		{"total length past datagram", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[3] = 21; return p }(), encap.BadIP, encap.BadIP},
-		{"TTL 1", encaptest.IPv4(srcA, dstB, 1, 17, nil), encap.TTLExpired, encap.TTLExpired},
-		{"TTL 0", encaptest.IPv4(srcA, dstB, 0, 17, nil), encap.TTLExpired, encap.TTLExpired},
-		{"101 bytes > mtu 100", encaptest.IPv4(srcA, dstB, 64, 17, make([]byte, 81)), encap.OK, encap.Oversize},
+		{"19 bytes", encaptest.IPv4(srcA, dstB, 64, 17, nil)[:19], drop.TooShort, drop.TooShort},
+		{"IPv6 hop limit 1", encaptest.IPv6(src6, dst6, 1, 17, nil), drop.TTLExpired, drop.TTLExpired},
+		{"IPv6 payload length past datagram", func() []byte { p := append([]byte{}, v6...); p[5] = 1; return p }(), drop.BadIP, drop.BadIP},
+		{"IPv6 39 bytes", v6[:39], drop.TooShort, drop.TooShort},
+		{"IHL 4", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[0] = 0x44; return p }(), drop.BadIP, drop.BadIP},
+		{"total length past datagram", func() []byte { p := encaptest.IPv4(srcA, dstB, 64, 17, nil); p[3] = 21; return p }(), drop.BadIP, drop.BadIP},
+		{"TTL 1", encaptest.IPv4(srcA, dstB, 1, 17, nil), drop.TTLExpired, drop.TTLExpired},
+		{"TTL 0", encaptest.IPv4(srcA, dstB, 0, 17, nil), drop.TTLExpired, drop.TTLExpired},
+		{"101 bytes > mtu 100", encaptest.IPv4(srcA, dstB, 64, 17, make([]byte, 81)), drop.OK, drop.Oversize},
 	}
 	for _, tc := range cases {
 		orig := append([]byte{}, tc.pkt...)
 		buf := encaptest.Headroomed(encap.Headroom, tc.pkt)
-		if out, r := u.Encap(buf, encap.Headroom, len(tc.pkt), [6]byte{}); r != tc.enc || (r != encap.OK) != (out == nil) {
+		if out, r := u.Encap(buf, encap.Headroom, len(tc.pkt), [6]byte{}); r != tc.enc || (r != drop.OK) != (out == nil) {
 			t.Errorf("%s: Encap = %v (%d bytes), want %v", tc.name, r, len(out), tc.enc)
 		}
-		if r := tc.enc; r != encap.OK && !bytes.Equal(buf[encap.Headroom:], orig) {
+		if r := tc.enc; r != drop.OK && !bytes.Equal(buf[encap.Headroom:], orig) {
 			t.Errorf("%s: refused packet was modified", tc.name)
 		}
-		if out, r := u.Decap(append([]byte{}, tc.pkt...)); r != tc.want || (r != encap.OK) != (out == nil) {
+		if out, r := u.Decap(append([]byte{}, tc.pkt...)); r != tc.want || (r != drop.OK) != (out == nil) {
 			t.Errorf("%s: Decap = %v (%d bytes), want %v", tc.name, r, len(out), tc.want)
 		}
 	}
 	// IPv6 rides flannel's udp framing between felt nodes: raw, hop limit
 	// decremented on each side like the IPv4 TTL.
-	for _, f := range []func([]byte) ([]byte, encap.Reason){
-		func(p []byte) ([]byte, encap.Reason) { return u.Decap(p) },
-		func(p []byte) ([]byte, encap.Reason) {
+	for _, f := range []func([]byte) ([]byte, drop.Reason){
+		func(p []byte) ([]byte, drop.Reason) { return u.Decap(p) },
+		func(p []byte) ([]byte, drop.Reason) {
 			return u.Encap(encaptest.Headroomed(encap.Headroom, p), encap.Headroom, len(p), [6]byte{})
 		},
 	} {
 		out, r := f(append([]byte{}, v6...))
-		if r != encap.OK || len(out) != len(v6) || out[7] != 63 || !bytes.Equal(out[8:], v6[8:]) || !bytes.Equal(out[:7], v6[:7]) {
+		if r != drop.OK || len(out) != len(v6) || out[7] != 63 || !bytes.Equal(out[8:], v6[8:]) || !bytes.Equal(out[:7], v6[:7]) {
 			t.Errorf("IPv6: %v, % x; want the packet with hop limit 63", r, out)
 		}
 	}
-	if _, r := u.Encap(make([]byte, 10), 5, 10, [6]byte{}); r != encap.TooShort {
+	if _, r := u.Encap(make([]byte, 10), 5, 10, [6]byte{}); r != drop.TooShort {
 		t.Errorf("n past buffer: Encap = %v, want too_short", r)
 	}
 }
@@ -112,7 +108,7 @@ func TestUDPTTLAndChecksum(t *testing.T) {
 		binary.BigEndian.PutUint16(pkt[10:12], encaptest.Checksum(pkt[:20]))
 		buf := encaptest.Headroomed(encap.Headroom, pkt)
 		out, r := u.Encap(buf, encap.Headroom, len(pkt), [6]byte{})
-		if r != encap.OK {
+		if r != drop.OK {
 			t.Fatalf("Encap ttl %d: %v", ttl, r)
 		}
 		if out[8] != ttl-1 || !encaptest.IPv4HeaderValid(out) {
@@ -120,12 +116,12 @@ func TestUDPTTLAndChecksum(t *testing.T) {
 		}
 		in, r := u.Decap(out)
 		if ttl == 2 {
-			if r != encap.TTLExpired {
+			if r != drop.TTLExpired {
 				t.Fatalf("Decap with ttl 1: %v, want ttl_expired", r)
 			}
 			continue
 		}
-		if r != encap.OK || in[8] != ttl-2 || !encaptest.IPv4HeaderValid(in) {
+		if r != drop.OK || in[8] != ttl-2 || !encaptest.IPv4HeaderValid(in) {
 			t.Fatalf("after Decap: %v ttl %d (want %d), checksum valid %v", r, in[8], ttl-2, encaptest.IPv4HeaderValid(in))
 		}
 	}
@@ -134,7 +130,7 @@ func TestUDPTTLAndChecksum(t *testing.T) {
 func TestUDPDecapTrimsToTotalLength(t *testing.T) {
 	pkt := encaptest.IPv4(srcA, dstB, 64, 17, []byte("abc"))
 	in, r := encap.NewUDP(1472).Decap(append(append([]byte{}, pkt...), 0, 0, 0))
-	if r != encap.OK || len(in) != len(pkt) {
+	if r != drop.OK || len(in) != len(pkt) {
 		t.Fatalf("Decap = %v, %d bytes; want ok, %d", r, len(in), len(pkt))
 	}
 }

@@ -1,6 +1,10 @@
 package encap
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/feltnet/felt/internal/drop"
+)
 
 const (
 	vxlanHeader = 8
@@ -57,13 +61,13 @@ func (v *VXLAN) Overhead() int { return VXLANOverhead }
 // buf[off:off+n] is the IP packet; it is checked for a sane IP header, not
 // modified. TooShort if off < 22 or buf is shorter than off+n; BadIP if the
 // packet is not sane IPv4 or IPv6.
-func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
+func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, drop.Reason) {
 	if off < VXLANOverhead || n < 0 || off+n > len(buf) {
-		return nil, TooShort
+		return nil, drop.TooShort
 	}
 	pkt := buf[off : off+n]
 	var etherType uint16
-	var r Reason
+	var r drop.Reason
 	src := &v.local
 	if n > 0 && pkt[0]>>4 == 6 {
 		etherType = etherTypeIPv6
@@ -73,7 +77,7 @@ func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 		etherType = etherTypeIPv4
 		_, r = ipv4Len(pkt)
 	}
-	if r != OK {
+	if r != drop.OK {
 		return nil, r
 	}
 	h := buf[off-VXLANOverhead : off]
@@ -81,7 +85,7 @@ func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 	copy(h[8:14], dst[:])
 	copy(h[14:20], src[:])
 	binary.BigEndian.PutUint16(h[20:22], etherType)
-	return buf[off-VXLANOverhead : off+n], OK
+	return buf[off-VXLANOverhead : off+n], drop.OK
 }
 
 // Decap validates a received VXLAN datagram the way a kernel vxlan device
@@ -97,15 +101,15 @@ func (v *VXLAN) Encap(buf []byte, off, n int, dst [6]byte) ([]byte, Reason) {
 //   - LoopMAC: the inner source MAC is that MAC;
 //   - BadIP: the EtherType is not IPv4/IPv6, or the IP header disagrees
 //     with it or with the frame's length.
-func (v *VXLAN) Decap(frame []byte) ([]byte, Reason) {
+func (v *VXLAN) Decap(frame []byte) ([]byte, drop.Reason) {
 	if len(frame) < VXLANOverhead+ipv4MinHeader {
-		return nil, TooShort
+		return nil, drop.TooShort
 	}
 	if frame[0] != vxlanFlagI || frame[1]|frame[2]|frame[3]|frame[7] != 0 {
-		return nil, BadHeader
+		return nil, drop.BadHeader
 	}
 	if [3]byte(frame[4:7]) != [3]byte(v.hdr[4:7]) {
-		return nil, WrongVNI
+		return nil, drop.WrongVNI
 	}
 	eth := frame[vxlanHeader:VXLANOverhead]
 	local := v.local
@@ -113,24 +117,24 @@ func (v *VXLAN) Decap(frame []byte) ([]byte, Reason) {
 		local = v.local6
 	}
 	if dst := [6]byte(eth[0:6]); dst != local && dst != broadcastMAC {
-		return nil, NotForUs
+		return nil, drop.NotForUs
 	}
 	if [6]byte(eth[6:12]) == local {
-		return nil, LoopMAC
+		return nil, drop.LoopMAC
 	}
 	inner := frame[VXLANOverhead:]
 	var n int
-	var r Reason
+	var r drop.Reason
 	switch binary.BigEndian.Uint16(eth[12:14]) {
 	case etherTypeIPv4:
 		n, r = ipv4Len(inner)
 	case etherTypeIPv6:
 		n, r = ipv6Len(inner)
 	default:
-		return nil, BadIP
+		return nil, drop.BadIP
 	}
-	if r != OK {
+	if r != drop.OK {
 		return nil, r
 	}
-	return inner[:n], OK
+	return inner[:n], drop.OK
 }

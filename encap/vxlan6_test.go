@@ -6,6 +6,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // A dual-stack node frames each family with that family's MAC, as flanneld's
@@ -30,7 +31,7 @@ func TestVXLANDualMACs(t *testing.T) {
 	} {
 		buf := encaptest.Headroomed(encap.Headroom, c.pkt)
 		f, r := v.Encap(buf, encap.Headroom, len(c.pkt), c.dst)
-		if r != encap.OK {
+		if r != drop.OK {
 			t.Fatalf("%s: Encap: %v", c.name, r)
 		}
 		if !bytes.Equal(f[8:14], c.dst[:]) || !bytes.Equal(f[14:20], c.src[:]) || !bytes.Equal(f[20:22], c.etherType) {
@@ -38,7 +39,7 @@ func TestVXLANDualMACs(t *testing.T) {
 		}
 		// The peer sees it: its framer has the peer MACs as its own.
 		peer := encap.NewVXLANDual(1, peer4, peer6)
-		if in, r := peer.Decap(bytes.Clone(f)); r != encap.OK || !bytes.Equal(in, c.pkt) {
+		if in, r := peer.Decap(bytes.Clone(f)); r != drop.OK || !bytes.Equal(in, c.pkt) {
 			t.Errorf("%s: peer Decap: %v", c.name, r)
 		}
 		// A frame for the other family's MAC is not for us (the kernel's
@@ -49,11 +50,11 @@ func TestVXLANDualMACs(t *testing.T) {
 		} else {
 			copy(other[8:14], peer4[:])
 		}
-		if _, r := peer.Decap(other); r != encap.NotForUs {
+		if _, r := peer.Decap(other); r != drop.NotForUs {
 			t.Errorf("%s: frame to the other family's MAC: %v, want not_for_us", c.name, r)
 		}
 		// Our own family MAC as source is a loop.
-		if _, r := v.Decap(func() []byte { g := bytes.Clone(f); copy(g[8:14], c.src[:]); return g }()); r != encap.LoopMAC {
+		if _, r := v.Decap(func() []byte { g := bytes.Clone(f); copy(g[8:14], c.src[:]); return g }()); r != drop.LoopMAC {
 			t.Errorf("%s: own MAC as source: %v, want loop_mac", c.name, r)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 var (
@@ -21,6 +22,19 @@ var (
 	dst6 = netip.MustParseAddr("fd00:5:2::9")
 )
 
+// checkInPlace fails the test unless Encap's output out is exactly want
+// and the packet the caller put at buf[encap.Headroom] is still there, behind
+// overhead bytes of header: Encap writes in front of it and copies nothing.
+func checkInPlace(t *testing.T, out, want, buf []byte, overhead int) {
+	t.Helper()
+	if !bytes.Equal(out, want) {
+		t.Fatalf("Encap\n got % x\nwant % x", out, want)
+	}
+	if &out[overhead] != &buf[encap.Headroom] {
+		t.Fatal("Encap copied the packet instead of writing the header in front of it")
+	}
+}
+
 func TestVXLANEncapExactBytes(t *testing.T) {
 	pkt := encaptest.IPv4(srcA, dstB, 63, 17, []byte("hello vxlan"))
 	buf := encaptest.Headroomed(encap.Headroom, pkt)
@@ -29,7 +43,7 @@ func TestVXLANEncapExactBytes(t *testing.T) {
 		t.Fatalf("Overhead() = %d, want 22", v.Overhead())
 	}
 	frame, r := v.Encap(buf, encap.Headroom, len(pkt), macB)
-	if r != encap.OK {
+	if r != drop.OK {
 		t.Fatalf("Encap: %v", r)
 	}
 	want := []byte{
@@ -39,12 +53,7 @@ func TestVXLANEncapExactBytes(t *testing.T) {
 		0x08, 0x00, // IPv4
 	}
 	want = append(want, pkt...)
-	if !bytes.Equal(frame, want) {
-		t.Fatalf("frame\n got % x\nwant % x", frame, want)
-	}
-	if &frame[22] != &buf[encap.Headroom] {
-		t.Fatal("Encap copied the packet instead of writing the header in place")
-	}
+	checkInPlace(t, frame, want, buf, v.Overhead())
 
 	// Cross-check with an independent decoder.
 	p := gopacket.NewPacket(frame, layers.LayerTypeVXLAN, gopacket.Default)
@@ -69,7 +78,7 @@ func TestVXLANEncapIPv6EtherType(t *testing.T) {
 	pkt := encaptest.IPv6(src6, dst6, 64, 58, []byte{1, 2, 3, 4})
 	buf := encaptest.Headroomed(encap.Headroom, pkt)
 	frame, r := encap.NewVXLAN(1, macA).Encap(buf, encap.Headroom, len(pkt), macB)
-	if r != encap.OK {
+	if r != drop.OK {
 		t.Fatalf("Encap: %v", r)
 	}
 	if !bytes.Equal(frame[:8], []byte{8, 0, 0, 0, 0, 0, 1, 0}) || frame[20] != 0x86 || frame[21] != 0xdd {
@@ -92,13 +101,13 @@ func TestVXLANEncapRefuses(t *testing.T) {
 		buf  []byte
 		off  int
 		n    int
-		want encap.Reason
+		want drop.Reason
 	}{
-		{"no headroom", encaptest.Headroomed(10, good), 10, len(good), encap.TooShort},
-		{"n past buffer", encaptest.Headroomed(22, good), 22, len(good) + 1, encap.TooShort},
-		{"short packet", encaptest.Headroomed(22, good[:19]), 22, 19, encap.TooShort},
-		{"version 5", encaptest.Headroomed(22, bad), 22, len(bad), encap.BadIP},
-		{"total length past n", encaptest.Headroomed(22, good[:25]), 22, 25, encap.BadIP},
+		{"no headroom", encaptest.Headroomed(10, good), 10, len(good), drop.TooShort},
+		{"n past buffer", encaptest.Headroomed(22, good), 22, len(good) + 1, drop.TooShort},
+		{"short packet", encaptest.Headroomed(22, good[:19]), 22, 19, drop.TooShort},
+		{"version 5", encaptest.Headroomed(22, bad), 22, len(bad), drop.BadIP},
+		{"total length past n", encaptest.Headroomed(22, good[:25]), 22, 25, drop.BadIP},
 	} {
 		if _, r := v.Encap(tc.buf, tc.off, tc.n, macB); r != tc.want {
 			t.Errorf("%s: Encap = %v, want %v", tc.name, r, tc.want)
@@ -112,7 +121,7 @@ func vxlanFrame(t *testing.T, vni uint32, pkt []byte, pad int) []byte {
 	t.Helper()
 	buf := encaptest.Headroomed(encap.Headroom, append(append([]byte{}, pkt...), make([]byte, pad)...))
 	frame, r := encap.NewVXLAN(vni, macA).Encap(buf, encap.Headroom, len(pkt), macB)
-	if r != encap.OK {
+	if r != drop.OK {
 		t.Fatalf("building frame: %v", r)
 	}
 	return buf[encap.Headroom-22 : len(frame)+encap.Headroom-22+pad]
@@ -126,7 +135,7 @@ func TestVXLANDecapAccepts(t *testing.T) {
 	} {
 		frame := vxlanFrame(t, 7, pkt, 6) // padded: Decap trims to the IP length
 		inner, r := us.Decap(frame)
-		if r != encap.OK {
+		if r != drop.OK {
 			t.Fatalf("Decap: %v", r)
 		}
 		if !bytes.Equal(inner, pkt) {
@@ -139,7 +148,7 @@ func TestVXLANDecapAccepts(t *testing.T) {
 	// Broadcast is accepted as a destination, as the kernel does.
 	frame := vxlanFrame(t, 7, encaptest.IPv4(srcA, dstB, 64, 6, nil), 0)
 	copy(frame[8:14], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	if _, r := us.Decap(frame); r != encap.OK {
+	if _, r := us.Decap(frame); r != drop.OK {
 		t.Fatalf("broadcast dst: Decap = %v, want ok", r)
 	}
 }
@@ -156,38 +165,38 @@ func TestVXLANDecapReasons(t *testing.T) {
 	cases := []struct {
 		name  string
 		frame []byte
-		want  encap.Reason
+		want  drop.Reason
 	}{
-		{"empty", nil, encap.TooShort},
-		{"41 bytes", vxlanFrame(t, 7, pkt4, 0)[:41], encap.TooShort},
-		{"flags 0x00", mod(func(b []byte) { b[0] = 0 }), encap.BadHeader},
-		{"flags 0x0c", mod(func(b []byte) { b[0] = 0x0c }), encap.BadHeader},
-		{"GBP bit", mod(func(b []byte) { b[0] = 0x88 }), encap.BadHeader},
-		{"reserved byte 1", mod(func(b []byte) { b[1] = 0x01 }), encap.BadHeader},
-		{"reserved byte 3", mod(func(b []byte) { b[3] = 0x80 }), encap.BadHeader},
-		{"reserved byte 7", mod(func(b []byte) { b[7] = 0x01 }), encap.BadHeader},
-		{"VNI 8", vxlanFrame(t, 8, pkt4, 0), encap.WrongVNI},
-		{"VNI 7+2^16", vxlanFrame(t, 7+1<<16, pkt4, 0), encap.WrongVNI},
-		{"dst MAC other", mod(func(b []byte) { b[13] = 0x77 }), encap.NotForUs},
-		{"dst MAC multicast", mod(func(b []byte) { copy(b[8:14], []byte{1, 0, 0x5e, 0, 0, 1}) }), encap.NotForUs},
-		{"src MAC ours", mod(func(b []byte) { copy(b[14:20], macB[:]) }), encap.LoopMAC},
-		{"EtherType ARP", mod(func(b []byte) { b[20], b[21] = 0x08, 0x06 }), encap.BadIP},
+		{"empty", nil, drop.TooShort},
+		{"41 bytes", vxlanFrame(t, 7, pkt4, 0)[:41], drop.TooShort},
+		{"flags 0x00", mod(func(b []byte) { b[0] = 0 }), drop.BadHeader},
+		{"flags 0x0c", mod(func(b []byte) { b[0] = 0x0c }), drop.BadHeader},
+		{"GBP bit", mod(func(b []byte) { b[0] = 0x88 }), drop.BadHeader},
+		{"reserved byte 1", mod(func(b []byte) { b[1] = 0x01 }), drop.BadHeader},
+		{"reserved byte 3", mod(func(b []byte) { b[3] = 0x80 }), drop.BadHeader},
+		{"reserved byte 7", mod(func(b []byte) { b[7] = 0x01 }), drop.BadHeader},
+		{"VNI 8", vxlanFrame(t, 8, pkt4, 0), drop.WrongVNI},
+		{"VNI 7+2^16", vxlanFrame(t, 7+1<<16, pkt4, 0), drop.WrongVNI},
+		{"dst MAC other", mod(func(b []byte) { b[13] = 0x77 }), drop.NotForUs},
+		{"dst MAC multicast", mod(func(b []byte) { copy(b[8:14], []byte{1, 0, 0x5e, 0, 0, 1}) }), drop.NotForUs},
+		{"src MAC ours", mod(func(b []byte) { copy(b[14:20], macB[:]) }), drop.LoopMAC},
+		{"EtherType ARP", mod(func(b []byte) { b[20], b[21] = 0x08, 0x06 }), drop.BadIP},
 		{"IPv4 type, IPv6 packet", func() []byte {
 			b := vxlanFrame(t, 7, pkt6, 0)
 			b[20], b[21] = 0x08, 0x00
 			return b
-		}(), encap.BadIP},
-		{"IPv6 type, 30-byte packet", mod(func(b []byte) { b[20], b[21] = 0x86, 0xdd }), encap.TooShort},
-		{"IHL 4", mod(func(b []byte) { b[22] = 0x44 }), encap.BadIP},
-		{"total length past frame", mod(func(b []byte) { b[24], b[25] = 0x05, 0xdc }), encap.BadIP},
-		{"total length below IHL", mod(func(b []byte) { b[24], b[25] = 0, 19 }), encap.BadIP},
+		}(), drop.BadIP},
+		{"IPv6 type, 30-byte packet", mod(func(b []byte) { b[20], b[21] = 0x86, 0xdd }), drop.TooShort},
+		{"IHL 4", mod(func(b []byte) { b[22] = 0x44 }), drop.BadIP},
+		{"total length past frame", mod(func(b []byte) { b[24], b[25] = 0x05, 0xdc }), drop.BadIP},
+		{"total length below IHL", mod(func(b []byte) { b[24], b[25] = 0, 19 }), drop.BadIP},
 		{"IPv6 payload past frame", func() []byte {
 			b := vxlanFrame(t, 7, pkt6, 0)
 			b[22+5] = 9
 			return b
-		}(), encap.BadIP},
+		}(), drop.BadIP},
 	}
-	seen := map[encap.Reason]bool{}
+	seen := map[drop.Reason]bool{}
 	for _, tc := range cases {
 		inner, r := us.Decap(tc.frame)
 		if r != tc.want {
@@ -198,26 +207,9 @@ func TestVXLANDecapReasons(t *testing.T) {
 		}
 		seen[r] = true
 	}
-	for _, r := range []encap.Reason{encap.TooShort, encap.BadHeader, encap.WrongVNI, encap.NotForUs, encap.LoopMAC, encap.BadIP} {
+	for _, r := range []drop.Reason{drop.TooShort, drop.BadHeader, drop.WrongVNI, drop.NotForUs, drop.LoopMAC, drop.BadIP} {
 		if !seen[r] {
 			t.Errorf("no case triggered %v", r)
 		}
-	}
-}
-
-func TestReasonNames(t *testing.T) {
-	names := map[string]bool{}
-	for r := encap.OK; r < encap.NumReasons; r++ {
-		s := r.String()
-		if s == "" || s == "unknown" || names[s] {
-			t.Errorf("Reason(%d).String() = %q: want a unique name", r, s)
-		}
-		names[s] = true
-	}
-	if encap.TTLExpired.String() != "ttl_expired" || encap.NotForUs.String() != "not_for_us" {
-		t.Errorf("names changed: %q %q", encap.TTLExpired, encap.NotForUs)
-	}
-	if encap.NumReasons.String() != "unknown" {
-		t.Errorf("NumReasons.String() = %q, want unknown", encap.NumReasons)
 	}
 }

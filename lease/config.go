@@ -60,22 +60,10 @@ func ParseConfig(data []byte) (*Config, error) {
 		EnableNFTables: raw.EnableNFTables,
 	}
 	var err error
-	if c.Network, err = parsePrefixField("Network", raw.Network, true); err != nil {
+	if c.Network, c.SubnetMin, c.SubnetMax, err = pool4.parse(raw.Network, raw.SubnetMin, raw.SubnetMax); err != nil {
 		return nil, err
 	}
-	if c.SubnetMin, err = parseAddrField("SubnetMin", raw.SubnetMin, true); err != nil {
-		return nil, err
-	}
-	if c.SubnetMax, err = parseAddrField("SubnetMax", raw.SubnetMax, true); err != nil {
-		return nil, err
-	}
-	if c.IPv6Network, err = parsePrefixField("IPv6Network", raw.IPv6Network, false); err != nil {
-		return nil, err
-	}
-	if c.IPv6SubnetMin, err = parseAddrField("IPv6SubnetMin", raw.IPv6SubnetMin, false); err != nil {
-		return nil, err
-	}
-	if c.IPv6SubnetMax, err = parseAddrField("IPv6SubnetMax", raw.IPv6SubnetMax, false); err != nil {
+	if c.IPv6Network, c.IPv6SubnetMin, c.IPv6SubnetMax, err = pool6.parse(raw.IPv6Network, raw.IPv6SubnetMin, raw.IPv6SubnetMax); err != nil {
 		return nil, err
 	}
 	if c.Backend, err = parseBackend(raw.Backend); err != nil {
@@ -88,6 +76,19 @@ func ParseConfig(data []byte) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// parse parses the pool's Network, SubnetMin and SubnetMax as stored; an
+// empty string is the zero value, for applyDefaults to fill.
+func (p pool) parse(network, subnetMin, subnetMax string) (n netip.Prefix, lo, hi netip.Addr, err error) {
+	if n, err = parsePrefixField(p.network, network, p.is4); err != nil {
+		return n, lo, hi, err
+	}
+	if lo, err = parseAddrField(p.min, subnetMin, p.is4); err != nil {
+		return n, lo, hi, err
+	}
+	hi, err = parseAddrField(p.max, subnetMax, p.is4)
+	return n, lo, hi, err
 }
 
 // parsePrefixField parses a CIDR of the given family and masks it, as

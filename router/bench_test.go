@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -63,7 +64,7 @@ func newBenchBed(tb testing.TB, f framing, n, size, npeers int) *benchBed {
 		buf := make([]byte, encap.Headroom+size)
 		copy(buf[encap.Headroom:], in)
 		fr, r := peerFr.Encap(buf, encap.Headroom, size, mac)
-		if r != encap.OK {
+		if r != drop.OK {
 			tb.Fatalf("framing: %v", r)
 		}
 		bb.frames = append(bb.frames, fr)

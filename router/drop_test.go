@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // frameFor frames p as from would send it to to (a copy; p is kept).
@@ -14,7 +15,7 @@ func frameFor(t *testing.T, f framing, from, to *host, p []byte) []byte {
 	buf := make([]byte, encap.Headroom+len(p))
 	copy(buf[encap.Headroom:], p)
 	fr, r := newFramer(f, from.mac).Encap(buf, encap.Headroom, len(p), to.mac)
-	if r != encap.OK {
+	if r != drop.OK {
 		t.Fatalf("framing the test packet: %v", r)
 	}
 	return fr
@@ -23,11 +24,11 @@ func frameFor(t *testing.T, f framing, from, to *host, p []byte) []byte {
 // expectDrops waits until h's drop counters equal want (all other reasons 0)
 // and checks that a good packet sent afterwards is the next thing h's TUN
 // got, i.e. none of the dropped packets leaked through.
-func expectDrops(t *testing.T, h *host, want map[Reason]uint64, probe func()) {
+func expectDrops(t *testing.T, h *host, want map[drop.Reason]uint64, probe func()) {
 	t.Helper()
 	eventually(t, "drop counters", func() bool {
 		s := h.eng.Stats().Snapshot()
-		for r := Reason(0); r < NumReasons; r++ {
+		for r := drop.Reason(0); r < drop.NumReasons; r++ {
 			if s.Dropped(r) != want[r] {
 				return false
 			}
@@ -56,11 +57,11 @@ func TestOutboundDrops(t *testing.T) {
 			if err := a.dev.Inject(append(bad, good)...); err != nil {
 				t.Fatal(err)
 			}
-			want := map[Reason]uint64{NoRoute: 2, OwnSubnet: 1, Reason(encap.BadIP): 1}
+			want := map[drop.Reason]uint64{drop.NoRoute: 2, drop.OwnSubnet: 1, drop.BadIP: 1}
 			var leaked [][]byte
 			if f == udpFraming {
-				want[Reason(encap.TTLExpired)] = 1
-				want[Reason(encap.Oversize)] = 1
+				want[drop.TTLExpired] = 1
+				want[drop.Oversize] = 1
 			} else {
 				leaked = bad[4:] // vxlan forwards both: the kernel hop decides
 			}
@@ -83,8 +84,8 @@ func TestInboundDrops(t *testing.T) {
 			h := mesh(t, f, 2)
 			a, b := h[0], h[1]
 			stranger := netip.MustParseAddrPort("198.51.100.9:8472")
-			want := map[Reason]uint64{}
-			deliver := func(from netip.AddrPort, r Reason, frame []byte) {
+			want := map[drop.Reason]uint64{}
+			deliver := func(from netip.AddrPort, r drop.Reason, frame []byte) {
 				t.Helper()
 				if err := b.conn.Deliver(from, frame); err != nil {
 					t.Fatal(err)
@@ -92,23 +93,23 @@ func TestInboundDrops(t *testing.T) {
 				want[r]++
 			}
 			ok := ipv4(a.ip(1), b.ip(2), 64, 1, 100)
-			deliver(stranger, UnknownSender, frameFor(t, f, a, b, ok))
-			deliver(a.addr, SourceOutsideSubnet, frameFor(t, f, a, b, ipv4("10.5.7.1", b.ip(2), 64, 2, 100)))
-			deliver(a.addr, NotLocal, frameFor(t, f, a, b, ipv4(a.ip(1), "10.5.3.1", 64, 3, 100)))
-			deliver(a.addr, Reason(encap.TooShort), []byte{8, 0, 0})
+			deliver(stranger, drop.UnknownSender, frameFor(t, f, a, b, ok))
+			deliver(a.addr, drop.SourceOutsideSubnet, frameFor(t, f, a, b, ipv4("10.5.7.1", b.ip(2), 64, 2, 100)))
+			deliver(a.addr, drop.NotLocal, frameFor(t, f, a, b, ipv4(a.ip(1), "10.5.3.1", 64, 3, 100)))
+			deliver(a.addr, drop.TooShort, []byte{8, 0, 0})
 			if f == vxlanFraming {
 				fr := frameFor(t, f, a, b, ok)
 				fr[0] = 0x0c // a flag felt and the kernel do not know
-				deliver(a.addr, Reason(encap.BadHeader), fr)
+				deliver(a.addr, drop.BadHeader, fr)
 				fr = frameFor(t, f, a, b, ok)
 				fr[6] = 2 // VNI 2
-				deliver(a.addr, Reason(encap.WrongVNI), fr)
+				deliver(a.addr, drop.WrongVNI, fr)
 				fr = frameFor(t, f, a, b, ok)
 				copy(fr[8:14], []byte{2, 9, 9, 9, 9, 9}) // another VTEP's MAC
-				deliver(a.addr, Reason(encap.NotForUs), fr)
+				deliver(a.addr, drop.NotForUs, fr)
 			} else {
 				// flanneld's udp node decrements on receive too: TTL 1 dies here
-				deliver(a.addr, Reason(encap.TTLExpired), frameFor(t, f, a, b, ipv4(a.ip(1), b.ip(2), 2, 4, 100)))
+				deliver(a.addr, drop.TTLExpired, frameFor(t, f, a, b, ipv4(a.ip(1), b.ip(2), 2, 4, 100)))
 			}
 			expectDrops(t, b, want, func() {
 				deliver(a.addr, 0, frameFor(t, f, a, b, ok))

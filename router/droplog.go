@@ -1,24 +1,25 @@
 package router
 
 import (
-	"fmt"
 	"net/netip"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // tally collects one batch's drops on a loop's own goroutine, so the shared
 // counters and the clock are touched once per batch, not per packet.
 type tally struct {
-	n       [NumReasons]uint32
-	example [NumReasons]netip.Addr // first offending address of the batch
-	err     error                  // the batch's send/write error, if any
+	n       [drop.NumReasons]uint32
+	example [drop.NumReasons]netip.Addr // first offending address of the batch
+	err     error                       // the batch's send/write error, if any
 	any     bool
 }
 
-func (t *tally) drop(r Reason, a netip.Addr) {
+func (t *tally) drop(r drop.Reason, a netip.Addr) {
 	if t.n[r] == 0 {
 		t.example[r] = a
 	}
@@ -27,7 +28,7 @@ func (t *tally) drop(r Reason, a netip.Addr) {
 }
 
 // add counts n drops for r with no example address (a device's own drops).
-func (t *tally) add(r Reason, n uint32) {
+func (t *tally) add(r drop.Reason, n uint32) {
 	t.n[r] += n
 	t.any = true
 }
@@ -35,31 +36,14 @@ func (t *tally) add(r Reason, n uint32) {
 // deviceDrops folds a DeviceDrops device's counts into one loop's tally;
 // each loop has its own.
 type deviceDrops struct {
-	dev    DeviceDrops // nil when the Device counts no drops
-	reason []Reason    // per kind
-	counts []uint32    // per kind; zero between folds
+	dev    DeviceDrops             // nil when the Device counts no drops
+	counts [drop.NumReasons]uint32 // zero between folds
 }
 
-// newDeviceDrops maps dev's drop kinds to Reasons; d is a zero deviceDrops
-// when dev is not a DeviceDrops.
-func newDeviceDrops(dev Device) (deviceDrops, error) {
-	dd, ok := dev.(DeviceDrops)
-	if !ok {
-		return deviceDrops{}, nil
-	}
-	kinds := dd.DropKinds()
-	d := deviceDrops{dev: dd, reason: make([]Reason, len(kinds)), counts: make([]uint32, len(kinds))}
-	for k, name := range kinds {
-		if name == "" {
-			continue
-		}
-		r, ok := reasonNamed(name)
-		if !ok {
-			return deviceDrops{}, fmt.Errorf("router: config Device drop kind %d %q: no Reason has that name", k, name)
-		}
-		d.reason[k] = r
-	}
-	return d, nil
+// newDeviceDrops is a zero deviceDrops when dev is not a DeviceDrops.
+func newDeviceDrops(dev Device) deviceDrops {
+	dd, _ := dev.(DeviceDrops)
+	return deviceDrops{dev: dd}
 }
 
 // fold takes the device's Read (read) or Write drops into t and returns
@@ -69,23 +53,23 @@ func (d *deviceDrops) fold(t *tally, read bool) int {
 		return 0
 	}
 	if read {
-		d.dev.ReadDrops(d.counts)
+		d.dev.ReadDrops(&d.counts)
 	} else {
-		d.dev.WriteDrops(d.counts)
+		d.dev.WriteDrops(&d.counts)
 	}
 	total := 0
-	for k, n := range d.counts {
+	for r, n := range &d.counts {
 		if n != 0 {
-			t.add(d.reason[k], n)
+			t.add(drop.Reason(r), n)
 			total += int(n)
-			d.counts[k] = 0
+			d.counts[r] = 0
 		}
 	}
 	return total
 }
 
 // readErrSlot is the limiter slot for transient read errors.
-const readErrSlot = int(NumReasons)
+const readErrSlot = int(drop.NumReasons)
 
 // dropLog adds batch tallies to Stats and logs at most one line per reason
 // per interval, from either loop.
@@ -94,8 +78,8 @@ type dropLog struct {
 	now    func() time.Time
 	every  time.Duration
 	stats  *Stats
-	next   [NumReasons + 1]atomic.Int64  // unix ns before which the slot stays quiet
-	logged [NumReasons + 1]atomic.Uint64 // counter value at the slot's last line
+	next   [drop.NumReasons + 1]atomic.Int64  // unix ns before which the slot stays quiet
+	logged [drop.NumReasons + 1]atomic.Uint64 // counter value at the slot's last line
 }
 
 // allow reports whether slot may log now, and claims the interval if so.
@@ -120,13 +104,13 @@ func (d *dropLog) flush(t *tally, dir string) {
 			since := total - d.logged[r].Swap(total)
 			fields := []zap.Field{
 				zap.String("dir", dir),
-				zap.Stringer("reason", Reason(r)),
+				zap.Stringer("reason", drop.Reason(r)),
 				zap.Uint64("dropped", since),
 			}
 			if t.example[r].IsValid() { // a device's own drops have none
 				fields = append(fields, zap.Stringer("example", t.example[r]))
 			}
-			if t.err != nil && (Reason(r) == SendFailed || Reason(r) == WriteFailed) {
+			if t.err != nil && (drop.Reason(r) == drop.SendFailed || drop.Reason(r) == drop.WriteFailed) {
 				fields = append(fields, zap.Error(t.err))
 			}
 			d.log.Warn("dropped packets", fields...)

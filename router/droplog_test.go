@@ -9,6 +9,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // fakeClock is a clock the test moves by hand.
@@ -37,19 +39,19 @@ func TestDropLogRateLimitsPerReason(t *testing.T) {
 	dst := netip.MustParseAddr("10.5.9.1")
 	var tl tally
 
-	batch := func(r Reason, n int) {
+	batch := func(r drop.Reason, n int) {
 		for range n {
 			tl.drop(r, dst)
 		}
 		d.flush(&tl, "outbound")
 	}
-	batch(NoRoute, 3)       // logged: first of its reason
-	batch(NoRoute, 2)       // quiet: within 5s
-	batch(UnknownSender, 1) // logged: another reason has its own limit
+	batch(drop.NoRoute, 3)       // logged: first of its reason
+	batch(drop.NoRoute, 2)       // quiet: within 5s
+	batch(drop.UnknownSender, 1) // logged: another reason has its own limit
 	clock.Advance(4 * time.Second)
-	batch(NoRoute, 4) // quiet still
+	batch(drop.NoRoute, 4) // quiet still
 	clock.Advance(time.Second)
-	batch(NoRoute, 1) // logged, reporting the 7 dropped since the last line
+	batch(drop.NoRoute, 1) // logged, reporting the 7 dropped since the last line
 
 	entries := logs.All()
 	if len(entries) != 3 {
@@ -65,26 +67,7 @@ func TestDropLogRateLimitsPerReason(t *testing.T) {
 		}
 	}
 	s := stats.Snapshot()
-	if s.Dropped(NoRoute) != 10 || s.Dropped(UnknownSender) != 1 || s.TotalDropped() != 11 {
+	if s.Dropped(drop.NoRoute) != 10 || s.Dropped(drop.UnknownSender) != 1 || s.TotalDropped() != 11 {
 		t.Errorf("counters %v, want no_route 10, unknown_sender 1", s.Drops)
-	}
-}
-
-func TestReasonNamesStableAndDistinct(t *testing.T) {
-	seen := map[string]Reason{}
-	for r := Reason(1); r < NumReasons; r++ {
-		name := r.String()
-		if name == "unknown" || name == "" {
-			t.Errorf("reason %d has no name", r)
-		}
-		if o, dup := seen[name]; dup {
-			t.Errorf("reasons %d and %d share the name %q", o, r, name)
-		}
-		seen[name] = r
-	}
-	for r, want := range map[Reason]string{NoRoute: "no_route", SourceOutsideSubnet: "source_outside_subnet", NumReasons: "unknown"} {
-		if r.String() != want {
-			t.Errorf("Reason(%d).String() = %q, want %q", r, r.String(), want)
-		}
 	}
 }

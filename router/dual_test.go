@@ -11,6 +11,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -125,13 +126,13 @@ func TestDualStackThroughEngines(t *testing.T) {
 			}
 			eventually(t, "b's drops", func() bool {
 				d := b.eng.Stats().Snapshot().Drops
-				return d[SourceOutsideSubnet] == 1 && d[NotLocal] == 1
+				return d[drop.SourceOutsideSubnet] == 1 && d[drop.NotLocal] == 1
 			})
 			// Own IPv6 subnet from the TUN is the kernel's to deliver.
 			if err := a.dev.Inject(ipv6(a.ip6(1), a.ip6(7), 64, 6, 100)); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "a's own_subnet drop", func() bool { return a.eng.Stats().Snapshot().Drops[OwnSubnet] == 1 })
+			eventually(t, "a's own_subnet drop", func() bool { return a.eng.Stats().Snapshot().Drops[drop.OwnSubnet] == 1 })
 		})
 	}
 }

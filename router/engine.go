@@ -157,13 +157,8 @@ func New(cfg Config, log *zap.Logger) (*Engine, error) {
 	e.local.Store(&locals{v4: cfg.Local, v6: cfg.Local6.Masked()})
 	fr := cfg.Framer
 	e.framer.Store(&fr)
-	var err error
-	if e.out, e.in, err = e.newLoops(cfg.Device, cfg.Conn); err != nil {
-		return nil, err
-	}
-	if err := e.newQueues(); err != nil {
-		return nil, err
-	}
+	e.out, e.in = newOutbound(e, cfg.Device, cfg.Conn), newInbound(e, cfg.Device, cfg.Conn)
+	e.newQueues()
 	return e, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -196,7 +197,7 @@ func TestSetPeersWhileRunning(t *testing.T) {
 				t.Fatalf("c got seq %d, want 7", got)
 			}
 			// a removed peer is no longer routed to
-			before := a.eng.Stats().Snapshot().Dropped(NoRoute)
+			before := a.eng.Stats().Snapshot().Dropped(drop.NoRoute)
 			a.eng.SetPeers([]Peer{c.peer()})
 			if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 8, 120), ipv4(a.ip(1), c.ip(3), 64, 9, 120)); err != nil {
 				t.Fatal(err)
@@ -205,7 +206,7 @@ func TestSetPeersWhileRunning(t *testing.T) {
 				t.Fatalf("c got seq %d, want 9", got)
 			}
 			eventually(t, "NoRoute for the removed peer", func() bool {
-				return a.eng.Stats().Snapshot().Dropped(NoRoute) == before+1
+				return a.eng.Stats().Snapshot().Dropped(drop.NoRoute) == before+1
 			})
 			// nor accepted as a sender
 			if a.eng.Table().BySender(b.addr.Addr()) != nil {
@@ -309,14 +310,14 @@ func TestWriteErrorsCountedAndLoopsGoOn(t *testing.T) {
 	if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 1, 100), ipv4(a.ip(1), b.ip(2), 64, 2, 100)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "SendFailed", func() bool { return a.eng.Stats().Snapshot().Dropped(SendFailed) == 1 })
+	eventually(t, "SendFailed", func() bool { return a.eng.Stats().Snapshot().Dropped(drop.SendFailed) == 1 })
 	a.conn.FailWrites(nil)
 
 	b.dev.FailWrites(errors.Join(boom, boom))
 	if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 3, 100), ipv4(a.ip(1), b.ip(2), 64, 4, 100)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "WriteFailed", func() bool { return b.eng.Stats().Snapshot().Dropped(WriteFailed) == 2 })
+	eventually(t, "WriteFailed", func() bool { return b.eng.Stats().Snapshot().Dropped(drop.WriteFailed) == 2 })
 	b.dev.FailWrites(nil)
 
 	if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 5, 100)); err != nil {
@@ -369,7 +370,7 @@ func TestSetFramerWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	send(2) // a still frames to b's old MAC
-	eventually(t, "not_for_us at b", func() bool { return b.eng.Stats().Snapshot().Dropped(Reason(encap.NotForUs)) == 1 })
+	eventually(t, "not_for_us at b", func() bool { return b.eng.Stats().Snapshot().Dropped(drop.NotForUs) == 1 })
 	moved := b.peer()
 	moved.MAC = newMAC
 	a.eng.SetPeers([]Peer{moved})
@@ -382,7 +383,7 @@ func TestSetFramerWhileRunning(t *testing.T) {
 		t.Fatal(err)
 	}
 	send(4)
-	eventually(t, "loop_mac at b", func() bool { return b.eng.Stats().Snapshot().Dropped(Reason(encap.LoopMAC)) == 1 })
+	eventually(t, "loop_mac at b", func() bool { return b.eng.Stats().Snapshot().Dropped(drop.LoopMAC) == 1 })
 
 	if err := a.eng.SetFramer(nil); err == nil || !strings.Contains(err.Error(), "SetFramer") {
 		t.Errorf("SetFramer(nil) = %v, want an error naming SetFramer", err)

@@ -8,6 +8,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -48,7 +49,7 @@ func FuzzInbound(f *testing.F) {
 			fr = encap.NewVXLAN(1, peerMAC)
 		}
 		frame, r := fr.Encap(buf, encap.Headroom, len(good), ownMAC)
-		if r != encap.OK {
+		if r != drop.OK {
 			f.Fatal(r)
 		}
 		f.Add(vx, true, frame)
@@ -70,7 +71,7 @@ func FuzzInbound(f *testing.F) {
 			t.Fatalf("one datagram counted %d times (in %d→%d, dropped %d→%d)", got,
 				before.InPackets, after.InPackets, before.TotalDropped(), after.TotalDropped())
 		}
-		if !fromPeer && after.Dropped(UnknownSender) == before.Dropped(UnknownSender) {
+		if !fromPeer && after.Dropped(drop.UnknownSender) == before.Dropped(drop.UnknownSender) {
 			t.Fatal("a stranger's datagram was not dropped as unknown_sender")
 		}
 	})

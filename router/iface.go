@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // Device is the TUN side: felt's *tun.Device. (wireguard-go's tun.Device has
@@ -32,19 +33,15 @@ type Device interface {
 
 // DeviceDrops is optional on a Device that drops packets itself: malformed
 // frames from the kernel on Read, damaged packets on Write. The loops fold
-// its counts into the engine's drop counters and logs once per batch, under
-// the Reason whose name the device gives. It must not allocate.
+// its counts into the engine's drop counters and logs once per batch. It
+// must not allocate.
 type DeviceDrops interface {
-	// DropKinds names the device's kinds of drop by index, each the
-	// String of a Reason ("" for an index it never counts); fixed for the
-	// device's lifetime.
-	DropKinds() []string
-	// ReadDrops adds to counts[k] what Read dropped of kind k since the
-	// last call, and resets those counts. Only the reading goroutine
-	// calls it; len(counts) == len(DropKinds()).
-	ReadDrops(counts []uint32)
+	// ReadDrops adds to counts[r] what Read dropped for reason r since the
+	// last call, and resets its own counts. Only the reading goroutine
+	// calls it.
+	ReadDrops(counts *[drop.NumReasons]uint32)
 	// WriteDrops is the same for Write, from the writing goroutine.
-	WriteDrops(counts []uint32)
+	WriteDrops(counts *[drop.NumReasons]uint32)
 }
 
 // Conn is the UDP side (encap.Conn). The engine owns it once passed to New:
@@ -80,8 +77,8 @@ type Framer interface {
 	Overhead() int
 	// Encap frames the IP packet buf[off:off+n] in place (writing into
 	// buf[off-Overhead():off]) for a peer whose VtepMAC is dst.
-	Encap(buf []byte, off, n int, dst [6]byte) ([]byte, encap.Reason)
+	Encap(buf []byte, off, n int, dst [6]byte) ([]byte, drop.Reason)
 	// Decap validates frame and returns the inner IP packet, a subslice
 	// of frame.
-	Decap(frame []byte) ([]byte, encap.Reason)
+	Decap(frame []byte) ([]byte, drop.Reason)
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // inbound is the UDP → TUN loop's state, owned by the inbound goroutine and
@@ -27,13 +28,13 @@ type inbound struct {
 	inARow   int
 }
 
-func newInbound(e *Engine, dev Device, conn Conn, dd deviceDrops) *inbound {
+func newInbound(e *Engine, dev Device, conn Conn) *inbound {
 	batch := conn.BatchSize()
 	return &inbound{
 		e:        e,
 		dev:      dev,
 		conn:     conn,
-		devDrops: dd,
+		devDrops: newDeviceDrops(dev),
 		views:    make([][]byte, batch),
 		addrs:    make([]netip.AddrPort, batch),
 		out:      make([][]byte, 0, batch),
@@ -70,26 +71,26 @@ func (in *inbound) forward(n int) {
 		from := in.addrs[i].Addr()
 		peer := t.BySender(from)
 		if peer == nil {
-			in.tally.drop(UnknownSender, from)
+			in.tally.drop(drop.UnknownSender, from)
 			continue
 		}
 		pkt, r := fr.Decap(in.views[i])
-		if r != encap.OK {
-			in.tally.drop(Reason(r), from)
+		if r != drop.OK {
+			in.tally.drop(r, from)
 			continue
 		}
 		src, ok := encap.InnerSrc(pkt)
 		if !ok {
-			in.tally.drop(Reason(encap.BadIP), from)
+			in.tally.drop(drop.BadIP, from)
 			continue
 		}
 		if !peer.Subnet.Contains(src) && t.Sender(from, src) == nil {
-			in.tally.drop(SourceOutsideSubnet, src)
+			in.tally.drop(drop.SourceOutsideSubnet, src)
 			continue
 		}
 		dst, ok := encap.InnerDst(pkt)
 		if !ok || !local.Contains(dst) {
-			in.tally.drop(NotLocal, dst)
+			in.tally.drop(drop.NotLocal, dst)
 			continue
 		}
 		in.out = append(in.out, pkt)
@@ -113,7 +114,7 @@ func (in *inbound) write(bytes uint64) {
 	written := k - in.devDrops.fold(&in.tally, false)
 	if err != nil {
 		f := min(max(1, written-n), written)
-		in.tally.add(WriteFailed, uint32(f))
+		in.tally.add(drop.WriteFailed, uint32(f))
 		in.tally.err = err
 		written -= f
 	}

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // outbound is the TUN → UDP loop's state. Everything here belongs to the
@@ -37,13 +38,13 @@ type outbound struct {
 	unreach  unreach // ICMP replies to packets with no route (unreach.go)
 }
 
-func newOutbound(e *Engine, dev Device, conn Conn, dd deviceDrops) *outbound {
+func newOutbound(e *Engine, dev Device, conn Conn) *outbound {
 	batch := dev.BatchSize()
 	o := &outbound{
 		e:         e,
 		dev:       dev,
 		conn:      conn,
-		devDrops:  dd,
+		devDrops:  newDeviceDrops(dev),
 		sizes:     make([]int, batch),
 		frame:     make([][]byte, batch),
 		peer:      make([]int32, batch),
@@ -93,22 +94,22 @@ func (o *outbound) forward(n int) error {
 		pkt := o.bufs[i][encap.Headroom : encap.Headroom+size]
 		dst, ok := encap.InnerDst(pkt)
 		if !ok {
-			o.tally.drop(Reason(encap.BadIP), dst)
+			o.tally.drop(drop.BadIP, dst)
 			continue
 		}
 		if local.Contains(dst) {
-			o.tally.drop(OwnSubnet, dst)
+			o.tally.drop(drop.OwnSubnet, dst)
 			continue
 		}
 		idx := t.lookup(dst)
 		if idx == 0 {
-			o.tally.drop(NoRoute, dst)
+			o.tally.drop(drop.NoRoute, dst)
 			o.unreach.reply(pkt)
 			continue
 		}
 		f, r := fr.Encap(o.bufs[i], encap.Headroom, size, t.peers[idx-1].MAC)
-		if r != encap.OK {
-			o.tally.drop(Reason(r), dst)
+		if r != drop.OK {
+			o.tally.drop(r, dst)
 			continue
 		}
 		o.frame[i] = f
@@ -137,8 +138,8 @@ func (o *outbound) send(t *Table, n, kept int, bytes uint64) error {
 		// and reports only the first error: count that one packet (a
 		// lower bound).
 		const f = 1
-		o.tally.n[SendFailed] += f
-		o.tally.example[SendFailed] = o.addrs[0].Addr()
+		o.tally.n[drop.SendFailed] += f
+		o.tally.example[drop.SendFailed] = o.addrs[0].Addr()
 		o.tally.err = err
 		o.tally.any = true
 		sent -= uint64(f)

@@ -50,26 +50,11 @@ func (c *Config) validateQueues() error {
 	return nil
 }
 
-// newLoops allocates the loop pair of one queue.
-func (e *Engine) newLoops(dev Device, conn Conn) (*outbound, *inbound, error) {
-	readDrops, err := newDeviceDrops(dev)
-	if err != nil {
-		return nil, nil, err
-	}
-	writeDrops, _ := newDeviceDrops(dev) // the same mapping, its own scratch
-	return newOutbound(e, dev, conn, readDrops), newInbound(e, dev, conn, writeDrops), nil
-}
-
 // newQueues allocates the loop pairs of Config.Queues.
-func (e *Engine) newQueues() error {
-	for i, q := range e.cfg.Queues {
-		out, in, err := e.newLoops(q.Device, q.Conn)
-		if err != nil {
-			return fmt.Errorf("router: config Queues[%d]: %w", i, err)
-		}
-		e.more = append(e.more, queue{out: out, in: in})
+func (e *Engine) newQueues() {
+	for _, q := range e.cfg.Queues {
+		e.more = append(e.more, queue{out: newOutbound(e, q.Device, q.Conn), in: newInbound(e, q.Device, q.Conn)})
 	}
-	return nil
 }
 
 // loops returns every loop's run function, queue 0's first.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -58,7 +59,7 @@ func TestQueuesForwardBothWaysAndSumStats(t *testing.T) {
 			buf := make([]byte, encap.Headroom+len(p))
 			copy(buf[encap.Headroom:], p)
 			frame, r := b.framer.Encap(buf, encap.Headroom, len(p), a.mac)
-			if r != encap.OK {
+			if r != drop.OK {
 				t.Fatal(r)
 			}
 			if err := conn1.Deliver(b.addr, frame); err != nil {
@@ -83,7 +84,7 @@ func TestQueuesForwardBothWaysAndSumStats(t *testing.T) {
 			}
 			eventually(t, "both queues counted", func() bool {
 				s := a.eng.Stats().Snapshot()
-				return s.OutPackets == 2 && s.InPackets == 1 && s.Dropped(NoRoute) == 2
+				return s.OutPackets == 2 && s.InPackets == 1 && s.Dropped(drop.NoRoute) == 2
 			})
 		})
 	}

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/netns/netnstest"
 	"github.com/feltnet/felt/tun"
 )
@@ -101,7 +102,7 @@ func newRxBed(tb testing.TB, f framing, groups, perGroup, size int) *rxBed {
 		pkt := udp4("10.5.2.9", 40000, "10.5.1.0", bed.sinks[k].LocalAddr().Port(), payload)
 		buf := append(make([]byte, encap.Headroom), pkt...)
 		frame, r := peerFr.Encap(buf, encap.Headroom, len(pkt), localMAC)
-		if r != encap.OK {
+		if r != drop.OK {
 			tb.Fatalf("framing: %v", r)
 		}
 		bed.frames = append(bed.frames, frame)
@@ -214,8 +215,8 @@ func TestReceiveTrainIntoTUN(t *testing.T) {
 			}
 			// The TUN's own packets (IPv6 router solicitations) go out with
 			// no route; nothing inbound may be dropped.
-			for r := Reason(0); r < NumReasons; r++ {
-				if r != NoRoute && s.Dropped(r) != 0 {
+			for r := drop.Reason(0); r < drop.NumReasons; r++ {
+				if r != drop.NoRoute && s.Dropped(r) != 0 {
 					t.Errorf("engine dropped %d packets as %s", s.Dropped(r), r)
 				}
 			}

@@ -1,6 +1,10 @@
 package router
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+
+	"github.com/feltnet/felt/internal/drop"
+)
 
 // Stats counts what the engine moved and dropped. The loops add to it once
 // per batch; any goroutine may read it. The zero value is ready.
@@ -8,7 +12,7 @@ type Stats struct {
 	outPackets, outBytes atomic.Uint64
 	inPackets, inBytes   atomic.Uint64
 	readErrors           atomic.Uint64
-	drops                [NumReasons]atomic.Uint64
+	drops                [drop.NumReasons]atomic.Uint64
 }
 
 // Snapshot is a copy of Stats at one moment (each counter read atomically,
@@ -17,7 +21,7 @@ type Snapshot struct {
 	OutPackets, OutBytes uint64 // inner IP packets (and their bytes) sent to peers
 	InPackets, InBytes   uint64 // inner IP packets (and their bytes) written to the TUN
 	ReadErrors           uint64 // transient Device/Conn read errors
-	Drops                [NumReasons]uint64
+	Drops                [drop.NumReasons]uint64
 }
 
 // Snapshot copies the counters.
@@ -35,8 +39,8 @@ func (s *Stats) Snapshot() Snapshot {
 }
 
 // Dropped returns the number of packets dropped for r.
-func (s Snapshot) Dropped(r Reason) uint64 {
-	if r >= NumReasons {
+func (s Snapshot) Dropped(r drop.Reason) uint64 {
+	if r >= drop.NumReasons {
 		return 0
 	}
 	return s.Drops[r]

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -76,8 +77,8 @@ func TestUnreachReply(t *testing.T) {
 	if r[20] != 3 || r[21] != 0 || string(r[28:]) != string(syn[:28]) {
 		t.Errorf("ICMP type %d code %d quote % x", r[20], r[21], r[28:])
 	}
-	if h.eng.Stats().Snapshot().Drops[NoRoute] != 1 {
-		t.Errorf("no_route drops %d, want 1", h.eng.Stats().Snapshot().Drops[NoRoute])
+	if h.eng.Stats().Snapshot().Drops[drop.NoRoute] != 1 {
+		t.Errorf("no_route drops %d, want 1", h.eng.Stats().Snapshot().Drops[drop.NoRoute])
 	}
 }
 

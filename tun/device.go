@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/tun/internal/uring"
 )
 
@@ -58,10 +59,10 @@ type Device struct {
 // splits, parks and counts drops.
 type reader struct {
 	parked parked
-	stash  stash            // frames of a ring batch set aside for a super-packet's segments
-	hdr    []byte           // split's header scratch
-	err    error            // the last read error of fill or fillRing
-	drops  [NumDrops]uint32 // since the last ReadDrops
+	stash  stash                   // frames of a ring batch set aside for a super-packet's segments
+	hdr    []byte                  // split's header scratch
+	err    error                   // the last read error of fill or fillRing
+	drops  [drop.NumReasons]uint32 // since the last ReadDrops
 
 	ring   *uring.Ring // nil: read(2)
 	frames [][]byte    // fillRing's READ targets: views of the caller's buffers during a call
@@ -189,29 +190,21 @@ func (d *Device) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return n, nil
 }
 
-// DropKinds names the Drop values by index: index k of the
-// counts ReadDrops and WriteDrops fill is Drop(k). Index 0 (DropNone) is
-// never counted and has no name.
-func (d *Device) DropKinds() []string {
-	kinds := make([]string, NumDrops)
-	for k := DropNone + 1; k < NumDrops; k++ {
-		kinds[k] = k.String()
-	}
-	return kinds
-}
-
-// ReadDrops adds to counts[k] the frames Read dropped for Drop(k) since the
-// last call and resets them. Call it from the goroutine that reads.
-func (d *Device) ReadDrops(counts []uint32) { takeDrops(&d.rd.drops, counts) }
+// ReadDrops adds to counts[r] the frames Read dropped for reason r since
+// the last call and resets its own counts. Call it from the goroutine that
+// reads.
+func (d *Device) ReadDrops(counts *[drop.NumReasons]uint32) { takeDrops(&d.rd.drops, counts) }
 
 // WriteDrops is ReadDrops for Write, from the goroutine that writes.
-func (d *Device) WriteDrops(counts []uint32) { takeDrops(&d.wr.drops, counts) }
+func (d *Device) WriteDrops(counts *[drop.NumReasons]uint32) { takeDrops(&d.wr.drops, counts) }
 
-func takeDrops(from *[NumDrops]uint32, to []uint32) {
-	for k := DropNone + 1; k < NumDrops && int(k) < len(to); k++ {
-		to[k] += from[k]
+// takeDrops adds from's counts to to's and zeroes from. from[drop.OK]
+// counts what passed (Write counts every packet) and is not reported.
+func takeDrops(from, to *[drop.NumReasons]uint32) {
+	for r := drop.OK + 1; r < drop.NumReasons; r++ {
+		to[r] += from[r]
 	}
-	*from = [NumDrops]uint32{}
+	*from = [drop.NumReasons]uint32{}
 }
 
 // ioError is what Read and Write return when the poller refuses the fd:
@@ -290,7 +283,7 @@ func (r *reader) fill(fd int, bufs [][]byte, sizes []int, offset int) (int, erro
 // read no further frames in this call. A bad frame is counted and gives 0.
 func (r *reader) frame(bufs [][]byte, sizes []int, m, offset int) (n int, parked bool) {
 	if m < VirtioHdrLen {
-		r.drops[DropShortRead]++
+		r.drops[drop.TUNShortRead]++
 		return 0, false
 	}
 	frame := bufs[0][offset-VirtioHdrLen:]
@@ -298,7 +291,7 @@ func (r *reader) frame(bufs [][]byte, sizes []int, m, offset int) (n int, parked
 	pkt := frame[VirtioHdrLen:m]
 	if h.gsoType == gsoNone {
 		if h.flags&virtioNeedsCsum != 0 && finishCsum(pkt, h) != nil {
-			r.drops[DropBadHeader]++
+			r.drops[drop.TUNBadHeader]++
 			return 0, false
 		}
 		sizes[0] = len(pkt)
@@ -306,12 +299,12 @@ func (r *reader) frame(bufs [][]byte, sizes []int, m, offset int) (n int, parked
 	}
 	segs, err := segments(pkt, h)
 	if err != nil {
-		r.drops[DropBadGSO]++
+		r.drops[drop.TUNBadGSO]++
 		return 0, false
 	}
 	if segs <= len(bufs) {
 		if _, err := split(pkt, h, bufs, sizes, offset, r.hdr); err != nil {
-			r.drops[DropBadGSO]++
+			r.drops[drop.TUNBadGSO]++
 			return 0, false
 		}
 		return segs, false
@@ -319,7 +312,7 @@ func (r *reader) frame(bufs [][]byte, sizes []int, m, offset int) (n int, parked
 	// Too many segments for what is left: park it and hand it out from
 	// the next Read.
 	if !r.parked.park(pkt, h, segs, offset, r.hdr) {
-		r.drops[DropBadGSO]++
+		r.drops[drop.TUNBadGSO]++
 		return 0, false
 	}
 	return r.parked.drain(bufs, sizes, offset), true
@@ -408,7 +401,7 @@ type writer struct {
 	done   int
 	first  error
 
-	drops [NumDrops]uint32 // since the last WriteDrops
+	drops [drop.NumReasons]uint32 // since the last WriteDrops
 }
 
 // Write hands packets bufs[i][offset:] to the kernel after verifying their
@@ -442,7 +435,7 @@ func (d *Device) Write(bufs [][]byte, offset int) (int, error) {
 	info := w.info[:len(bufs)]
 	for i := range bufs {
 		info[i] = inspect(bufs[i][offset:])
-		w.drops[info[i].drop]++ // DropNone's slot is never reported
+		w.drops[info[i].drop]++ // drop.OK's slot is never reported
 	}
 	w.bufs, w.offset, w.done, w.first = bufs, offset, 0, nil
 	err := d.rc.Write(w.fn)
@@ -466,7 +459,7 @@ func (d *Device) writeAll(fd uintptr) bool {
 	}
 	info := w.info[:len(w.bufs)]
 	for i := 0; i < len(w.bufs); {
-		if info[i].drop != DropNone {
+		if info[i].drop != drop.OK {
 			i++
 			continue
 		}

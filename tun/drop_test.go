@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // TestReadDropsCounted feeds fill the exact frames a TUN could return,
@@ -47,17 +49,17 @@ func TestReadDropsCounted(t *testing.T) {
 	if err != unix.EAGAIN || n != 1 || sizes[0] != len(udp) {
 		t.Fatalf("fill = %d (first %d bytes), %v; want the one good packet of %d bytes, then EAGAIN", n, sizes[0], err, len(udp))
 	}
-	want := [NumDrops]uint32{DropShortRead: 1, DropBadHeader: 1, DropBadGSO: 2}
+	want := [drop.NumReasons]uint32{drop.TUNShortRead: 1, drop.TUNBadHeader: 1, drop.TUNBadGSO: 2}
 	d := &Device{rd: r}
-	got := make([]uint32, NumDrops)
-	d.ReadDrops(got)
+	var got [drop.NumReasons]uint32
+	d.ReadDrops(&got)
 	for k := range want {
 		if got[k] != want[k] {
-			t.Errorf("%v: %d, want %d", Drop(k), got[k], want[k])
+			t.Errorf("%v: %d, want %d", drop.Reason(k), got[k], want[k])
 		}
 	}
-	d.ReadDrops(got)
-	if got[DropShortRead] != 1 {
+	d.ReadDrops(&got)
+	if got[drop.TUNShortRead] != 1 {
 		t.Errorf("ReadDrops counted again after it reset: %v", got)
 	}
 }
@@ -97,9 +99,9 @@ func TestReadReturnsAfterDrops(t *testing.T) {
 		<-ret
 		t.Fatal("Read stayed blocked after a dropped frame: the drop could not be collected")
 	}
-	counts := make([]uint32, NumDrops)
-	d.ReadDrops(counts)
-	if counts[DropShortRead] != 1 {
-		t.Fatalf("ReadDrops: %d short reads, want 1 (%v)", counts[DropShortRead], counts)
+	var counts [drop.NumReasons]uint32
+	d.ReadDrops(&counts)
+	if counts[drop.TUNShortRead] != 1 {
+		t.Fatalf("ReadDrops: %d short reads, want 1 (%v)", counts[drop.TUNShortRead], counts)
 	}
 }

@@ -3,6 +3,7 @@ package tun
 import (
 	"testing"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/tun/internal/flood"
 )
 
@@ -62,11 +63,11 @@ func BenchmarkWriteFlood(b *testing.B) {
 			done += n
 		}
 		m.Stop(done)
-		drops := make([]uint32, NumDrops)
-		dev.WriteDrops(drops)
+		var drops [drop.NumReasons]uint32
+		dev.WriteDrops(&drops)
 		for k, c := range drops {
 			if c != 0 {
-				b.Fatalf("Write dropped %d packets for %s: the benchmark's packets are broken", c, Drop(k))
+				b.Fatalf("Write dropped %d packets for %s: the benchmark's packets are broken", c, drop.Reason(k))
 			}
 		}
 	})

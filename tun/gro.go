@@ -1,6 +1,10 @@
 package tun
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/feltnet/felt/internal/drop"
+)
 
 // The receive side: checks and coalescing (GRO for TCP and UDP).
 //
@@ -23,8 +27,8 @@ import "encoding/binary"
 
 // l4Info is what coalescing needs to know about one packet.
 type l4Info struct {
-	ok      bool // TCP or UDP in IPv4/IPv6 we understand, checksums verified
-	drop    Drop // why it must not be written; DropNone if it may
+	ok      bool        // TCP or UDP in IPv4/IPv6 we understand, checksums verified
+	drop    drop.Reason // why it must not be written; drop.OK if it may
 	sum     sumForm
 	tcp     bool
 	v6      bool
@@ -58,7 +62,7 @@ const (
 // inspect parses pkt's IP and transport headers and verifies the IPv4
 // header checksum and the TCP/UDP checksum. A packet it does not understand
 // (not TCP/UDP, a fragment, IPv6 extension headers) has ok false and drop
-// DropNone: it is written as it is, and the kernel checks it.
+// drop.OK: it is written as it is, and the kernel checks it.
 func inspect(pkt []byte) l4Info {
 	var in l4Info
 	if len(pkt) < 20 {
@@ -106,20 +110,20 @@ func inspect(pkt []byte) l4Info {
 	}
 	in.payload = len(pkt) - in.hdrLen
 	in.sum, in.drop = verify(pkt, in.l4, proto, in.v6)
-	in.ok = in.drop == DropNone
+	in.ok = in.drop == drop.OK
 	return in
 }
 
 // verify checks the IPv4 header checksum (v4) and the TCP (proto 6) or UDP
 // (17) checksum of pkt, whose transport header starts at l4 and whose
 // lengths inspect has checked.
-func verify(pkt []byte, l4 int, proto uint8, v6 bool) (sumForm, Drop) {
+func verify(pkt []byte, l4 int, proto uint8, v6 bool) (sumForm, drop.Reason) {
 	var src, dst []byte
 	if v6 {
 		src, dst = pkt[8:24], pkt[24:40]
 	} else {
 		if csumFold(csumAdd(0, pkt[:l4])) != 0xffff {
-			return 0, DropBadIPChecksum
+			return 0, drop.BadIPChecksum
 		}
 		src, dst = pkt[12:16], pkt[16:20]
 	}
@@ -132,16 +136,16 @@ func verify(pkt []byte, l4 int, proto uint8, v6 bool) (sumForm, Drop) {
 		// "No checksum": legal on IPv4; on IPv6 only for sockets that opt
 		// in (UDP_NO_CHECK6_RX, RFC 6936). Either way it goes in unchanged
 		// and unmarked, so the kernel applies its own rule.
-		return sumAbsent, DropNone
+		return sumAbsent, drop.OK
 	}
 	pseudo := pseudoSum(src, dst, proto, len(pkt)-l4)
 	if got == csumFold(pseudo) {
-		return sumPseudo, DropNone
+		return sumPseudo, drop.OK
 	}
 	if csumFold(csumAdd(pseudo, pkt[l4:])) != 0xffff {
-		return 0, DropBadChecksum
+		return 0, drop.BadChecksum
 	}
-	return sumComplete, DropNone
+	return sumComplete, drop.OK
 }
 
 // canAppend says whether packet q (info b) continues the TCP run that starts

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // carryPair is an IPv6 address pair whose words sum to just below 2^64, so
@@ -19,7 +21,7 @@ func TestPseudoSumKeepsCarry(t *testing.T) {
 	if ref, got := naiveSum(refPseudo(p, 40, 17, true)), csumFold(pseudoSum(p[8:24], p[24:40], 17, len(p)-40)); ref != got {
 		t.Errorf("pseudoSum folds to %#04x, the RFC 1071 reference to %#04x", got, ref)
 	}
-	if in := inspect(p); in.drop != DropNone || in.sum != sumComplete {
+	if in := inspect(p); in.drop != drop.OK || in.sum != sumComplete {
 		t.Errorf("valid packet %s → %s: drop %v form %d, want accepted as complete", carryPair[0], carryPair[1], in.drop, in.sum)
 	}
 }

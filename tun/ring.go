@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/tun/internal/uring"
 )
 
@@ -259,7 +260,7 @@ func (d *Device) writeRing(fd int) {
 	info := w.info[:len(w.bufs)]
 	runs, used := 0, 0
 	for i := 0; i < len(w.bufs); {
-		if info[i].drop != DropNone {
+		if info[i].drop != drop.OK {
 			i++
 			continue
 		}

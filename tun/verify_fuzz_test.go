@@ -3,6 +3,8 @@ package tun
 import (
 	"encoding/binary"
 	"testing"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // buildPacket makes an IPv4 or IPv6 TCP/UDP packet with the checksum in
@@ -79,9 +81,9 @@ func refPseudo(p []byte, l4 int, proto byte, v6 bool) []byte {
 }
 
 // refVerdict is the accept rule written plainly over the reference sum.
-func refVerdict(p []byte, l4 int, proto byte, v6 bool) (Drop, sumForm) {
+func refVerdict(p []byte, l4 int, proto byte, v6 bool) (drop.Reason, sumForm) {
 	if !v6 && naiveSum(p[:l4]) != 0xffff {
-		return DropBadIPChecksum, 0
+		return drop.BadIPChecksum, 0
 	}
 	field := l4 + 16
 	if proto == 17 {
@@ -89,16 +91,16 @@ func refVerdict(p []byte, l4 int, proto byte, v6 bool) (Drop, sumForm) {
 	}
 	got := binary.BigEndian.Uint16(p[field:])
 	if proto == 17 && got == 0 {
-		return DropNone, sumAbsent // the kernel applies its own rule
+		return drop.OK, sumAbsent // the kernel applies its own rule
 	}
 	pseudo := refPseudo(p, l4, proto, v6)
 	if got == naiveSum(pseudo) {
-		return DropNone, sumPseudo
+		return drop.OK, sumPseudo
 	}
 	if naiveSum(append(pseudo, p[l4:]...)) == 0xffff {
-		return DropNone, sumComplete
+		return drop.OK, sumComplete
 	}
-	return DropBadChecksum, 0
+	return drop.BadChecksum, 0
 }
 
 // FuzzVerify: for packets built right and then damaged in one byte (or
@@ -121,18 +123,18 @@ func FuzzVerify(f *testing.F) {
 		p := buildPacket(v6, tcp, payload, form, addrs)
 		p[int(at)%len(p)] ^= xor
 		in := inspect(p)
-		if !in.ok && in.drop == DropNone {
+		if !in.ok && in.drop == drop.OK {
 			return // not parsed as TCP/UDP (the damage hit a length or type): written as is
 		}
 		proto := p[9]
 		if v6 {
 			proto = p[6]
 		}
-		drop, sum := refVerdict(p, in.l4, proto, in.v6)
-		if drop != in.drop || (drop == DropNone && sum != in.sum) {
-			t.Fatalf("inspect: drop %v form %d; reference: drop %v form %d\n% x", in.drop, in.sum, drop, sum, p)
+		want, sum := refVerdict(p, in.l4, proto, in.v6)
+		if want != in.drop || (want == drop.OK && sum != in.sum) {
+			t.Fatalf("inspect: drop %v form %d; reference: drop %v form %d\n% x", in.drop, in.sum, want, sum, p)
 		}
-		if in.ok != (drop == DropNone) {
+		if in.ok != (want == drop.OK) {
 			t.Fatalf("ok %t with drop %v", in.ok, in.drop)
 		}
 	})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // csumMode says how a crafted packet's transport checksum is filled.
@@ -72,11 +74,11 @@ func udpInbox(t *testing.T, port int) func(last []byte) [][]byte {
 }
 
 // expectWriteDrops checks what dev's Write dropped since the last call.
-func expectWriteDrops(t *testing.T, dev *Device, want map[Drop]uint32) {
+func expectWriteDrops(t *testing.T, dev *Device, want map[drop.Reason]uint32) {
 	t.Helper()
-	got := make([]uint32, NumDrops)
-	dev.WriteDrops(got)
-	for k := DropNone + 1; k < NumDrops; k++ {
+	var got [drop.NumReasons]uint32
+	dev.WriteDrops(&got)
+	for k := drop.OK + 1; k < drop.NumReasons; k++ {
 		if got[k] != want[k] {
 			t.Errorf("write drops %v: %d, want %d", k, got[k], want[k])
 		}
@@ -109,7 +111,7 @@ func TestWriteDropsCorruptUDP(t *testing.T) {
 		t.Logf("Write: %v", err)
 	}
 	got := inbox(payloadOf("last-", 20))
-	expectWriteDrops(t, dev, map[Drop]uint32{DropBadChecksum: 2})
+	expectWriteDrops(t, dev, map[drop.Reason]uint32{drop.BadChecksum: 2})
 	want := [][]byte{[]byte("lone correct"), []byte("lone no-checksum"), []byte("lone partial"), good, good, payloadOf("last-", 20)}
 	if len(got) != len(want) {
 		t.Fatalf("socket read %d datagrams %q, want %d %q", len(got), got, len(want), want)
@@ -137,7 +139,7 @@ func TestWriteDropsBadIPv4Header(t *testing.T) {
 		t.Logf("Write: %v", err)
 	}
 	got := inbox(payloadOf("last-", 20))
-	expectWriteDrops(t, dev, map[Drop]uint32{DropBadIPChecksum: 1})
+	expectWriteDrops(t, dev, map[drop.Reason]uint32{drop.BadIPChecksum: 1})
 	for _, g := range got {
 		if bytes.Equal(g, payloadOf("head-", 20)) {
 			t.Fatal("the datagram with a damaged IPv4 header reached the socket")
@@ -220,7 +222,7 @@ func TestWriteDropsCorruptTCP(t *testing.T) {
 	w(craftTCP(t, port, at(3), ack, false, false, seg(3, 'd'), true),
 		craftTCP(t, port, at(5), ack, false, true, seg(5, 'f'), false))
 
-	expectWriteDrops(t, dev, map[Drop]uint32{DropBadChecksum: 2})
+	expectWriteDrops(t, dev, map[drop.Reason]uint32{drop.BadChecksum: 2})
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	got := make([]byte, len(want))
 	if _, err := io.ReadFull(conn, got); err != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"os"
 	"testing"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // TestLoneUDPWithoutChecksumStaysSo: an IPv4 UDP datagram with checksum 0
@@ -23,7 +25,7 @@ func TestLoneUDPWithoutChecksumStaysSo(t *testing.T) {
 		vh[i] = 0xee // stale bytes the header must not keep
 	}
 	info := []l4Info{inspect(bufs[0][headroom:])}
-	if info[0].drop != DropNone || info[0].sum != sumAbsent {
+	if info[0].drop != drop.OK || info[0].sum != sumAbsent {
 		t.Fatalf("inspect: drop %v, form %d; want it passed as checksum-less", info[0].drop, info[0].sum)
 	}
 	iov, n := d.prepRun(d.wr.iov[:2], vh, bufs, info, 0, headroom)
@@ -66,22 +68,22 @@ func TestVerifyForms(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		pkt  []byte
-		drop Drop
+		drop drop.Reason
 		form sumForm
 	}{
-		{"tcp complete", craftTCP(t, 80, 1, 1, false, false, []byte("abc"), false), DropNone, sumComplete},
-		{"tcp pseudo", craftTCP(t, 80, 1, 1, false, false, []byte("abc"), true), DropNone, sumPseudo},
-		{"tcp damaged", corrupt(craftTCP(t, 80, 1, 1, false, false, []byte("abc"), false)), DropBadChecksum, 0},
-		{"udp4 complete", craftUDP(t, 80, 1, []byte("abc"), csumFull), DropNone, sumComplete},
-		{"udp4 pseudo", craftUDP(t, 80, 1, []byte("abc"), csumPartial), DropNone, sumPseudo},
-		{"udp4 none", craftUDP(t, 80, 1, []byte("abc"), csumZero), DropNone, sumAbsent},
-		{"udp4 damaged", corrupt(craftUDP(t, 80, 1, []byte("abc"), csumFull)), DropBadChecksum, 0},
-		{"udp6 complete", good6, DropNone, sumComplete},
-		{"udp6 zero (the kernel decides)", udp6(0, []byte("v6")), DropNone, sumAbsent},
-		{"ipv4 header damaged", badHdr, DropBadIPChecksum, 0},
+		{"tcp complete", craftTCP(t, 80, 1, 1, false, false, []byte("abc"), false), drop.OK, sumComplete},
+		{"tcp pseudo", craftTCP(t, 80, 1, 1, false, false, []byte("abc"), true), drop.OK, sumPseudo},
+		{"tcp damaged", corrupt(craftTCP(t, 80, 1, 1, false, false, []byte("abc"), false)), drop.BadChecksum, 0},
+		{"udp4 complete", craftUDP(t, 80, 1, []byte("abc"), csumFull), drop.OK, sumComplete},
+		{"udp4 pseudo", craftUDP(t, 80, 1, []byte("abc"), csumPartial), drop.OK, sumPseudo},
+		{"udp4 none", craftUDP(t, 80, 1, []byte("abc"), csumZero), drop.OK, sumAbsent},
+		{"udp4 damaged", corrupt(craftUDP(t, 80, 1, []byte("abc"), csumFull)), drop.BadChecksum, 0},
+		{"udp6 complete", good6, drop.OK, sumComplete},
+		{"udp6 zero (the kernel decides)", udp6(0, []byte("v6")), drop.OK, sumAbsent},
+		{"ipv4 header damaged", badHdr, drop.BadIPChecksum, 0},
 	} {
 		in := inspect(tc.pkt)
-		if in.drop != tc.drop || (tc.drop == DropNone && (in.sum != tc.form || !in.ok)) {
+		if in.drop != tc.drop || (tc.drop == drop.OK && (in.sum != tc.form || !in.ok)) {
 			t.Errorf("%s: drop %v form %d ok %t; want drop %v form %d", tc.name, in.drop, in.sum, in.ok, tc.drop, tc.form)
 		}
 	}

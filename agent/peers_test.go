@@ -4,11 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -80,67 +77,6 @@ func TestPeerSetBadVtepMACIgnored(t *testing.T) {
 		BackendType: "vxlan", BackendData: []byte(`{"VNI":1,"VtepMAC":"not-a-mac"}`)}}
 	if s.apply([]lease.Event{{Type: lease.Added, Lease: l}}) || len(s.list()) != 0 {
 		t.Fatal("a lease with a malformed VtepMAC must be skipped")
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	for _, tc := range []struct {
-		mut  func(*Config)
-		want string
-	}{
-		{func(c *Config) { c.RenewMargin = 0 }, ""}, // default 60 min
-		{func(c *Config) { c.RenewMargin = 1440 * time.Minute }, "--subnet-lease-renew-margin 1440"},
-		{func(c *Config) { c.RenewMargin = 30 * time.Second }, "--subnet-lease-renew-margin 0"},
-		{func(c *Config) { c.PublicIP = netip.MustParseAddr("fd00::1") }, "--public-ip fd00::1"},
-		{func(c *Config) { c.HealthzPort = 70000 }, "--healthz-port 70000"},
-		{func(c *Config) { c.TUNName = "a-very-long-tun-name" }, "--tun-name"},
-	} {
-		c := Config{}
-		tc.mut(&c)
-		c.setDefaults()
-		err := c.Validate()
-		if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
-			t.Errorf("Validate() = %v, want error containing %q", err, tc.want)
-		}
-	}
-}
-
-func TestVtepMACPersists(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "run", VtepMACFile)
-	mac, created, err := loadOrCreateMAC(path)
-	if err != nil || !created {
-		t.Fatalf("first load: %v, created %v", err, created)
-	}
-	if mac[0]&1 != 0 || mac[0]&2 == 0 {
-		t.Fatalf("MAC %s must be unicast and locally administered", mac)
-	}
-	again, created, err := loadOrCreateMAC(path)
-	if err != nil || created || again.String() != mac.String() {
-		t.Fatalf("second load = %s (created %v, %v), want %s", again, created, err, mac)
-	}
-	os.WriteFile(path, []byte("01:00:5e:00:00:01\n"), 0o644)
-	if _, _, err := loadOrCreateMAC(path); err == nil || !strings.Contains(err.Error(), "not a unicast") {
-		t.Fatalf("multicast MAC in file: err = %v", err)
-	}
-}
-
-func TestMasqRulesAreFlanneld(t *testing.T) {
-	rules := masqRules(netip.MustParsePrefix("10.5.0.0/16"), netip.MustParsePrefix("10.5.3.0/24"), true)
-	var got []string
-	for _, r := range rules {
-		got = append(got, strings.Join(r, " "))
-	}
-	c := ` -m comment --comment flanneld masq`
-	want := []string{
-		"-m mark --mark 0x4000/0x4000" + c + " -j RETURN",
-		"-s 10.5.3.0/24 -d 10.5.0.0/16" + c + " -j RETURN",
-		"-s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
-		"! -s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
-		"-s 10.5.0.0/16 ! -d 224.0.0.0/4" + c + " -j MASQUERADE --random-fully",
-		"! -s 10.5.0.0/16 -d 10.5.0.0/16" + c + " -j MASQUERADE --random-fully",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
