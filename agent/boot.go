@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/lease/etcdstore"
 )
 
@@ -68,7 +69,11 @@ func (n *node) attachHealth(eng engineView) {
 		}
 		return s
 	}
-	reg := newMetrics(n.st, eng, n.peers.counts)
+	var tunDrops func() [drop.NumReasons]uint64
+	if n.plane.wg != nil {
+		tunDrops = n.plane.wg.Dropped
+	}
+	reg := newMetrics(n.st, eng, tunDrops, n.peers.counts)
 	if n.plane.wg != nil {
 		reg.MustRegister(newWGCollector(n.plane.wg, n.log))
 	}

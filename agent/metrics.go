@@ -34,6 +34,9 @@ type collector struct {
 	st       *state
 	eng      engineView // nil for a backend without felt's packet engine
 	rejected *ruleCounts
+	// tunDrops, without the engine, is what felt's TUN dropped under
+	// another packet path (wireguard-go's); nil if there is none.
+	tunDrops func() [drop.NumReasons]uint64
 
 	packets, bytes, drops, peers, byPath, expiry, renewals, reacquired, rejects *prometheus.Desc
 }
@@ -69,10 +72,10 @@ func (c *ruleCounts) snapshot() ([]string, []uint64) {
 	return rules, counts
 }
 
-func newMetrics(st *state, eng engineView, rejected *ruleCounts) *prometheus.Registry {
+func newMetrics(st *state, eng engineView, tunDrops func() [drop.NumReasons]uint64, rejected *ruleCounts) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(&collector{st: st, eng: eng, rejected: rejected,
+	reg.MustRegister(&collector{st: st, eng: eng, tunDrops: tunDrops, rejected: rejected,
 		packets: prometheus.NewDesc("felt_packets_total", "Inner IP packets forwarded, by direction (out: TUN to peers, in: peers to TUN).", []string{"direction"}, nil),
 		bytes:   prometheus.NewDesc("felt_bytes_total", "Inner IP bytes forwarded, by direction.", []string{"direction"}, nil),
 		drops:   prometheus.NewDesc("felt_drops_total", "Packets dropped, by reason.", []string{"reason"}, nil),
@@ -108,6 +111,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			n += v
 		}
 		ch <- prometheus.MustNewConstMetric(c.peers, prometheus.GaugeValue, float64(n))
+		if c.tunDrops != nil {
+			d := c.tunDrops()
+			for r := drop.Reason(1); r < drop.NumReasons; r++ {
+				ch <- prometheus.MustNewConstMetric(c.drops, prometheus.CounterValue, float64(d[r]), r.String())
+			}
+		}
 	}
 	c.collectLease(ch)
 }

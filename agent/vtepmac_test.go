@@ -136,6 +136,22 @@ func TestVTEPCollisionIPv6(t *testing.T) {
 	if _, ok := only.collision([]router.Peer{peerWithMAC("10.5.2.0/24", "192.168.1.2", mac4)}); ok {
 		t.Fatal("an IPv6-only node's unpublished IPv4 MAC taken for a collision")
 	}
+	// Its IPv6 MAC does collide, and the renewal publishes no BackendData.
+	p, ok = only.collision([]router.Peer{peer})
+	if !ok {
+		t.Fatal("an IPv6-only node's IPv6 MAC collision not found")
+	}
+	attrs, err = only.resolve(p, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, only6 := only.macs()
+	if _, m, err := attrs.VXLAN6(); err != nil || m.String() != only6.String() || only6.String() == shared.String() {
+		t.Fatalf("IPv6-only renewal published BackendV6Data MAC %s (%v), now using %s", m, err, only6)
+	}
+	if attrs.BackendData != nil || attrs.PublicIP != netip.IPv4Unspecified() {
+		t.Fatalf("IPv6-only renewal published BackendData %s and PublicIP %s, want none and 0.0.0.0", attrs.BackendData, attrs.PublicIP)
+	}
 }
 
 // checkFramingFollows: a's frames carry its new source MAC; b accepts frames

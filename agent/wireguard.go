@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/router"
 	"github.com/feltnet/felt/tun"
@@ -225,6 +226,12 @@ func wgStatus(dev *wg.Device, st *Status) {
 	}
 	st.Counters["wireguard_rx_bytes"] = rx
 	st.Counters["wireguard_tx_bytes"] = tx
+	d := dev.Dropped()
+	for r := drop.Reason(1); r < drop.NumReasons; r++ {
+		if d[r] > 0 {
+			st.Counters["drop_"+r.String()] = d[r]
+		}
+	}
 }
 
 // wgCollector exports wireguard-go's per-peer state at scrape time.

@@ -40,6 +40,7 @@ func (p Peer) equal(o Peer) bool {
 type Device struct {
 	cfg  Config
 	dev  *device.Device
+	tun  *tunDevice
 	name string
 
 	mu    sync.Mutex // serialises SetPeers; guards peers
@@ -65,8 +66,9 @@ func New(d *tun.Device, cfg Config, log *zap.Logger) (*Device, error) {
 	}
 	sugar := log.Sugar()
 	logger := &device.Logger{Verbosef: sugar.Debugf, Errorf: sugar.Warnf}
-	dev := device.NewDevice(newTUNDevice(d), conn.NewStdNetBind(), logger)
-	w := &Device{cfg: cfg, dev: dev, name: d.Name(), peers: map[Key]Peer{}}
+	td := newTUNDevice(d)
+	dev := device.NewDevice(td, conn.NewStdNetBind(), logger)
+	w := &Device{cfg: cfg, dev: dev, tun: td, name: d.Name(), peers: map[Key]Peer{}}
 	conf := fmt.Sprintf("private_key=%s\nlisten_port=%d\nreplace_peers=true\n", hexKey(cfg.PrivateKey), cfg.ListenPort)
 	if err := dev.IpcSet(conf); err != nil {
 		dev.Close()

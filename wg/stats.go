@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
 // PeerStats is what wireguard-go reports of one peer.
@@ -29,6 +31,11 @@ func (w *Device) Stats() ([]PeerStats, error) {
 	}
 	return parseStats(s)
 }
+
+// Dropped returns what felt's TUN dropped under wireguard-go, by reason
+// (index drop.Reason): malformed frames from the kernel, and decrypted
+// packets whose checksums do not hold. drop.OK's slot is always 0.
+func (w *Device) Dropped() [drop.NumReasons]uint64 { return w.tun.dropped() }
 
 // parseStats reads wireguard-go's UAPI "get" output (key=value lines; a
 // public_key line starts a peer).

@@ -3,9 +3,11 @@ package wg
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 
 	wgtun "golang.zx2c4.com/wireguard/tun"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/tun"
 )
 
@@ -19,6 +21,14 @@ type tunDevice struct {
 	writeMu   sync.Mutex // see Write
 	events    chan wgtun.Event
 	closeOnce sync.Once
+
+	// What felt's Device dropped (malformed frames from the kernel on
+	// Read, damaged packets on Write), for /metrics and /status; the
+	// scratch arrays belong to the reader and to the writer (under
+	// writeMu).
+	drops     [drop.NumReasons]atomic.Uint64
+	rdScratch [drop.NumReasons]uint32
+	wrScratch [drop.NumReasons]uint32
 }
 
 var _ wgtun.Device = (*tunDevice)(nil)
@@ -39,13 +49,47 @@ func (t *tunDevice) Name() (string, error) { return t.Device.Name(), nil }
 // Events is never sent to; Device.New brings the device up itself.
 func (t *tunDevice) Events() <-chan wgtun.Event { return t.events }
 
+// Read is felt's Device's, whose drops it counts. wireguard-go reads from
+// one goroutine.
+func (t *tunDevice) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, err := t.Device.Read(bufs, sizes, offset)
+	t.Device.ReadDrops(&t.rdScratch)
+	t.count(&t.rdScratch)
+	return n, err
+}
+
 // Write takes one writer at a time: wireguard-go writes from one goroutine
 // per peer, and felt's Device keeps one writer's state (its coalescing
 // scratch, its io_uring ring), as a single router loop uses it.
 func (t *tunDevice) Write(bufs [][]byte, offset int) (int, error) {
 	t.writeMu.Lock()
 	defer t.writeMu.Unlock()
-	return t.Device.Write(bufs, offset)
+	n, err := t.Device.Write(bufs, offset)
+	t.Device.WriteDrops(&t.wrScratch)
+	t.count(&t.wrScratch)
+	return n, err
+}
+
+// count moves a call's drop counts into the totals.
+func (t *tunDevice) count(c *[drop.NumReasons]uint32) {
+	if *c == ([drop.NumReasons]uint32{}) {
+		return
+	}
+	for r, n := range c {
+		if n != 0 {
+			t.drops[r].Add(uint64(n))
+			c[r] = 0
+		}
+	}
+}
+
+// dropped returns the totals by reason.
+func (t *tunDevice) dropped() [drop.NumReasons]uint64 {
+	var out [drop.NumReasons]uint64
+	for r := range out {
+		out[r] = t.drops[r].Load()
+	}
+	return out
 }
 
 // Close closes the TUN and the event channel, once.

@@ -10,6 +10,7 @@ import (
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 
+	"github.com/feltnet/felt/internal/drop"
 	"github.com/feltnet/felt/netns/netnstest"
 )
 
@@ -105,4 +106,47 @@ func intact(p []byte) bool {
 		}
 	}
 	return true
+}
+
+// TestTUNDropsCounted: a packet felt's Device refuses on Write (its UDP
+// checksum broken after it was computed, as a corrupted decryption would
+// leave it) is counted under bad_checksum in the adapter's totals, once, and
+// the good packets of the same Write are delivered and not counted.
+func TestTUNDropsCounted(t *testing.T) {
+	dev := newTUNDevice(testTUN(t, "wgdrop0"))
+	defer dev.Close()
+	netnstest.Output(t, "ip", "addr", "add", "10.77.0.1/24", "dev", "wgdrop0")
+	netnstest.Output(t, "ip", "link", "set", "wgdrop0", "up")
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: 7000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	bad := datagram(t, 9000, 2, 64)
+	bad[len(bad)-1] ^= 0xff
+	if _, err := dev.Write([][]byte{datagram(t, 9000, 1, 64), bad, datagram(t, 9000, 3, 64)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	sock.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for _, want := range []uint32{1, 3} {
+		n, err := sock.Read(buf)
+		if err != nil || n != 64 || binary.BigEndian.Uint32(buf) != want {
+			t.Fatalf("read %d bytes (%v), seq %d: want seq %d", n, err, binary.BigEndian.Uint32(buf[:4]), want)
+		}
+	}
+	// A clean Write after it: the drop is not counted again.
+	if _, err := dev.Write([][]byte{datagram(t, 9000, 4, 64)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	got := dev.dropped()
+	for r := range got {
+		want := uint64(0)
+		if drop.Reason(r) == drop.BadChecksum {
+			want = 1
+		}
+		if got[r] != want {
+			t.Errorf("%v counted %d, want %d", drop.Reason(r), got[r], want)
+		}
+	}
 }
