@@ -99,13 +99,25 @@ func vtepMACCollision(t *testing.T, dual bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("started with %v on both; leases now %v", own(first), macs)
+	// Each warning names the file of its family's MAC.
+	warned := map[string]bool{}
 	for _, h := range []string{a.Name, b.Name} {
-		if log := c.agents[h].Log(); strings.Contains(log, "VtepMAC collision") && !strings.Contains(log, shared) {
-			t.Errorf("%s's collision warning does not name the file %s:\n%s", h, shared, log)
+		for _, line := range strings.Split(c.agents[h].Log(), "\n") {
+			if !strings.Contains(line, "VtepMAC collision") {
+				continue
+			}
+			family, file := "IPv4", shared
+			if strings.Contains(line, "IPv6 VtepMAC") {
+				family, file = "IPv6", shared+"-v6"
+			}
+			warned[family] = true
+			if !strings.Contains(line, `"file": "`+file+`"`) {
+				t.Errorf("%s's %s collision warning does not name the file %s:\n%s", h, family, file, line)
+			}
 		}
 	}
-	if !strings.Contains(c.agents[a.Name].Log()+c.agents[b.Name].Log(), "VtepMAC collision") {
-		t.Error("neither agent warned of the VtepMAC collision")
+	if !warned["IPv4"] || dual && !warned["IPv6"] {
+		t.Errorf("collision warnings for %v; want IPv4%s", warned, map[bool]string{true: " and IPv6"}[dual])
 	}
 	for _, x := range [][2]*netns.Host{{a, b}, {b, a}} {
 		to := []netip.Addr{c.tunAddr(x[1])}

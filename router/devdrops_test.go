@@ -78,8 +78,30 @@ func TestDeviceDropsCounted(t *testing.T) {
 	if got := seqOf(b.recv(t)); got != 3 {
 		t.Fatalf("b's TUN got packet %d first, want the good one, 3", got)
 	}
-	expectDrops(t, b, map[drop.Reason]uint64{drop.TUNShortRead: 1, drop.TUNBadHeader: 2, drop.TUNBadGSO: 3, drop.BadChecksum: 2}, nil)
+	want := map[drop.Reason]uint64{drop.TUNShortRead: 1, drop.TUNBadHeader: 2, drop.TUNBadGSO: 3, drop.BadChecksum: 2}
+	expectDrops(t, b, want, nil)
 	if s := b.eng.Stats().Snapshot(); s.InPackets != 1 || s.InBytes != 60 {
 		t.Errorf("b wrote %d packets (%d bytes), want 1 (60): dropped packets are not written", s.InPackets, s.InBytes)
+	}
+	// Clean batches both ways after the drops: each drop counts once,
+	// not again at the next batch's fold.
+	if err := b.dev.Inject(ipv4(b.ip(1), a.ip(2), 64, 5, 60)); err != nil {
+		t.Fatal(err)
+	}
+	a.recv(t)
+	if err := a.dev.Inject(ipv4(a.ip(1), b.ip(2), 64, 6, 60)); err != nil {
+		t.Fatal(err)
+	}
+	if got := seqOf(b.recv(t)); got != 6 {
+		t.Fatalf("b's TUN got packet %d, want 6", got)
+	}
+	s := b.eng.Stats().Snapshot()
+	for r := drop.Reason(0); r < drop.NumReasons; r++ {
+		if s.Dropped(r) != want[r] {
+			t.Errorf("after clean batches, %v counted %d, want %d", r, s.Dropped(r), want[r])
+		}
+	}
+	if s.InPackets != 2 {
+		t.Errorf("b wrote %d packets, want 2", s.InPackets)
 	}
 }

@@ -105,3 +105,24 @@ func TestReadReturnsAfterDrops(t *testing.T) {
 		t.Fatalf("ReadDrops: %d short reads, want 1 (%v)", counts[drop.TUNShortRead], counts)
 	}
 }
+
+// takeDrops hands over every drop once, adds to what the caller holds, and
+// never reports drop.OK's slot (Write counts what passed there).
+func TestTakeDrops(t *testing.T) {
+	var from, to [drop.NumReasons]uint32
+	from[drop.OK] = 7
+	takeDrops(&from, &to)
+	if to != ([drop.NumReasons]uint32{}) || from[drop.OK] != 0 {
+		t.Fatalf("only passed packets: handed over %v, left %v", to, from)
+	}
+	to[drop.BadChecksum] = 1 // the caller's own count
+	from[drop.OK], from[drop.BadChecksum], from[drop.TUNBadGSO] = 5, 2, 3
+	takeDrops(&from, &to)
+	if to[drop.OK] != 0 || to[drop.BadChecksum] != 3 || to[drop.TUNBadGSO] != 3 || from != ([drop.NumReasons]uint32{}) {
+		t.Fatalf("after drops: handed over %v, left %v", to, from)
+	}
+	takeDrops(&from, &to)
+	if to[drop.BadChecksum] != 3 || to[drop.TUNBadGSO] != 3 {
+		t.Fatalf("a second call counted again: %v", to)
+	}
+}

@@ -78,6 +78,9 @@ func expectWriteDrops(t *testing.T, dev *Device, want map[drop.Reason]uint32) {
 	t.Helper()
 	var got [drop.NumReasons]uint32
 	dev.WriteDrops(&got)
+	if got[drop.OK] != 0 {
+		t.Errorf("write drops report %d under %v: Write's count of what passed leaked out", got[drop.OK], drop.OK)
+	}
 	for k := drop.OK + 1; k < drop.NumReasons; k++ {
 		if got[k] != want[k] {
 			t.Errorf("write drops %v: %d, want %d", k, got[k], want[k])

@@ -17,11 +17,20 @@ func TestNamesStableAndDistinct(t *testing.T) {
 		}
 		seen[name] = r
 	}
-	for r, want := range map[Reason]string{TTLExpired: "ttl_expired", NotForUs: "not_for_us", NoRoute: "no_route",
-		SourceOutsideSubnet: "source_outside_subnet", TUNShortRead: "tun_short_read", BadIPChecksum: "bad_ip_checksum",
-		NumReasons: "unknown"} {
-		if r.String() != want {
-			t.Errorf("Reason(%d).String() = %q, want %q", r, r.String(), want)
+	// The whole table, in order: metric label values and /status counter
+	// names that users scrape.
+	want := []string{"ok", "too_short", "bad_header", "wrong_vni", "not_for_us", "loop_mac", "bad_ip", "oversize",
+		"ttl_expired", "no_route", "own_subnet", "unknown_sender", "source_outside_subnet", "not_local", "send_failed",
+		"write_failed", "tun_short_read", "tun_bad_header", "tun_bad_gso", "bad_checksum", "bad_ip_checksum"}
+	if len(want) != int(NumReasons) {
+		t.Fatalf("%d reasons, the table pins %d: add the new name here (and keep the old ones)", NumReasons, len(want))
+	}
+	for r, name := range want {
+		if got := Reason(r).String(); got != name {
+			t.Errorf("Reason(%d).String() = %q, want %q", r, got, name)
 		}
+	}
+	if got := NumReasons.String(); got != "unknown" {
+		t.Errorf("NumReasons.String() = %q, want unknown", got)
 	}
 }
