@@ -21,15 +21,7 @@ import (
 // every datagram intact. Without tunDevice's lock the Device's single-writer
 // state is shared: runs get mixed up or the ring refuses a second user.
 func TestTUNWriteConcurrent(t *testing.T) {
-	dev := newTUNDevice(testTUN(t, "wgcc0"))
-	defer dev.Close()
-	netnstest.Output(t, "ip", "addr", "add", "10.77.0.1/24", "dev", "wgcc0")
-	netnstest.Output(t, "ip", "link", "set", "wgcc0", "up")
-	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: 7000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
+	dev, sock := tunWithSocket(t, "wgcc0")
 	sock.SetReadBuffer(8 << 20)
 
 	const writers, writes, perWrite, size = 4, 100, 8, 64
@@ -77,6 +69,23 @@ func TestTUNWriteConcurrent(t *testing.T) {
 	}
 }
 
+// tunWithSocket makes the adapter on a new TUN name (10.77.0.1/24, up) in a
+// throwaway namespace and a UDP socket on 10.77.0.1:7000 that datagram's
+// packets reach; both close when the test ends.
+func tunWithSocket(t *testing.T, name string) (*tunDevice, *net.UDPConn) {
+	t.Helper()
+	dev := newTUNDevice(testTUN(t, name))
+	t.Cleanup(func() { dev.Close() })
+	netnstest.Output(t, "ip", "addr", "add", "10.77.0.1/24", "dev", name)
+	netnstest.Output(t, "ip", "link", "set", name, "up")
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: 7000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	return dev, sock
+}
+
 // datagram is an IPv4/UDP packet 10.77.0.2:sport → 10.77.0.1:7000 whose
 // payload starts with seq and then repeats seq's low byte.
 func datagram(t *testing.T, sport uint16, seq uint32, size int) []byte {
@@ -113,15 +122,7 @@ func intact(p []byte) bool {
 // leave it) is counted under bad_checksum in the adapter's totals, once, and
 // the good packets of the same Write are delivered and not counted.
 func TestTUNDropsCounted(t *testing.T) {
-	dev := newTUNDevice(testTUN(t, "wgdrop0"))
-	defer dev.Close()
-	netnstest.Output(t, "ip", "addr", "add", "10.77.0.1/24", "dev", "wgdrop0")
-	netnstest.Output(t, "ip", "link", "set", "wgdrop0", "up")
-	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(10, 77, 0, 1), Port: 7000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
+	dev, sock := tunWithSocket(t, "wgdrop0")
 	bad := datagram(t, 9000, 2, 64)
 	bad[len(bad)-1] ^= 0xff
 	if _, err := dev.Write([][]byte{datagram(t, 9000, 1, 64), bad, datagram(t, 9000, 3, 64)}, 0); err != nil {
