@@ -2,6 +2,7 @@ package rr
 
 import (
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,12 @@ func listen(t *testing.T) (*Server, netip.AddrPort) {
 func TestRunLoopback(t *testing.T) {
 	s, addr := listen(t)
 	defer s.Close()
+	procs := runtime.GOMAXPROCS(0)
+	defer func() {
+		if got := runtime.GOMAXPROCS(0); got != procs {
+			t.Errorf("GOMAXPROCS %d after the runs, was %d", got, procs)
+		}
+	}()
 	for _, conns := range []int{1, 4} {
 		c, err := Dial(addr, conns, 2*time.Second)
 		if err != nil {
