@@ -129,19 +129,23 @@ func TestVTEPCollisionIPv6(t *testing.T) {
 	if r != drop.OK || net.HardwareAddr(f[14:20]).String() != got6.String() {
 		t.Fatalf("IPv6 frame source MAC %s (%v), want %s", net.HardwareAddr(f[14:20]), r, got6)
 	}
+}
 
+// An IPv6-only node's IPv4 MAC is not published and collides with nothing;
+// its IPv6 MAC does, and the renewal publishes no BackendData.
+func TestVTEPCollisionIPv6Only(t *testing.T) {
+	mac4, shared := net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 4}, net.HardwareAddr{0x02, 0xaa, 0, 0, 0, 6}
 	only := newVTEP(filepath.Join(t.TempDir(), "mac"), 1, netip.IPv4Unspecified(), mac4)
 	only.public6, only.v6only = netip.MustParseAddr("fd00::1"), true
 	only.set(mac4, shared)
 	if _, ok := only.collision([]router.Peer{peerWithMAC("10.5.2.0/24", "192.168.1.2", mac4)}); ok {
 		t.Fatal("an IPv6-only node's unpublished IPv4 MAC taken for a collision")
 	}
-	// Its IPv6 MAC does collide, and the renewal publishes no BackendData.
-	p, ok = only.collision([]router.Peer{peer})
+	p, ok := only.collision([]router.Peer{peerWithMAC("fd00:5:0:2::/64", "fd00::2", shared)})
 	if !ok {
 		t.Fatal("an IPv6-only node's IPv6 MAC collision not found")
 	}
-	attrs, err = only.resolve(p, zap.NewNop())
+	attrs, err := only.resolve(p, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
