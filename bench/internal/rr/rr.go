@@ -208,8 +208,8 @@ type Result struct {
 // (a P for each connection's thread and for the server's thread for it,
 // when the Server is in this process) and puts it back after. A thread
 // back from a blocking syscall needs a P: with GOMAXPROCS at the CPU count
-// (2 here), 16 connections' threads queued for two Ps, so that only two
-// transactions were ever in flight and the tail held the queueing (a lab
+// (2 here), 16 connections' threads queued for two Ps, so that only about
+// two transactions were in flight and the tail held the queueing (a lab
 // run, client and server as separate processes, 16 connections through
 // felt: p99 3.2–3.5 ms with GOMAXPROCS 2, 0.83 ms with 64). One connection
 // needs no more than the two Ps it has.
