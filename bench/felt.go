@@ -108,7 +108,7 @@ func (l *underlayLab) agentsUp(ctx context.Context, c *Config, sc Scenario, rep 
 			dst = pod.Addr()
 		}
 	}
-	if err := pingUntil(ctx, l.client, dst, 20); err != nil {
+	if err := pingUntil(ctx, l.client, dst, 20*time.Second); err != nil {
 		return fail(fmt.Errorf("%s could not start: %w", sc, err))
 	}
 	return dst, procs, nil

@@ -25,7 +25,7 @@ func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, r
 			return s, fmt.Errorf("%s could not start: %w", sc, err)
 		}
 		defer func() { err = errors.Join(err, k.down(context.WithoutCancel(ctx), hosts)) }()
-		if err := pingUntil(ctx, l.client, dst, 5); err != nil {
+		if err := pingUntil(ctx, l.client, dst, 5*time.Second); err != nil {
 			return s, err
 		}
 	case sc == WireGuardGo:

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/feltnet/felt/netns"
 )
@@ -48,21 +49,30 @@ func pingRTT(ctx context.Context, from *netns.Host, dst netip.Addr, count int, i
 	return percentile(rtts, 50), percentile(rtts, 99), nil
 }
 
-// pingUntil pings dst once a time until a reply comes or tries run out; it
-// tells when an overlay has started forwarding.
-func pingUntil(ctx context.Context, from *netns.Host, dst netip.Addr, tries int) error {
+// pingUntil pings dst, one probe at a time, until a reply comes or within
+// has passed; it tells when an overlay has started forwarding. A probe
+// waits up to a second for its reply, but one that fails at once (an ICMP
+// "net unreachable" from an agent that has not learnt the peer yet) is
+// followed by a short pause, not the next probe straight away: 20 such
+// failures once used up 20 tries in a few milliseconds, before the peer's
+// lease had reached the agent.
+func pingUntil(ctx context.Context, from *netns.Host, dst netip.Addr, within time.Duration) error {
 	var out []byte
 	var err error
-	for i := 0; i < tries; i++ {
+	tries := 0
+	for deadline := time.Now().Add(within); tries == 0 || time.Now().Before(deadline); {
+		tries++
 		out, err = from.Command(ctx, "ping", pingArgs(dst, "-n", "-c", "1", "-W", "1")...).CombinedOutput()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("no ping reply from %s in %s after %d tries: %w: %.300s", dst, from.Name, tries, err, out)
+	return fmt.Errorf("no ping reply from %s in %s within %v (%d probes): %w: %.300s", dst, from.Name, within, tries, err, out)
 }
 
 // pingArgs is ping's command line for dst: the flags, -6 for an IPv6 dst

@@ -126,7 +126,7 @@ func (l *underlayLab) wireguardGoUp(ctx context.Context) (_ netip.Addr, procs []
 		}
 	}
 	dst := wgGoSubnet(1).Addr()
-	if err := pingUntil(ctx, l.client, dst, 20); err != nil {
+	if err := pingUntil(ctx, l.client, dst, 20*time.Second); err != nil {
 		return netip.Addr{}, procs, err
 	}
 	return dst, procs, nil
