@@ -191,15 +191,26 @@ func TestKeepReacquiresDeletedLease(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("Keep did not re-acquire the deleted lease")
 		}
-		eventually(t, "the other node to see it back", func() bool { return other.matches(t, st, netip.Prefix{}) })
+		// The view before the delete and after the re-acquire is the same
+		// (same subnet, same attrs), so wait for the events themselves, not
+		// for the view to match: that could pass before they arrived.
 		var seq []string
-		for _, ev := range other.events() {
-			if ev.Lease.Subnet == l.Subnet {
-				seq = append(seq, ev.Type.String())
-				if !ev.Lease.Attrs.PublicIP.IsValid() {
-					t.Errorf("%s event without attrs", ev.Type)
+		eventually(t, "the other node to see the lease go and come back", func() bool {
+			seq = seq[:0]
+			for _, ev := range other.events() {
+				if ev.Lease.Subnet == l.Subnet {
+					seq = append(seq, ev.Type.String())
 				}
 			}
+			return len(seq) >= 3
+		})
+		for _, ev := range other.events() {
+			if ev.Lease.Subnet == l.Subnet && !ev.Lease.Attrs.PublicIP.IsValid() {
+				t.Errorf("%s event without attrs", ev.Type)
+			}
+		}
+		if !other.matches(t, st, netip.Prefix{}) {
+			t.Error("the other node's view does not match the store after the re-acquire")
 		}
 		if strings.Join(seq, ",") != "added,removed,added" {
 			t.Errorf("other node saw %v for %s, want added,removed,added", seq, l.Subnet)
