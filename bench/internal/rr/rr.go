@@ -23,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // MaxSize is the largest message Run sends.
@@ -167,7 +169,7 @@ func Dial(addr netip.AddrPort, n int, timeout time.Duration) (*Client, error) {
 			err = syscall.SetsockoptInt(fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1)
 		}
 		if err == nil {
-			if err = syscall.Connect(fd, sockaddr(addr)); err != nil {
+			if err = connect(fd, sockaddr(addr), timeout); err != nil {
 				err = fmt.Errorf("rr: connect %s: %w", addr, err)
 			}
 		}
@@ -283,6 +285,40 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 }
 
 func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+
+// connect is connect(2) on a blocking socket whose timeouts are set. The
+// kernel does not restart such a connect after a signal handler ran (Go's
+// runtime sends SIGURG to preempt threads), and returns EINTR while the
+// handshake goes on; connect then waits, up to timeout, for the socket to
+// become writable and returns the handshake's result.
+func connect(fd int, sa syscall.Sockaddr, timeout time.Duration) error {
+	err := syscall.Connect(fd, sa)
+	if !errors.Is(err, syscall.EINTR) {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ms := int(time.Until(deadline) / time.Millisecond)
+		if ms <= 0 {
+			return fmt.Errorf("interrupted, then not connected within %v: %w", timeout, syscall.ETIMEDOUT)
+		}
+		n, err := unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, ms)
+		if errors.Is(err, unix.EINTR) || (err == nil && n == 0) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		soerr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soerr != 0 {
+			return syscall.Errno(soerr)
+		}
+		return nil
+	}
+}
 
 func writeFull(fd int, b []byte) error {
 	for len(b) > 0 {

@@ -2,8 +2,10 @@ package rr
 
 import (
 	"net/netip"
+	"os"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -109,5 +111,67 @@ func TestPercentile(t *testing.T) {
 	}
 	if Percentile(nil, 50) != 0 {
 		t.Error("empty")
+	}
+}
+
+// A connect that a signal interrupts (Go preempts threads with SIGURG) on a
+// socket with timeouts set returns EINTR while the handshake goes on;
+// connect waits for it instead of failing. The handshake is held up by a
+// full accept queue (backlog 0, one connection waiting): the listener drops
+// the SYN until that connection is accepted.
+func TestConnectInterrupted(t *testing.T) {
+	lfd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(lfd)
+	if err := syscall.Bind(lfd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(lfd, 0); err != nil {
+		t.Fatal(err)
+	}
+	lsa, err := syscall.Getsockname(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(first)
+	if err := syscall.Connect(first, lsa); err != nil { // fills the accept queue
+		t.Fatal(err)
+	}
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(fd)
+	tv := syscall.NsecToTimeval((5 * time.Second).Nanoseconds())
+	if err := syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	tid := make(chan int, 1)
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		tid <- syscall.Gettid()
+		done <- connect(fd, lsa, 5*time.Second)
+	}()
+	id := <-tid
+	time.Sleep(200 * time.Millisecond) // the connect is waiting for its SYN's answer
+	if err := syscall.Tgkill(os.Getpid(), id, syscall.SIGURG); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	nfd, _, err := syscall.Accept(lfd) // room for the retransmitted SYN
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(nfd)
+	if err := <-done; err != nil {
+		t.Fatalf("connect after a signal: %v", err)
 	}
 }
