@@ -50,16 +50,17 @@ type node struct {
 	eng     forwarder     // the backend's forwarding (backend.go: paths)
 	routes  *peerRoutes   // kernel routes to direct peers; nil without host-gw or DirectRouting
 	health  *healthServer // nil without --healthz-port
-	fw6     *firewall6    // set by run with EnableIPv6 and --ip-masq or forward rules (ipv6.go)
 	closers []func()      // run by close in reverse
 
 	// drop-in lifecycle (boot.go, firewall_run.go, tunkeep.go)
 	notify notifier
 	ready  readiness  // what /readyz and systemd are told (boot.go)
-	fw     *fwKeeper  // set by run with --ip-masq or forward rules, before the keeper starts
-	bh     *blackhole // set by run with --ip-blackhole-route, before the keeper starts
+	fw     *fwKeeper  // IPv4; set by run with --ip-masq or forward rules, before the keeper starts
+	fw6    *fwKeeper  // IPv6; the same
+	bh     *blackhole // IPv4; set by run with --ip-blackhole-route, before the keeper starts
+	bh6    *blackhole // IPv6; the same
 
-	prevSubnet netip.Prefix // subnet.env's at start: a previous run's subnet, if any
+	prev lease.Lease // subnet.env's subnets at start: a previous run's, if any
 }
 
 // assemble builds a node in order: config, external interface, the
@@ -164,7 +165,7 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 	prev := lease.Lease{}
 	if env, err := lease.ReadSubnetEnv(n.cfg.SubnetFile); err == nil {
 		prev = lease.Lease{Subnet: env.Subnet, IPv6Subnet: env.IPv6Subnet}
-		n.prevSubnet = env.Subnet
+		n.prev = prev
 	}
 	if n.own, err = mgr.AcquirePrev(ctx, n.netCfg, n.plane.attrs, prev); err != nil {
 		return fmt.Errorf("acquire a subnet lease: %w", err)

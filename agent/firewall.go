@@ -16,20 +16,34 @@ const (
 	masqChain  = "FLANNEL-POSTRTG" // iptables nat
 	fwdChain   = "FLANNEL-FWD"     // iptables filter
 	nftTable4  = "flannel-ipv4"    // nftables, family ip
-	nftTable6  = "flannel-ipv6"    // flanneld's IPv6 table: only ever removed by felt
+	nftTable6  = "flannel-ipv6"    // nftables, family ip6
 	nftPostrtg = "postrtg"
 	nftForward = "forward"
 )
 
 // ruleSet is what the agent keeps in the firewall: flanneld's --ip-masq and
-// --iptables-forward-rules rules for one Network and own subnet.
+// --iptables-forward-rules rules for one Network and own subnet of one
+// family (the Network's: iptables or ip6tables, table ip or ip6).
 type ruleSet struct {
 	network, subnet netip.Prefix
 	masq, forward   bool
 	randomFully     bool // MASQUERADE --random-fully (not with --ip-masq-fully-random-disable)
 }
 
+// v6 reports whether rs is the IPv6 family's.
+func (rs ruleSet) v6() bool { return rs.network.Addr().Is6() }
+
+// multicast is the family's multicast range, which flanneld never
+// masquerades.
+func (rs ruleSet) multicast() netip.Prefix {
+	if rs.v6() {
+		return netip.MustParsePrefix("ff00::/8")
+	}
+	return netip.MustParsePrefix("224.0.0.0/4")
+}
+
 // firewall is one of flanneld's two traffic managers (iptables or nftables).
+// install and intact work on rs's family; the removals on both families.
 type firewall interface {
 	// mode names it in logs: "iptables" or "nftables".
 	mode() string

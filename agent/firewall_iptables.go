@@ -11,10 +11,24 @@ import (
 
 // iptFirewall is flanneld's iptables traffic manager: chains FLANNEL-POSTRTG
 // (nat) and FLANNEL-FWD (filter), each jumped to from its built-in chain, and
-// written through iptables-restore --noflush so a rebuild is one transaction.
+// written through iptables-restore --noflush so a rebuild is one transaction;
+// ip6tables and ip6tables-restore for the IPv6 Network, as flanneld.
 type iptFirewall struct{}
 
 func (iptFirewall) mode() string { return "iptables" }
+
+// iptCmd is the iptables command of a family.
+func iptCmd(v6 bool) string {
+	if v6 {
+		return "ip6tables"
+	}
+	return "iptables"
+}
+
+// ipt runs the family's iptables command, waiting up to 5 s for its lock.
+func ipt(v6 bool, args ...string) (string, error) {
+	return runCmd(nil, iptCmd(v6), append([]string{"-w", "5"}, args...)...)
+}
 
 // iptRule is one rule: the chain it goes in and its spec.
 type iptRule struct {
@@ -23,12 +37,13 @@ type iptRule struct {
 }
 
 // masqRules are flanneld's --ip-masq rules (pkg/trafficmngr/iptables), in
-// order, after the POSTROUTING jump.
-func masqRules(network, subnet netip.Prefix, randomFully bool) [][]string {
-	n, s := network.String(), subnet.String()
+// order, after the POSTROUTING jump; the family's multicast range is never
+// masqueraded.
+func masqRules(rs ruleSet) [][]string {
+	n, s := rs.network.String(), rs.subnet.String()
 	c := []string{"-m", "comment", "--comment", "flanneld masq"}
 	masq := []string{"-j", "MASQUERADE"}
-	if randomFully {
+	if rs.randomFully {
 		masq = append(masq, "--random-fully")
 	}
 	r := func(parts ...[]string) []string {
@@ -44,7 +59,7 @@ func masqRules(network, subnet netip.Prefix, randomFully bool) [][]string {
 		r([]string{"-s", s, "-d", n}, c, ret),
 		r([]string{"-s", n, "-d", s}, c, ret),
 		r([]string{"!", "-s", n, "-d", s}, c, ret),
-		r([]string{"-s", n, "!", "-d", "224.0.0.0/4"}, c, masq),
+		r([]string{"-s", n, "!", "-d", rs.multicast().String()}, c, masq),
 		r([]string{"!", "-s", n, "-d", n}, c, masq),
 	}
 }
@@ -67,7 +82,7 @@ func iptRules(rs ruleSet) []iptRule {
 	var out []iptRule
 	if rs.masq {
 		out = append(out, iptRule{"nat", "POSTROUTING", []string{"-m", "comment", "--comment", "flanneld masq", "-j", masqChain}})
-		for _, r := range masqRules(rs.network, rs.subnet, rs.randomFully) {
+		for _, r := range masqRules(rs) {
 			out = append(out, iptRule{"nat", masqChain, r})
 		}
 	}
@@ -78,10 +93,6 @@ func iptRules(rs ruleSet) []iptRule {
 		}
 	}
 	return out
-}
-
-func iptables(args ...string) (string, error) {
-	return runCmd(nil, "iptables", append([]string{"-w", "5"}, args...)...)
 }
 
 func runCmd(stdin []byte, name string, args ...string) (string, error) {
@@ -95,23 +106,24 @@ func runCmd(stdin []byte, name string, args ...string) (string, error) {
 	return strings.TrimSpace(out.String()), err
 }
 
-func needIptables() error {
-	if _, err := exec.LookPath("iptables-restore"); err != nil {
-		return fmt.Errorf("the iptables-restore command is missing: install the iptables package, or set \"EnableNFTables\": true in the network config (%w)", err)
+func needIptables(v6 bool) error {
+	if _, err := exec.LookPath(iptCmd(v6) + "-restore"); err != nil {
+		return fmt.Errorf("the %s-restore command is missing: install the iptables package, or set \"EnableNFTables\": true in the network config (%w)", iptCmd(v6), err)
 	}
 	return nil
 }
 
-func (iptFirewall) exists(r iptRule) bool {
-	_, err := iptables(append([]string{"-t", r.table, "-C", r.chain}, r.spec...)...)
+func exists(v6 bool, r iptRule) bool {
+	_, err := ipt(v6, append([]string{"-t", r.table, "-C", r.chain}, r.spec...)...)
 	return err == nil
 }
 
 // install writes, per table, one iptables-restore --noflush transaction:
 // declaring felt's chain creates or flushes it, the jump is deleted if present
 // and appended (as flanneld does), then the chain's rules follow in order.
-func (f iptFirewall) install(rs ruleSet) error {
-	if err := needIptables(); err != nil {
+func (iptFirewall) install(rs ruleSet) error {
+	v6 := rs.v6()
+	if err := needIptables(v6); err != nil {
 		return err
 	}
 	byTable := map[string][]iptRule{}
@@ -132,29 +144,30 @@ func (f iptFirewall) install(rs ruleSet) error {
 			}
 		}
 		for _, r := range byTable[table] {
-			if r.chain != masqChain && r.chain != fwdChain && f.exists(r) {
+			if r.chain != masqChain && r.chain != fwdChain && exists(v6, r) {
 				fmt.Fprintf(&b, "-D %s %s\n", r.chain, quoteArgs(r.spec))
 			}
 			fmt.Fprintf(&b, "-A %s %s\n", r.chain, quoteArgs(r.spec))
 		}
 		b.WriteString("COMMIT\n")
-		if out, err := runCmd([]byte(b.String()), "iptables-restore", "-w", "5", "--noflush"); err != nil {
-			return fmt.Errorf("iptables-restore (table %s): %s: %w", table, out, err)
+		if out, err := runCmd([]byte(b.String()), iptCmd(v6)+"-restore", "-w", "5", "--noflush"); err != nil {
+			return fmt.Errorf("%s-restore (table %s): %s: %w", iptCmd(v6), table, out, err)
 		}
 	}
-	return removeIptChains(!rs.masq, !rs.forward)
+	return removeIptChains(v6, !rs.masq, !rs.forward)
 }
 
 // remove deletes felt's iptables chains and their jumps.
 func (iptFirewall) remove() error { return removeIptables() }
 
 // intact is flanneld's check: each chain exists and holds each rule.
-func (f iptFirewall) intact(rs ruleSet) (bool, error) {
-	if err := needIptables(); err != nil {
+func (iptFirewall) intact(rs ruleSet) (bool, error) {
+	v6 := rs.v6()
+	if err := needIptables(v6); err != nil {
 		return false, err
 	}
 	for _, r := range iptRules(rs) {
-		if !f.exists(r) {
+		if !exists(v6, r) {
 			return false, nil
 		}
 	}
@@ -164,14 +177,17 @@ func (f iptFirewall) intact(rs ruleSet) (bool, error) {
 // removeOther deletes flanneld's nftables tables.
 func (iptFirewall) removeOther() error { return nftDeleteTables() }
 
-// removeIptables deletes felt's iptables chains and their jumps (for
-// nftables mode). Missing chains are fine.
-func removeIptables() error { return removeIptChains(true, true) }
+// removeIptables deletes felt's iptables and ip6tables chains and their
+// jumps (for nftables mode). Missing chains are fine.
+func removeIptables() error {
+	return errors.Join(removeIptChains(false, true, true), removeIptChains(true, true, true))
+}
 
-// removeIptChains deletes the masquerade chain (nat) if masq, the forward
-// chain (filter) if forward, each with its jump. Missing chains are fine.
-func removeIptChains(masq, forward bool) error {
-	if _, err := exec.LookPath("iptables"); err != nil {
+// removeIptChains deletes the family's masquerade chain (nat) if masq, its
+// forward chain (filter) if forward, each with its jump. Missing chains
+// are fine.
+func removeIptChains(v6, masq, forward bool) error {
+	if _, err := exec.LookPath(iptCmd(v6)); err != nil {
 		return nil // no iptables: nothing of it to remove
 	}
 	var errs []error
@@ -187,15 +203,15 @@ func removeIptChains(masq, forward bool) error {
 		}
 		jump := []string{"-t", t.table, "-D", t.from, "-m", "comment", "--comment", t.comment, "-j", t.chain}
 		for i := 0; i < 10; i++ { // every copy of the jump
-			if _, err := iptables(jump...); err != nil {
+			if _, err := ipt(v6, jump...); err != nil {
 				break
 			}
 		}
-		if _, err := iptables("-t", t.table, "-F", t.chain); err != nil {
+		if _, err := ipt(v6, "-t", t.table, "-F", t.chain); err != nil {
 			continue // no such chain
 		}
-		if out, err := iptables("-t", t.table, "-X", t.chain); err != nil {
-			errs = append(errs, fmt.Errorf("iptables -t %s -X %s: %s: %w", t.table, t.chain, out, err))
+		if out, err := ipt(v6, "-t", t.table, "-X", t.chain); err != nil {
+			errs = append(errs, fmt.Errorf("%s -t %s -X %s: %s: %w", iptCmd(v6), t.table, t.chain, out, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -13,15 +13,27 @@ import (
 
 // nftFirewall is flanneld's nftables traffic manager (EnableNFTables in the
 // network config), through netlink (github.com/google/nftables), not the nft
-// command: table "flannel-ipv4" (family ip) with chain "postrtg" (nat,
-// postrouting, priority srcnat) for --ip-masq and chain "forward" (filter,
-// forward, priority filter) for --iptables-forward-rules. felt carries IPv4
-// only, so it creates no "flannel-ipv6" table.
+// command: per family a table, "flannel-ipv4" (family ip) or "flannel-ipv6"
+// (family ip6), with chain "postrtg" (nat, postrouting, priority srcnat) for
+// --ip-masq and chain "forward" (filter, forward, priority filter) for
+// --iptables-forward-rules. felt creates a family's table only when the
+// network carries that family (flanneld creates both, the unused one empty).
 type nftFirewall struct{}
 
 func (nftFirewall) mode() string { return "nftables" }
 
-var nftTable = &nftables.Table{Name: nftTable4, Family: nftables.TableFamilyIPv4}
+var (
+	nftTableV4 = &nftables.Table{Name: nftTable4, Family: nftables.TableFamilyIPv4}
+	nftTableV6 = &nftables.Table{Name: nftTable6, Family: nftables.TableFamilyIPv6}
+)
+
+// nftTableOf is the table of rs's family.
+func nftTableOf(rs ruleSet) *nftables.Table {
+	if rs.v6() {
+		return nftTableV6
+	}
+	return nftTableV4
+}
 
 func nftChains(t *nftables.Table) (postrtg, forward *nftables.Chain) {
 	postrtg = &nftables.Chain{Name: nftPostrtg, Table: t, Type: nftables.ChainTypeNAT,
@@ -31,36 +43,30 @@ func nftChains(t *nftables.Table) (postrtg, forward *nftables.Chain) {
 	return postrtg, forward
 }
 
-// IPv4 header offsets of the source and destination address.
-const (
-	offSaddr = 12
-	offDaddr = 16
-)
-
-// nftPrefix matches the address at off against p ("ip saddr 10.5.0.0/16",
-// or with neq "ip saddr != 10.5.0.0/16").
-func nftPrefix(off uint32, p netip.Prefix, neq bool) []expr.Any {
-	var m [4]byte
-	bits := p.Bits()
-	for i := range m {
-		switch {
-		case bits >= 8:
-			m[i] = 0xff
-			bits -= 8
-		case bits > 0:
-			m[i] = byte(0xff << (8 - bits))
-			bits = 0
-		}
+// nftAddr matches the source (or, with dst, the destination) address of
+// the IP header against p: "ip saddr 10.5.0.0/16", "ip6 daddr != ff00::/8"
+// with neq. The offsets are those of the IPv4 and IPv6 headers.
+func nftAddr(dst bool, p netip.Prefix, neq bool) []expr.Any {
+	off := uint32(12) // IPv4 source address
+	if p.Addr().Is6() {
+		off = 8
+	}
+	n := uint32(p.Addr().BitLen() / 8)
+	if dst {
+		off += n
+	}
+	m := make([]byte, n)
+	for i, bits := 0, p.Bits(); bits > 0; i, bits = i+1, bits-8 {
+		m[i] = byte(0xff << max(8-bits, 0))
 	}
 	op := expr.CmpOpEq
 	if neq {
 		op = expr.CmpOpNeq
 	}
-	a := p.Masked().Addr().As4()
 	return []expr.Any{
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: 4},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: m[:], Xor: []byte{0, 0, 0, 0}},
-		&expr.Cmp{Op: op, Register: 1, Data: a[:]},
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: m, Xor: make([]byte, n)},
+		&expr.Cmp{Op: op, Register: 1, Data: p.Masked().Addr().AsSlice()},
 	}
 }
 
@@ -72,7 +78,8 @@ func nftRule(parts ...[]expr.Any) []expr.Any {
 	return out
 }
 
-// nftMasqRules are flanneld's nftables masquerade rules, in order:
+// nftMasqRules are flanneld's nftables masquerade rules, in order (ip6
+// and ff00::/8 for IPv6):
 //
 //	meta mark 0x4000 return
 //	ip saddr SUBNET ip daddr NETWORK return
@@ -90,14 +97,14 @@ func nftMasqRules(rs ruleSet) [][]expr.Any {
 	ret := []expr.Any{&expr.Verdict{Kind: expr.VerdictReturn}}
 	masq := []expr.Any{&expr.Masq{FullyRandom: rs.randomFully}}
 	n, s := rs.network, rs.subnet
-	multicast := netip.MustParsePrefix("224.0.0.0/4")
+	const src, dst = false, true
 	return [][]expr.Any{
 		nftRule([]expr.Any{&expr.Meta{Key: expr.MetaKeyMARK, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark}}, ret),
-		nftRule(nftPrefix(offSaddr, s, false), nftPrefix(offDaddr, n, false), ret),
-		nftRule(nftPrefix(offSaddr, n, false), nftPrefix(offDaddr, s, false), ret),
-		nftRule(nftPrefix(offSaddr, n, true), nftPrefix(offDaddr, s, false), ret),
-		nftRule(nftPrefix(offSaddr, n, false), nftPrefix(offDaddr, multicast, true), masq),
-		nftRule(nftPrefix(offSaddr, n, true), nftPrefix(offDaddr, n, false), masq),
+		nftRule(nftAddr(src, s, false), nftAddr(dst, n, false), ret),
+		nftRule(nftAddr(src, n, false), nftAddr(dst, s, false), ret),
+		nftRule(nftAddr(src, n, true), nftAddr(dst, s, false), ret),
+		nftRule(nftAddr(src, n, false), nftAddr(dst, rs.multicast(), true), masq),
+		nftRule(nftAddr(src, n, true), nftAddr(dst, n, false), masq),
 	}
 }
 
@@ -105,8 +112,8 @@ func nftMasqRules(rs ruleSet) [][]expr.Any {
 func nftFwdRules(rs ruleSet) [][]expr.Any {
 	acc := []expr.Any{&expr.Verdict{Kind: expr.VerdictAccept}}
 	return [][]expr.Any{
-		nftRule(nftPrefix(offSaddr, rs.network, false), acc),
-		nftRule(nftPrefix(offDaddr, rs.network, false), acc),
+		nftRule(nftAddr(false, rs.network, false), acc),
+		nftRule(nftAddr(true, rs.network, false), acc),
 	}
 }
 
@@ -118,34 +125,35 @@ func (nftFirewall) install(rs ruleSet) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	c.AddTable(nftTable)
-	postrtg, forward := nftChains(nftTable)
+	t := nftTableOf(rs)
+	c.AddTable(t)
+	postrtg, forward := nftChains(t)
 	if rs.masq {
 		c.AddChain(postrtg)
 		c.FlushChain(postrtg)
 		for _, e := range nftMasqRules(rs) {
-			c.AddRule(&nftables.Rule{Table: nftTable, Chain: postrtg, Exprs: e})
+			c.AddRule(&nftables.Rule{Table: t, Chain: postrtg, Exprs: e})
 		}
 	}
 	if rs.forward {
 		c.AddChain(forward)
 		c.FlushChain(forward)
 		for _, e := range nftFwdRules(rs) {
-			c.AddRule(&nftables.Rule{Table: nftTable, Chain: forward, Exprs: e})
+			c.AddRule(&nftables.Rule{Table: t, Chain: forward, Exprs: e})
 		}
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: set up table %s: %w", nftTable4, err)
+		return fmt.Errorf("nftables: set up table %s: %w", t.Name, err)
 	}
-	return nftDeleteChains(!rs.masq, !rs.forward)
+	return nftDeleteChains(t, !rs.masq, !rs.forward)
 }
 
 // remove deletes flanneld's nftables tables.
 func (nftFirewall) remove() error { return nftDeleteTables() }
 
 // nftDeleteChains deletes the postrtg chain if masq and the forward chain
-// if forward, when they exist in felt's table.
-func nftDeleteChains(masq, forward bool) error {
+// if forward, when they exist in table t.
+func nftDeleteChains(t *nftables.Table, masq, forward bool) error {
 	if !masq && !forward {
 		return nil
 	}
@@ -153,13 +161,13 @@ func nftDeleteChains(masq, forward bool) error {
 	if err != nil {
 		return fmt.Errorf("nftables: %w", err)
 	}
-	chains, err := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
+	chains, err := c.ListChainsOfTableFamily(t.Family)
 	if err != nil {
 		return fmt.Errorf("nftables: list chains: %w", err)
 	}
 	del := false
 	for _, ch := range chains {
-		if ch.Table.Name == nftTable4 && (masq && ch.Name == nftPostrtg || forward && ch.Name == nftForward) {
+		if ch.Table.Name == t.Name && (masq && ch.Name == nftPostrtg || forward && ch.Name == nftForward) {
 			c.FlushChain(ch)
 			c.DelChain(ch)
 			del = true
@@ -169,7 +177,7 @@ func nftDeleteChains(masq, forward bool) error {
 		return nil
 	}
 	if err := c.Flush(); err != nil {
-		return fmt.Errorf("nftables: delete a chain of a flag that is off in table %s: %w", nftTable4, err)
+		return fmt.Errorf("nftables: delete a chain of a flag that is off in table %s: %w", t.Name, err)
 	}
 	return nil
 }
@@ -181,7 +189,8 @@ func (nftFirewall) intact(rs ruleSet) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("nftables: %w", err)
 	}
-	postrtg, forward := nftChains(nftTable)
+	t := nftTableOf(rs)
+	postrtg, forward := nftChains(t)
 	for _, want := range []struct {
 		on    bool
 		chain *nftables.Chain
@@ -190,12 +199,12 @@ func (nftFirewall) intact(rs ruleSet) (bool, error) {
 		if !want.on {
 			continue
 		}
-		rules, err := c.GetRules(nftTable, want.chain)
+		rules, err := c.GetRules(t, want.chain)
 		if errors.Is(err, unix.ENOENT) {
 			return false, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("nftables: list %s %s: %w", nftTable4, want.chain.Name, err)
+			return false, fmt.Errorf("nftables: list %s %s: %w", t.Name, want.chain.Name, err)
 		}
 		if len(rules) != want.n {
 			return false, nil
@@ -204,7 +213,7 @@ func (nftFirewall) intact(rs ruleSet) (bool, error) {
 	return true, nil
 }
 
-// removeOther deletes felt's (flanneld's) iptables chains.
+// removeOther deletes felt's (flanneld's) iptables and ip6tables chains.
 func (nftFirewall) removeOther() error { return removeIptables() }
 
 // nftDeleteTables deletes flanneld's nftables tables if they exist (for
@@ -215,7 +224,7 @@ func nftDeleteTables() error {
 		return nil // no nftables netlink: nothing of it to remove
 	}
 	var errs []error
-	for _, t := range []*nftables.Table{nftTable, {Name: nftTable6, Family: nftables.TableFamilyIPv6}} {
+	for _, t := range []*nftables.Table{nftTableV4, nftTableV6} {
 		if _, err := c.ListTableOfFamily(t.Name, t.Family); err != nil {
 			continue // absent
 		}

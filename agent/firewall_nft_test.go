@@ -1,85 +1,190 @@
 package agent
 
 import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
 	"go.uber.org/zap"
 )
 
-// nftRules lists the rules of a chain of felt's table, or nil if absent.
+// nftRulesOf lists the rules of a chain, or nil if absent.
 func nftRulesOf(t *testing.T, chain *nftables.Chain) []*nftables.Rule {
 	t.Helper()
 	c, err := nftables.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := c.GetRules(nftTable, chain)
+	rules, err := c.GetRules(chain.Table, chain)
 	if err != nil {
 		return nil
 	}
 	return rules
 }
 
-// TestNftablesRuleSet: EnableNFTables writes flanneld's table and chains
-// through netlink, with the rules in order; a rule deleted by hand is back
-// after the check; iptables chains of a previous iptables-mode run are
-// removed, and switching back removes the nftables table.
+// nftText prints a rule as read back from the kernel in nft's syntax, for
+// the expressions felt writes ("ip6 saddr != fd00:5::/48 ip6 daddr
+// fd00:5:0:3::/64 return"); anything else prints as "?".
+func nftText(es []expr.Any) string {
+	var out []string
+	for i := 0; i < len(es); i++ {
+		switch e := es[i].(type) {
+		case *expr.Meta:
+			c, ok := next[*expr.Cmp](es, i+1)
+			if !ok || e.Key != expr.MetaKeyMARK || len(c.Data) != 4 {
+				return "?"
+			}
+			out = append(out, fmt.Sprintf("meta mark 0x%x", binary.NativeEndian.Uint32(c.Data)))
+			i++
+		case *expr.Payload:
+			b, ok1 := next[*expr.Bitwise](es, i+1)
+			c, ok2 := next[*expr.Cmp](es, i+2)
+			a, ok3 := netip.AddrFromSlice(c.Data)
+			if !ok1 || !ok2 || !ok3 || e.Base != expr.PayloadBaseNetworkHeader {
+				return "?"
+			}
+			fam, field := "ip", map[uint32]string{12: "saddr", 16: "daddr"}[e.Offset]
+			if e.Len == 16 {
+				fam, field = "ip6", map[uint32]string{8: "saddr", 24: "daddr"}[e.Offset]
+			}
+			ones := 0
+			for _, m := range b.Mask {
+				ones += bits.OnesCount8(m)
+			}
+			op := ""
+			if c.Op == expr.CmpOpNeq {
+				op = "!= "
+			}
+			out = append(out, fmt.Sprintf("%s %s %s%s", fam, field, op, netip.PrefixFrom(a, ones)))
+			i += 2
+		case *expr.Verdict:
+			out = append(out, map[expr.VerdictKind]string{expr.VerdictReturn: "return", expr.VerdictAccept: "accept"}[e.Kind])
+		case *expr.Masq:
+			m := "masquerade"
+			if e.FullyRandom {
+				m += " fully-random"
+			}
+			out = append(out, m)
+		default:
+			return "?"
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func next[T expr.Any](es []expr.Any, i int) (T, bool) {
+	var zero T
+	if i >= len(es) {
+		return zero, false
+	}
+	e, ok := es[i].(T)
+	return e, ok
+}
+
+// nftListing is a chain's rules in nft's syntax, one a line.
+func nftListing(t *testing.T, chain *nftables.Chain) string {
+	t.Helper()
+	var lines []string
+	for _, r := range nftRulesOf(t, chain) {
+		lines = append(lines, nftText(r.Exprs))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// wantNft is flanneld's nftables rule set for rs (postrtg, forward) as nft
+// prints it, with the fourth rule in its iptables meaning
+// (docs/flannel-interop.md).
+func wantNft(rs ruleSet) (postrtg, forward string) {
+	f := "ip"
+	if rs.v6() {
+		f = "ip6"
+	}
+	n, s, mc := rs.network, rs.subnet, rs.multicast()
+	postrtg = strings.Join([]string{
+		"meta mark 0x4000 return",
+		fmt.Sprintf("%[1]s saddr %[2]s %[1]s daddr %[3]s return", f, s, n),
+		fmt.Sprintf("%[1]s saddr %[2]s %[1]s daddr %[3]s return", f, n, s),
+		fmt.Sprintf("%[1]s saddr != %[2]s %[1]s daddr %[3]s return", f, n, s),
+		fmt.Sprintf("%[1]s saddr %[2]s %[1]s daddr != %[3]s masquerade fully-random", f, n, mc),
+		fmt.Sprintf("%[1]s saddr != %[2]s %[1]s daddr %[2]s masquerade fully-random", f, n),
+	}, "\n")
+	forward = fmt.Sprintf("%[1]s saddr %[2]s accept\n%[1]s daddr %[2]s accept", f, n)
+	return postrtg, forward
+}
+
+// TestNftablesRuleSet, for each family: EnableNFTables writes flanneld's
+// table (flannel-ipv4, family ip; flannel-ipv6, family ip6) and chains
+// through netlink, with flanneld's rules in order as the kernel gives them
+// back; a rule deleted by hand is back after the check; iptables chains of
+// a previous iptables-mode run are removed, and switching back removes the
+// nftables table.
 func TestNftablesRuleSet(t *testing.T) {
-	inNewNetns(t, func() {
-		if err := (iptFirewall{}).install(testRules); err != nil {
-			t.Errorf("iptables install: %v", err)
-			return
-		}
-		k := &fwKeeper{fw: nftFirewall{}, log: zap.NewNop()}
-		if err := k.start(testRules); err != nil {
-			t.Errorf("start: %v", err)
-			return
-		}
-		if got := iptSave(t, "nat") + iptSave(t, "filter"); got != "" {
-			t.Errorf("iptables rules left after switching to nftables:\n%s", got)
-		}
-		postrtg, forward := nftChains(nftTable)
-		want := nftMasqRules(testRules)
-		got := nftRulesOf(t, postrtg)
-		if len(got) != len(want) || len(nftRulesOf(t, forward)) != 2 {
-			t.Errorf("postrtg has %d rules (want %d), forward %d (want 2)", len(got), len(want), len(nftRulesOf(t, forward)))
-			return
-		}
-		for i := range want {
-			if len(got[i].Exprs) != len(want[i]) {
-				t.Errorf("postrtg rule %d: %d expressions, want %d: %#v", i, len(got[i].Exprs), len(want[i]), got[i].Exprs)
-			}
-		}
-		if rebuilt, err := k.check(); err != nil || rebuilt {
-			t.Errorf("check with all rules: rebuilt %v, err %v", rebuilt, err)
-		}
-		c, _ := nftables.New()
-		nftDelRule(t, c, got[2])
-		if n := len(nftRulesOf(t, postrtg)); n != len(want)-1 {
-			t.Errorf("after deleting one rule by hand: %d rules", n)
-		}
-		if rebuilt, err := k.check(); err != nil || !rebuilt {
-			t.Errorf("check after a rule was deleted: rebuilt %v, err %v", rebuilt, err)
-		}
-		again := nftRulesOf(t, postrtg)
-		if len(again) != len(want) {
-			t.Errorf("after the resync: %d rules, want %d", len(again), len(want))
-		}
-		for i := range again {
-			if len(again[i].Exprs) != len(got[i].Exprs) {
-				t.Errorf("after the resync rule %d differs: %#v, was %#v", i, again[i].Exprs, got[i].Exprs)
-			}
-		}
-		// Back to iptables mode: the table goes.
-		k2 := &fwKeeper{fw: iptFirewall{}, log: zap.NewNop()}
-		if err := k2.start(testRules); err != nil {
-			t.Errorf("iptables start: %v", err)
-		}
-		if _, err := c.ListTableOfFamily(nftTable4, nftables.TableFamilyIPv4); err == nil {
-			t.Errorf("table %s still there in iptables mode", nftTable4)
-		}
-	})
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) { inNewNetns(t, func() { nftablesRuleSet(t, f.rs) }) })
+	}
+}
+
+func nftablesRuleSet(t *testing.T, rs ruleSet) {
+	v6 := rs.v6()
+	if err := (iptFirewall{}).install(rs); err != nil {
+		t.Errorf("iptables install: %v", err)
+		return
+	}
+	k := &fwKeeper{fw: nftFirewall{}, log: zap.NewNop()}
+	if err := k.start(rs); err != nil {
+		t.Errorf("start: %v", err)
+		return
+	}
+	if got := iptSave(t, v6, "nat") + iptSave(t, v6, "filter"); got != "" {
+		t.Errorf("iptables rules left after switching to nftables:\n%s", got)
+	}
+	table, other := nftTableV4, nftTableV6
+	if v6 {
+		table, other = other, table
+	}
+	c, _ := nftables.New()
+	if _, err := c.ListTableOfFamily(other.Name, other.Family); err == nil {
+		t.Errorf("table %s created for a %s network", other.Name, rs.network)
+	}
+	postrtg, forward := nftChains(table)
+	wantP, wantF := wantNft(rs)
+	if got := nftListing(t, postrtg); got != wantP {
+		t.Errorf("%s postrtg:\n%s\nwant:\n%s", table.Name, got, wantP)
+	}
+	if got := nftListing(t, forward); got != wantF {
+		t.Errorf("%s forward:\n%s\nwant:\n%s", table.Name, got, wantF)
+	}
+	if rebuilt, err := k.check(); err != nil || rebuilt {
+		t.Errorf("check with all rules: rebuilt %v, err %v", rebuilt, err)
+	}
+	rules := nftRulesOf(t, postrtg)
+	if len(rules) < 3 {
+		t.Errorf("%s postrtg has %d rules", table.Name, len(rules))
+		return
+	}
+	nftDelRule(t, c, rules[2])
+	if got := nftListing(t, postrtg); got == wantP {
+		t.Errorf("rule not deleted by hand")
+	}
+	if rebuilt, err := k.check(); err != nil || !rebuilt {
+		t.Errorf("check after a rule was deleted: rebuilt %v, err %v", rebuilt, err)
+	}
+	if got := nftListing(t, postrtg); got != wantP {
+		t.Errorf("after the resync, postrtg:\n%s\nwant:\n%s", got, wantP)
+	}
+	// Back to iptables mode: the table goes.
+	k2 := &fwKeeper{fw: iptFirewall{}, log: zap.NewNop()}
+	if err := k2.start(rs); err != nil {
+		t.Errorf("iptables start: %v", err)
+	}
+	if _, err := c.ListTableOfFamily(table.Name, table.Family); err == nil {
+		t.Errorf("table %s still there in iptables mode", table.Name)
+	}
 }
 
 // nftDelRule deletes r by hand, as an admin would.

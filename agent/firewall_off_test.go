@@ -12,13 +12,14 @@ import (
 	"github.com/feltnet/felt/lease"
 )
 
-// startFirewallWith runs startFirewall for a node with these flags and
-// firewall mode (nftables when nft), on a previous run's full rule set.
+// startFirewallWith runs startFirewall for a dual-stack node with these
+// flags and firewall mode (nftables when nft).
 func startFirewallWith(t *testing.T, masq, forward, nft bool) {
 	t.Helper()
-	nc := &lease.Config{Network: testRules.network, EnableNFTables: nft}
+	nc := &lease.Config{Network: testRules.network, IPv6Network: testRules6.network, EnableIPv4: true, EnableIPv6: true,
+		EnableNFTables: nft}
 	n := &node{cfg: Config{IPMasq: masq, ForwardRules: forward, Resync: time.Hour}, log: zap.NewNop(), netCfg: nc,
-		own: lease.Lease{Subnet: testRules.subnet}}
+		own: lease.Lease{Subnet: testRules.subnet, IPv6Subnet: testRules6.subnet}}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel() // the resync goroutine ends at once (it would run outside the namespace)
 	g := newGroup(ctx)
@@ -28,55 +29,80 @@ func startFirewallWith(t *testing.T, masq, forward, nft bool) {
 	g.wait()
 }
 
-// TestFirewallCleanedWhenOff (throwaway namespaces): as flanneld, felt
-// removes felt's rules that the flags no longer ask for: with
-// --ip-masq=false and --iptables-forward-rules=false every chain of both
-// modes goes; with the masquerade off and forward rules on, the nat chain
-// (nftables: the postrtg chain) goes and the forward rules stay.
+// installPrevious installs a previous run's full rule set of both families.
+func installPrevious(t *testing.T, mode string, fw firewall) bool {
+	t.Helper()
+	for _, rs := range []ruleSet{testRules, testRules6} {
+		if err := fw.install(rs); err != nil {
+			t.Errorf("%s: install a previous run's rules for %s: %v", mode, rs.network, err)
+			return false
+		}
+	}
+	return true
+}
+
+// TestFirewallCleanedWhenOff (throwaway namespaces, a dual-stack node): as
+// flanneld, felt removes felt's rules that the flags no longer ask for:
+// with --ip-masq=false and --iptables-forward-rules=false every chain of
+// both modes and both families goes; with the masquerade off and forward
+// rules on, the nat chains (nftables: the postrtg chains) go and the
+// forward rules stay.
 func TestFirewallCleanedWhenOff(t *testing.T) {
 	for _, nft := range []bool{false, true} {
 		mode := map[bool]string{false: "iptables", true: "nftables"}[nft]
 		inNewNetns(t, func() {
-			if err := newFirewall(nft).install(testRules); err != nil {
-				t.Errorf("%s: install a previous run's rules: %v", mode, err)
+			if !installPrevious(t, mode, newFirewall(nft)) {
 				return
 			}
 			startFirewallWith(t, false, false, nft)
-			if got := iptSave(t, "nat") + iptSave(t, "filter"); got != "" {
-				t.Errorf("%s, both flags off: iptables rules left:\n%s", mode, got)
+			for _, v6 := range []bool{false, true} {
+				if got := iptSave(t, v6, "nat") + iptSave(t, v6, "filter"); got != "" {
+					t.Errorf("%s, both flags off: %s rules left:\n%s", mode, iptCmd(v6), got)
+				}
 			}
 			if c, err := nftables.New(); err == nil {
-				if _, err := c.ListTableOfFamily(nftTable4, nftables.TableFamilyIPv4); err == nil {
-					t.Errorf("%s, both flags off: nftables table %s left", mode, nftTable4)
+				for _, tb := range []*nftables.Table{nftTableV4, nftTableV6} {
+					if _, err := c.ListTableOfFamily(tb.Name, tb.Family); err == nil {
+						t.Errorf("%s, both flags off: nftables table %s left", mode, tb.Name)
+					}
 				}
 			}
 		})
 		inNewNetns(t, func() {
-			if err := newFirewall(nft).install(testRules); err != nil {
-				t.Errorf("%s: install a previous run's rules: %v", mode, err)
+			if !installPrevious(t, mode, newFirewall(nft)) {
 				return
 			}
 			startFirewallWith(t, false, true, nft)
-			postrtg, forward := nftChains(nftTable)
-			if nft {
-				if n := len(nftRulesOf(t, forward)); n != 2 {
-					t.Errorf("nftables, forward rules on: %d forward rules, want 2", n)
+			for _, tb := range []*nftables.Table{nftTableV4, nftTableV6} {
+				if nft {
+					nftForwardOnly(t, tb)
+					continue
 				}
-				c, _ := nftables.New()
-				chains, _ := c.ListChainsOfTableFamily(nftables.TableFamilyIPv4)
-				for _, ch := range chains {
-					if ch.Table.Name == nftTable4 && ch.Name == postrtg.Name {
-						t.Errorf("nftables, masquerade off: chain %s left (%d rules)", ch.Name, len(nftRulesOf(t, postrtg)))
-					}
+				v6 := tb == nftTableV6
+				if got := iptSave(t, v6, "nat"); got != "" {
+					t.Errorf("%s, masquerade off: nat rules left:\n%s", iptCmd(v6), got)
 				}
-				return
-			}
-			if got := iptSave(t, "nat"); got != "" {
-				t.Errorf("iptables, masquerade off: nat rules left:\n%s", got)
-			}
-			if got := iptSave(t, "filter"); strings.Count(got, "-A "+fwdChain) != 2 {
-				t.Errorf("iptables, forward rules on: filter rules:\n%s", got)
+				if got := iptSave(t, v6, "filter"); strings.Count(got, "-A "+fwdChain) != 2 {
+					t.Errorf("%s, forward rules on: filter rules:\n%s", iptCmd(v6), got)
+				}
 			}
 		})
+	}
+}
+
+// nftForwardOnly checks that table tb holds its two forward rules and no
+// postrtg chain.
+func nftForwardOnly(t *testing.T, tb *nftables.Table) {
+	t.Helper()
+	postrtg, forward := nftChains(tb)
+	if n := len(nftRulesOf(t, forward)); n != 2 {
+		t.Errorf("nftables %s, forward rules on: %d forward rules, want 2", tb.Name, n)
+	}
+	c, _ := nftables.New()
+	chains, _ := c.ListChainsOfTableFamily(tb.Family)
+	for _, ch := range chains {
+		if ch.Table.Name == tb.Name && ch.Name == postrtg.Name {
+			t.Errorf("nftables %s, masquerade off: chain %s left (%d rules)", tb.Name, ch.Name, len(nftRulesOf(t, postrtg)))
+		}
 	}
 }

@@ -9,17 +9,20 @@ import (
 	"sync"
 	"time"
 
+	"github.com/feltnet/felt/lease"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 )
 
 // startFirewall installs flanneld's rules for --ip-masq and
-// --iptables-forward-rules in the mode the network config picks, and keeps
-// them every --iptables-resync. A masquerade that cannot be set up is fatal
-// (as in flanneld); forward rules that cannot are a warning, since the
-// FORWARD policy may well be ACCEPT. With both flags off it removes what a
-// previous run left in either mode, as flanneld cleans up unconditionally.
+// --iptables-forward-rules for each family the network carries (its IPv4
+// and IPv6 Networks: iptables and ip6tables, or the nftables tables ip and
+// ip6), in the mode the network config picks, and keeps them every
+// --iptables-resync. A masquerade that cannot be set up is fatal (flanneld:
+// in nftables mode; in iptables mode it logs and retries); forward rules
+// that cannot are a warning, since the FORWARD policy may well be ACCEPT. With both flags off it removes what a previous
+// run left in either mode, as flanneld cleans up unconditionally.
 func (n *node) startFirewall(g *group) error {
 	fw := newFirewall(n.netCfg.EnableNFTables)
 	if !n.cfg.IPMasq && !n.cfg.ForwardRules {
@@ -28,45 +31,72 @@ func (n *node) startFirewall(g *group) error {
 		}
 		return nil
 	}
-	k := &fwKeeper{fw: fw, log: n.log.Named("firewall")}
-	rs := ruleSet{network: n.netCfg.Network, subnet: n.own.Subnet, masq: n.cfg.IPMasq, forward: n.cfg.ForwardRules,
+	var err error
+	if n.netCfg.EnableIPv4 {
+		n.fw, err = n.keepFirewall(g, fw, n.netCfg.Network, n.own.Subnet)
+	}
+	if err == nil && n.netCfg.EnableIPv6 {
+		n.fw6, err = n.keepFirewall(g, fw, n.netCfg.IPv6Network, n.own.IPv6Subnet)
+	}
+	return err
+}
+
+// keepFirewall installs one family's rules and starts their resync; it
+// returns nil (and no error) when forward rules alone could not be set.
+func (n *node) keepFirewall(g *group, fw firewall, network, subnet netip.Prefix) (*fwKeeper, error) {
+	log := n.log.Named("firewall").With(zap.Stringer("network", network))
+	k := &fwKeeper{fw: fw, log: log}
+	rs := ruleSet{network: network, subnet: subnet, masq: n.cfg.IPMasq, forward: n.cfg.ForwardRules,
 		randomFully: !n.cfg.NoRandomFully}
 	if err := k.start(rs); err != nil {
 		if n.cfg.IPMasq {
-			return fmt.Errorf("set up --ip-masq rules (%s): %w", fw.mode(), err)
+			return nil, fmt.Errorf("set up --ip-masq rules (%s, network %s): %w", fw.mode(), network, err)
 		}
-		n.log.Warn("forward rules not set: forwarded overlay traffic is dropped if the FORWARD policy is DROP "+
+		log.Warn("forward rules not set: forwarded overlay traffic is dropped if the FORWARD policy is DROP "+
 			"(pass --iptables-forward-rules=false to skip them)", zap.String("mode", fw.mode()), zap.Error(err))
-		return nil
+		return nil, nil
 	}
-	n.log.Info("firewall rules in place", zap.String("mode", fw.mode()), zap.Bool("ip_masq", rs.masq),
+	log.Info("firewall rules in place", zap.String("mode", fw.mode()), zap.Bool("ip_masq", rs.masq),
 		zap.Bool("forward", rs.forward), zap.Duration("resync", n.cfg.Resync))
-	n.fw = k
 	g.spawn("firewall", func(ctx context.Context) error { k.run(ctx, n.cfg.Resync); return nil })
-	return nil
+	return k, nil
 }
 
 // startBlackhole is flanneld's --ip-blackhole-route: a blackhole route for
-// the own subnet, so that traffic to an address no container holds is
-// dropped here instead of following the default route (flanneld adds it
-// on the first resync tick; felt adds it at once, then checks it every
-// --iptables-resync). It follows the lease: a re-acquired subnet's
-// blackhole replaces the old one (reacquired), and at start the blackhole a
-// previous run left for its subnet (subnet.env's) goes if that differs.
+// the own subnet of each family the network carries, so that traffic to an
+// address no container holds is dropped here instead of following the
+// default route (flanneld adds it on the first resync tick; felt adds it at
+// once, then checks it every --iptables-resync). It follows the lease: a
+// re-acquired subnet's blackhole replaces the old one (reacquired), and at
+// start the blackhole a previous run left for its subnet (subnet.env's)
+// goes if that differs.
 func (n *node) startBlackhole(g *group) {
 	if !n.cfg.BlackholeRoute {
 		return
 	}
-	n.bh = &blackhole{log: n.log, installed: n.prevSubnet}
-	n.bh.ensure(n.st.subnet())
-	g.spawn("blackhole", func(ctx context.Context) error {
-		every(ctx, n.cfg.Resync, func() { n.bh.ensure(n.st.subnet()) })
-		return nil
-	})
+	if n.netCfg.EnableIPv4 {
+		n.bh = n.keepBlackhole(g, n.prev.Subnet, func(l lease.Lease) netip.Prefix { return l.Subnet })
+	}
+	if n.netCfg.EnableIPv6 {
+		n.bh6 = n.keepBlackhole(g, n.prev.IPv6Subnet, func(l lease.Lease) netip.Prefix { return l.IPv6Subnet })
+	}
 }
 
-// blackhole keeps the blackhole route of the own subnet; ensure runs on
-// the resync and the lease keeper's goroutines, mu orders them.
+// keepBlackhole adds the blackhole of the subnet of's family and checks it
+// every --iptables-resync.
+func (n *node) keepBlackhole(g *group, prev netip.Prefix, of func(lease.Lease) netip.Prefix) *blackhole {
+	bh := &blackhole{log: n.log, installed: prev}
+	bh.ensure(of(n.st.current()))
+	g.spawn("blackhole", func(ctx context.Context) error {
+		every(ctx, n.cfg.Resync, func() { bh.ensure(of(n.st.current())) })
+		return nil
+	})
+	return bh
+}
+
+// blackhole keeps the blackhole route of the own subnet of one family;
+// ensure runs on the resync and the lease keeper's goroutines, mu orders
+// them.
 type blackhole struct {
 	log *zap.Logger
 
@@ -90,19 +120,23 @@ func (b *blackhole) ensure(subnet netip.Prefix) {
 	}
 	b.installed = subnet
 	if err := addBlackhole(subnet); err != nil {
-		b.log.Error("blackhole route for the own subnet", zap.Error(err))
+		b.log.Error("blackhole route for the own subnet", zap.Stringer("subnet", subnet), zap.Error(err))
 	}
 }
 
 // blackholes is the blackhole route for subnet and the routes of type
-// blackhole to that destination the kernel has now.
+// blackhole to that destination the kernel has now, in subnet's family.
 func blackholes(subnet netip.Prefix) (*netlink.Route, []netlink.Route, error) {
 	_, dst, err := net.ParseCIDR(subnet.String())
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE, Family: netlink.FAMILY_V4}
-	have, err := netlink.RouteListFiltered(netlink.FAMILY_V4, r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
+	family := netlink.FAMILY_V4
+	if subnet.Addr().Is6() {
+		family = netlink.FAMILY_V6
+	}
+	r := &netlink.Route{Dst: dst, Type: unix.RTN_BLACKHOLE, Family: family}
+	have, err := netlink.RouteListFiltered(family, r, netlink.RT_FILTER_DST|netlink.RT_FILTER_TYPE)
 	if err != nil {
 		return nil, nil, fmt.Errorf("list blackhole routes: %w", err)
 	}
@@ -150,11 +184,4 @@ func every(ctx context.Context, period time.Duration, fn func()) {
 			fn()
 		}
 	}
-}
-
-// subnet is the own lease's subnet now.
-func (s *state) subnet() netip.Prefix {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.own.Subnet
 }

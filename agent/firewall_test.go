@@ -19,11 +19,12 @@ func inNewNetns(t *testing.T, fn func()) {
 	netnstest.Run(t, fn)
 }
 
-func iptSave(t *testing.T, table string) string {
+// iptSave lists the rules (-A lines) of a table of the family's iptables.
+func iptSave(t *testing.T, v6 bool, table string) string {
 	t.Helper()
-	out, err := exec.Command("iptables-save", "-t", table).CombinedOutput()
+	out, err := exec.Command(iptCmd(v6)+"-save", "-t", table).CombinedOutput()
 	if err != nil {
-		t.Errorf("iptables-save: %v: %s", err, out)
+		t.Errorf("%s-save: %v: %s", iptCmd(v6), err, out)
 	}
 	var keep []string
 	for _, l := range strings.Split(string(out), "\n") {
@@ -34,8 +35,12 @@ func iptSave(t *testing.T, table string) string {
 	return strings.Join(keep, "\n")
 }
 
-var testRules = ruleSet{network: netip.MustParsePrefix("10.5.0.0/16"), subnet: netip.MustParsePrefix("10.5.3.0/24"),
-	masq: true, forward: true, randomFully: true}
+var (
+	testRules = ruleSet{network: netip.MustParsePrefix("10.5.0.0/16"), subnet: netip.MustParsePrefix("10.5.3.0/24"),
+		masq: true, forward: true, randomFully: true}
+	testRules6 = ruleSet{network: netip.MustParsePrefix("fd00:5::/48"), subnet: netip.MustParsePrefix("fd00:5:0:3::/64"),
+		masq: true, forward: true, randomFully: true}
+)
 
 // flanneld's rule set for testRules as iptables-save prints it (docs/flannel-interop.md).
 const wantNat = `-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
@@ -49,6 +54,31 @@ const wantNat = `-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-
 const wantFilter = `-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
 -A FLANNEL-FWD -s 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT
 -A FLANNEL-FWD -d 10.5.0.0/16 -m comment --comment "flanneld forward" -j ACCEPT`
+
+// flanneld's rule set for testRules6 as ip6tables-save prints it.
+const wantNat6 = `-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG
+-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s fd00:5:0:3::/64 -d fd00:5::/48 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s fd00:5::/48 -d fd00:5:0:3::/64 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG ! -s fd00:5::/48 -d fd00:5:0:3::/64 -m comment --comment "flanneld masq" -j RETURN
+-A FLANNEL-POSTRTG -s fd00:5::/48 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully
+-A FLANNEL-POSTRTG ! -s fd00:5::/48 -d fd00:5::/48 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully`
+
+const wantFilter6 = `-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD
+-A FLANNEL-FWD -s fd00:5::/48 -m comment --comment "flanneld forward" -j ACCEPT
+-A FLANNEL-FWD -d fd00:5::/48 -m comment --comment "flanneld forward" -j ACCEPT`
+
+// families are the two rule sets and what iptables-save prints for them.
+var families = []struct {
+	name               string
+	rs                 ruleSet
+	wantNat, wantFiltr string
+	otherSubnet, stray string // a previous run's subnet; an address for a stray rule
+	movedTo            string // a re-acquired subnet
+}{
+	{"IPv4", testRules, wantNat, wantFilter, "10.5.77.0/24", "192.0.2.1", "10.5.9.0/24"},
+	{"IPv6", testRules6, wantNat6, wantFilter6, "fd00:5:0:77::/64", "2001:db8::1", "fd00:5:0:9::/64"},
+}
 
 // byChain orders iptables-save lines by chain, keeping the order within
 // a chain (iptables-save lists chains in its own order).
@@ -64,57 +94,68 @@ func byChain(s string) string {
 	return strings.Join(append(post, other...), "\n")
 }
 
-// TestIptablesRuleSet: the rules are flanneld's, in flanneld's order; a
-// second install changes nothing; a rule deleted by hand makes the check
-// rebuild the whole set in order; the rules follow a new subnet; a previous
-// subnet's rules (and anything else in felt's chains) are flushed at start.
+// TestIptablesRuleSet (iptables and ip6tables): the rules are flanneld's,
+// in flanneld's order; a second install changes nothing; a rule deleted by
+// hand makes the check rebuild the whole set in order; the rules follow a
+// new subnet; a previous subnet's rules (and anything else in felt's
+// chains) are flushed at start.
 func TestIptablesRuleSet(t *testing.T) {
-	inNewNetns(t, func() {
-		// A previous run's rules for another subnet, and a stray rule.
-		old := testRules
-		old.subnet = netip.MustParsePrefix("10.5.77.0/24")
-		if err := (iptFirewall{}).install(old); err != nil {
-			t.Errorf("install old: %v", err)
+	for _, f := range families {
+		t.Run(f.name, func(t *testing.T) {
+			inNewNetns(t, func() { iptablesRuleSet(t, f.rs, f.wantNat, f.wantFiltr, f.otherSubnet, f.stray, f.movedTo) })
+		})
+	}
+}
+
+func iptablesRuleSet(t *testing.T, rs ruleSet, wantNat, wantFilter, otherSubnet, stray, movedTo string) {
+	v6 := rs.v6()
+	// A previous run's rules for another subnet, and a stray rule.
+	old := rs
+	old.subnet = netip.MustParsePrefix(otherSubnet)
+	if err := (iptFirewall{}).install(old); err != nil {
+		t.Errorf("install old: %v", err)
+		return
+	}
+	ipt(v6, "-t", "nat", "-A", masqChain, "-s", stray, "-j", "RETURN")
+	k := &fwKeeper{fw: iptFirewall{}, log: zap.NewNop()}
+	for i := 0; i < 2; i++ {
+		if err := k.start(rs); err != nil {
+			t.Errorf("start: %v", err)
 			return
 		}
-		iptables("-t", "nat", "-A", masqChain, "-s", "192.0.2.1", "-j", "RETURN")
-		k := &fwKeeper{fw: iptFirewall{}, log: zap.NewNop()}
-		for i := 0; i < 2; i++ {
-			if err := k.start(testRules); err != nil {
-				t.Errorf("start: %v", err)
-				return
-			}
+	}
+	check := func(when string) {
+		if got := byChain(iptSave(t, v6, "nat")); got != wantNat {
+			t.Errorf("%s: nat rules:\n%s\nwant:\n%s", when, got, wantNat)
 		}
-		check := func(when string) {
-			if got := byChain(iptSave(t, "nat")); got != wantNat {
-				t.Errorf("%s: nat rules:\n%s\nwant:\n%s", when, got, wantNat)
-			}
-			if got := byChain(iptSave(t, "filter")); got != wantFilter {
-				t.Errorf("%s: filter rules:\n%s\nwant:\n%s", when, got, wantFilter)
-			}
+		if got := byChain(iptSave(t, v6, "filter")); got != wantFilter {
+			t.Errorf("%s: filter rules:\n%s\nwant:\n%s", when, got, wantFilter)
 		}
-		check("after start")
-		if rebuilt, err := k.check(); err != nil || rebuilt {
-			t.Errorf("check with every rule in place: rebuilt %v, err %v", rebuilt, err)
-		}
-		// Delete the third masquerade rule and the second forward rule by hand.
-		if out, err := iptables("-t", "nat", "-D", masqChain, "3"); err != nil {
-			t.Errorf("delete by hand: %v %s", err, out)
-		}
-		if out, err := iptables("-t", "filter", "-D", fwdChain, "2"); err != nil {
-			t.Errorf("delete by hand: %v %s", err, out)
-		}
-		if rebuilt, err := k.check(); err != nil || !rebuilt {
-			t.Errorf("check after a rule was deleted: rebuilt %v, err %v", rebuilt, err)
-		}
-		check("after the resync")
-		if err := k.setSubnet(netip.MustParsePrefix("10.5.9.0/24")); err != nil {
-			t.Errorf("setSubnet: %v", err)
-		}
-		if got := iptSave(t, "nat"); strings.Contains(got, "10.5.3.0/24") || strings.Count(got, "10.5.9.0/24") != 3 {
-			t.Errorf("after the subnet moved, want only 10.5.9.0/24's rules:\n%s", got)
-		}
-	})
+	}
+	check("after start")
+	if got := iptSave(t, !v6, "nat") + iptSave(t, !v6, "filter"); got != "" {
+		t.Errorf("rules in the other family's tables:\n%s", got)
+	}
+	if rebuilt, err := k.check(); err != nil || rebuilt {
+		t.Errorf("check with every rule in place: rebuilt %v, err %v", rebuilt, err)
+	}
+	// Delete the third masquerade rule and the second forward rule by hand.
+	if out, err := ipt(v6, "-t", "nat", "-D", masqChain, "3"); err != nil {
+		t.Errorf("delete by hand: %v %s", err, out)
+	}
+	if out, err := ipt(v6, "-t", "filter", "-D", fwdChain, "2"); err != nil {
+		t.Errorf("delete by hand: %v %s", err, out)
+	}
+	if rebuilt, err := k.check(); err != nil || !rebuilt {
+		t.Errorf("check after a rule was deleted: rebuilt %v, err %v", rebuilt, err)
+	}
+	check("after the resync")
+	if err := k.setSubnet(netip.MustParsePrefix(movedTo)); err != nil {
+		t.Errorf("setSubnet: %v", err)
+	}
+	if got := iptSave(t, v6, "nat"); strings.Contains(got, rs.subnet.String()) || strings.Count(got, movedTo) != 3 {
+		t.Errorf("after the subnet moved, want only %s's rules:\n%s", movedTo, got)
+	}
 }
 
 // TestIptablesNoRandomFully: --ip-masq-fully-random-disable masquerades
@@ -128,29 +169,28 @@ func TestIptablesNoRandomFully(t *testing.T) {
 			t.Errorf("start: %v", err)
 			return
 		}
-		got := iptSave(t, "nat")
+		got := iptSave(t, false, "nat")
 		if strings.Contains(got, "random-fully") || strings.Count(got, "-j MASQUERADE") != 2 {
 			t.Errorf("want two MASQUERADE rules without --random-fully:\n%s", got)
 		}
 	})
 }
 
+// TestMasqRulesAreFlanneld: the rule specs, before iptables prints them
+// back, are flanneld's for each family (multicast ff00::/8 for IPv6).
 func TestMasqRulesAreFlanneld(t *testing.T) {
-	rules := masqRules(netip.MustParsePrefix("10.5.0.0/16"), netip.MustParsePrefix("10.5.3.0/24"), true)
-	var got []string
-	for _, r := range rules {
-		got = append(got, strings.Join(r, " "))
-	}
-	c := ` -m comment --comment flanneld masq`
-	want := []string{
-		"-m mark --mark 0x4000/0x4000" + c + " -j RETURN",
-		"-s 10.5.3.0/24 -d 10.5.0.0/16" + c + " -j RETURN",
-		"-s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
-		"! -s 10.5.0.0/16 -d 10.5.3.0/24" + c + " -j RETURN",
-		"-s 10.5.0.0/16 ! -d 224.0.0.0/4" + c + " -j MASQUERADE --random-fully",
-		"! -s 10.5.0.0/16 -d 10.5.0.0/16" + c + " -j MASQUERADE --random-fully",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Fatalf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	for _, f := range families {
+		var got []string
+		for _, r := range masqRules(f.rs) {
+			got = append(got, strings.Join(r, " "))
+		}
+		var want []string
+		for _, l := range strings.Split(f.wantNat, "\n")[1:] {
+			l = strings.TrimPrefix(l, "-A "+masqChain+" ")
+			want = append(want, strings.ReplaceAll(l, `"flanneld masq"`, "flanneld masq"))
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s rules:\n%s\nwant:\n%s", f.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
 	}
 }

@@ -1,14 +1,10 @@
 package agent
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"slices"
-	"strings"
-	"time"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -168,121 +164,6 @@ func (s *peerSet) peer6Of(l lease.Lease) (p router.Peer, why string, ok bool) {
 	return p, "", true
 }
 
-// ip6tables rules, flanneld's masqIP6Rules and forward rules for the IPv6
-// Network: the same chains and comments as for IPv4, multicast ff00::/8.
-func masq6Rules(network, subnet netip.Prefix, randomFully bool) [][]string {
-	n, s := network.String(), subnet.String()
-	masq := []string{"-j", "MASQUERADE"}
-	if randomFully {
-		masq = append(masq, "--random-fully")
-	}
-	c := []string{"-m", "comment", "--comment", "flanneld masq"}
-	rule := func(r ...string) []string { return append(append([]string{}, r...), c...) }
-	return [][]string{
-		rule("-m", "mark", "--mark", "0x4000/0x4000", "-j", "RETURN"),
-		rule("-s", s, "-d", n, "-j", "RETURN"),
-		rule("-s", n, "-d", s, "-j", "RETURN"),
-		rule("!", "-s", n, "-d", s, "-j", "RETURN"),
-		rule(append([]string{"-s", n, "!", "-d", "ff00::/8"}, masq...)...),
-		rule(append([]string{"!", "-s", n, "-d", n}, masq...)...),
-	}
-}
-
-func ip6tables(args ...string) (string, error) {
-	cmd := exec.Command("ip6tables", append([]string{"-w", "5"}, args...)...)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return strings.TrimSpace(out.String()), err
-}
-
-// ensureChain6 is ensureChain for ip6tables.
-func ensureChain6(table, from, chain, comment string, rules [][]string) error {
-	if _, err := exec.LookPath("ip6tables"); err != nil {
-		return fmt.Errorf("the ip6tables command is missing: install the iptables package (%w)", err)
-	}
-	ip6tables("-t", table, "-N", chain) // exists already: fine
-	jump := []string{from, "-m", "comment", "--comment", comment, "-j", chain}
-	if _, err := ip6tables(append([]string{"-t", table, "-C"}, jump...)...); err != nil {
-		if out, err := ip6tables(append([]string{"-t", table, "-A"}, jump...)...); err != nil {
-			return fmt.Errorf("ip6tables: add %s jump to %s: %s: %w", from, chain, out, err)
-		}
-	}
-	for _, r := range rules {
-		if _, err := ip6tables(append([]string{"-t", table, "-C", chain}, r...)...); err == nil {
-			continue
-		}
-		if out, err := ip6tables(append([]string{"-t", table, "-A", chain}, r...)...); err != nil {
-			return fmt.Errorf("ip6tables: add rule %v to %s: %s: %w", r, chain, out, err)
-		}
-	}
-	return nil
-}
-
-// firewall6 keeps the IPv6 forward and masquerade rules, resynced like the
-// IPv4 ones. The own IPv6 subnet may change (a re-acquired lease).
-type firewall6 struct {
-	network     netip.Prefix
-	fwd         bool
-	masq        bool
-	randomFully bool // off with --ip-masq-fully-random-disable, or when ip6tables lacks it
-	log         *zap.Logger
-	subnet      chan netip.Prefix
-}
-
-func (f *firewall6) run(ctx context.Context, subnet netip.Prefix, every time.Duration) {
-	randomFully := f.randomFully
-	ensure := func() {
-		if f.fwd {
-			if err := ensureChain6("filter", "FORWARD", fwdChain, "flanneld forward", fwdRules(f.network)); err != nil {
-				f.log.Warn("ip6tables forward rules not set", zap.Error(err))
-			}
-		}
-		if f.masq {
-			err := ensureChain6("nat", "POSTROUTING", masqChain, "flanneld masq", masq6Rules(f.network, subnet, randomFully))
-			if err != nil && randomFully && strings.Contains(err.Error(), "random-fully") {
-				randomFully = false
-				err = ensureChain6("nat", "POSTROUTING", masqChain, "flanneld masq", masq6Rules(f.network, subnet, randomFully))
-			}
-			if err != nil {
-				f.log.Warn("ip6tables masquerade rules not set", zap.Error(err))
-			}
-		}
-	}
-	ensure()
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case sn := <-f.subnet:
-			if f.masq && sn != subnet {
-				for _, r := range masq6Rules(f.network, subnet, randomFully) {
-					ip6tables(append([]string{"-t", "nat", "-D", masqChain}, r...)...) // already gone: fine
-				}
-			}
-			subnet = sn
-		case <-t.C:
-		}
-		ensure()
-	}
-}
-
-// startIPv6 starts the ip6tables upkeep (forward rules and, with
-// --ip-masq, masquerading) for an IPv6 node, every --iptables-resync. It
-// uses ip6tables in both firewall modes: felt's nftables rule set
-// (EnableNFTables) is IPv4 only.
-func (n *node) startIPv6(g *group) {
-	if !n.netCfg.EnableIPv6 || (!n.cfg.ForwardRules && !n.cfg.IPMasq) {
-		return
-	}
-	n.fw6 = &firewall6{network: n.netCfg.IPv6Network, fwd: n.cfg.ForwardRules, masq: n.cfg.IPMasq,
-		randomFully: !n.cfg.NoRandomFully, log: n.log.Named("ip6tables"), subnet: make(chan netip.Prefix, 1)}
-	sn := n.own.IPv6Subnet
-	g.spawn("ip6tables", func(ctx context.Context) error { n.fw6.run(ctx, sn, n.cfg.Resync); return nil })
-}
-
 // reacquired6 moves the IPv6 side to a re-acquired lease's IPv6 subnet.
 func (n *node) reacquired6(l lease.Lease) {
 	if !l.IPv6Subnet.IsValid() {
@@ -290,11 +171,8 @@ func (n *node) reacquired6(l lease.Lease) {
 	}
 	n.eng.SetLocal6(l.IPv6Subnet)
 	if n.fw6 != nil {
-		select {
-		case n.fw6.subnet <- l.IPv6Subnet:
-		default:
-			<-n.fw6.subnet
-			n.fw6.subnet <- l.IPv6Subnet
+		if err := n.fw6.setSubnet(l.IPv6Subnet); err != nil {
+			n.log.Error("move the IPv6 firewall rules to the new subnet", zap.Error(err))
 		}
 	}
 }

@@ -101,19 +101,6 @@ func checkPeerSet(t *testing.T, config string, own, peer lease.Lease, want []rou
 	}
 }
 
-func TestMasq6RulesFlanneld(t *testing.T) {
-	r := masq6Rules(netip.MustParsePrefix("fd00:5::/48"), netip.MustParsePrefix("fd00:5:0:1::/64"), true)
-	want := []string{"-s", "fd00:5::/48", "!", "-d", "ff00::/8", "-j", "MASQUERADE", "--random-fully", "-m", "comment", "--comment", "flanneld masq"}
-	if len(r) != 6 || len(r[4]) != len(want) {
-		t.Fatalf("rules %q", r)
-	}
-	for i := range want {
-		if r[4][i] != want[i] {
-			t.Fatalf("masquerade rule %q, want %q", r[4], want)
-		}
-	}
-}
-
 type fixedConfig struct{ c *lease.Config }
 
 func (f fixedConfig) GetConfig(context.Context) (*lease.Config, error) { return f.c, nil }

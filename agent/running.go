@@ -24,13 +24,10 @@ func (n *node) run(ctx context.Context) error {
 	if n.routes != nil {
 		g.spawn("routes", n.routes.run)
 	}
-	if n.netCfg.EnableIPv4 { // an IPv6-only node has only startIPv6's ip6tables rules
-		if err := n.startFirewall(g); err != nil {
-			g.fail(err)
-		}
-		n.startBlackhole(g)
+	if err := n.startFirewall(g); err != nil {
+		g.fail(err)
 	}
-	n.startIPv6(g)
+	n.startBlackhole(g)
 	g.spawn("lease", func(ctx context.Context) error {
 		return n.keeper.Keep(ctx, n.netCfg, n.own, n.plane.attrs, func(l lease.Lease) {
 			if err := n.reacquired(l); err != nil {
@@ -115,6 +112,9 @@ func (n *node) reacquired(l lease.Lease) error {
 	}
 	if n.bh != nil {
 		n.bh.ensure(l.Subnet)
+	}
+	if n.bh6 != nil && l.IPv6Subnet.IsValid() {
+		n.bh6.ensure(l.IPv6Subnet)
 	}
 	return nil
 }

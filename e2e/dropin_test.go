@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/feltnet/felt/lease/etcdserver"
 	"github.com/feltnet/felt/netns"
+	"github.com/google/nftables"
 )
 
 // notifySocket is a systemd NOTIFY_SOCKET stand-in: a unixgram socket whose
@@ -247,6 +249,78 @@ func TestDropinFirewallAndBlackhole(t *testing.T) {
 	for rules() != before || !strings.Contains(blackhole(), subnet) {
 		if time.Now().After(deadline) {
 			t.Fatalf("not restored: rules\n%s\nwant\n%s\nblackhole: %s", rules(), before, blackhole())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestDropinFirewallDualStackNFTables: a dual-stack node with
+// "EnableNFTables": true, --ip-masq and --ip-blackhole-route keeps
+// flanneld's nftables tables for both families (flannel-ipv4, family ip;
+// flannel-ipv6, family ip6; each with postrtg's six rules and forward's two)
+// and a blackhole route for each of its subnets; a table deleted by hand
+// and a blackhole deleted by hand are back within --iptables-resync.
+func TestDropinFirewallDualStackNFTables(t *testing.T) {
+	c := newCluster(t, 1, `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48","EnableNFTables":true,`+
+		`"Backend":{"Type":"udp"}}`)
+	addUnderlay6(t, c)
+	a := c.lab.Hosts[0]
+	c.start(a, "--ip-masq", "--iptables-resync", "1", "--ip-blackhole-route")
+	st := c.status(a)
+	tables := []*nftables.Table{{Name: "flannel-ipv4", Family: nftables.TableFamilyIPv4},
+		{Name: "flannel-ipv6", Family: nftables.TableFamilyIPv6}}
+	// counts lists "table/chain:rules" for both tables ("" for a missing table).
+	counts := func() string {
+		var out []string
+		err := a.Do(func() error {
+			conn, err := nftables.New()
+			if err != nil {
+				return err
+			}
+			for _, tb := range tables {
+				for _, ch := range []string{"postrtg", "forward"} {
+					rules, err := conn.GetRules(tb, &nftables.Chain{Name: ch, Table: tb})
+					if err != nil {
+						continue
+					}
+					out = append(out, fmt.Sprintf("%s/%s:%d", tb.Name, ch, len(rules)))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("list nftables rules on %s: %v", a.Name, err)
+		}
+		return strings.Join(out, " ")
+	}
+	const want = "flannel-ipv4/postrtg:6 flannel-ipv4/forward:2 flannel-ipv6/postrtg:6 flannel-ipv6/forward:2"
+	blackholes := func() string {
+		out, _ := a.Command(c.ctx, "ip", "-4", "route", "show", "type", "blackhole").CombinedOutput()
+		out6, _ := a.Command(c.ctx, "ip", "-6", "route", "show", "type", "blackhole").CombinedOutput()
+		return string(out) + string(out6)
+	}
+	haveBlackholes := func() bool {
+		b := blackholes()
+		return strings.Contains(b, st.Subnet) && strings.Contains(b, st.IPv6Subnet)
+	}
+	if got := counts(); got != want || !haveBlackholes() {
+		t.Fatalf("at start: rules %q, want %q; blackholes (want %s and %s):\n%s", got, want, st.Subnet, st.IPv6Subnet, blackholes())
+	}
+	if err := a.Do(func() error {
+		conn, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		conn.DelTable(tables[1])
+		return conn.Flush()
+	}); err != nil {
+		t.Fatalf("delete table flannel-ipv6 by hand: %v", err)
+	}
+	mustRun(t, c.ctx, a, "ip", "-6", "route", "del", "blackhole", st.IPv6Subnet)
+	deadline := time.Now().Add(10 * time.Second)
+	for counts() != want || !haveBlackholes() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not restored: rules %q, want %q; blackholes:\n%s", counts(), want, blackholes())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
