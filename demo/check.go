@@ -216,10 +216,7 @@ func checkMasq(ctx context.Context, from *container, host netip.Addr, gw netip.A
 
 // dial opens a TCP connection to dst from the container's namespace.
 func (c *container) dial(ctx context.Context, dst netip.AddrPort) (net.Conn, error) {
-	var conn net.Conn
-	err := c.ns.Do(func() (err error) {
-		conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", dst.String())
-		return err
-	})
-	return conn, err
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.ns.DialContext(ctx, "tcp", dst.String())
 }

@@ -317,11 +317,10 @@ func listenHash(t *testing.T, h *netns.Host, dst netip.Addr, also io.Writer) (ne
 // dialFrom opens a TCP connection to addr from inside h.
 func dialFrom(t *testing.T, h *netns.Host, addr string) net.Conn {
 	t.Helper()
-	var conn net.Conn
-	if err := h.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
-		return err
-	}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := h.DialContext(ctx, "tcp", addr)
+	if err != nil {
 		t.Fatalf("dial %s from %s: %v", addr, h.Name, err)
 	}
 	return conn
