@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -117,13 +116,7 @@ func retry(ctx context.Context, within time.Duration, try func() error) error {
 // putRawConfig stores a network config unchecked through etcd's JSON
 // gateway (POST /v3/kv/put), from inside the client host.
 func (l *underlayLab) putRawConfig(ctx context.Context, prefix, config string) error {
-	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (conn net.Conn, err error) {
-		err = l.client.Do(func() (err error) {
-			conn, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return conn, err
-	}}
+	tr := &http.Transport{DialContext: l.client.DialContext}
 	defer tr.CloseIdleConnections()
 	key := prefix + "/config"
 	body, _ := json.Marshal(map[string]string{

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -24,14 +25,13 @@ type agentCounters struct {
 }
 
 // scrapeAgent reads the agent's /metrics in host h. The connection is made
-// inside h's namespace (Host.Do) and used from here on, as sockets keep the
-// namespace they were made in.
+// inside h's namespace (Host.DialContext) and used from here on, as sockets
+// keep the namespace they were made in.
 func scrapeAgent(h *netns.Host) (agentCounters, error) {
-	var conn net.Conn
-	if err := h.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(agentHealthPort)), 2*time.Second)
-		return err
-	}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	conn, err := h.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(agentHealthPort)))
+	if err != nil {
 		return agentCounters{}, fmt.Errorf("metrics of the agent in %s: %w", h.Name, err)
 	}
 	defer conn.Close()

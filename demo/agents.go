@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -83,15 +82,7 @@ type agentStatus struct {
 // status reads the agent's /status on the node's loopback.
 func (n *node) status(ctx context.Context) (agentStatus, error) {
 	var st agentStatus
-	tr := &http.Transport{DisableKeepAlives: true, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var conn net.Conn
-		// The socket is made inside the namespace and stays there.
-		err := n.host.Do(func() (err error) {
-			conn, err = (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, network, addr)
-			return err
-		})
-		return conn, err
-	}}
+	tr := &http.Transport{DisableKeepAlives: true, DialContext: n.host.DialContext}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

@@ -2,15 +2,15 @@ package demo
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/feltnet/felt/internal/tcpcheck"
 )
 
 // pingTries is how often a pair is pinged before it counts as failed: the
@@ -126,27 +126,7 @@ func transferTo(ctx context.Context, from, to *container, dst netip.Addr, size i
 	}
 	defer ln.Close()
 	r.Dst = ln.Addr().(*net.TCPAddr).AddrPort()
-	type got struct {
-		sum  [32]byte
-		n    int64
-		peer netip.Addr
-		err  error
-	}
-	recv := make(chan got, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			recv <- got{err: err}
-			return
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(time.Minute))
-		h := sha256.New()
-		n, err := io.Copy(h, conn)
-		g := got{n: n, err: err, peer: conn.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()}
-		copy(g.sum[:], h.Sum(nil))
-		recv <- g
-	}()
+	recv := tcpcheck.Receive(ln, io.Discard, time.Minute)
 	t0 := now()
 	conn, err := from.dial(ctx, r.Dst)
 	if err != nil {
@@ -156,12 +136,9 @@ func transferTo(ctx context.Context, from, to *container, dst netip.Addr, size i
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	conn.SetDeadline(time.Now().Add(time.Minute))
-	h := sha256.New()
-	var seed [32]byte
-	seed[0] = byte(size)
-	sent, err := io.Copy(conn, io.TeeReader(io.LimitReader(rand.NewChaCha8(seed), size), h))
+	sent, sum, err := tcpcheck.Send(conn, uint64(size), size)
 	conn.Close()
-	copy(r.SHA256[:], h.Sum(nil))
+	r.SHA256 = sum
 	if err != nil {
 		r.Err = fmt.Errorf("send from %s after %d bytes: %w", from.short, sent, err)
 		return r
@@ -169,15 +146,12 @@ func transferTo(ctx context.Context, from, to *container, dst netip.Addr, size i
 	select {
 	case g := <-recv:
 		r.Took = now().Sub(t0)
-		r.FromSource = g.peer
-		switch {
-		case g.err != nil:
-			r.Err = fmt.Errorf("receive in %s: %w", to.short, g.err)
-		case g.n != size || g.sum != r.SHA256:
-			r.Err = fmt.Errorf("%s received %d bytes (sha256 %x…), %s sent %d (sha256 %x…)", to.short, g.n, g.sum[:6], from.short, size, r.SHA256[:6])
-		case g.peer != from.addr && g.peer != from.addr6:
+		r.FromSource = g.From
+		if err := g.Check(size, sum); err != nil {
+			r.Err = fmt.Errorf("%s → %s: %w", from.short, to.short, err)
+		} else if g.From != from.addr && g.From != from.addr6 {
 			// Inside the overlay flanneld's masq rules RETURN: no NAT.
-			r.Err = fmt.Errorf("%s saw the connection come from %s, want %s's own address (no NAT inside the overlay)", to.short, g.peer, from.short)
+			r.Err = fmt.Errorf("%s saw the connection come from %s, want %s's own address (no NAT inside the overlay)", to.short, g.From, from.short)
 		}
 	case <-ctx.Done():
 		r.Err = ctx.Err()
@@ -242,10 +216,7 @@ func checkMasq(ctx context.Context, from *container, host netip.Addr, gw netip.A
 
 // dial opens a TCP connection to dst from the container's namespace.
 func (c *container) dial(ctx context.Context, dst netip.AddrPort) (net.Conn, error) {
-	var conn net.Conn
-	err := c.ns.Do(func() (err error) {
-		conn, err = (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "tcp", dst.String())
-		return err
-	})
-	return conn, err
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return c.ns.DialContext(ctx, "tcp", dst.String())
 }

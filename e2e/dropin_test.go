@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -162,11 +163,10 @@ func readSubnet(t *testing.T, file string) string {
 
 // tryGet is httpGet that returns "" when nothing listens yet.
 func tryGet(h *netns.Host, path string) string {
-	var conn net.Conn
-	if err := h.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(healthPort), time.Second)
-		return err
-	}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	conn, err := h.DialContext(ctx, "tcp", "127.0.0.1:"+strconv.Itoa(healthPort))
+	if err != nil {
 		return ""
 	}
 	defer conn.Close()
@@ -186,16 +186,11 @@ func TestDropinUnreachableFailsFast(t *testing.T) {
 	c.startAll()
 	for _, dst := range []string{"10.5.250.9:80", "10.5.251.1:22"} {
 		start := time.Now()
-		var err error
-		if derr := a.Do(func() error {
-			var conn net.Conn
-			conn, err = net.DialTimeout("tcp", dst, 5*time.Second)
-			if conn != nil {
-				conn.Close()
-			}
-			return nil
-		}); derr != nil {
-			t.Fatal(derr)
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		conn, err := a.DialContext(ctx, "tcp", dst)
+		cancel()
+		if conn != nil {
+			conn.Close()
 		}
 		took := time.Since(start)
 		var ne net.Error

@@ -17,6 +17,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/feltnet/felt/internal/tcpcheck"
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/netns"
 )
@@ -152,7 +153,7 @@ func startStream(t *testing.T, from, to *netns.Host, dst netip.Addr) *longStream
 	conn := dialFrom(t, from, ln.Addr().String())
 	go func() {
 		h := sha256.New()
-		src := newStream(7)
+		src := tcpcheck.Stream(7)
 		buf := make([]byte, 64<<10)
 		var err error
 		for err == nil {
@@ -163,14 +164,7 @@ func startStream(t *testing.T, from, to *netns.Host, dst netip.Addr) *longStream
 				copy(want[:], h.Sum(nil))
 				select {
 				case r := <-got:
-					switch {
-					case r.err != nil:
-						s.result <- fmt.Errorf("receiver: %w", r.err)
-					case r.n != s.sentN.Load() || r.sum != want:
-						s.result <- fmt.Errorf("received %d bytes (sha256 %x), sent %d (sha256 %x)", r.n, r.sum[:8], s.sentN.Load(), want[:8])
-					default:
-						s.result <- nil
-					}
+					s.result <- r.Check(s.sentN.Load(), want)
 				case <-time.After(time.Minute):
 					s.result <- fmt.Errorf("receiver did not finish within a minute of the sender closing")
 				}

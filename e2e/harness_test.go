@@ -5,11 +5,9 @@ package e2e
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -24,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/agent"
+	"github.com/feltnet/felt/internal/tcpcheck"
 	"github.com/feltnet/felt/lease/etcdserver"
 	"github.com/feltnet/felt/netns"
 )
@@ -284,40 +283,26 @@ func transfer(t *testing.T, from, to *netns.Host, dst netip.Addr, size int64) {
 	ln, got := listenHash(t, to, dst, io.Discard)
 	defer ln.Close()
 	conn := dialFrom(t, from, ln.Addr().String())
-	h := sha256.New()
-	src := io.TeeReader(io.LimitReader(newStream(uint64(size)), size), h)
 	conn.SetDeadline(time.Now().Add(2 * time.Minute))
-	sent, err := io.Copy(conn, src)
+	sent, sum, err := tcpcheck.Send(conn, uint64(size), size)
 	conn.Close()
 	if err != nil {
 		t.Fatalf("send from %s to %s after %d bytes: %v", from.Name, dst, sent, err)
 	}
-	var want [32]byte
-	copy(want[:], h.Sum(nil))
 	select {
 	case r := <-got:
-		if r.err != nil {
-			t.Fatalf("receive on %s: %v", to.Name, r.err)
-		}
-		if r.n != size || r.sum != want {
-			t.Fatalf("%s → %s: received %d bytes (sha256 %x), sent %d (sha256 %x)", from.Name, to.Name, r.n, r.sum[:8], size, want[:8])
+		if err := r.Check(size, sum); err != nil {
+			t.Fatalf("%s → %s: %v", from.Name, to.Name, err)
 		}
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("%s → %s: receiver did not finish", from.Name, to.Name)
 	}
 }
 
-// hashResult is what a receiver got: how many bytes, and their SHA-256.
-type hashResult struct {
-	n   int64
-	sum [32]byte
-	err error
-}
-
-// listenHash listens on dst:0 inside h; the first connection's bytes are
-// hashed (and also written to also) and the result sent on the channel
-// when the peer closes.
-func listenHash(t *testing.T, h *netns.Host, dst netip.Addr, also io.Writer) (net.Listener, <-chan hashResult) {
+// listenHash listens on dst:0 inside h and hands the listener to
+// tcpcheck.Receive: the first connection's bytes are hashed (and also
+// written to also), the result sent on the channel when the peer closes.
+func listenHash(t *testing.T, h *netns.Host, dst netip.Addr, also io.Writer) (net.Listener, <-chan tcpcheck.Received) {
 	t.Helper()
 	var ln net.Listener
 	if err := h.Do(func() (err error) {
@@ -326,44 +311,17 @@ func listenHash(t *testing.T, h *netns.Host, dst netip.Addr, also io.Writer) (ne
 	}); err != nil {
 		t.Fatalf("listen on %s in %s: %v", dst, h.Name, err)
 	}
-	got := make(chan hashResult, 1)
-	go func() {
-		conn, err := ln.Accept()
-		if err != nil {
-			got <- hashResult{err: err}
-			return
-		}
-		defer conn.Close()
-		sha := sha256.New()
-		n, err := io.Copy(io.MultiWriter(sha, also), conn)
-		r := hashResult{n: n, err: err}
-		copy(r.sum[:], sha.Sum(nil))
-		got <- r
-	}()
-	return ln, got
+	return ln, tcpcheck.Receive(ln, also, 0)
 }
 
 // dialFrom opens a TCP connection to addr from inside h.
 func dialFrom(t *testing.T, h *netns.Host, addr string) net.Conn {
 	t.Helper()
-	var conn net.Conn
-	if err := h.Do(func() (err error) {
-		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
-		return err
-	}); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	conn, err := h.DialContext(ctx, "tcp", addr)
+	if err != nil {
 		t.Fatalf("dial %s from %s: %v", addr, h.Name, err)
 	}
 	return conn
 }
-
-// stream is a fast deterministic pseudo-random byte source.
-type stream struct{ r *rand.ChaCha8 }
-
-func newStream(seed uint64) *stream {
-	var s [32]byte
-	s[0] = byte(seed)
-	s[1] = byte(seed >> 8)
-	return &stream{r: rand.NewChaCha8(s)}
-}
-
-func (s *stream) Read(p []byte) (int, error) { return s.r.Read(p) }

@@ -136,11 +136,8 @@ func TestRestartKeepsSubnetAndMAC(t *testing.T) {
 // httpGet fetches path from h's agent health server (inside h's namespace).
 func (c *cluster) httpGet(h *netns.Host, path string) string {
 	c.t.Helper()
-	var conn net.Conn
-	if err := h.Do(func() (err error) {
-		conn, err = net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(healthPort))
-		return err
-	}); err != nil {
+	conn, err := h.DialContext(c.ctx, "tcp", "127.0.0.1:"+strconv.Itoa(healthPort))
+	if err != nil {
 		c.t.Fatal(err)
 	}
 	defer conn.Close()

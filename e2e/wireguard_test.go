@@ -132,8 +132,8 @@ func TestWireGuard(t *testing.T) {
 			t.Fatal(err)
 		}
 		conn.Close()
-		if r := <-got; r.err != nil || r.n != int64(len(payload)) {
-			t.Fatalf("marker transfer: %d bytes, %v", r.n, r.err)
+		if r := <-got; r.Err != nil || r.N != int64(len(payload)) {
+			t.Fatalf("marker transfer: %d bytes, %v", r.N, r.Err)
 		}
 		u, b := under(len(payload)), bridge(len(payload))
 		// The control: the capture and the grep see plaintext where there is some.

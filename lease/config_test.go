@@ -11,68 +11,62 @@ import (
 func TestParseConfigDefaults(t *testing.T) {
 	a := netip.MustParseAddr
 	p := netip.MustParsePrefix
+	// v4 is what ParseConfig makes of an IPv4 network with no backend (udp).
+	v4 := func(network string, subnetLen int, min, max string) Config {
+		return Config{Network: p(network), SubnetLen: subnetLen, SubnetMin: a(min), SubnetMax: a(max),
+			EnableIPv4: true, Backend: Backend{Type: "udp"}}
+	}
+	// net105 is v4 for 10.5.0.0/16, which the cases below the first few
+	// start from; with states what a case changes in it.
+	net105 := v4("10.5.0.0/16", 24, "10.5.1.0", "10.5.255.0")
+	with := func(c Config, change func(*Config)) Config { change(&c); return c }
 	tests := []struct {
 		name string
 		in   string
 		want Config
 	}{
-		{"flanneld's example, lower-case key, absent backend is udp", `{"network":"10.3.0.0/16"}`, Config{
-			Network: p("10.3.0.0/16"), SubnetLen: 24, SubnetMin: a("10.3.1.0"), SubnetMax: a("10.3.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"/22 still gets /24", `{"Network":"10.4.0.0/22"}`, Config{
-			Network: p("10.4.0.0/22"), SubnetLen: 24, SubnetMin: a("10.4.1.0"), SubnetMax: a("10.4.3.0"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"/23 gets prefix+2", `{"Network":"10.4.0.0/23"}`, Config{
-			Network: p("10.4.0.0/23"), SubnetLen: 25, SubnetMin: a("10.4.0.128"), SubnetMax: a("10.4.1.128"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"/28 is the smallest", `{"Network":"10.4.0.0/28"}`, Config{
-			Network: p("10.4.0.0/28"), SubnetLen: 30, SubnetMin: a("10.4.0.4"), SubnetMax: a("10.4.0.12"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"host bits are masked as net.ParseCIDR does", `{"Network":"10.5.7.9/16"}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"explicit SubnetLen, Min, Max", `{"Network":"10.5.0.0/16","SubnetLen":20,"SubnetMin":"10.5.32.0","SubnetMax":"10.5.64.0"}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 20, SubnetMin: a("10.5.32.0"), SubnetMax: a("10.5.64.0"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"/0 network", `{"Network":"0.0.0.0/0"}`, Config{
-			Network: p("0.0.0.0/0"), SubnetLen: 24, SubnetMin: a("0.0.1.0"), SubnetMax: a("255.255.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"vxlan defaults, type lower-cased", `{"Network":"10.5.0.0/16","Backend":{"Type":"VXLAN"}}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "vxlan", VNI: 1, Raw: json.RawMessage(`{"Type":"VXLAN"}`)}}},
-		{"vxlan options", `{"Network":"10.5.0.0/16","Backend":{"type":"vxlan","vni":4096,"port":4789,"MTU":9001,"GBP":true,"Learning":true,"DirectRouting":true}}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "vxlan", VNI: 4096, Port: 4789, MTU: 9001, GBP: true, Learning: true, DirectRouting: true,
-				Raw: json.RawMessage(`{"type":"vxlan","vni":4096,"port":4789,"MTU":9001,"GBP":true,"Learning":true,"DirectRouting":true}`)}}},
-		{"host-gw, type lower-cased", `{"Network":"10.5.0.0/16","Backend":{"Type":"Host-GW"}}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "host-gw", Raw: json.RawMessage(`{"Type":"Host-GW"}`)}}},
-		{"alloc", `{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "alloc", Raw: json.RawMessage(`{"Type":"alloc"}`)}}},
-		{"extension commands", `{"Network":"10.5.0.0/16","Backend":{"Type":"extension","PreStartupCommand":"/bin/pre a","postStartupCommand":"/bin/post","SubnetAddCommand":"/bin/add $SUBNET","SubnetRemoveCommand":"/bin/rm"}}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "extension", Extension: ExtensionCommands{PreStartupCommand: "/bin/pre a",
+		{"flanneld's example, lower-case key, absent backend is udp", `{"network":"10.3.0.0/16"}`, v4("10.3.0.0/16", 24, "10.3.1.0", "10.3.255.0")},
+		{"/22 still gets /24", `{"Network":"10.4.0.0/22"}`, v4("10.4.0.0/22", 24, "10.4.1.0", "10.4.3.0")},
+		{"/23 gets prefix+2", `{"Network":"10.4.0.0/23"}`, v4("10.4.0.0/23", 25, "10.4.0.128", "10.4.1.128")},
+		{"/28 is the smallest", `{"Network":"10.4.0.0/28"}`, v4("10.4.0.0/28", 30, "10.4.0.4", "10.4.0.12")},
+		{"host bits are masked as net.ParseCIDR does", `{"Network":"10.5.7.9/16"}`, net105},
+		{"explicit SubnetLen, Min, Max", `{"Network":"10.5.0.0/16","SubnetLen":20,"SubnetMin":"10.5.32.0","SubnetMax":"10.5.64.0"}`,
+			v4("10.5.0.0/16", 20, "10.5.32.0", "10.5.64.0")},
+		{"/0 network", `{"Network":"0.0.0.0/0"}`, v4("0.0.0.0/0", 24, "0.0.1.0", "255.255.255.0")},
+		{"vxlan defaults, type lower-cased", `{"Network":"10.5.0.0/16","Backend":{"Type":"VXLAN"}}`, with(net105, func(c *Config) {
+			c.Backend = Backend{Type: "vxlan", VNI: 1, Raw: json.RawMessage(`{"Type":"VXLAN"}`)}
+		})},
+		{"vxlan options", `{"Network":"10.5.0.0/16","Backend":{"type":"vxlan","vni":4096,"port":4789,"MTU":9001,"GBP":true,"Learning":true,"DirectRouting":true}}`, with(net105, func(c *Config) {
+			c.Backend = Backend{Type: "vxlan", VNI: 4096, Port: 4789, MTU: 9001, GBP: true, Learning: true, DirectRouting: true,
+				Raw: json.RawMessage(`{"type":"vxlan","vni":4096,"port":4789,"MTU":9001,"GBP":true,"Learning":true,"DirectRouting":true}`)}
+		})},
+		{"host-gw, type lower-cased", `{"Network":"10.5.0.0/16","Backend":{"Type":"Host-GW"}}`, with(net105, func(c *Config) {
+			c.Backend = Backend{Type: "host-gw", Raw: json.RawMessage(`{"Type":"Host-GW"}`)}
+		})},
+		{"alloc", `{"Network":"10.5.0.0/16","Backend":{"Type":"alloc"}}`, with(net105, func(c *Config) {
+			c.Backend = Backend{Type: "alloc", Raw: json.RawMessage(`{"Type":"alloc"}`)}
+		})},
+		{"extension commands", `{"Network":"10.5.0.0/16","Backend":{"Type":"extension","PreStartupCommand":"/bin/pre a","postStartupCommand":"/bin/post","SubnetAddCommand":"/bin/add $SUBNET","SubnetRemoveCommand":"/bin/rm"}}`, with(net105, func(c *Config) {
+			c.Backend = Backend{Type: "extension", Extension: ExtensionCommands{PreStartupCommand: "/bin/pre a",
 				PostStartupCommand: "/bin/post", SubnetAddCommand: "/bin/add $SUBNET", SubnetRemoveCommand: "/bin/rm"},
-				Raw: json.RawMessage(`{"Type":"extension","PreStartupCommand":"/bin/pre a","postStartupCommand":"/bin/post","SubnetAddCommand":"/bin/add $SUBNET","SubnetRemoveCommand":"/bin/rm"}`)}}},
-		{"null backend is absent", `{"Network":"10.5.0.0/16","Backend":null}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, Backend: Backend{Type: "udp"}}},
-		{"dual stack, flanneld's IPv6 example", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, EnableIPv6: true, IPv6Network: p("fc00::/48"), IPv6SubnetLen: 64,
-			IPv6SubnetMin: a("fc00:0:0:1::"), IPv6SubnetMax: a("fc00:0:0:ffff::"),
-			Backend: Backend{Type: "vxlan", VNI: 1, Raw: json.RawMessage(`{"Type":"vxlan"}`)}}},
-		{"IPv6 /64 network gets prefix+2", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/64"}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, EnableIPv6: true, IPv6Network: p("fd00::/64"), IPv6SubnetLen: 66,
-			IPv6SubnetMin: a("fd00::4000:0:0:0"), IPv6SubnetMax: a("fd00::c000:0:0:0"), Backend: Backend{Type: "udp"}}},
-		{"IPv6 fields ignored unless enabled", `{"Network":"10.5.0.0/16","IPv6Network":"fd00::/48"}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, IPv6Network: p("fd00::/48"), Backend: Backend{Type: "udp"}}},
-		{"nftables flag kept", `{"Network":"10.5.0.0/16","EnableNFTables":true}`, Config{
-			Network: p("10.5.0.0/16"), SubnetLen: 24, SubnetMin: a("10.5.1.0"), SubnetMax: a("10.5.255.0"),
-			EnableIPv4: true, EnableNFTables: true, Backend: Backend{Type: "udp"}}},
+				Raw: json.RawMessage(`{"Type":"extension","PreStartupCommand":"/bin/pre a","postStartupCommand":"/bin/post","SubnetAddCommand":"/bin/add $SUBNET","SubnetRemoveCommand":"/bin/rm"}`)}
+		})},
+		{"null backend is absent", `{"Network":"10.5.0.0/16","Backend":null}`, net105},
+		{"dual stack, flanneld's IPv6 example", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fc00::/48","Backend":{"Type":"vxlan"}}`, with(net105, func(c *Config) {
+			c.EnableIPv6, c.IPv6Network, c.IPv6SubnetLen = true, p("fc00::/48"), 64
+			c.IPv6SubnetMin, c.IPv6SubnetMax = a("fc00:0:0:1::"), a("fc00:0:0:ffff::")
+			c.Backend = Backend{Type: "vxlan", VNI: 1, Raw: json.RawMessage(`{"Type":"vxlan"}`)}
+		})},
+		{"IPv6 /64 network gets prefix+2", `{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00::/64"}`, with(net105, func(c *Config) {
+			c.EnableIPv6, c.IPv6Network, c.IPv6SubnetLen = true, p("fd00::/64"), 66
+			c.IPv6SubnetMin, c.IPv6SubnetMax = a("fd00::4000:0:0:0"), a("fd00::c000:0:0:0")
+		})},
+		{"IPv6 fields ignored unless enabled", `{"Network":"10.5.0.0/16","IPv6Network":"fd00::/48"}`, with(net105, func(c *Config) {
+			c.IPv6Network = p("fd00::/48")
+		})},
+		{"nftables flag kept", `{"Network":"10.5.0.0/16","EnableNFTables":true}`, with(net105, func(c *Config) {
+			c.EnableNFTables = true
+		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package netns
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -33,6 +34,20 @@ func (h *Host) Command(ctx context.Context, name string, args ...string) *exec.C
 // fn starts do not run in it.
 func (h *Host) Do(fn func() error) error {
 	return doIn(filepath.Join(netnsDir, h.Name), fn)
+}
+
+// DialContext connects to addr (an IP literal and port) from inside the
+// host's namespace, as net.Dialer.DialContext does: ctx bounds the connect,
+// not the connection. The socket stays in the namespace, so the connection
+// reaches what only the host reaches (its loopback, its overlay). The
+// signature is http.Transport.DialContext's.
+func (h *Host) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var conn net.Conn
+	err := h.Do(func() (err error) {
+		conn, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+		return err
+	})
+	return conn, err
 }
 
 const netnsDir = "/run/netns"

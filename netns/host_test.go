@@ -124,6 +124,34 @@ func TestDoRunsInHost(t *testing.T) {
 	if err != nil || string(got) != "hi" {
 		t.Errorf("dial from %s to %s: %q, %v", l.Hosts[1].Name, ln.Addr(), got, err)
 	}
+
+	// DialContext makes its socket in the host: it reaches a listener on the
+	// host's loopback, which no other namespace reaches.
+	var lo net.Listener
+	if err := h.Do(func() (err error) { lo, err = net.Listen("tcp4", "127.0.0.1:0"); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer lo.Close()
+	accepted := make(chan net.Addr, 1)
+	go func() {
+		if c, err := lo.Accept(); err == nil {
+			accepted <- c.RemoteAddr()
+			c.Close()
+		}
+	}()
+	c, err := h.DialContext(testCtx(t), "tcp4", lo.Addr().String())
+	if err != nil {
+		t.Fatalf("DialContext to %s's loopback %s: %v", h.Name, lo.Addr(), err)
+	}
+	defer c.Close()
+	select {
+	case from := <-accepted:
+		if from.String() != c.LocalAddr().String() {
+			t.Errorf("the listener in %s accepted %s, want the dialled connection from %s", h.Name, from, c.LocalAddr())
+		}
+	case <-time.After(30 * time.Second):
+		t.Errorf("the listener in %s accepted nothing: DialContext connected elsewhere (to %s)", h.Name, c.RemoteAddr())
+	}
 }
 
 func addrsString(a []netlink.Addr) string {
