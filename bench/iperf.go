@@ -67,7 +67,7 @@ func (r iperfResult) sentKpps() float64 {
 // given extra flags. The server may still be starting, or finishing the
 // previous test: such refusals are retried for a few seconds.
 func iperf(ctx context.Context, from *netns.Host, dst netip.Addr, d time.Duration, extra ...string) (iperfResult, error) {
-	args := append([]string{"-c", dst.String(), "-t", strconv.Itoa(int(d / time.Second)), "-J"}, extra...)
+	args := append([]string{"-c", dst.String(), "-p", strconv.Itoa(iperfPort), "-t", strconv.Itoa(int(d / time.Second)), "-J"}, extra...)
 	if dst.Is6() && !dst.Is4In6() {
 		args = append(args, "-6")
 	}

@@ -22,14 +22,14 @@ import (
 const etcdPort = 2379
 
 // underlayLab is two hosts joined by one veth (netns Pair), an embedded etcd
-// (`felt etcd`) in host 0 that both hosts reach on the underlay, and an
-// iperf3 server in host 1.
+// (`felt etcd`) in host 0 that both hosts reach on the underlay, and the
+// servers (iperf3 per scenario, request/response) in host 1.
 type underlayLab struct {
 	u      Underlay
 	name   string // the lab's name, stem of its namespaces and devices
 	lab    *netns.Lab
 	client *netns.Host // runs iperf3 -c and ping
-	server *netns.Host // runs iperf3 -s
+	server *netns.Host // runs iperf3 -s (per scenario: measure.go) and the request/response server
 	dir    string      // etcd data, subnet files
 	etcd   string      // client URL
 	bin    string
@@ -83,9 +83,6 @@ func newUnderlayLab(ctx context.Context, c *Config, u Underlay, stem string) (_ 
 				return nil, err
 			}
 		}
-	}
-	if _, err := l.server.Start(ctx, "iperf3", "-s"); err != nil {
-		return nil, err
 	}
 	if err := l.server.Do(func() (err error) {
 		l.rr, err = rr.Listen(netip.AddrPortFrom(netip.IPv4Unspecified(), rrPort))

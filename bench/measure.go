@@ -41,8 +41,24 @@ func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, r
 	default:
 		return s, fmt.Errorf("scenario %q: unknown", sc)
 	}
+	// iperf3 bound to dst: a UDP test's server answers from the socket it
+	// connects back to the client on, whose source address the kernel
+	// picks by route unless the socket is bound. Over a kernel-routed path
+	// (host-gw, DirectRouting: dst is a pod address, the route back to the
+	// client leaves through the underlay) that would be the underlay's
+	// address, which the client's connected socket ignores, and every UDP
+	// test would fail ("unable to read from stream socket").
+	srv, err := l.server.Start(ctx, "iperf3", "-s", "-B", dst.String(), "-p", strconv.Itoa(iperfPort))
+	if err != nil {
+		return s, fmt.Errorf("%s: iperf3 server: %w", sc, err)
+	}
+	defer srv.Stop() // iperf3 exits 1 on SIGTERM: no error of the run
 	return l.measure(ctx, c, dst, agents, sc.countsPackets())
 }
+
+// iperfPort is the iperf3 server's port (not iperf3's default 5201, so a
+// stray iperf3 server elsewhere cannot answer in its place).
+const iperfPort = 9471
 
 // measure runs every measurement from the client to dst, ping first while
 // the path is idle. CPU is read around the single-stream TCP run (the
@@ -102,12 +118,9 @@ func (l *underlayLab) measure(ctx context.Context, c *Config, dst netip.Addr, ag
 	}
 	s.TCPNGbps = r.End.SumReceived.BitsPerSec / 1e9
 
-	// Over a kernel-routed path (host-gw, DirectRouting: the receiver
-	// forwards to a pod address) the unpaced flood can starve iperf3's own
-	// control connection, and the client gives up on the results (seen in
-	// the bench's lab, not in felt demo's; not understood). The flood's
-	// figures then stay 0, and the paced ones too if UDP keeps failing, and
-	// the report says why; the rest of the run still counts.
+	// A UDP run that fails leaves the flood's figures at 0 (and the paced
+	// ones too if UDP keeps failing), and the report says why; the rest of
+	// the run still counts.
 	if r, err = iperf(ctx, client, dst, c.Duration, "-u", "-l", "64", "-b", "0"); err != nil {
 		s.UDPFloodError = firstLine(err.Error())
 	} else {
