@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/vishvananda/netlink"
@@ -75,6 +77,15 @@ type reader struct {
 	sizes         []int
 	offset, got   int
 	waitWhenEmpty bool
+
+	// Read moderation (readOnce): the packet rate over the last window,
+	// and whether the last fill was a run of small packets at a high rate.
+	winStart time.Duration // since clockBase
+	winPkts  int
+	hot      bool          // the last window's rate was at least moderateRate
+	busy     bool          // hot, and the last fill read a run of small packets
+	naps     uint64        // moderation's sleeps, for tests
+	ts       unix.Timespec // moderation's sleep, kept here so that it never escapes per call
 }
 
 // parked is a super-packet that did not fit the caller's remaining buffers,
@@ -225,19 +236,105 @@ func (d *Device) ioError(err error) error {
 func (d *Device) readOnce(fd uintptr) bool {
 	r := &d.rd
 	before := r.dropped()
-	if r.ring != nil {
-		r.got, r.err = r.fillRing(int(fd), r.bufs, r.sizes, r.offset)
-		if r.got == 0 && errors.Is(r.err, uring.ErrBroken) {
-			d.dropReadRing(r.err)
-			r.got, r.err = r.fill(int(fd), r.bufs, r.sizes, r.offset)
-		}
-	} else {
-		r.got, r.err = r.fill(int(fd), r.bufs, r.sizes, r.offset)
+	d.fillOnce(int(fd))
+	if r.got == 0 && r.err == unix.EAGAIN && r.waitWhenEmpty && r.busy && moderate > 0 {
+		// The last fill found a run of small packets and the TUN is empty
+		// now: it is fed faster than one packet per wake-up but slower than
+		// it is drained. A short sleep instead of a wake-up per few packets
+		// lets a batch gather (interrupt moderation): fewer wake-ups and
+		// context switches per packet, each dearer than a packet's read.
+		r.busy = false
+		r.naps++
+		rawNanosleep(&r.ts, moderate)
+		d.fillOnce(int(fd))
 	}
+	r.busy = r.rate(time.Since(clockBase)) && r.got >= moderateMin && smallRun(r.sizes[:r.got])
 	// Wait for readability only when nothing at all is there yet: a
 	// wake-up that only dropped frames returns, so that the caller
 	// collects their counts now.
 	return !(r.got == 0 && r.waitWhenEmpty && r.err == unix.EAGAIN && r.dropped() == before)
+}
+
+// rate counts the last fill's packets into the rate window and reports
+// whether the last complete window (moderateWindow or longer, ending at the
+// first fill after it) ran at moderateRate or more: a flood of small
+// packets, not many request/response flows, whose packets a sleep would
+// only delay.
+func (r *reader) rate(now time.Duration) bool {
+	r.winPkts += r.got
+	if el := now - r.winStart; el >= moderateWindow {
+		r.hot = float64(r.winPkts) >= moderateRate*el.Seconds()
+		r.winStart, r.winPkts = now, 0
+	}
+	return r.hot
+}
+
+// clockBase makes time.Since a monotonic clock reading without allocation.
+var clockBase = time.Now()
+
+// fillOnce reads what the TUN has into the call's buffers, with the ring
+// or read(2), setting r.got and r.err.
+func (d *Device) fillOnce(fd int) {
+	r := &d.rd
+	if r.ring != nil {
+		r.got, r.err = r.fillRing(fd, r.bufs, r.sizes, r.offset)
+		if r.got == 0 && errors.Is(r.err, uring.ErrBroken) {
+			d.dropReadRing(r.err)
+			r.got, r.err = r.fill(fd, r.bufs, r.sizes, r.offset)
+		}
+		return
+	}
+	r.got, r.err = r.fill(fd, r.bufs, r.sizes, r.offset)
+}
+
+// Read moderation: while packets come at moderateRate or more, after a
+// fill of at least moderateMin packets averaging at most moderateSmall
+// bytes, a Read that finds the TUN empty sleeps moderate before it parks.
+// A request/response reads one packet a wake-up, many request/response
+// flows come slower than moderateRate, and bulk TCP reads large segments:
+// none of them sleeps. FELT_TUN_MODERATE=<microseconds> sets moderate (0:
+// off).
+var moderate = moderateFromEnv()
+
+const (
+	moderateMin     = 4
+	moderateSmall   = 256
+	moderateDefault = 50 * time.Microsecond
+)
+
+// Variables for tests only.
+var (
+	moderateRate   = 150e3 // packets a second
+	moderateWindow = 250 * time.Microsecond
+)
+
+func moderateFromEnv() time.Duration {
+	v, ok := os.LookupEnv("FELT_TUN_MODERATE")
+	if !ok {
+		return moderateDefault
+	}
+	us, err := strconv.Atoi(v)
+	if err != nil || us < 0 || us > 1000 {
+		return moderateDefault
+	}
+	return time.Duration(us) * time.Microsecond
+}
+
+// smallRun reports whether packets of these sizes average at most
+// moderateSmall bytes.
+func smallRun(sizes []int) bool {
+	sum := 0
+	for _, n := range sizes {
+		sum += n
+	}
+	return sum <= len(sizes)*moderateSmall
+}
+
+// rawNanosleep sleeps d on this thread, keeping its P (as the packet path's
+// other raw calls do: no hand-off to another thread for a few microseconds).
+func rawNanosleep(ts *unix.Timespec, d time.Duration) {
+	*ts = unix.NsecToTimespec(int64(d))
+	unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(ts)), 0, 0)
 }
 
 // dropped is the number of frames Read dropped since the last ReadDrops.

@@ -27,18 +27,21 @@ func BenchmarkReadFlood(b *testing.B) {
 		startFlood(b, "10.5.9.9:9999")
 		tx0, drop0 := tunTx(b, name)
 		m := flood.StartMeter(b)
-		got := 0
+		got, reads, naps0 := 0, 0, dev.rd.naps
 		for got < b.N {
 			n, err := dev.Read(bufs, sizes, headroom)
 			if err != nil {
 				b.Fatal(err)
 			}
 			got += n
+			reads++
 		}
 		m.Stop(got)
 		tx1, drop1 := tunTx(b, name)
 		taken, dropped := tx1-tx0, drop1-drop0
 		b.ReportMetric(100*float64(dropped)/float64(taken+dropped), "drop-%")
+		b.ReportMetric(float64(got)/float64(reads), "pkts/read")
+		b.ReportMetric(float64(dev.rd.naps-naps0)/float64(reads), "naps/read")
 	})
 }
 
