@@ -247,7 +247,7 @@ func TestScenarioTable(t *testing.T) {
 		nets[string(d.name)] = n.network
 	}
 	if want := []Scenario{Bare, KernelVXLAN, FeltUDP, FeltVXLAN, FeltWireGuard, WireGuardGo}; !slices.Equal(AllScenarios, want) {
-		t.Errorf("all = %v, want %v (felt-host-gw, felt-vxlan-direct join when felt has those backends)", AllScenarios, want)
+		t.Errorf("all = %v, want %v (felt-host-gw, felt-vxlan-direct and the IPv6 scenarios run on request only)", AllScenarios, want)
 	}
 	if want := []Scenario{FlanneldUDP, FlanneldVXLAN, FlanneldHostGW}; !slices.Equal(FlanneldScenarios, want) {
 		t.Errorf("flanneld scenarios %v", FlanneldScenarios)
