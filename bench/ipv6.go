@@ -13,10 +13,9 @@ import (
 // fd99::<i+1>/64 (added nodad, so it is usable at once), both hosts forward
 // both families, and the server host runs a second request/response server
 // on [::]:rrPort6 (a port of its own, so that it does not contend with the
-// IPv4 one on 0.0.0.0:rrPort). iperf3 -s already listens on both families.
+// IPv4 one on 0.0.0.0:rrPort). The iperf3 server of each scenario is bound
+// to the scenario's address, of either family (measure.go).
 const (
-	rrPort6 = rrPort + 1
-
 	// The kernel IPv6 vxlan scenario is flanneld's v6 device done by hand:
 	// flannel-v6.1 (VNI 1, port 8472, no learning, local = the host's IPv6
 	// underlay address) with <subnet>::/128 on it, and per peer one

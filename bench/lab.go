@@ -37,8 +37,14 @@ type underlayLab struct {
 	rr6    *rr.Server // its IPv6 twin, for the IPv6 scenarios (ipv6.go); nil without them
 }
 
-// rrPort is the request/response server's port in the server host.
-const rrPort = 9470
+// The servers' ports in the server host, each its own: the request/response
+// server's (IPv4; the IPv6 one is rrPort6) and iperf3's (not iperf3's
+// default 5201, so that a stray iperf3 server cannot answer in its place).
+const (
+	rrPort    = 9470
+	rrPort6   = rrPort + 1
+	iperfPort = rrPort + 2
+)
 
 // probeVXLAN says whether the kernel can create a vxlan device (nil) or why
 // not, by creating and deleting one in the client host.

@@ -56,10 +56,6 @@ func (l *underlayLab) runScenario(ctx context.Context, c *Config, sc Scenario, r
 	return l.measure(ctx, c, dst, agents, sc.countsPackets())
 }
 
-// iperfPort is the iperf3 server's port (not iperf3's default 5201, so a
-// stray iperf3 server elsewhere cannot answer in its place).
-const iperfPort = 9471
-
 // measure runs every measurement from the client to dst, ping first while
 // the path is idle. CPU is read around the single-stream TCP run (the
 // agents' being the processes of the path: felt's, flanneld's or
