@@ -61,6 +61,7 @@ func newWireGuardPlane(b lease.Backend, ext extIface, public netip.Addr, cfg Con
 	// rather than out of the default route in the clear.
 	to := tun.DefaultOptions()
 	to.Logger = log.Named("tun")
+	to.Moderate = 0 // read moderation was measured for felt's own loops (udp, vxlan), not under wireguard-go
 	devs, err := openPersistentTUN(cfg.TUNName, p.mtu, 1, to)
 	if err != nil {
 		return nil, err

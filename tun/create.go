@@ -3,6 +3,7 @@ package tun
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
@@ -27,14 +28,22 @@ type Options struct {
 	// shared 2-vCPU machine it cost more CPU per packet and dropped more at
 	// the TUN than read(2) (docs/performance.md, "io_uring on the TUN").
 	IOUringReads bool
+	// Moderate is read moderation's sleep (tun/device.go readOnce): while
+	// small packets are read at a high rate, a Read that finds the TUN
+	// empty sleeps this long before it parks, so that a flood is read in
+	// larger batches and with fewer wake-ups. 0 turns it off.
+	Moderate time.Duration
 	// Logger gets one line at creation saying which I/O path the device
 	// took and why; nil means no logging.
 	Logger *zap.Logger
 }
 
-// DefaultOptions returns IOUring on (writes), IOUringReads off and no
-// Logger.
-func DefaultOptions() Options { return Options{IOUring: true} }
+// DefaultOptions returns IOUring on (writes), IOUringReads off, Moderate
+// 50 µs (or FELT_TUN_MODERATE's) and no Logger.
+func DefaultOptions() Options {
+	m, _ := moderateFromEnv() // CreateWith reports a bad value
+	return Options{IOUring: true, Moderate: m}
+}
 
 // Create is CreateWith with DefaultOptions.
 func Create(name string, mtu int) (*Device, error) {
@@ -54,6 +63,9 @@ func Create(name string, mtu int) (*Device, error) {
 func CreateWith(name string, mtu int, opts Options) (*Device, error) {
 	if err := checkCreate(name, mtu); err != nil {
 		return nil, err
+	}
+	if _, err := moderateFromEnv(); err != nil && opts.Logger != nil {
+		opts.Logger.Warn("ignoring a bad environment variable", zap.Error(err))
 	}
 	existing, err := existingTUN(name)
 	if err != nil {

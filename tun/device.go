@@ -84,8 +84,9 @@ type reader struct {
 	winPkts  int
 	hot      bool          // the last window's rate was at least moderateRate
 	busy     bool          // hot, and the last fill read a run of small packets
+	moderate time.Duration // the sleep (Options.Moderate); 0: off
 	naps     uint64        // moderation's sleeps, for tests
-	ts       unix.Timespec // moderation's sleep, kept here so that it never escapes per call
+	ts       unix.Timespec // the sleep's argument
 }
 
 // parked is a super-packet that did not fit the caller's remaining buffers,
@@ -116,6 +117,7 @@ func newDevice(f *os.File, name string, batch int, uso bool, opts Options) (*Dev
 	d := &Device{file: f, rc: rc, name: name, batch: batch, uso: uso, log: log}
 	d.rd.hdr = make([]byte, 256)
 	d.rd.fn, d.wr.fn = d.readOnce, d.writeAll
+	d.rd.moderate = opts.Moderate
 	if err := d.setupIO(opts); err != nil {
 		return nil, err
 	}
@@ -237,7 +239,7 @@ func (d *Device) readOnce(fd uintptr) bool {
 	r := &d.rd
 	before := r.dropped()
 	d.fillOnce(int(fd))
-	if r.got == 0 && r.err == unix.EAGAIN && r.waitWhenEmpty && r.busy && moderate > 0 {
+	if r.got == 0 && r.err == unix.EAGAIN && r.waitWhenEmpty && r.busy && r.moderate > 0 && r.dropped() == before {
 		// The last fill found a run of small packets and the TUN is empty
 		// now: it is fed faster than one packet per wake-up but slower than
 		// it is drained. A short sleep instead of a wake-up per few packets
@@ -245,7 +247,12 @@ func (d *Device) readOnce(fd uintptr) bool {
 		// context switches per packet, each dearer than a packet's read.
 		r.busy = false
 		r.naps++
-		rawNanosleep(&r.ts, moderate)
+		r.ts = unix.NsecToTimespec(int64(r.moderate))
+		// A plain syscall, not a raw one as the packet path's others: this
+		// one waits, and the runtime may give the loop's P to other work
+		// meanwhile (the other loop under GOMAXPROCS=1, wireguard-go's
+		// workers) if some is waiting.
+		unix.Nanosleep(&r.ts, nil)
 		d.fillOnce(int(fd))
 	}
 	r.busy = r.rate(time.Since(clockBase)) && r.got >= moderateMin && smallRun(r.sizes[:r.got])
@@ -287,19 +294,20 @@ func (d *Device) fillOnce(fd int) {
 	r.got, r.err = r.fill(fd, r.bufs, r.sizes, r.offset)
 }
 
-// Read moderation: while packets come at moderateRate or more, after a
-// fill of at least moderateMin packets averaging at most moderateSmall
-// bytes, a Read that finds the TUN empty sleeps moderate before it parks.
-// A request/response reads one packet a wake-up, many request/response
-// flows come slower than moderateRate, and bulk TCP reads large segments:
-// none of them sleeps. FELT_TUN_MODERATE=<microseconds> sets moderate (0:
-// off).
-var moderate = moderateFromEnv()
-
+// Read moderation (Options.Moderate): while packets come at moderateRate
+// or more, after a fill of at least moderateMin packets averaging at most
+// moderateSmall bytes, a Read that finds the TUN empty sleeps before it
+// parks. One request/response reads one packet a wake-up, sixteen of them
+// came slower than moderateRate on the machine it was measured on, and bulk
+// TCP reads large segments: none of them sleeps there.
 const (
 	moderateMin     = 4
 	moderateSmall   = 256
 	moderateDefault = 50 * time.Microsecond
+	moderateMax     = time.Millisecond
+	// ModerateEnv overrides DefaultOptions' Moderate: whole microseconds,
+	// 0 to 1000 (0 turns moderation off).
+	ModerateEnv = "FELT_TUN_MODERATE"
 )
 
 // Variables for tests only.
@@ -308,16 +316,20 @@ var (
 	moderateWindow = 250 * time.Microsecond
 )
 
-func moderateFromEnv() time.Duration {
-	v, ok := os.LookupEnv("FELT_TUN_MODERATE")
+// moderateFromEnv is ModerateEnv's sleep, or moderateDefault if it is
+// unset; a value it cannot take gives moderateDefault and an error naming
+// the variable, the value and the rule.
+func moderateFromEnv() (time.Duration, error) {
+	v, ok := os.LookupEnv(ModerateEnv)
 	if !ok {
-		return moderateDefault
+		return moderateDefault, nil
 	}
 	us, err := strconv.Atoi(v)
-	if err != nil || us < 0 || us > 1000 {
-		return moderateDefault
+	if d := time.Duration(us) * time.Microsecond; err == nil && us >= 0 && d <= moderateMax {
+		return d, nil
 	}
-	return time.Duration(us) * time.Microsecond
+	return moderateDefault, fmt.Errorf("tun: %s=%q: want whole microseconds from 0 to %d; using %d",
+		ModerateEnv, v, moderateMax/time.Microsecond, moderateDefault/time.Microsecond)
 }
 
 // smallRun reports whether packets of these sizes average at most
@@ -328,13 +340,6 @@ func smallRun(sizes []int) bool {
 		sum += n
 	}
 	return sum <= len(sizes)*moderateSmall
-}
-
-// rawNanosleep sleeps d on this thread, keeping its P (as the packet path's
-// other raw calls do: no hand-off to another thread for a few microseconds).
-func rawNanosleep(ts *unix.Timespec, d time.Duration) {
-	*ts = unix.NsecToTimespec(int64(d))
-	unix.RawSyscall(unix.SYS_NANOSLEEP, uintptr(unsafe.Pointer(ts)), 0, 0)
 }
 
 // dropped is the number of frames Read dropped since the last ReadDrops.

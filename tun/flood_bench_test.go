@@ -22,6 +22,7 @@ import (
 func BenchmarkReadFlood(b *testing.B) {
 	forEachPath(b, func(b *testing.B, opts Options) {
 		inThrowawayNetns(b)
+		opts.Moderate, _ = moderateFromEnv() // as the agent's: FELT_TUN_MODERATE=0 for the old behaviour
 		dev, name := configuredWith(b, "f", opts)
 		bufs, sizes := readBufs(dev.BatchSize())
 		startFlood(b, "10.5.9.9:9999")

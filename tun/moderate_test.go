@@ -1,22 +1,30 @@
 package tun
 
 import (
+	"os"
 	"testing"
 	"time"
+
+	"github.com/feltnet/felt/internal/drop"
 )
 
-// readUDP reads from dev until it has seen want UDP datagrams to port 4000
-// (the kernel may send its own packets too) and returns how many Reads it
-// took.
-func readUDP(t *testing.T, dev *Device, bufs [][]byte, sizes []int, want int) int {
+// readUDP reads from dev until it has seen want UDP datagrams to port 4000.
+// A Read that returns no packet must have dropped some (Read's contract):
+// one that did not fails the test.
+func readUDP(t *testing.T, dev *Device, bufs [][]byte, sizes []int, want int) {
 	t.Helper()
-	seen, reads := 0, 0
-	for seen < want {
+	for seen := 0; seen < want; {
 		n, err := dev.Read(bufs, sizes, headroom)
 		if err != nil {
 			t.Fatalf("Read after %d of %d datagrams: %v", seen, want, err)
 		}
-		reads++
+		if n == 0 {
+			var drops [drop.NumReasons]uint32
+			dev.ReadDrops(&drops)
+			if drops == ([drop.NumReasons]uint32{}) {
+				t.Fatalf("Read returned no packet and dropped none (after %d of %d datagrams)", seen, want)
+			}
+		}
 		for i := 0; i < n; i++ {
 			p := bufs[i][headroom : headroom+sizes[i]]
 			if len(p) >= 28 && p[9] == 17 && p[22] == 4000>>8 && p[23] == 4000&0xff {
@@ -24,54 +32,90 @@ func readUDP(t *testing.T, dev *Device, bufs [][]byte, sizes []int, want int) in
 			}
 		}
 	}
-	return reads
 }
 
-// TestReadModeration (real TUN): after a Read of a run of small packets
-// (at a rate the test makes count as high), a Read that finds the TUN empty
-// sleeps once (moderation) and then parks, so a packet that comes long
-// after is still read; a lone packet a wake-up never makes Read sleep.
-func TestReadModeration(t *testing.T) {
-	if moderate == 0 {
-		t.Skip("moderation is off (FELT_TUN_MODERATE=0)")
-	}
-	defer func(r float64, w time.Duration) { moderateRate, moderateWindow = r, w }(moderateRate, moderateWindow)
-	moderateRate, moderateWindow = 1, 0 // every fill is a window, and any rate is high
+// moderationDevice is a configured TUN with read moderation on, in a
+// throwaway namespace whose devices have no IPv6 (so the kernel sends none
+// of its own packets into it), with a socket whose datagrams it reads.
+func moderationDevice(t *testing.T, opts Options) (*Device, func(n int)) {
+	t.Helper()
 	inThrowawayNetns(t)
-	dev, _ := configured(t, "m")
-	conn := dialUDP(t, "10.5.9.9:4000")
-	bufs, sizes := readBufs(dev.BatchSize())
-
-	// Lone packets: no sleep.
-	for i := 0; i < 3; i++ {
-		if _, err := conn.Write([]byte("lone")); err != nil {
-			t.Fatal(err)
-		}
-		readUDP(t, dev, bufs, sizes, 1)
-	}
-	if dev.rd.naps != 0 {
-		t.Errorf("%d moderation sleeps after lone packets, want 0", dev.rd.naps)
-	}
-
-	// A run of 8 small datagrams read in one go, then one more later.
-	for i := 0; i < 8; i++ {
-		if _, err := conn.Write([]byte("run")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	readUDP(t, dev, bufs, sizes, 8)
-	late := make(chan error, 1)
-	go func() {
-		time.Sleep(100 * time.Millisecond)
-		_, err := conn.Write([]byte("late"))
-		late <- err
-	}()
-	readUDP(t, dev, bufs, sizes, 1) // the configured read deadline turns a lost wake-up into a failure
-	if err := <-late; err != nil {
+	if err := os.WriteFile("/proc/sys/net/ipv6/conf/default/disable_ipv6", []byte("1"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if dev.rd.naps == 0 {
-		t.Error("no moderation sleep after a run of small packets")
+	opts.Moderate = 50 * time.Microsecond
+	dev, _ := configuredWith(t, "m", opts)
+	conn := dialUDP(t, "10.5.9.9:4000")
+	return dev, func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if _, err := conn.Write([]byte("small")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// testRates sets the rate gate for a test: window 0 makes every fill a
+// window of its own, and rate is the packets a second that count as high.
+func testRates(t *testing.T, rate float64) {
+	r, w := moderateRate, moderateWindow
+	moderateRate, moderateWindow = rate, 0
+	t.Cleanup(func() { moderateRate, moderateWindow = r, w })
+}
+
+// TestReadModeration (real TUN, both I/O paths): with the rate gate open,
+// after a Read of a run of small packets a Read that finds the TUN empty
+// sleeps once and then parks, so that a packet long after is still read; a
+// packet that comes during the sleep is read after it; lone packets never
+// make Read sleep; no Read returns empty-handed.
+func TestReadModeration(t *testing.T) {
+	forEachPath(t, func(t *testing.T, opts Options) {
+		testRates(t, 1) // any rate is high
+		dev, send := moderationDevice(t, opts)
+		bufs, sizes := readBufs(dev.BatchSize())
+
+		for i := 0; i < 3; i++ {
+			send(1)
+			readUDP(t, dev, bufs, sizes, 1)
+		}
+		if dev.rd.naps != 0 {
+			t.Errorf("%d moderation sleeps after lone packets, want 0", dev.rd.naps)
+		}
+
+		// A run, then a packet long after: one sleep, then the poller.
+		send(8)
+		readUDP(t, dev, bufs, sizes, 8)
+		go func() { time.Sleep(100 * time.Millisecond); send(1) }()
+		readUDP(t, dev, bufs, sizes, 1) // the configured read deadline turns a lost wake-up into a failure
+		if dev.rd.naps != 1 {
+			t.Errorf("%d moderation sleeps after a run and a late packet, want 1", dev.rd.naps)
+		}
+
+		// A run, then a packet during a (long) sleep: read once it ends.
+		dev.rd.moderate = 300 * time.Millisecond
+		send(8)
+		readUDP(t, dev, bufs, sizes, 8)
+		go func() { time.Sleep(30 * time.Millisecond); send(1) }()
+		readUDP(t, dev, bufs, sizes, 1)
+		if dev.rd.naps != 2 {
+			t.Errorf("%d moderation sleeps after the second run, want 2", dev.rd.naps)
+		}
+	})
+}
+
+// TestReadModerationGate: below the rate gate a run of small packets does
+// not make Read sleep.
+func TestReadModerationGate(t *testing.T) {
+	testRates(t, 1e12) // no rate is high
+	dev, send := moderationDevice(t, Options{})
+	bufs, sizes := readBufs(dev.BatchSize())
+	send(8)
+	readUDP(t, dev, bufs, sizes, 8)
+	go func() { time.Sleep(50 * time.Millisecond); send(1) }()
+	readUDP(t, dev, bufs, sizes, 1)
+	if dev.rd.naps != 0 {
+		t.Errorf("%d moderation sleeps below the rate gate, want 0", dev.rd.naps)
 	}
 }
 
@@ -79,7 +123,8 @@ func TestReadModeration(t *testing.T) {
 // second over at least moderateWindow, and cold again when packets slow
 // down (many request/response flows) or stop.
 func TestModerationRate(t *testing.T) {
-	defer func(r float64, w time.Duration) { moderateRate, moderateWindow = r, w }(moderateRate, moderateWindow)
+	r0, w0 := moderateRate, moderateWindow
+	defer func() { moderateRate, moderateWindow = r0, w0 }()
 	moderateRate, moderateWindow = 150e3, time.Millisecond
 	var r reader
 	ms := time.Millisecond
@@ -99,6 +144,25 @@ func TestModerationRate(t *testing.T) {
 		r.got = step.got
 		if got := r.rate(step.now); got != step.want {
 			t.Errorf("step %d (%v, %d packets): hot %v, want %v", i, step.now, step.got, got, step.want)
+		}
+	}
+}
+
+// TestModerateFromEnv: FELT_TUN_MODERATE in whole microseconds, 0 to 1000;
+// anything else keeps the default and says why.
+func TestModerateFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		val  string
+		want time.Duration
+		bad  bool
+	}{
+		{"0", 0, false}, {"20", 20 * time.Microsecond, false}, {"1000", time.Millisecond, false},
+		{"1001", moderateDefault, true}, {"-1", moderateDefault, true}, {"abc", moderateDefault, true}, {"", moderateDefault, true},
+	} {
+		t.Setenv(ModerateEnv, tc.val)
+		got, err := moderateFromEnv()
+		if got != tc.want || (err != nil) != tc.bad {
+			t.Errorf("%s=%q: %v, %v; want %v, error %v", ModerateEnv, tc.val, got, err, tc.want, tc.bad)
 		}
 	}
 }
