@@ -2,12 +2,15 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // Chain and table names are flanneld's, so felt and flanneld manage the same
@@ -86,9 +89,11 @@ func (k *fwKeeper) start(rs ruleSet) error {
 
 func (k *fwKeeper) installLocked() error {
 	err := k.fw.install(k.rs)
-	if err != nil && k.rs.masq && k.rs.randomFully {
+	if err != nil && k.rs.masq && k.rs.randomFully && lacksRandomFully(err) {
 		// An iptables or kernel without fully-random masquerade: flanneld
 		// checks for it and falls back to plain MASQUERADE the same way.
+		// Only for such an error: after another (a held xtables lock, say)
+		// the next resync tries the fully-random rules again.
 		k.rs.randomFully = false
 		if err2 := k.fw.install(k.rs); err2 == nil {
 			k.log.Warn("masquerade without --random-fully: this firewall does not support it", zap.Error(err))
@@ -97,6 +102,14 @@ func (k *fwKeeper) installLocked() error {
 		k.rs.randomFully = true
 	}
 	return err
+}
+
+// lacksRandomFully reports whether an install error may mean that the
+// firewall has no fully-random masquerade: iptables names the option it
+// does not know; a kernel without the flag refuses the rule.
+func lacksRandomFully(err error) bool {
+	return strings.Contains(strings.ToLower(err.Error()), "random") || errors.Is(err, unix.EOPNOTSUPP) ||
+		errors.Is(err, unix.EINVAL)
 }
 
 // check rebuilds the set if a rule is missing; it reports whether it did.

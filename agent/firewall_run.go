@@ -19,10 +19,12 @@ import (
 // --iptables-forward-rules for each family the network carries (its IPv4
 // and IPv6 Networks: iptables and ip6tables, or the nftables tables ip and
 // ip6), in the mode the network config picks, and keeps them every
-// --iptables-resync. A masquerade that cannot be set up is fatal (flanneld:
-// in nftables mode; in iptables mode it logs and retries); forward rules
-// that cannot are a warning, since the FORWARD policy may well be ACCEPT. With both flags off it removes what a previous
-// run left in either mode, as flanneld cleans up unconditionally.
+// --iptables-resync. A family's rule set with the masquerade in it that
+// cannot be set up at start is fatal (flanneld: in nftables mode; in
+// iptables mode it logs and retries); forward rules alone that cannot are a
+// warning, since the FORWARD policy may well be ACCEPT, and are tried again
+// every resync. With both flags off it removes what a previous run left in
+// either mode, as flanneld cleans up unconditionally.
 func (n *node) startFirewall(g *group) error {
 	fw := newFirewall(n.netCfg.EnableNFTables)
 	if !n.cfg.IPMasq && !n.cfg.ForwardRules {
@@ -41,8 +43,7 @@ func (n *node) startFirewall(g *group) error {
 	return err
 }
 
-// keepFirewall installs one family's rules and starts their resync; it
-// returns nil (and no error) when forward rules alone could not be set.
+// keepFirewall installs one family's rules and starts their resync.
 func (n *node) keepFirewall(g *group, fw firewall, network, subnet netip.Prefix) (*fwKeeper, error) {
 	log := n.log.Named("firewall").With(zap.Stringer("network", network))
 	k := &fwKeeper{fw: fw, log: log}
@@ -50,14 +51,16 @@ func (n *node) keepFirewall(g *group, fw firewall, network, subnet netip.Prefix)
 		randomFully: !n.cfg.NoRandomFully}
 	if err := k.start(rs); err != nil {
 		if n.cfg.IPMasq {
-			return nil, fmt.Errorf("set up --ip-masq rules (%s, network %s): %w", fw.mode(), network, err)
+			return nil, fmt.Errorf("set up the firewall rules (--ip-masq%s; %s, network %s): %w",
+				map[bool]string{true: " and forward rules", false: ""}[n.cfg.ForwardRules], fw.mode(), network, err)
 		}
-		log.Warn("forward rules not set: forwarded overlay traffic is dropped if the FORWARD policy is DROP "+
-			"(pass --iptables-forward-rules=false to skip them)", zap.String("mode", fw.mode()), zap.Error(err))
-		return nil, nil
+		log.Warn("forward rules not set, tried again every --iptables-resync: forwarded overlay traffic is dropped "+
+			"if the FORWARD policy is DROP (pass --iptables-forward-rules=false to skip them)",
+			zap.String("mode", fw.mode()), zap.Error(err))
+	} else {
+		log.Info("firewall rules in place", zap.String("mode", fw.mode()), zap.Bool("ip_masq", rs.masq),
+			zap.Bool("forward", rs.forward), zap.Duration("resync", n.cfg.Resync))
 	}
-	log.Info("firewall rules in place", zap.String("mode", fw.mode()), zap.Bool("ip_masq", rs.masq),
-		zap.Bool("forward", rs.forward), zap.Duration("resync", n.cfg.Resync))
 	g.spawn("firewall", func(ctx context.Context) error { k.run(ctx, n.cfg.Resync); return nil })
 	return k, nil
 }

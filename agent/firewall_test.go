@@ -1,12 +1,18 @@
 package agent
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/feltnet/felt/netns/netnstest"
 )
@@ -191,6 +197,75 @@ func TestMasqRulesAreFlanneld(t *testing.T) {
 		}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s rules:\n%s\nwant:\n%s", f.name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}
+
+// flakyFirewall fails its first installs, then keeps what it is given.
+type flakyFirewall struct {
+	mu       sync.Mutex
+	failures int // installs still to fail
+	installs int
+	have     *ruleSet
+}
+
+func (*flakyFirewall) mode() string       { return "fake" }
+func (*flakyFirewall) removeOther() error { return nil }
+func (*flakyFirewall) remove() error      { return nil }
+func (f *flakyFirewall) install(rs ruleSet) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.installs++
+	if f.failures > 0 {
+		f.failures--
+		return errors.New("xtables lock held by another process")
+	}
+	f.have = &rs
+	return nil
+}
+func (f *flakyFirewall) intact(rs ruleSet) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.have != nil && *f.have == rs, nil
+}
+
+// TestForwardRulesRetried: forward rules (no masquerade) that cannot be set
+// at start are a warning and are set by a later resync; the failure is not
+// taken for a firewall without fully-random masquerade.
+func TestForwardRulesRetried(t *testing.T) {
+	fw := &flakyFirewall{failures: 1}
+	n := &node{cfg: Config{ForwardRules: true, Resync: 10 * time.Millisecond}, log: zap.NewNop()}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := newGroup(ctx)
+	k, err := n.keepFirewall(g, fw, testRules.network, testRules.subnet)
+	if err != nil || k == nil {
+		t.Fatalf("keepFirewall: %v, keeper %v; want a warning and a keeper", err, k)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for ok, _ := fw.intact(k.rs); !ok; ok, _ = fw.intact(k.rs) {
+		if time.Now().After(deadline) {
+			t.Fatalf("forward rules still not set after %d installs", fw.installs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	g.wait()
+	if !fw.have.randomFully {
+		t.Error("a lock error turned fully-random masquerade off")
+	}
+}
+
+func TestLacksRandomFully(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New(`iptables-restore (table nat): iptables-restore v1.8.4 (legacy): unknown option "--random-fully"`), true},
+		{fmt.Errorf("nftables: set up table flannel-ipv4: %w", unix.EOPNOTSUPP), true},
+		{errors.New("iptables-restore (table nat): Another app is currently holding the xtables lock"), false},
+	} {
+		if got := lacksRandomFully(tc.err); got != tc.want {
+			t.Errorf("lacksRandomFully(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
 }
