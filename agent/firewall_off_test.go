@@ -106,3 +106,29 @@ func nftForwardOnly(t *testing.T, tb *nftables.Table) {
 		}
 	}
 }
+
+// TestFirewallIPv6Only (throwaway namespace): an IPv6-only node keeps the
+// IPv6 rules and writes none for IPv4.
+func TestFirewallIPv6Only(t *testing.T) {
+	inNewNetns(t, func() {
+		nc := &lease.Config{IPv6Network: testRules6.network, EnableIPv6: true}
+		n := &node{cfg: Config{IPMasq: true, ForwardRules: true, Resync: time.Hour}, log: zap.NewNop(), netCfg: nc,
+			own: lease.Lease{IPv6Subnet: testRules6.subnet}}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // the resync goroutine ends at once (it would run outside the namespace)
+		g := newGroup(ctx)
+		if err := n.startFirewall(g); err != nil {
+			t.Errorf("startFirewall: %v", err)
+		}
+		g.wait()
+		if n.fw != nil || n.fw6 == nil {
+			t.Errorf("keepers: IPv4 %v, IPv6 %v; want IPv6 only", n.fw != nil, n.fw6 != nil)
+		}
+		if got := iptSave(t, false, "nat") + iptSave(t, false, "filter"); got != "" {
+			t.Errorf("IPv4 rules on an IPv6-only node:\n%s", got)
+		}
+		if got := byChain(iptSave(t, true, "nat")); got != wantNat6 {
+			t.Errorf("ip6tables nat:\n%s\nwant:\n%s", got, wantNat6)
+		}
+	})
+}
