@@ -216,16 +216,17 @@ func TestDropinFirewallAndBlackhole(t *testing.T) {
 	a := c.lab.Hosts[0]
 	c.start(a, "--ip-masq", "--iptables-resync", "1", "--ip-blackhole-route")
 	subnet := c.status(a).Subnet
-	rules := func() string {
-		out, err := a.Command(c.ctx, "iptables", "-t", "nat", "-S", "FLANNEL-POSTRTG").CombinedOutput()
-		if err != nil {
-			t.Fatalf("iptables: %v %s", err, out)
-		}
+	rules := func() string { // iptables' complaint while the chain is missing
+		out, _ := a.Command(c.ctx, "iptables", "-t", "nat", "-S", "FLANNEL-POSTRTG").CombinedOutput()
 		return string(out)
 	}
+	// subnet.env comes before the firewall: wait for its rules.
 	before := rules()
-	if strings.Count(before, "-A FLANNEL-POSTRTG") != 6 {
-		t.Fatalf("rules:\n%s", before)
+	for start := time.Now(); strings.Count(before, "-A FLANNEL-POSTRTG") != 6; before = rules() {
+		if time.Since(start) > 10*time.Second {
+			t.Fatalf("rules:\n%s", before)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if out, err := a.Command(c.ctx, "iptables", "-t", "nat", "-D", "FLANNEL-POSTRTG", "2").CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
@@ -298,9 +299,19 @@ func TestDropinFirewallDualStackNFTables(t *testing.T) {
 		b := blackholes()
 		return strings.Contains(b, st.Subnet) && strings.Contains(b, st.IPv6Subnet)
 	}
-	if got := counts(); got != want || !haveBlackholes() {
-		t.Fatalf("at start: rules %q, want %q; blackholes (want %s and %s):\n%s", got, want, st.Subnet, st.IPv6Subnet, blackholes())
+	// subnet.env comes before the firewall and the blackholes: wait for them.
+	waitFor := func(when string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for counts() != want || !haveBlackholes() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: rules %q, want %q; blackholes (want %s and %s):\n%s", when, counts(), want, st.Subnet,
+					st.IPv6Subnet, blackholes())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
+	waitFor("at start")
 	if err := a.Do(func() error {
 		conn, err := nftables.New()
 		if err != nil {
@@ -312,13 +323,7 @@ func TestDropinFirewallDualStackNFTables(t *testing.T) {
 		t.Fatalf("delete table flannel-ipv6 by hand: %v", err)
 	}
 	mustRun(t, c.ctx, a, "ip", "-6", "route", "del", "blackhole", st.IPv6Subnet)
-	deadline := time.Now().Add(10 * time.Second)
-	for counts() != want || !haveBlackholes() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not restored: rules %q, want %q; blackholes:\n%s", counts(), want, blackholes())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor("after deleting table flannel-ipv6 and the IPv6 blackhole by hand")
 }
 
 func etcdClient(t *testing.T, url string) *clientv3.Client {
