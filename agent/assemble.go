@@ -154,7 +154,8 @@ func loadNetConfig(ctx context.Context, src configSource, prefix string, log *za
 }
 
 // takeLease acquires the own lease (the subnet.env subnet if still free)
-// and applies it: TUN address and subnet.env.
+// and configures the TUN for it (subnet.env follows the firewall rules, in
+// run, as in flanneld).
 func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 	mgr, err := lease.NewManager(store, lease.ManagerOptions{Logger: n.log.Named("lease"),
 		RenewMargin: n.cfg.RenewMargin, OnRenew: n.st.renewed})
@@ -176,7 +177,7 @@ func (n *node) takeLease(ctx context.Context, store lease.Store) error {
 	n.log.Info("subnet lease acquired", zap.Stringer("subnet", n.own.Subnet), zap.Stringer("ipv6_subnet", n.own.IPv6Subnet),
 		zap.Stringer("public_ip", n.st.public),
 		zap.String("backend", n.netCfg.Backend.Type), zap.Time("expires", n.own.Expiration))
-	return n.st.adopt(n.own, n.cfg)
+	return n.st.adopt(n.own)
 }
 
 // newEngine builds felt's packet engine on the plane's TUN and socket for

@@ -26,8 +26,13 @@ func (n *node) run(ctx context.Context) error {
 	}
 	if err := n.startFirewall(g); err != nil {
 		g.fail(err)
+		return g.wait() // as flanneld: no subnet.env without the masquerade
 	}
 	n.startBlackhole(g)
+	if err := n.st.writeEnv(n.own, n.cfg); err != nil {
+		g.fail(err)
+		return g.wait()
+	}
 	g.spawn("lease", func(ctx context.Context) error {
 		return n.keeper.Keep(ctx, n.netCfg, n.own, n.plane.attrs, func(l lease.Lease) {
 			if err := n.reacquired(l); err != nil {
@@ -102,7 +107,7 @@ func (n *node) reacquired(l lease.Lease) error {
 		n.eng.SetLocal(l.Subnet)
 	}
 	n.reacquired6(l)
-	if err := n.st.adopt(l, n.cfg); err != nil {
+	if err := n.st.adopt(l); err != nil {
 		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Key(), err)
 	}
 	if n.fw != nil {
@@ -115,6 +120,9 @@ func (n *node) reacquired(l lease.Lease) error {
 	}
 	if n.bh6 != nil && l.IPv6Subnet.IsValid() {
 		n.bh6.ensure(l.IPv6Subnet)
+	}
+	if err := n.st.writeEnv(l, n.cfg); err != nil {
+		return fmt.Errorf("apply the re-acquired lease %s: %w", l.Key(), err)
 	}
 	return nil
 }

@@ -43,15 +43,29 @@ func newState(c *lease.Config, p *plane, public netip.Addr, tunName string, log 
 	return &state{netCfg: c, plane: p, public: public, tun: tunName, log: log}
 }
 
-// adopt configures the TUN (packet backends) for lease l and writes
-// subnet.env. It runs at start and again whenever the keeper re-acquires a
-// lease.
-func (s *state) adopt(l lease.Lease, cfg Config) error {
+// adopt configures the TUN (packet backends) for lease l and takes it as
+// the own lease. It runs at start and again whenever the keeper re-acquires
+// a lease; writeEnv follows once the firewall has the lease's rules.
+func (s *state) adopt(l lease.Lease) error {
 	if s.plane.hasTUN() {
 		if err := s.configureTUN(l); err != nil {
 			return err
 		}
 	}
+	s.mu.Lock()
+	if s.own.Key().IsValid() {
+		s.reacquired++
+	}
+	s.own = l
+	s.mu.Unlock()
+	return nil
+}
+
+// writeEnv writes subnet.env for lease l. flanneld writes it after its
+// masquerade and forward rules, so that a CNI plugin waiting for the file
+// (flannel's does) sets up no container before they are in place; felt
+// keeps that order (run, reacquired).
+func (s *state) writeEnv(l lease.Lease, cfg Config) error {
 	env := lease.SubnetEnv{MTU: s.plane.mtu, IPMasq: cfg.IPMasq}
 	if l.Subnet.IsValid() { // none on an IPv6-only node: no IPv4 lines, as flanneld
 		env.Network, env.Subnet = s.netCfg.Network, l.Subnet
@@ -62,12 +76,6 @@ func (s *state) adopt(l lease.Lease, cfg Config) error {
 	if err := lease.WriteSubnetEnv(cfg.SubnetFile, env); err != nil {
 		return fmt.Errorf("write %s: %w", cfg.SubnetFile, err)
 	}
-	s.mu.Lock()
-	if s.own.Key().IsValid() {
-		s.reacquired++
-	}
-	s.own = l
-	s.mu.Unlock()
 	return nil
 }
 

@@ -208,7 +208,8 @@ func TestDropinUnreachableFailsFast(t *testing.T) {
 	transfer(t, a, b, c.tunAddr(b), 1<<20)
 }
 
-// TestDropinFirewallAndBlackhole: --ip-masq rules in flanneld's order, a rule
+// TestDropinFirewallAndBlackhole: --ip-masq rules in flanneld's order, in
+// place before subnet.env is written (as flanneld orders them); a rule
 // deleted by hand rebuilt in order within --iptables-resync; the
 // --ip-blackhole-route route, deleted by hand, is back.
 func TestDropinFirewallAndBlackhole(t *testing.T) {
@@ -220,13 +221,10 @@ func TestDropinFirewallAndBlackhole(t *testing.T) {
 		out, _ := a.Command(c.ctx, "iptables", "-t", "nat", "-S", "FLANNEL-POSTRTG").CombinedOutput()
 		return string(out)
 	}
-	// subnet.env comes before the firewall: wait for its rules.
+	// subnet.env (which start waited for) comes after the rules, as flanneld writes it.
 	before := rules()
-	for start := time.Now(); strings.Count(before, "-A FLANNEL-POSTRTG") != 6; before = rules() {
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("rules:\n%s", before)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if strings.Count(before, "-A FLANNEL-POSTRTG") != 6 {
+		t.Fatalf("rules once subnet.env is there:\n%s", before)
 	}
 	if out, err := a.Command(c.ctx, "iptables", "-t", "nat", "-D", "FLANNEL-POSTRTG", "2").CombinedOutput(); err != nil {
 		t.Fatalf("%v %s", err, out)
@@ -299,7 +297,6 @@ func TestDropinFirewallDualStackNFTables(t *testing.T) {
 		b := blackholes()
 		return strings.Contains(b, st.Subnet) && strings.Contains(b, st.IPv6Subnet)
 	}
-	// subnet.env comes before the firewall and the blackholes: wait for them.
 	waitFor := func(when string) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -311,7 +308,12 @@ func TestDropinFirewallDualStackNFTables(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	waitFor("at start")
+	// subnet.env (which start waited for) comes after the rules and the
+	// blackholes, as flanneld writes it.
+	if got := counts(); got != want || !haveBlackholes() {
+		t.Fatalf("once subnet.env is there: rules %q, want %q; blackholes (want %s and %s):\n%s", got, want,
+			st.Subnet, st.IPv6Subnet, blackholes())
+	}
 	if err := a.Do(func() error {
 		conn, err := nftables.New()
 		if err != nil {
