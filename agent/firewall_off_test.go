@@ -18,10 +18,16 @@ func startFirewallWith(t *testing.T, masq, forward, nft bool) {
 	t.Helper()
 	nc := &lease.Config{Network: testRules.network, IPv6Network: testRules6.network, EnableIPv4: true, EnableIPv6: true,
 		EnableNFTables: nft}
-	n := &node{cfg: Config{IPMasq: masq, ForwardRules: forward, Resync: time.Hour}, log: zap.NewNop(), netCfg: nc,
-		own: lease.Lease{Subnet: testRules.subnet, IPv6Subnet: testRules6.subnet}}
+	startFirewallOf(t, &node{cfg: Config{IPMasq: masq, ForwardRules: forward, Resync: time.Hour}, log: zap.NewNop(),
+		netCfg: nc, own: lease.Lease{Subnet: testRules.subnet, IPv6Subnet: testRules6.subnet}})
+}
+
+// startFirewallOf runs n's startFirewall; the resync goroutines end at once
+// (they would run outside the test's namespace).
+func startFirewallOf(t *testing.T, n *node) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // the resync goroutine ends at once (it would run outside the namespace)
+	cancel()
 	g := newGroup(ctx)
 	if err := n.startFirewall(g); err != nil {
 		t.Errorf("startFirewall: %v", err)
@@ -114,13 +120,7 @@ func TestFirewallIPv6Only(t *testing.T) {
 		nc := &lease.Config{IPv6Network: testRules6.network, EnableIPv6: true}
 		n := &node{cfg: Config{IPMasq: true, ForwardRules: true, Resync: time.Hour}, log: zap.NewNop(), netCfg: nc,
 			own: lease.Lease{IPv6Subnet: testRules6.subnet}}
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel() // the resync goroutine ends at once (it would run outside the namespace)
-		g := newGroup(ctx)
-		if err := n.startFirewall(g); err != nil {
-			t.Errorf("startFirewall: %v", err)
-		}
-		g.wait()
+		startFirewallOf(t, n)
 		if n.fw != nil || n.fw6 == nil {
 			t.Errorf("keepers: IPv4 %v, IPv6 %v; want IPv6 only", n.fw != nil, n.fw6 != nil)
 		}

@@ -56,6 +56,19 @@ func moderationDevice(t *testing.T, opts Options) (*Device, func(n int)) {
 	}
 }
 
+// runThenOne sends a run of 8 datagrams and reads them, then sends one more
+// after delay and reads it (the configured read deadline turns a lost
+// wake-up into a failure); it returns the moderation sleeps so far.
+func runThenOne(t *testing.T, dev *Device, send func(int), delay time.Duration) uint64 {
+	t.Helper()
+	bufs, sizes := readBufs(dev.BatchSize())
+	send(8)
+	readUDP(t, dev, bufs, sizes, 8)
+	go func() { time.Sleep(delay); send(1) }()
+	readUDP(t, dev, bufs, sizes, 1)
+	return dev.rd.naps
+}
+
 // testRates sets the rate gate for a test: window 0 makes every fill a
 // window of its own, and rate is the packets a second that count as high.
 func testRates(t *testing.T, rate float64) {
@@ -84,22 +97,13 @@ func TestReadModeration(t *testing.T) {
 		}
 
 		// A run, then a packet long after: one sleep, then the poller.
-		send(8)
-		readUDP(t, dev, bufs, sizes, 8)
-		go func() { time.Sleep(100 * time.Millisecond); send(1) }()
-		readUDP(t, dev, bufs, sizes, 1) // the configured read deadline turns a lost wake-up into a failure
-		if dev.rd.naps != 1 {
-			t.Errorf("%d moderation sleeps after a run and a late packet, want 1", dev.rd.naps)
+		if naps := runThenOne(t, dev, send, 100*time.Millisecond); naps != 1 {
+			t.Errorf("%d moderation sleeps after a run and a late packet, want 1", naps)
 		}
-
 		// A run, then a packet during a (long) sleep: read once it ends.
 		dev.rd.moderate = 300 * time.Millisecond
-		send(8)
-		readUDP(t, dev, bufs, sizes, 8)
-		go func() { time.Sleep(30 * time.Millisecond); send(1) }()
-		readUDP(t, dev, bufs, sizes, 1)
-		if dev.rd.naps != 2 {
-			t.Errorf("%d moderation sleeps after the second run, want 2", dev.rd.naps)
+		if naps := runThenOne(t, dev, send, 30*time.Millisecond); naps != 2 {
+			t.Errorf("%d moderation sleeps after the second run, want 2", naps)
 		}
 	})
 }
@@ -109,13 +113,8 @@ func TestReadModeration(t *testing.T) {
 func TestReadModerationGate(t *testing.T) {
 	testRates(t, 1e12) // no rate is high
 	dev, send := moderationDevice(t, Options{})
-	bufs, sizes := readBufs(dev.BatchSize())
-	send(8)
-	readUDP(t, dev, bufs, sizes, 8)
-	go func() { time.Sleep(50 * time.Millisecond); send(1) }()
-	readUDP(t, dev, bufs, sizes, 1)
-	if dev.rd.naps != 0 {
-		t.Errorf("%d moderation sleeps below the rate gate, want 0", dev.rd.naps)
+	if naps := runThenOne(t, dev, send, 50*time.Millisecond); naps != 0 {
+		t.Errorf("%d moderation sleeps below the rate gate, want 0", naps)
 	}
 }
 
