@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"runtime"
 
 	"go.uber.org/zap"
 
@@ -33,6 +34,11 @@ func openQueues(laddr netip.AddrPort, name string, mtu, want int, log *zap.Logge
 	o := encap.DefaultOptions()
 	o.Logger = log.Named("udp")
 	n := settleQueues(name, want, log.Named("tun"))
+	if runtime.GOMAXPROCS(0) < 2*n {
+		// Read moderation's sleep holds its loop's P: with fewer Ps than
+		// loops another loop would wait for it.
+		to.Moderate = 0
+	}
 	if n == 1 {
 		conn, err := listen(laddr, o)
 		if err != nil {

@@ -31,7 +31,9 @@ type Options struct {
 	// Moderate is read moderation's sleep (tun/device.go readOnce): while
 	// small packets are read at a high rate, a Read that finds the TUN
 	// empty sleeps this long before it parks, so that a flood is read in
-	// larger batches and with fewer wake-ups. 0 turns it off.
+	// larger batches and with fewer wake-ups. The reading goroutine keeps
+	// its P while it sleeps: leave it 0 (off) where that would stall other
+	// work (fewer Ps than busy loops). 0 turns it off.
 	Moderate time.Duration
 	// Logger gets one line at creation saying which I/O path the device
 	// took and why; nil means no logging.
