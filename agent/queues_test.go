@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
@@ -85,4 +87,33 @@ func openAndClose(t *testing.T, name string, want int) (int, string, error) {
 		t.Errorf("%s: %d TUN queues, %d sockets", name, len(devs), len(conns))
 	}
 	return len(devs), strings.Join(lines, "\n"), nil
+}
+
+// TestModerationNeedsTwoPsPerQueue in a throwaway namespace: read
+// moderation's sleep holds its loop's P, so the TUN gets it only where the
+// process has two Ps per queue (the device logs it at creation).
+func TestModerationNeedsTwoPsPerQueue(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	inNewNetns(t, func() {
+		defer tun.Remove("mq2")
+		for _, tc := range []struct {
+			procs int
+			want  time.Duration
+		}{{1, 0}, {2, tun.DefaultOptions().Moderate}} {
+			runtime.GOMAXPROCS(tc.procs)
+			core, logs := observer.New(zap.InfoLevel)
+			listenErr := func(err error) error { return err }
+			devs, conns, err := openQueues(netip.MustParseAddrPort("127.0.0.1:0"), "mq2", 1400, 1, zap.New(core), encap.Listen, listenErr)
+			if err != nil {
+				t.Errorf("GOMAXPROCS %d: %v", tc.procs, err)
+				return
+			}
+			devs[0].Close()
+			conns[0].Close()
+			e := logs.FilterMessageSnippet("TUN I/O path").All()
+			if len(e) != 1 || e[0].ContextMap()["read_moderation"] != tc.want {
+				t.Errorf("GOMAXPROCS %d, 1 queue: %v, want read_moderation %v", tc.procs, e, tc.want)
+			}
+		}
+	})
 }

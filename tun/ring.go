@@ -40,7 +40,7 @@ func (d *Device) IOPath() string {
 func (d *Device) setupIO(opts Options) error {
 	if !opts.IOUring {
 		d.ioPath = IOPathSyscalls + " (io_uring off by option)"
-		d.log.Info("TUN I/O path", zap.String("tun", d.name), zap.String("path", d.ioPath))
+		d.logPath("TUN I/O path")
 		return nil
 	}
 	wr, err := uring.New(d.batch)
@@ -57,16 +57,22 @@ func (d *Device) setupIO(opts Options) error {
 		if rr != nil {
 			d.ioPath = IOPathUring
 		}
-		d.log.Info("TUN I/O path", zap.String("tun", d.name), zap.String("path", d.ioPath))
+		d.logPath("TUN I/O path")
 		return nil
 	}
 	if !errors.Is(err, uring.ErrUnavailable) {
 		return fmt.Errorf("tun: %s: set up io_uring: %w", d.name, err)
 	}
 	d.ioPath = fmt.Sprintf("%s (%v)", IOPathSyscalls, err)
-	d.log.Info("TUN I/O path: io_uring unavailable, using read(2) and writev(2)",
-		zap.String("tun", d.name), zap.String("path", d.ioPath), zap.Error(err))
+	d.logPath("TUN I/O path: io_uring unavailable, using read(2) and writev(2)", zap.Error(err))
 	return nil
+}
+
+// logPath logs, at creation, the I/O path the device took and its read
+// moderation (0: off).
+func (d *Device) logPath(msg string, extra ...zap.Field) {
+	d.log.Info(msg, append([]zap.Field{zap.String("tun", d.name), zap.String("path", d.ioPath),
+		zap.Duration("read_moderation", d.rd.moderate)}, extra...)...)
 }
 
 func (d *Device) closeRings() {
