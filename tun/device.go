@@ -85,7 +85,7 @@ type reader struct {
 	hot      bool          // the last window's rate was at least moderateRate
 	busy     bool          // hot, and the last fill read a run of small packets
 	moderate time.Duration // the sleep (Options.Moderate); 0: off
-	naps     uint64        // moderation's sleeps, for tests
+	naps     uint64        // moderation's sleeps, for tests and benchmarks
 	ts       unix.Timespec // the sleep's argument
 }
 
@@ -312,7 +312,7 @@ const (
 	ModerateEnv = "FELT_TUN_MODERATE"
 )
 
-// Variables for tests only.
+// Variables, not constants, so that tests can change them.
 var (
 	moderateRate   = 150e3 // packets a second
 	moderateWindow = 250 * time.Microsecond
@@ -327,8 +327,8 @@ func moderateFromEnv() (time.Duration, error) {
 		return moderateDefault, nil
 	}
 	us, err := strconv.Atoi(v)
-	if d := time.Duration(us) * time.Microsecond; err == nil && us >= 0 && d <= moderateMax {
-		return d, nil
+	if err == nil && us >= 0 && us <= int(moderateMax/time.Microsecond) {
+		return time.Duration(us) * time.Microsecond, nil
 	}
 	return moderateDefault, fmt.Errorf("tun: %s=%q: want whole microseconds from 0 to %d; using %d",
 		ModerateEnv, v, moderateMax/time.Microsecond, moderateDefault/time.Microsecond)

@@ -157,6 +157,7 @@ func TestModerateFromEnv(t *testing.T) {
 	}{
 		{"0", 0, false}, {"20", 20 * time.Microsecond, false}, {"1000", time.Millisecond, false},
 		{"1001", moderateDefault, true}, {"-1", moderateDefault, true}, {"abc", moderateDefault, true}, {"", moderateDefault, true},
+		{"4611686018427387904", moderateDefault, true}, // 2^62 µs: would overflow a Duration
 	} {
 		t.Setenv(ModerateEnv, tc.val)
 		got, err := moderateFromEnv()
