@@ -9,10 +9,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/feltnet/felt/lease"
 	"github.com/vishvananda/netlink"
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/feltnet/felt/lease"
 )
 
 // startFirewall installs flanneld's rules for --ip-masq and
@@ -51,8 +52,11 @@ func (n *node) keepFirewall(g *group, fw firewall, network, subnet netip.Prefix)
 		randomFully: !n.cfg.NoRandomFully}
 	if err := k.start(rs); err != nil {
 		if n.cfg.IPMasq {
-			return nil, fmt.Errorf("set up the firewall rules (--ip-masq%s; %s, network %s): %w",
-				map[bool]string{true: " and forward rules", false: ""}[n.cfg.ForwardRules], fw.mode(), network, err)
+			what := "--ip-masq rules"
+			if n.cfg.ForwardRules {
+				what = "--ip-masq and forward rules" // one transaction: either may have failed
+			}
+			return nil, fmt.Errorf("set up the %s (%s, network %s): %w", what, fw.mode(), network, err)
 		}
 		log.Warn("forward rules not set, tried again every --iptables-resync: forwarded overlay traffic is dropped "+
 			"if the FORWARD policy is DROP (pass --iptables-forward-rules=false to skip them)",

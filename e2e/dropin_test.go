@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/nftables"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
 	"github.com/feltnet/felt/lease/etcdserver"
 	"github.com/feltnet/felt/netns"
-	"github.com/google/nftables"
 )
 
 // notifySocket is a systemd NOTIFY_SOCKET stand-in: a unixgram socket whose
