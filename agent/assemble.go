@@ -196,6 +196,8 @@ func (n *node) newEngine(l lease.Lease) (*router.Engine, error) {
 		IPv6Network:   own6(l, n.netCfg.IPv6Network),
 		IPv6SubnetLen: n.netCfg.IPv6SubnetLen,
 		Local6:        l.IPv6Subnet,
+
+		Linger: n.plane.linger,
 	}, n.log.Named("router"))
 	if err != nil {
 		return nil, err

@@ -137,6 +137,9 @@ func (p *plane) runFields(tunName string) []zap.Field {
 	if p.kind == packetBackend || p.kind == wireguardBackend {
 		f = append(f, zap.String("listen", p.listenAddr()))
 	}
+	if p.kind == packetBackend {
+		f = append(f, zap.Duration("linger", p.linger))
+	}
 	return f
 }
 

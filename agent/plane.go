@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -40,12 +41,13 @@ type plane struct {
 	attrs   lease.Attrs
 	mtu     int // TUN MTU
 	port    uint16
-	vtep    *vtep      // vxlan only: the VtepMAC, which may change at run time
-	wg      *wg.Device // wireguard only: owns the TUN; dev, conn and framer are nil
-	link    int        // host-gw: the external interface's index
-	ext     *extension // extension only
-	mtu6    int        // MTU of the IPv6 routes into the TUN; 0: the TUN's (ipv6.go)
-	dual    bool       // one dual-stack socket for both underlays (ipv6.go)
+	vtep    *vtep         // vxlan only: the VtepMAC, which may change at run time
+	wg      *wg.Device    // wireguard only: owns the TUN; dev, conn and framer are nil
+	link    int           // host-gw: the external interface's index
+	ext     *extension    // extension only
+	mtu6    int           // MTU of the IPv6 routes into the TUN; 0: the TUN's (ipv6.go)
+	dual    bool          // one dual-stack socket for both underlays (ipv6.go)
+	linger  time.Duration // the engine's Config.Linger (lingerFor)
 }
 
 // newPacketPlane opens the socket and the TUN of udp or vxlan.
@@ -68,6 +70,7 @@ func newPacketPlane(c *lease.Config, ext extIface, public netip.Addr, cfg Config
 		return nil, err
 	}
 	p.dev, p.conn, p.more = devs[0], conns[0], queuesOf(devs, conns)
+	p.linger = lingerFor(len(devs), log)
 	return p, nil
 }
 

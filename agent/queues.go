@@ -3,6 +3,7 @@ package agent
 import (
 	"net/netip"
 	"runtime"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -102,4 +103,18 @@ func queuesOf(devs []*tun.Device, conns []*encap.Conn) []router.Queue {
 		qs = append(qs, router.Queue{Device: devs[i], Conn: conns[i]})
 	}
 	return qs
+}
+
+// lingerFor is the engine's Config.Linger for queues loop pairs:
+// router.LingerFromEnv, or 0 where the process has fewer than two Ps per
+// queue (a lingering loop holds its P, as moderation's sleep does).
+func lingerFor(queues int, log *zap.Logger) time.Duration {
+	d, err := router.LingerFromEnv()
+	if err != nil {
+		log.Warn("packet path setting ignored", zap.Error(err))
+	}
+	if runtime.GOMAXPROCS(0) < 2*queues {
+		return 0
+	}
+	return d
 }

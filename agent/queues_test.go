@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/feltnet/felt/encap"
+	"github.com/feltnet/felt/router"
 	"github.com/feltnet/felt/tun"
 )
 
@@ -116,4 +117,29 @@ func TestModerationNeedsTwoPsPerQueue(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestLingerNeedsTwoPsPerQueue: a lingering loop holds its P, so the engine
+// lingers only where the process has two Ps per queue; a FELT_LINGER it
+// cannot take is reported.
+func TestLingerNeedsTwoPsPerQueue(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	t.Setenv(router.LingerEnv, "50")
+	for _, tc := range []struct {
+		procs, queues int
+		want          time.Duration
+	}{{1, 1, 0}, {2, 1, 50 * time.Microsecond}, {2, 2, 0}, {4, 2, 50 * time.Microsecond}} {
+		runtime.GOMAXPROCS(tc.procs)
+		if got := lingerFor(tc.queues, zap.NewNop()); got != tc.want {
+			t.Errorf("GOMAXPROCS %d, %d queues: linger %v, want %v", tc.procs, tc.queues, got, tc.want)
+		}
+	}
+	t.Setenv(router.LingerEnv, "lots")
+	core, logs := observer.New(zap.WarnLevel)
+	if got := lingerFor(1, zap.New(core)); got != router.DefaultLinger {
+		t.Errorf("%s=lots: linger %v, want the default %v", router.LingerEnv, got, router.DefaultLinger)
+	}
+	if e := logs.FilterMessageSnippet("packet path setting ignored").All(); len(e) != 1 || !strings.Contains(e[0].ContextMap()["error"].(string), router.LingerEnv) {
+		t.Errorf("%s=lots: warnings %v, want one naming the variable", router.LingerEnv, e)
+	}
 }

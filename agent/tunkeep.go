@@ -155,6 +155,8 @@ func addSnapshots(a, b router.Snapshot) router.Snapshot {
 	a.InPackets += b.InPackets
 	a.InBytes += b.InBytes
 	a.ReadErrors += b.ReadErrors
+	a.LingerHits += b.LingerHits
+	a.LingerMisses += b.LingerMisses
 	for i := range a.Drops {
 		a.Drops[i] += b.Drops[i]
 	}

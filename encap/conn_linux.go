@@ -100,9 +100,19 @@ type Conn struct {
 	closeOnce   sync.Once
 	closeErr    error
 
+	idle func(fd uintptr) bool // OnIdle's hook; nil: none
+
 	rd reader
 	wr writer
 }
+
+// OnIdle makes f run on the reading goroutine whenever a read finds the
+// socket empty, once per wake-up, before the read parks in the netpoller: f
+// gets the socket's fd (valid for the call) and returns true to have the
+// read try the socket once more before it parks. f must not block for long
+// or allocate. Call it before the first read; it is not safe to call
+// concurrently with one.
+func (c *Conn) OnIdle(f func(fd uintptr) bool) { c.idle = f }
 
 // Listen opens a UDP socket on laddr: 0.0.0.0:port (any address, as a kernel
 // vxlan device listens) or IP:port (as flanneld's udp backend binds). An IPv4

@@ -70,6 +70,7 @@ func (r *reader) init(c *Conn) {
 		}
 	}
 	r.fn = func(fd uintptr) bool {
+		idled := false
 		for {
 			// Raw: the socket is non-blocking, so recvmmsg never waits,
 			// and a normal syscall would wake the runtime's sysmon
@@ -82,7 +83,13 @@ func (r *reader) init(c *Conn) {
 			case unix.EINTR:
 				continue
 			case unix.EAGAIN:
-				return false // nothing queued: let the netpoller wait
+				// Nothing queued: let the netpoller wait, unless the
+				// idle hook (OnIdle) asks for one more try first.
+				if idle := r.c.idle; idle != nil && !idled && idle(fd) {
+					idled = true
+					continue
+				}
+				return false
 			}
 			r.got, r.errno = int(n), e
 			return true

@@ -71,6 +71,12 @@ type Config struct {
 	// Queues are further Device/Conn pairs (queues 1..), each with a loop
 	// pair of its own; Device and Conn are queue 0. See queues.go.
 	Queues []Queue
+
+	// Linger is how long an inbound loop that wrote to the TUN and found
+	// its socket empty polls for the reply before it parks (linger.go);
+	// 0 turns it off. It holds the loop's P while it polls: give the
+	// process a P per loop.
+	Linger time.Duration
 }
 
 func (c *Config) validate() error {

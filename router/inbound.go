@@ -26,6 +26,7 @@ type inbound struct {
 	tally    tally
 	devDrops deviceDrops // the Device's Write drops
 	inARow   int
+	linger   *linger // nil: off (linger.go)
 }
 
 func newInbound(e *Engine, dev Device, conn Conn) *inbound {
@@ -38,6 +39,7 @@ func newInbound(e *Engine, dev Device, conn Conn) *inbound {
 		views:    make([][]byte, batch),
 		addrs:    make([]netip.AddrPort, batch),
 		out:      make([][]byte, 0, batch),
+		linger:   newLinger(e.cfg.Linger, dev, conn, &e.stats),
 	}
 }
 
@@ -108,6 +110,9 @@ func (in *inbound) write(bytes uint64) {
 	}
 	n, err := in.dev.Write(in.out, 0)
 	clear(in.out)
+	if in.linger != nil {
+		in.linger.wrote = true
+	}
 	if err != nil && in.e.closed.Load() {
 		return
 	}

@@ -12,6 +12,8 @@ type Stats struct {
 	outPackets, outBytes atomic.Uint64
 	inPackets, inBytes   atomic.Uint64
 	readErrors           atomic.Uint64
+	lingerHits           atomic.Uint64
+	lingerMisses         atomic.Uint64
 	drops                [drop.NumReasons]atomic.Uint64
 }
 
@@ -21,7 +23,10 @@ type Snapshot struct {
 	OutPackets, OutBytes uint64 // inner IP packets (and their bytes) sent to peers
 	InPackets, InBytes   uint64 // inner IP packets (and their bytes) written to the TUN
 	ReadErrors           uint64 // transient Device/Conn read errors
-	Drops                [drop.NumReasons]uint64
+	// Lingers after a TUN write (Config.Linger): waits the TUN ended (a
+	// reply picked up awake) and waits that ended otherwise.
+	LingerHits, LingerMisses uint64
+	Drops                    [drop.NumReasons]uint64
 }
 
 // Snapshot copies the counters.
@@ -32,6 +37,8 @@ func (s *Stats) Snapshot() Snapshot {
 	out.InPackets = s.inPackets.Load()
 	out.InBytes = s.inBytes.Load()
 	out.ReadErrors = s.readErrors.Load()
+	out.LingerHits = s.lingerHits.Load()
+	out.LingerMisses = s.lingerMisses.Load()
 	for i := range s.drops {
 		out.Drops[i] = s.drops[i].Load()
 	}

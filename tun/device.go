@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/feltnet/felt/internal/drop"
+	"github.com/feltnet/felt/internal/envus"
 	"github.com/feltnet/felt/tun/internal/uring"
 )
 
@@ -138,6 +138,11 @@ func (d *Device) MTU() (int, error) {
 
 // BatchSize is how many buffers Read wants.
 func (d *Device) BatchSize() int { return d.batch }
+
+// Control calls f with the TUN's fd, held open for the call (a Close waits
+// for it): for polling its readiness, never for reading or writing, which
+// are Read's and Write's.
+func (d *Device) Control(f func(fd uintptr)) error { return d.rc.Control(f) }
 
 // Close closes the fd: a blocked Read and every later Read or Write return
 // an error wrapping os.ErrClosed. A TUN that Create made goes away with its
@@ -322,16 +327,11 @@ var (
 // unset; a value it cannot take gives moderateDefault and an error naming
 // the variable, the value and the rule.
 func moderateFromEnv() (time.Duration, error) {
-	v, ok := os.LookupEnv(ModerateEnv)
-	if !ok {
-		return moderateDefault, nil
+	d, err := envus.Get(ModerateEnv, moderateDefault, moderateMax)
+	if err != nil {
+		return d, fmt.Errorf("tun: %w", err)
 	}
-	us, err := strconv.Atoi(v)
-	if err == nil && us >= 0 && us <= int(moderateMax/time.Microsecond) {
-		return time.Duration(us) * time.Microsecond, nil
-	}
-	return moderateDefault, fmt.Errorf("tun: %s=%q: want whole microseconds from 0 to %d; using %d",
-		ModerateEnv, v, moderateMax/time.Microsecond, moderateDefault/time.Microsecond)
+	return d, nil
 }
 
 // smallRun reports whether packets of these sizes average at most
