@@ -74,6 +74,9 @@ func patchChecksum(hc, old, new uint16) uint16 {
 
 // InnerSrc returns the source address of the IPv4 or IPv6 packet pkt, and
 // false if pkt is too short for its version's header or is neither version.
+// It and InnerDst are written out with constant offsets: one helper taking
+// the offsets measured 1.25 → 1.75 ns per call (BenchmarkInnerDst), its
+// bounds checks no longer provable.
 func InnerSrc(pkt []byte) (netip.Addr, bool) {
 	if len(pkt) == 0 {
 		return netip.Addr{}, false

@@ -12,6 +12,7 @@ import (
 
 	"github.com/feltnet/felt/encap"
 	"github.com/feltnet/felt/encap/encaptest"
+	"github.com/feltnet/felt/internal/testwait"
 	"github.com/feltnet/felt/router/routertest"
 )
 
@@ -172,13 +173,7 @@ func (h *host) recv(t *testing.T) []byte {
 // on, so a receiver may see a packet before the sender counts a drop).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.Until(t, what, 10*time.Second, time.Millisecond, cond)
 }
 
 func framings() []framing { return []framing{vxlanFraming, udpFraming} }

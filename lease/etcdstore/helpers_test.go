@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/feltnet/felt/internal/testwait"
 	"github.com/feltnet/felt/lease"
 	"github.com/feltnet/felt/lease/etcdstore"
 	"github.com/feltnet/felt/lease/etcdtest"
@@ -60,13 +61,7 @@ func nodeAttrs(i int) lease.Attrs {
 // bound, not a timing assertion).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, what, 30*time.Second, 20*time.Millisecond, cond)
 }
 
 // fmtIP is a short helper for failure messages.
