@@ -16,7 +16,7 @@ func counters(s router.Snapshot) map[string]uint64 {
 	m := map[string]uint64{
 		"out_packets": s.OutPackets, "out_bytes": s.OutBytes,
 		"in_packets": s.InPackets, "in_bytes": s.InBytes, "read_errors": s.ReadErrors,
-		"linger_hits": s.LingerHits, "linger_misses": s.LingerMisses,
+		"linger_hits": s.LingerHits, "linger_misses": s.LingerMisses, "linger_ready": s.LingerReady,
 	}
 	for r := drop.Reason(1); r < drop.NumReasons; r++ {
 		if n := s.Drops[r]; n > 0 {

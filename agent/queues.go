@@ -107,13 +107,16 @@ func queuesOf(devs []*tun.Device, conns []*encap.Conn) []router.Queue {
 
 // lingerFor is the engine's Config.Linger for queues loop pairs:
 // router.LingerFromEnv, or 0 where the process has fewer than two Ps per
-// queue (a lingering loop holds its P, as moderation's sleep does).
+// queue (a lingering loop holds its P, as moderation's sleep does), with a
+// warning if one was asked for.
 func lingerFor(queues int, log *zap.Logger) time.Duration {
 	d, err := router.LingerFromEnv()
 	if err != nil {
-		log.Warn("packet path setting ignored", zap.Error(err))
+		log.Warn("ignoring a bad environment variable", zap.Error(err))
 	}
-	if runtime.GOMAXPROCS(0) < 2*queues {
+	if procs := runtime.GOMAXPROCS(0); d > 0 && procs < 2*queues {
+		log.Warn("lingering off: it needs two Ps per queue", zap.String("env", router.LingerEnv),
+			zap.Duration("asked", d), zap.Int("gomaxprocs", procs), zap.Int("queues", queues))
 		return 0
 	}
 	return d

@@ -130,8 +130,12 @@ func TestLingerNeedsTwoPsPerQueue(t *testing.T) {
 		want          time.Duration
 	}{{1, 1, 0}, {2, 1, 50 * time.Microsecond}, {2, 2, 0}, {4, 2, 50 * time.Microsecond}} {
 		runtime.GOMAXPROCS(tc.procs)
-		if got := lingerFor(tc.queues, zap.NewNop()); got != tc.want {
+		core, logs := observer.New(zap.WarnLevel)
+		if got := lingerFor(tc.queues, zap.New(core)); got != tc.want {
 			t.Errorf("GOMAXPROCS %d, %d queues: linger %v, want %v", tc.procs, tc.queues, got, tc.want)
+		}
+		if off := logs.FilterMessageSnippet("lingering off").Len(); (off == 1) != (tc.want == 0) {
+			t.Errorf("GOMAXPROCS %d, %d queues: %d warnings that lingering is off", tc.procs, tc.queues, off)
 		}
 	}
 	t.Setenv(router.LingerEnv, "lots")
@@ -139,7 +143,7 @@ func TestLingerNeedsTwoPsPerQueue(t *testing.T) {
 	if got := lingerFor(1, zap.New(core)); got != router.DefaultLinger {
 		t.Errorf("%s=lots: linger %v, want the default %v", router.LingerEnv, got, router.DefaultLinger)
 	}
-	if e := logs.FilterMessageSnippet("packet path setting ignored").All(); len(e) != 1 || !strings.Contains(e[0].ContextMap()["error"].(string), router.LingerEnv) {
+	if e := logs.FilterMessageSnippet("ignoring a bad environment variable").All(); len(e) != 1 || !strings.Contains(e[0].ContextMap()["error"].(string), router.LingerEnv) {
 		t.Errorf("%s=lots: warnings %v, want one naming the variable", router.LingerEnv, e)
 	}
 }

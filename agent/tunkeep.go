@@ -157,6 +157,7 @@ func addSnapshots(a, b router.Snapshot) router.Snapshot {
 	a.ReadErrors += b.ReadErrors
 	a.LingerHits += b.LingerHits
 	a.LingerMisses += b.LingerMisses
+	a.LingerReady += b.LingerReady
 	for i := range a.Drops {
 		a.Drops[i] += b.Drops[i]
 	}

@@ -4,8 +4,10 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/feltnet/felt/router"
 )
@@ -13,10 +15,15 @@ import (
 // TestLingerRequestResponse: one-byte TCP request/response between two
 // hosts, every echo checked. The server host's agent writes each request
 // into its TUN and, lingering, picks the server's reply up before it
-// parks: its linger_hits count some. FELT_LINGER is 1 ms here, so that a
-// reply on a loaded machine still comes within it; the agents' logs say
-// the linger they run with.
+// parks: its linger_hits count them. The server answers 200 µs after a
+// request (busy, as a sub-millisecond sleep may take a millisecond), so
+// that the reply comes after the wait's first poll; FELT_LINGER is 1 ms,
+// so that it still comes within the wait on a loaded machine. The agents'
+// logs say the linger they run with.
 func TestLingerRequestResponse(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("lingering needs two Ps per queue; this machine has one CPU")
+	}
 	t.Setenv(router.LingerEnv, "1000")
 	eachPacketBackend(t, 2, func(t *testing.T, c *cluster, _ string) {
 		a, b := c.lab.Hosts[0], c.lab.Hosts[1]
@@ -40,7 +47,17 @@ func TestLingerRequestResponse(t *testing.T) {
 				return
 			}
 			defer s.Close()
-			io.Copy(s, s)
+			b := make([]byte, 1)
+			for {
+				if _, err := s.Read(b); err != nil {
+					return
+				}
+				for until := time.Now().Add(200 * time.Microsecond); time.Now().Before(until); {
+				}
+				if _, err := s.Write(b); err != nil {
+					return
+				}
+			}
 		}()
 		conn, err := a.DialContext(c.ctx, "tcp", ln.Addr().String())
 		if err != nil {
@@ -57,8 +74,12 @@ func TestLingerRequestResponse(t *testing.T) {
 				t.Fatalf("round %d: echo %v, %v; want %d", i, b1, err, byte(i))
 			}
 		}
-		if hits := c.status(b).Counters["linger_hits"]; hits == 0 {
-			t.Errorf("%s: no reply of %d picked up while lingering: %v", b.Name, rounds, c.status(b).Counters)
+		// Most replies are picked up (264–295 of 300 here); a tenth is
+		// the bound, for a loaded machine whose replies can miss the wait.
+		hits := c.status(b).Counters["linger_hits"]
+		t.Logf("%s: %d of %d replies picked up while lingering", b.Name, hits, rounds)
+		if hits < rounds/10 {
+			t.Errorf("%s: %d of %d replies picked up while lingering, want at least %d: %v", b.Name, hits, rounds, rounds/10, c.status(b).Counters)
 		}
 	})
 }

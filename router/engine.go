@@ -74,8 +74,8 @@ type Config struct {
 
 	// Linger is how long an inbound loop that wrote to the TUN and found
 	// its socket empty polls for the reply before it parks (linger.go);
-	// 0 turns it off. It holds the loop's P while it polls: give the
-	// process a P per loop.
+	// 0 turns it off, at most MaxLinger. It holds the loop's P while it
+	// polls: give the process a P per loop.
 	Linger time.Duration
 }
 
@@ -104,6 +104,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("router: config Conn batch size %d: must be at least 1", c.Conn.BatchSize())
 	case c.LogEvery < 0:
 		return fmt.Errorf("router: config LogEvery %v: must not be negative", c.LogEvery)
+	case c.Linger < 0 || c.Linger > MaxLinger:
+		return fmt.Errorf("router: config Linger %v: must lie between 0 and %v (a lingering loop holds its P, and Close waits for a wait to end)", c.Linger, MaxLinger)
 	}
 	return c.validateQueues()
 }

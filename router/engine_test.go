@@ -285,6 +285,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"SubnetLen 33", func(c *Config) { c.SubnetLen = 33 }},
 		{"Local", func(c *Config) { c.Local = netip.Prefix{} }},
 		{"LogEvery", func(c *Config) { c.LogEvery = -time.Second }},
+		{"Linger -1µs", func(c *Config) { c.Linger = -time.Microsecond }},
+		{"Linger 1.001ms", func(c *Config) { c.Linger = MaxLinger + time.Microsecond }},
 		{"Queues[0].Device: must not be nil", func(c *Config) { c.Queues = []Queue{{Conn: c.Conn}} }},
 		{"Queues[0].Conn: must not be nil", func(c *Config) { c.Queues = []Queue{{Device: c.Device}} }},
 		{"Queues[0].Device batch size 0", func(c *Config) { c.Queues = []Queue{{Device: routertest.NewDevice(0, 8), Conn: c.Conn}} }},

@@ -19,14 +19,21 @@ import (
 // the loop finds its socket empty after a TUN write, it polls the TUN and
 // the socket without sleeping for up to Linger, yielding the CPU between
 // polls (a woken server queued on this CPU runs at once): once the TUN is
-// readable the loop parks, and the runtime runs the outbound loop on this
-// thread straight away.
+// readable the loop parks, and the runtime's non-blocking netpoll usually
+// runs the outbound loop on this thread straight away (unless another
+// thread is blocked in epoll_wait, which then takes the event; the fourth
+// session's trace of the plain park, docs/performance.md "Latency").
 //
 // A wait the TUN does not end is a miss: after one the loop skips the next
-// 1, 3, 7 or lingerSkipMax idle moments, so that traffic with nothing to
-// pick up (a flood into a sink, a reply that comes much later) pays one
-// short poll now and then. A reply that is in the TUN when the write returns
-// (the kernel's own answer, a TCP ACK) ends the wait at its first poll.
+// 1, 3, 7 or lingerSkipMax idle moments that follow a TUN write, so that
+// traffic with nothing to pick up (a flood into a sink, a reply that comes
+// much later) pays one short poll now and then. A reply that is in the TUN
+// when the write returns (the kernel's own answer, a TCP ACK) ends the wait
+// at its first poll: ready, neither a hit nor a miss.
+//
+// With one queue and two Ps, the outbound loop's read-moderation sleep and
+// this wait can hold both Ps at once, for at most the longer of the two;
+// other goroutines (etcd, HTTP, the collector) wait that long.
 
 // LingerEnv sets the linger felt's agent uses: whole microseconds, 0 to
 // 1000 (0, the default, turns lingering off).
@@ -35,18 +42,18 @@ const LingerEnv = "FELT_LINGER"
 // DefaultLinger is off: lingering is a bounded busy-poll, which buys
 // request/response latency with CPU (docs/performance.md, "Sixth session"),
 // so it is the operator's choice.
-const DefaultLinger = 0
+const DefaultLinger time.Duration = 0
 
-const (
-	lingerMax     = time.Millisecond
-	lingerSkipMax = 15
-)
+// MaxLinger bounds Config.Linger and LingerEnv.
+const MaxLinger = time.Millisecond
+
+const lingerSkipMax = 15
 
 // LingerFromEnv is LingerEnv's value, or DefaultLinger if it is unset; a
 // value it cannot take gives DefaultLinger and an error that names the
 // variable, the value and the rule.
 func LingerFromEnv() (time.Duration, error) {
-	d, err := envus.Get(LingerEnv, DefaultLinger, lingerMax)
+	d, err := envus.Get(LingerEnv, DefaultLinger, MaxLinger)
 	if err != nil {
 		return d, fmt.Errorf("router: %w", err)
 	}
@@ -123,6 +130,7 @@ func (l *linger) idle(sock uintptr) bool {
 	}
 	switch l.end {
 	case lingerAtOnce:
+		l.stats.lingerReady.Add(1)
 		return false
 	case lingerTUN:
 		l.miss, l.skip = 0, 0

@@ -13,12 +13,29 @@ type pollDev struct {
 	Device
 	r        *os.File
 	controls int
+	waiting  chan struct{} // if set, gets a value as each wait starts
 }
 
 func (d *pollDev) Control(f func(fd uintptr)) error {
 	d.controls++
+	select {
+	case d.waiting <- struct{}{}: // nil or full: nobody is waiting for it
+	default:
+	}
 	f(d.r.Fd())
 	return nil
+}
+
+// replyDuringWait writes to w once the next wait has started (and its first
+// poll has had a millisecond to pass), as a reply that comes while the loop
+// lingers.
+func replyDuringWait(d *pollDev, w *os.File) {
+	d.waiting = make(chan struct{}, 1)
+	go func() {
+		<-d.waiting
+		time.Sleep(time.Millisecond)
+		w.Write([]byte{1})
+	}()
 }
 
 // hookConn is a Conn that only records its idle hook.
@@ -73,11 +90,8 @@ func (rig *lingerRig) idle(wrote bool) bool {
 // it as a hit, the loop then parks (the hook returns false) and nothing is
 // skipped afterwards.
 func TestLingerPicksUpReply(t *testing.T) {
-	rig := newLingerRig(t, 10*time.Second) // a liveness bound: the reply comes after 2 ms
-	go func() {
-		time.Sleep(2 * time.Millisecond)
-		rig.tunW.Write([]byte{1})
-	}()
+	rig := newLingerRig(t, 10*time.Second) // a liveness bound: the reply comes after 1 ms
+	replyDuringWait(rig.dev, rig.tunW)
 	if rig.idle(true) {
 		t.Error("hook asked for another read after a reply on the TUN")
 	}
@@ -110,8 +124,8 @@ func TestLingerReplyAlreadyThere(t *testing.T) {
 	if rig.idle(true) {
 		t.Error("hook asked for another read")
 	}
-	if s := rig.stats.Snapshot(); s.LingerHits != 0 || s.LingerMisses != 0 || rig.l.skip != 0 {
-		t.Errorf("hits %d, misses %d, skip %d; want 0, 0, 0", s.LingerHits, s.LingerMisses, rig.l.skip)
+	if s := rig.stats.Snapshot(); s.LingerReady != 1 || s.LingerHits != 0 || s.LingerMisses != 0 || rig.l.skip != 0 {
+		t.Errorf("ready %d, hits %d, misses %d, skip %d; want 1, 0, 0, 0", s.LingerReady, s.LingerHits, s.LingerMisses, rig.l.skip)
 	}
 }
 
@@ -138,10 +152,7 @@ func TestLingerMissesBackOff(t *testing.T) {
 		t.Errorf("misses %d, want 5", s.LingerMisses)
 	}
 	rig.l.max = 10 * time.Second
-	go func() {
-		time.Sleep(time.Millisecond)
-		rig.tunW.Write([]byte{1})
-	}()
+	replyDuringWait(rig.dev, rig.tunW)
 	rig.idle(true)
 	if rig.l.skip != 0 || rig.l.miss != 0 {
 		t.Errorf("after a hit: skip %d, miss %d; want 0, 0", rig.l.skip, rig.l.miss)
@@ -152,10 +163,7 @@ func TestLingerMissesBackOff(t *testing.T) {
 // the Conn to read it at once, and counts a miss (nothing was picked up).
 func TestLingerSocketFirst(t *testing.T) {
 	rig := newLingerRig(t, 10*time.Second)
-	go func() {
-		time.Sleep(time.Millisecond)
-		rig.sock.Write([]byte{1})
-	}()
+	replyDuringWait(rig.dev, rig.sock)
 	if !rig.idle(true) {
 		t.Error("hook did not ask for another read with a datagram waiting")
 	}

@@ -14,6 +14,7 @@ type Stats struct {
 	readErrors           atomic.Uint64
 	lingerHits           atomic.Uint64
 	lingerMisses         atomic.Uint64
+	lingerReady          atomic.Uint64
 	drops                [drop.NumReasons]atomic.Uint64
 }
 
@@ -23,10 +24,11 @@ type Snapshot struct {
 	OutPackets, OutBytes uint64 // inner IP packets (and their bytes) sent to peers
 	InPackets, InBytes   uint64 // inner IP packets (and their bytes) written to the TUN
 	ReadErrors           uint64 // transient Device/Conn read errors
-	// Lingers after a TUN write (Config.Linger): waits the TUN ended (a
-	// reply picked up awake) and waits that ended otherwise.
-	LingerHits, LingerMisses uint64
-	Drops                    [drop.NumReasons]uint64
+	// Waits after a TUN write (Config.Linger): ended by the TUN becoming
+	// readable (a reply picked up awake); timed out or ended by a datagram;
+	// over at the first poll, the TUN readable already.
+	LingerHits, LingerMisses, LingerReady uint64
+	Drops                                 [drop.NumReasons]uint64
 }
 
 // Snapshot copies the counters.
@@ -39,6 +41,7 @@ func (s *Stats) Snapshot() Snapshot {
 	out.ReadErrors = s.readErrors.Load()
 	out.LingerHits = s.lingerHits.Load()
 	out.LingerMisses = s.lingerMisses.Load()
+	out.LingerReady = s.lingerReady.Load()
 	for i := range s.drops {
 		out.Drops[i] = s.drops[i].Load()
 	}
