@@ -169,13 +169,21 @@ func startLogged(t *testing.T, ctx context.Context, h *netns.Host, what, name st
 // start runs felt agent on h and waits until it has written subnet.env.
 func (c *cluster) start(h *netns.Host, extra ...string) *netns.Process {
 	c.t.Helper()
+	return c.startNode(h, "agent", felt(c.t), append([]string{"agent"}, extra...)...)
+}
+
+// startNode runs bin on h with args, then the flags felt agent and
+// flanneld share (etcd, interface, subnet file, health endpoint), and waits
+// until it has written subnet.env.
+func (c *cluster) startNode(h *netns.Host, what, bin string, args ...string) *netns.Process {
+	c.t.Helper()
 	os.Remove(c.subnetFile(h))
-	args := append([]string{"agent", "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface,
-		"--subnet-file", c.subnetFile(h), "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort)}, extra...)
-	p := startLogged(c.t, c.ctx, h, "agent", felt(c.t), args...)
+	args = append(args, "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface,
+		"--subnet-file", c.subnetFile(h), "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort))
+	p := startLogged(c.t, c.ctx, h, what, bin, args...)
 	c.agents[h.Name] = p
 	if err := p.WaitFile(c.ctx, c.subnetFile(h), 20*time.Second); err != nil {
-		c.t.Fatalf("agent on %s: %v", h.Name, err)
+		c.t.Fatalf("%s on %s: %v", what, h.Name, err)
 	}
 	return p
 }

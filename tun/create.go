@@ -103,9 +103,12 @@ func attach(name string, mtu int, existing *netlink.Tuntap, multi bool, opts Opt
 	// Setting the MTU doubles as the capability probe: every netlink write
 	// checks CAP_NET_ADMIN first, even when it would change nothing. Without
 	// it the MTU stays as the admin set it.
-	if err := netlink.LinkSetMTU(link, mtu); err != nil && !isPerm(err) {
-		unix.Close(fd)
-		return nil, fmt.Errorf("tun: set MTU %d on %s: %w", mtu, name, err)
+	if err := netlink.LinkSetMTU(link, mtu); err != nil {
+		if !isPerm(err) {
+			unix.Close(fd)
+			return nil, fmt.Errorf("tun: set MTU %d on %s: %w", mtu, name, err)
+		}
+		mtu = link.Attrs().MTU // the admin's
 	}
 	f := os.NewFile(uintptr(fd), cloneDevice)
 	d, err := newDevice(f, name, Batch, uso, opts)
@@ -113,6 +116,7 @@ func attach(name string, mtu int, existing *netlink.Tuntap, multi bool, opts Opt
 		f.Close()
 		return nil, err
 	}
+	d.mtu = mtu
 	return d, nil
 }
 

@@ -42,6 +42,9 @@ type Device struct {
 	name  string
 	batch int
 	uso   bool // the kernel takes UDP super-packets (GSO_UDP_L4) on write
+	// mtu is the link's MTU when the device was made (0: unknown): Write
+	// splits a TCP packet longer than this into segments that fit it.
+	mtu int
 
 	closeOnce sync.Once
 	closeErr  error
@@ -595,6 +598,14 @@ func (d *Device) prepRun(iov []unix.Iovec, vh []byte, bufs [][]byte, info []l4In
 	a := info[i]
 	n := 1
 	switch {
+	case a.ok && a.tcp && d.mtu > a.hdrLen && len(p) > d.mtu:
+		// A TCP super-packet longer than the link: a kernel vxlan peer's
+		// TSO packet that crossed a virtual underlay (veth) whole, which
+		// the socket hands over as one datagram with no segment size.
+		// Written as it is the kernel could not forward it (too big, DF:
+		// ICMP "need to frag" back to the sender, which stalls); as GSO
+		// it is cut into segments that fit the link.
+		mergeTCPHead(p, a, a.payload, d.mtu-a.hdrLen, false, vh)
 	case a.ok && a.tcp && a.payload > 0 && a.flags == tcpACK:
 		next, total := a.seq+uint32(a.payload), a.payload
 		for j := i + 1; j < len(bufs) && n < maxRun; j++ {

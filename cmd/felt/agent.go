@@ -14,6 +14,7 @@ import (
 
 	"github.com/feltnet/felt/agent"
 	"github.com/feltnet/felt/lease"
+	"github.com/feltnet/felt/router"
 	"github.com/feltnet/felt/tun"
 )
 
@@ -22,7 +23,8 @@ import (
 // (FLANNELD_IFACE_REGEX, say), and silently ignoring one could pick another
 // interface than the operator meant.
 func unknownEnv(fs *flag.FlagSet, environ []string) []string {
-	known := map[string]bool{}
+	// The packet path's settings are variables without a flag.
+	known := map[string]bool{tun.ModerateEnv: true, router.LingerEnv: true}
 	fs.VisitAll(func(f *flag.Flag) {
 		known[envName(envPrefixFelt, f.Name)] = true
 		known[envName(envPrefixFlanneld, f.Name)] = true

@@ -1,0 +1,158 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/feltnet/felt/netns"
+)
+
+// The tests in this file run flanneld itself beside felt: E2E_FLANNELD names
+// a flanneld binary (built from github.com/flannel-io/flannel; the CI
+// machines have none, so there they skip and the stand-ins of
+// flannelhost_test.go and interop_*_test.go carry the interop checks).
+const flanneldEnv = "E2E_FLANNELD"
+
+// realFlanneld is FELT_FLANNELD's binary, or skips the test.
+func realFlanneld(t *testing.T) string {
+	t.Helper()
+	bin := os.Getenv(flanneldEnv)
+	if bin == "" {
+		t.Skipf("%s is not set: no flanneld binary to run beside felt", flanneldEnv)
+	}
+	if fi, err := os.Stat(bin); err != nil || fi.Mode()&0o111 == 0 {
+		t.Fatalf("%s=%s: not an executable file (%v)", flanneldEnv, bin, err)
+	}
+	return bin
+}
+
+// TestRealFlanneldMixed: one node runs flanneld, the other felt, on one
+// etcd, for each backend both implement without a kernel module felt lacks
+// (udp, vxlan, host-gw). A container on each (as a CNI bridge plugin sets
+// one up from subnet.env) reaches the other's: ping both ways and 16 MiB
+// each way, byte for byte. The two leases have the same JSON shape and the
+// two subnet.env files the same keys and MTU.
+func TestRealFlanneldMixed(t *testing.T) {
+	bin := realFlanneld(t)
+	for _, backend := range []string{"udp", "vxlan", "host-gw"} {
+		t.Run(backend, func(t *testing.T) {
+			c := newCluster(t, 2, netConfig(backend))
+			fl, fe := c.lab.Hosts[0], c.lab.Hosts[1]
+			for _, h := range c.lab.Hosts {
+				// As a container runtime sets it: neither flanneld nor felt does.
+				if err := h.Sysctl("net.ipv4.ip_forward", "1"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			c.startNode(fl, "flanneld", bin)
+			c.start(fe)
+			c.waitPeers(fe, 1, 10*time.Second)
+			cfl, cfe := c.container(fl, "c1"), c.container(fe, "c1")
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("felt's counters: %v\n%s", c.status(fe).Counters, forwardingState(c, fl, fe, cfl, cfe))
+				}
+			})
+			afl, afe := c.subnetEnv(fl).Subnet.Addr().Next().Next(), c.subnetEnv(fe).Subnet.Addr().Next().Next()
+			for _, p := range [][2]*netns.Host{{cfl, cfe}, {cfe, cfl}} {
+				to := afe
+				if p[1] == cfl {
+					to = afl
+				}
+				if err := pingEventually(c.ctx, p[0], to, 10*time.Second); err != nil {
+					t.Fatalf("%s → %s: %v\n%s", p[0].Name, to, err, forwardingState(c, fl, fe))
+				}
+			}
+			transfer(t, cfl, cfe, afe, 16<<20)
+			transfer(t, cfe, cfl, afl, 16<<20)
+
+			lfl, lfe := leaseShape(t, c, fl), leaseShape(t, c, fe)
+			if lfl != lfe {
+				t.Errorf("lease JSON shapes differ:\nflanneld %s\nfelt     %s", lfl, lfe)
+			}
+			efl, efe := subnetEnvShape(t, c, fl), subnetEnvShape(t, c, fe)
+			if efl != efe {
+				t.Errorf("subnet.env differs beyond the subnet:\nflanneld %s\nfelt     %s", efl, efe)
+			}
+		})
+	}
+}
+
+// leaseShape is h's lease value in etcd with every JSON value replaced by
+// its kind (string, number, bool, null), objects' keys sorted.
+func leaseShape(t *testing.T, c *cluster, h *netns.Host) string {
+	t.Helper()
+	sn := c.subnetEnv(h).Subnet.Masked()
+	key := "/coreos.com/network/subnets/" + strings.ReplaceAll(sn.String(), "/", "-")
+	resp, err := c.cli.Get(c.ctx, key)
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("lease %s of %s: %v", key, h.Name, err)
+	}
+	var v any
+	if err := json.Unmarshal(resp.Kvs[0].Value, &v); err != nil {
+		t.Fatalf("lease %s of %s: %v: %s", key, h.Name, err, resp.Kvs[0].Value)
+	}
+	return jsonShape(v)
+}
+
+func jsonShape(v any) string {
+	switch x := v.(type) {
+	case map[string]any:
+		var parts []string
+		for _, k := range slices.Sorted(maps.Keys(x)) {
+			parts = append(parts, k+":"+jsonShape(x[k]))
+		}
+		return "{" + strings.Join(parts, ",") + "}"
+	case []any:
+		var parts []string
+		for _, e := range x {
+			parts = append(parts, jsonShape(e))
+		}
+		return "[" + strings.Join(parts, ",") + "]"
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "bool"
+	}
+	return "null"
+}
+
+var subnetLine = regexp.MustCompile(`^(FLANNEL_SUBNET|FLANNEL_IPV6_SUBNET)=.*$`)
+
+// subnetEnvShape is h's subnet.env with the node's own subnets blanked,
+// lines sorted.
+func subnetEnvShape(t *testing.T, c *cluster, h *netns.Host) string {
+	t.Helper()
+	b, err := os.ReadFile(c.subnetFile(h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		lines = append(lines, subnetLine.ReplaceAllString(l, "$1=<own>"))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, " ")
+}
+
+// forwardingState is what a failed ping needs looked at: each host's
+// routes, forwarding sysctl and FORWARD chain.
+func forwardingState(c *cluster, hosts ...*netns.Host) string {
+	var b strings.Builder
+	for _, h := range hosts {
+		for _, cmd := range [][]string{{"ip", "route"}, {"sysctl", "net.ipv4.ip_forward"}, {"iptables", "-S", "FORWARD"}, {"ip", "-s", "-d", "link"}, {"nstat", "-a"}} {
+			out, err := hostOutput(c.ctx, h, cmd[0], cmd[1:]...)
+			fmt.Fprintf(&b, "%s$ %s (%v)\n%s\n", h.Name, strings.Join(cmd, " "), err, out)
+		}
+	}
+	return b.String()
+}

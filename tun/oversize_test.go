@@ -1,0 +1,68 @@
+package tun
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestWriteOversizeTCP: a TCP packet longer than the TUN's MTU (a kernel
+// vxlan peer's TSO packet that crossed a veth underlay whole arrives so,
+// DF set) is written as GSO, so the kernel can forward it: routed back out
+// of the same TUN, it comes out in segments that fit the MTU, its payload
+// whole and in order. Written as it is, the kernel answered it with an ICMP
+// "fragmentation needed" and dropped it.
+func TestWriteOversizeTCP(t *testing.T) {
+	inThrowawayNetns(t)
+	dev, name := configured(t, "o") // MTU 1420, 10.5.0.0/16 routed into it
+	// Forward, and without the ICMP redirect a packet sent back out of the
+	// link it came in on would earn its source.
+	for _, f := range []string{"ipv4/ip_forward=1", "ipv4/conf/all/send_redirects=0", "ipv4/conf/" + name + "/send_redirects=0"} {
+		k, v, _ := strings.Cut(f, "=")
+		if err := os.WriteFile("/proc/sys/net/"+k, []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	payload := make([]byte, 5000)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	// 10.5.9.9 → 10.5.7.7: not local, so forwarded back into the TUN.
+	p := buildPacket(false, true, payload, 1, []byte{10, 5, 9, 9, 10, 5, 7, 7})
+	p[6] |= 0x40 // DF, as TCP sets it
+	p[10], p[11] = 0, 0
+	binary.BigEndian.PutUint16(p[10:], ^naiveSum(p[:20]))
+	if n, err := dev.Write([][]byte{p}, 0); n != 1 || err != nil {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+
+	bufs, sizes := make([][]byte, dev.BatchSize()), make([]int, dev.BatchSize())
+	for i := range bufs {
+		bufs[i] = make([]byte, headroom+65535)
+	}
+	var got []byte
+	for len(got) < len(payload) {
+		n, err := dev.Read(bufs, sizes, headroom)
+		if err != nil {
+			t.Fatalf("Read after %d of %d payload bytes: %v", len(got), len(payload), err)
+		}
+		for i := range n {
+			seg := bufs[i][headroom : headroom+sizes[i]]
+			if seg[0]>>4 != 4 {
+				continue // the link's own IPv6 chatter (router solicitations)
+			}
+			if seg[9] != 6 {
+				t.Fatalf("read a packet of protocol %d (%d bytes), not a TCP segment: % x", seg[9], len(seg), seg[:min(len(seg), 28)])
+			}
+			if len(seg) > 1420 {
+				t.Errorf("segment of %d bytes, longer than the MTU 1420", len(seg))
+			}
+			got = append(got, seg[40:]...)
+		}
+	}
+	if !bytes.Equal(got, payload) {
+		t.Errorf("payload differs after forwarding (%d bytes read)", len(got))
+	}
+}
