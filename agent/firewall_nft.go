@@ -55,18 +55,28 @@ func nftAddr(dst bool, p netip.Prefix, neq bool) []expr.Any {
 	if dst {
 		off += n
 	}
-	m := make([]byte, n)
-	for i, bits := 0, p.Bits(); bits > 0; i, bits = i+1, bits-8 {
-		m[i] = byte(0xff << max(8-bits, 0))
-	}
 	op := expr.CmpOpEq
 	if neq {
 		op = expr.CmpOpNeq
 	}
+	addr := p.Masked().Addr().AsSlice()
+	if bits := p.Bits(); bits > 0 && bits%8 == 0 {
+		// A whole-byte prefix as nft (and so flanneld) encodes it: only
+		// its bytes loaded and compared, no mask.
+		k := uint32(bits / 8)
+		return []expr.Any{
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: k},
+			&expr.Cmp{Op: op, Register: 1, Data: addr[:k]},
+		}
+	}
+	m := make([]byte, n)
+	for i, bits := 0, p.Bits(); bits > 0; i, bits = i+1, bits-8 {
+		m[i] = byte(0xff << max(8-bits, 0))
+	}
 	return []expr.Any{
 		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: off, Len: n},
 		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: n, Mask: m, Xor: make([]byte, n)},
-		&expr.Cmp{Op: op, Register: 1, Data: p.Masked().Addr().AsSlice()},
+		&expr.Cmp{Op: op, Register: 1, Data: addr},
 	}
 }
 
@@ -84,13 +94,13 @@ func nftRule(parts ...[]expr.Any) []expr.Any {
 //	meta mark 0x4000 return
 //	ip saddr SUBNET ip daddr NETWORK return
 //	ip saddr NETWORK ip daddr SUBNET return
-//	ip saddr != NETWORK ip daddr SUBNET return
+//	ip saddr != SUBNET ip daddr NETWORK return
 //	ip saddr NETWORK ip daddr != 224.0.0.0/4 masquerade fully-random
 //	ip saddr != NETWORK ip daddr NETWORK masquerade fully-random
 //
-// The fourth rule follows flanneld's iptables rule (! -s NETWORK -d SUBNET);
-// flanneld's nftables code writes "ip saddr != SUBNET ip daddr NETWORK"
-// there (docs/flannel-interop.md).
+// The fourth rule is flanneld's nftables rule, read back from a running
+// flanneld (v0.28.10), not its iptables one (! -s NETWORK -d SUBNET): a
+// drop-in behaves as flanneld in the same mode (docs/flannel-interop.md).
 func nftMasqRules(rs ruleSet) [][]expr.Any {
 	mark := make([]byte, 4)
 	binary.NativeEndian.PutUint32(mark, 0x4000) // the kernel compares the mark in host order
@@ -102,7 +112,7 @@ func nftMasqRules(rs ruleSet) [][]expr.Any {
 		nftRule([]expr.Any{&expr.Meta{Key: expr.MetaKeyMARK, Register: 1}, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: mark}}, ret),
 		nftRule(nftAddr(src, s, false), nftAddr(dst, n, false), ret),
 		nftRule(nftAddr(src, n, false), nftAddr(dst, s, false), ret),
-		nftRule(nftAddr(src, n, true), nftAddr(dst, s, false), ret),
+		nftRule(nftAddr(src, s, true), nftAddr(dst, n, false), ret),
 		nftRule(nftAddr(src, n, false), nftAddr(dst, rs.multicast(), true), masq),
 		nftRule(nftAddr(src, n, true), nftAddr(dst, n, false), masq),
 	}

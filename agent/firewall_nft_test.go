@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,26 +43,39 @@ func nftText(es []expr.Any) string {
 			out = append(out, fmt.Sprintf("meta mark 0x%x", binary.NativeEndian.Uint32(c.Data)))
 			i++
 		case *expr.Payload:
-			b, ok1 := next[*expr.Bitwise](es, i+1)
-			c, ok2 := next[*expr.Cmp](es, i+2)
-			a, ok3 := netip.AddrFromSlice(c.Data)
-			if !ok1 || !ok2 || !ok3 || e.Base != expr.PayloadBaseNetworkHeader {
+			// An address prefix: the field's bytes, a mask and a compare;
+			// or, for a whole-byte prefix (as nft writes it), only the
+			// prefix's bytes and a compare.
+			fam, field, size := "ip", map[uint32]string{12: "saddr", 16: "daddr"}[e.Offset], 4
+			if e.Offset == 8 || e.Offset == 24 {
+				fam, field, size = "ip6", map[uint32]string{8: "saddr", 24: "daddr"}[e.Offset], 16
+			}
+			b, masked := next[*expr.Bitwise](es, i+1)
+			step := 1
+			if masked {
+				step = 2
+			}
+			c, ok := next[*expr.Cmp](es, i+step)
+			if !ok || e.Base != expr.PayloadBaseNetworkHeader || field == "" || len(c.Data) != int(e.Len) || int(e.Len) > size {
 				return "?"
 			}
-			fam, field := "ip", map[uint32]string{12: "saddr", 16: "daddr"}[e.Offset]
-			if e.Len == 16 {
-				fam, field = "ip6", map[uint32]string{8: "saddr", 24: "daddr"}[e.Offset]
+			ones := 8 * int(e.Len)
+			if masked {
+				if int(e.Len) != size {
+					return "?"
+				}
+				ones = 0
+				for _, m := range b.Mask {
+					ones += bits.OnesCount8(m)
+				}
 			}
-			ones := 0
-			for _, m := range b.Mask {
-				ones += bits.OnesCount8(m)
-			}
+			a, _ := netip.AddrFromSlice(append(slices.Clone(c.Data), make([]byte, size-len(c.Data))...))
 			op := ""
 			if c.Op == expr.CmpOpNeq {
 				op = "!= "
 			}
 			out = append(out, fmt.Sprintf("%s %s %s%s", fam, field, op, netip.PrefixFrom(a, ones)))
-			i += 2
+			i += step
 		case *expr.Verdict:
 			out = append(out, map[expr.VerdictKind]string{expr.VerdictReturn: "return", expr.VerdictAccept: "accept"}[e.Kind])
 		case *expr.Masq:
@@ -97,8 +111,8 @@ func nftListing(t *testing.T, chain *nftables.Chain) string {
 }
 
 // wantNft is flanneld's nftables rule set for rs (postrtg, forward) as nft
-// prints it, with the fourth rule in its iptables meaning
-// (docs/flannel-interop.md).
+// prints it (pkg/trafficmngr/nftables in flannel; its fourth rule is not
+// the iptables one, docs/flannel-interop.md).
 func wantNft(rs ruleSet) (postrtg, forward string) {
 	f := "ip"
 	if rs.v6() {
@@ -109,7 +123,7 @@ func wantNft(rs ruleSet) (postrtg, forward string) {
 		"meta mark 0x4000 return",
 		fmt.Sprintf("%[1]s saddr %[2]s %[1]s daddr %[3]s return", f, s, n),
 		fmt.Sprintf("%[1]s saddr %[2]s %[1]s daddr %[3]s return", f, n, s),
-		fmt.Sprintf("%[1]s saddr != %[2]s %[1]s daddr %[3]s return", f, n, s),
+		fmt.Sprintf("%[1]s saddr != %[2]s %[1]s daddr %[3]s return", f, s, n),
 		fmt.Sprintf("%[1]s saddr %[2]s %[1]s daddr != %[3]s masquerade fully-random", f, n, mc),
 		fmt.Sprintf("%[1]s saddr != %[2]s %[1]s daddr %[2]s masquerade fully-random", f, n),
 	}, "\n")

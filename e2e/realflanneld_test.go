@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/nftables"
 
 	"github.com/feltnet/felt/netns"
 )
@@ -126,6 +129,8 @@ func jsonShape(v any) string {
 	return "null"
 }
 
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
 var subnetLine = regexp.MustCompile(`^(FLANNEL_SUBNET|FLANNEL_IPV6_SUBNET)=.*$`)
 
 // subnetEnvShape is h's subnet.env with the node's own subnets blanked,
@@ -155,4 +160,104 @@ func forwardingState(c *cluster, hosts ...*netns.Host) string {
 		}
 	}
 	return b.String()
+}
+
+// TestRealFlanneldFirewall: with --ip-masq, flanneld and felt write the
+// same rules, in the same order, into iptables (FLANNEL-POSTRTG,
+// FLANNEL-FWD and the jumps to them) and, with EnableNFTables, into
+// nftables (tables flannel-ipv4, chains postrtg and forward): read back
+// from the kernel on each node, with the node's own subnet blanked.
+func TestRealFlanneldFirewall(t *testing.T) {
+	bin := realFlanneld(t)
+	for _, mode := range []string{"iptables", "nftables"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := `{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}`
+			if mode == "nftables" {
+				if _, err := exec.LookPath("nft"); err != nil {
+					t.Skip("flanneld's nftables mode needs the nft binary (Debian: nftables)")
+				}
+				cfg = `{"Network":"10.5.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}`
+			}
+			c := newCluster(t, 2, cfg)
+			fl, fe := c.lab.Hosts[0], c.lab.Hosts[1]
+			c.startNode(fl, "flanneld", bin, "--ip-masq")
+			c.start(fe, "--ip-masq")
+			read := ruleText
+			if mode == "nftables" {
+				read = nftRuleText
+			}
+			// Both write their rules before subnet.env; flanneld's
+			// forward rules may come a moment later.
+			var rfl, rfe string
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				rfl, rfe = read(t, c, fl), read(t, c, fe)
+				if (rfl == rfe && rfl != "") || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if rfl != rfe || rfl == "" {
+				t.Errorf("rules differ:\nflanneld:\n%s\nfelt:\n%s", rfl, rfe)
+			}
+		})
+	}
+}
+
+// ruleText is iptables-save's flannel lines on h (nat and filter), the
+// node's own subnet blanked.
+func ruleText(t *testing.T, c *cluster, h *netns.Host) string {
+	t.Helper()
+	own := c.subnetEnv(h).Subnet.Masked().String()
+	var out []string
+	for _, table := range []string{"nat", "filter"} {
+		text, err := hostOutput(c.ctx, h, "iptables-save", "-t", table)
+		if err != nil {
+			t.Fatalf("iptables-save on %s: %v", h.Name, err)
+		}
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, "FLANNEL") || strings.Contains(l, "flanneld") {
+				l = counters.ReplaceAllString(strings.ReplaceAll(l, own, "<own>"), "[counters]")
+				out = append(out, table+": "+l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// nftRuleText is h's rules in table ip flannel-ipv4, chain by chain, each
+// rule's expressions as Go prints them, the node's own subnet blanked.
+func nftRuleText(t *testing.T, c *cluster, h *netns.Host) string {
+	t.Helper()
+	sn := c.subnetEnv(h).Subnet.Masked()
+	own := sn.Addr().As4()
+	// The subnet as a whole address and as the bytes of its prefix (nft
+	// compares only those for a whole-byte prefix).
+	blank := strings.NewReplacer(fmt.Sprint(own[:]), "[own]", fmt.Sprint(own[:sn.Bits()/8]), "[own]")
+	table := &nftables.Table{Name: "flannel-ipv4", Family: nftables.TableFamilyIPv4}
+	var out []string
+	err := h.Do(func() error {
+		conn, err := nftables.New()
+		if err != nil {
+			return err
+		}
+		for _, ch := range []string{"postrtg", "forward"} {
+			rules, err := conn.GetRules(table, &nftables.Chain{Name: ch, Table: table})
+			if err != nil {
+				continue // not there (yet)
+			}
+			for _, r := range rules {
+				var exprs []string
+				for _, e := range r.Exprs {
+					exprs = append(exprs, blank.Replace(fmt.Sprintf("%T%+v", e, e)))
+				}
+				out = append(out, ch+": "+strings.Join(exprs, " "))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("nftables rules on %s: %v", h.Name, err)
+	}
+	return strings.Join(out, "\n")
 }
