@@ -169,17 +169,18 @@ func startLogged(t *testing.T, ctx context.Context, h *netns.Host, what, name st
 // start runs felt agent on h and waits until it has written subnet.env.
 func (c *cluster) start(h *netns.Host, extra ...string) *netns.Process {
 	c.t.Helper()
-	return c.startNode(h, "agent", felt(c.t), append([]string{"agent"}, extra...)...)
+	return c.startNode(h, "agent", felt(c.t), []string{"agent"}, extra...)
 }
 
-// startNode runs bin on h with args, then the flags felt agent and
-// flanneld share (etcd, interface, subnet file, health endpoint), and waits
-// until it has written subnet.env.
-func (c *cluster) startNode(h *netns.Host, what, bin string, args ...string) *netns.Process {
+// startNode runs bin on h with the words of cmd, the flags felt agent and
+// flanneld share (etcd, interface, subnet file, health endpoint), then
+// extra (which may override them: the last of a flag wins), and waits until
+// it has written subnet.env.
+func (c *cluster) startNode(h *netns.Host, what, bin string, cmd []string, extra ...string) *netns.Process {
 	c.t.Helper()
 	os.Remove(c.subnetFile(h))
-	args = append(args, "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface,
-		"--subnet-file", c.subnetFile(h), "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort))
+	args := append(append(cmd, "--etcd-endpoints", c.etcd.ClientURL(), "--iface", h.Iface,
+		"--subnet-file", c.subnetFile(h), "--healthz-ip", "127.0.0.1", "--healthz-port", strconv.Itoa(healthPort)), extra...)
 	p := startLogged(c.t, c.ctx, h, what, bin, args...)
 	c.agents[h.Name] = p
 	if err := p.WaitFile(c.ctx, c.subnetFile(h), 20*time.Second); err != nil {

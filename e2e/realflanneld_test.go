@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/feltnet/felt/netns"
 )
@@ -54,7 +56,7 @@ func TestRealFlanneldMixed(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			c.startNode(fl, "flanneld", bin)
+			c.startNode(fl, "flanneld", bin, nil)
 			c.start(fe)
 			c.waitPeers(fe, 1, 10*time.Second)
 			cfl, cfe := c.container(fl, "c1"), c.container(fe, "c1")
@@ -93,10 +95,11 @@ func TestRealFlanneldMixed(t *testing.T) {
 func leaseShape(t *testing.T, c *cluster, h *netns.Host) string {
 	t.Helper()
 	sn := c.subnetEnv(h).Subnet.Masked()
+	// A dual-stack lease's key goes on: "&<IPv6 subnet>".
 	key := "/coreos.com/network/subnets/" + strings.ReplaceAll(sn.String(), "/", "-")
-	resp, err := c.cli.Get(c.ctx, key)
+	resp, err := c.cli.Get(c.ctx, key, clientv3.WithPrefix())
 	if err != nil || len(resp.Kvs) != 1 {
-		t.Fatalf("lease %s of %s: %v", key, h.Name, err)
+		t.Fatalf("lease %s… of %s: %v (%d keys)", key, h.Name, err, len(resp.Kvs))
 	}
 	var v any
 	if err := json.Unmarshal(resp.Kvs[0].Value, &v); err != nil {
@@ -180,7 +183,7 @@ func TestRealFlanneldFirewall(t *testing.T) {
 			}
 			c := newCluster(t, 2, cfg)
 			fl, fe := c.lab.Hosts[0], c.lab.Hosts[1]
-			c.startNode(fl, "flanneld", bin, "--ip-masq")
+			c.startNode(fl, "flanneld", bin, nil, "--ip-masq")
 			c.start(fe, "--ip-masq")
 			read := ruleText
 			if mode == "nftables" {
@@ -260,4 +263,38 @@ func nftRuleText(t *testing.T, c *cluster, h *netns.Host) string {
 		t.Fatalf("nftables rules on %s: %v", h.Name, err)
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestRealFlanneldDualStack: TestRealFlanneldMixed with EnableIPv6 over an
+// IPv4 and an IPv6 underlay, for vxlan and host-gw (flanneld's udp carries
+// no IPv6): containers with both families ping each other over both and
+// move 16 MiB each way over IPv6; leases and subnet.env as flanneld's.
+func TestRealFlanneldDualStack(t *testing.T) {
+	bin := realFlanneld(t)
+	for _, backend := range []string{"vxlan", "host-gw"} {
+		t.Run(backend, func(t *testing.T) {
+			c := newCluster(t, 2, fmt.Sprintf(`{"Network":"10.5.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:5::/48","Backend":{"Type":%q}}`, backend))
+			addUnderlay6(t, c)
+			fl, fe := c.lab.Hosts[0], c.lab.Hosts[1]
+			c.startNode(fl, "flanneld", bin, nil)
+			c.start(fe)
+			c.waitPeers(fe, 2, 10*time.Second) // one entry a family
+			cfl, cfe := addDualContainer(t, c, fl, c.subnetEnv(fl)), addDualContainer(t, c, fe, c.subnetEnv(fe))
+			for _, p := range [][2]container6{{cfl, cfe}, {cfe, cfl}} {
+				for _, to := range []netip.Addr{p[1].v4, p[1].v6} {
+					if err := pingEventually(c.ctx, p[0].Host, to, 10*time.Second); err != nil {
+						t.Fatalf("%s → %s: %v\n%s", p[0].Name, to, err, forwardingState(c, fl, fe))
+					}
+				}
+			}
+			transfer(t, cfl.Host, cfe.Host, cfe.v6, 16<<20)
+			transfer(t, cfe.Host, cfl.Host, cfl.v6, 16<<20)
+			if lfl, lfe := leaseShape(t, c, fl), leaseShape(t, c, fe); lfl != lfe {
+				t.Errorf("lease JSON shapes differ:\nflanneld %s\nfelt     %s", lfl, lfe)
+			}
+			if efl, efe := subnetEnvShape(t, c, fl), subnetEnvShape(t, c, fe); efl != efe {
+				t.Errorf("subnet.env differs beyond the subnets:\nflanneld %s\nfelt     %s", efl, efe)
+			}
+		})
+	}
 }
