@@ -167,34 +167,46 @@ func forwardingState(c *cluster, hosts ...*netns.Host) string {
 
 // TestRealFlanneldFirewall: with --ip-masq, flanneld and felt write the
 // same rules, in the same order, into iptables (FLANNEL-POSTRTG,
-// FLANNEL-FWD and the jumps to them) and, with EnableNFTables, into
-// nftables (tables flannel-ipv4, chains postrtg and forward): read back
-// from the kernel on each node, with the node's own subnet blanked.
+// FLANNEL-FWD and the jumps to them; ip6tables too with EnableIPv6) and,
+// with EnableNFTables, into nftables (tables flannel-ipv4 and flannel-ipv6,
+// chains postrtg and forward): read back from the kernel on each node, with
+// the node's own subnets blanked.
 func TestRealFlanneldFirewall(t *testing.T) {
 	bin := realFlanneld(t)
-	for _, mode := range []string{"iptables", "nftables"} {
-		t.Run(mode, func(t *testing.T) {
-			cfg := `{"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}}`
-			if mode == "nftables" {
+	for _, tc := range []struct {
+		name      string
+		nft, dual bool
+	}{{"iptables", false, false}, {"nftables", true, false}, {"iptables-dual-stack", false, true}, {"nftables-dual-stack", true, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := `"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}`
+			if tc.nft {
 				if _, err := exec.LookPath("nft"); err != nil {
 					t.Skip("flanneld's nftables mode needs the nft binary (Debian: nftables)")
 				}
-				cfg = `{"Network":"10.5.0.0/16","EnableNFTables":true,"Backend":{"Type":"vxlan"}}`
+				cfg += `,"EnableNFTables":true`
 			}
-			c := newCluster(t, 2, cfg)
+			if tc.dual {
+				cfg += `,"EnableIPv6":true,"IPv6Network":"fd00:5::/48"`
+			}
+			c := newCluster(t, 2, "{"+cfg+"}")
+			if tc.dual {
+				addUnderlay6(t, c)
+			}
 			fl, fe := c.lab.Hosts[0], c.lab.Hosts[1]
 			c.startNode(fl, "flanneld", bin, nil, "--ip-masq")
 			c.start(fe, "--ip-masq")
-			read := ruleText
-			if mode == "nftables" {
-				read = nftRuleText
+			read := func(h *netns.Host) string {
+				if tc.nft {
+					return nftRuleText(t, c, h, tc.dual)
+				}
+				return ruleText(t, c, h, tc.dual)
 			}
 			// Both write their rules before subnet.env; flanneld's
 			// forward rules may come a moment later.
 			var rfl, rfe string
 			deadline := time.Now().Add(10 * time.Second)
 			for {
-				rfl, rfe = read(t, c, fl), read(t, c, fe)
+				rfl, rfe = read(fl), read(fe)
 				if (rfl == rfe && rfl != "") || time.Now().After(deadline) {
 					break
 				}
@@ -203,58 +215,79 @@ func TestRealFlanneldFirewall(t *testing.T) {
 			if rfl != rfe || rfl == "" {
 				t.Errorf("rules differ:\nflanneld:\n%s\nfelt:\n%s", rfl, rfe)
 			}
+			if tc.dual && !strings.Contains(rfe, "fd00:5::/48") && !strings.Contains(rfe, "[253 0 0 5 0 0]") {
+				t.Errorf("no IPv6 rules among felt's:\n%s", rfe)
+			}
 		})
 	}
 }
 
-// ruleText is iptables-save's flannel lines on h (nat and filter), the
-// node's own subnet blanked.
-func ruleText(t *testing.T, c *cluster, h *netns.Host) string {
+// ruleText is iptables-save's (and, with v6, ip6tables-save's) flannel
+// lines on h (nat and filter), the node's own subnets blanked.
+func ruleText(t *testing.T, c *cluster, h *netns.Host, v6 bool) string {
 	t.Helper()
-	own := c.subnetEnv(h).Subnet.Masked().String()
+	env := c.subnetEnv(h)
+	cmds := map[string]netip.Prefix{"iptables-save": env.Subnet}
+	if v6 {
+		cmds["ip6tables-save"] = env.IPv6Subnet
+	}
 	var out []string
-	for _, table := range []string{"nat", "filter"} {
-		text, err := hostOutput(c.ctx, h, "iptables-save", "-t", table)
-		if err != nil {
-			t.Fatalf("iptables-save on %s: %v", h.Name, err)
-		}
-		for _, l := range strings.Split(text, "\n") {
-			if strings.Contains(l, "FLANNEL") || strings.Contains(l, "flanneld") {
-				l = counters.ReplaceAllString(strings.ReplaceAll(l, own, "<own>"), "[counters]")
-				out = append(out, table+": "+l)
+	for _, cmd := range slices.Sorted(maps.Keys(cmds)) {
+		own := cmds[cmd].Masked().String()
+		for _, table := range []string{"nat", "filter"} {
+			text, err := hostOutput(c.ctx, h, cmd, "-t", table)
+			if err != nil {
+				t.Fatalf("%s on %s: %v", cmd, h.Name, err)
+			}
+			for _, l := range strings.Split(text, "\n") {
+				if strings.Contains(l, "FLANNEL") || strings.Contains(l, "flanneld") {
+					l = counters.ReplaceAllString(strings.ReplaceAll(l, own, "<own>"), "[counters]")
+					out = append(out, cmd+" "+table+": "+l)
+				}
 			}
 		}
 	}
 	return strings.Join(out, "\n")
 }
 
-// nftRuleText is h's rules in table ip flannel-ipv4, chain by chain, each
-// rule's expressions as Go prints them, the node's own subnet blanked.
-func nftRuleText(t *testing.T, c *cluster, h *netns.Host) string {
+// nftRuleText is h's rules in table ip flannel-ipv4 (and, with v6, ip6
+// flannel-ipv6), chain by chain, each rule's expressions as Go prints them,
+// the node's own subnets blanked.
+func nftRuleText(t *testing.T, c *cluster, h *netns.Host, v6 bool) string {
 	t.Helper()
-	sn := c.subnetEnv(h).Subnet.Masked()
-	own := sn.Addr().As4()
-	// The subnet as a whole address and as the bytes of its prefix (nft
-	// compares only those for a whole-byte prefix).
-	blank := strings.NewReplacer(fmt.Sprint(own[:]), "[own]", fmt.Sprint(own[:sn.Bits()/8]), "[own]")
-	table := &nftables.Table{Name: "flannel-ipv4", Family: nftables.TableFamilyIPv4}
+	env := c.subnetEnv(h)
+	type fam struct {
+		table *nftables.Table
+		own   netip.Prefix
+	}
+	fams := []fam{{&nftables.Table{Name: "flannel-ipv4", Family: nftables.TableFamilyIPv4}, env.Subnet}}
+	if v6 {
+		fams = append(fams, fam{&nftables.Table{Name: "flannel-ipv6", Family: nftables.TableFamilyIPv6}, env.IPv6Subnet})
+	}
 	var out []string
 	err := h.Do(func() error {
 		conn, err := nftables.New()
 		if err != nil {
 			return err
 		}
-		for _, ch := range []string{"postrtg", "forward"} {
-			rules, err := conn.GetRules(table, &nftables.Chain{Name: ch, Table: table})
-			if err != nil {
-				continue // not there (yet)
-			}
-			for _, r := range rules {
-				var exprs []string
-				for _, e := range r.Exprs {
-					exprs = append(exprs, blank.Replace(fmt.Sprintf("%T%+v", e, e)))
+		for _, f := range fams {
+			sn := f.own.Masked()
+			own := sn.Addr().AsSlice()
+			// The subnet as a whole address and as the bytes of its
+			// prefix (nft compares only those for a whole-byte prefix).
+			blank := strings.NewReplacer(fmt.Sprint(own), "[own]", fmt.Sprint(own[:sn.Bits()/8]), "[own]")
+			for _, ch := range []string{"postrtg", "forward"} {
+				rules, err := conn.GetRules(f.table, &nftables.Chain{Name: ch, Table: f.table})
+				if err != nil {
+					continue // not there (yet)
 				}
-				out = append(out, ch+": "+strings.Join(exprs, " "))
+				for _, r := range rules {
+					var exprs []string
+					for _, e := range r.Exprs {
+						exprs = append(exprs, blank.Replace(fmt.Sprintf("%T%+v", e, e)))
+					}
+					out = append(out, f.table.Name+" "+ch+": "+strings.Join(exprs, " "))
+				}
 			}
 		}
 		return nil
