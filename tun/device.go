@@ -518,7 +518,8 @@ type writer struct {
 // Write hands packets bufs[i][offset:] to the kernel after verifying their
 // checksums (see gro.go): runs of consecutive segments of one TCP or UDP
 // flow as one GSO super-packet (one writev, or one io_uring WRITEV with all
-// of the call's frames in one enter; payloads as iovecs), every other
+// of the call's frames in one enter; payloads as iovecs), a TCP packet
+// longer than the link's MTU as GSO in segments that fit it, every other
 // TCP/UDP packet with a partial checksum, anything else as it is. A packet
 // that fails verification is dropped and counted (see WriteDrops).
 //
