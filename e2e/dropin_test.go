@@ -261,29 +261,11 @@ func TestDropinFirewallDualStackNFTables(t *testing.T) {
 	a := c.lab.Hosts[0]
 	c.start(a, "--ip-masq", "--iptables-resync", "1", "--ip-blackhole-route")
 	st := c.status(a)
-	tables := []*nftables.Table{{Name: "flannel-ipv4", Family: nftables.TableFamilyIPv4},
-		{Name: "flannel-ipv6", Family: nftables.TableFamilyIPv6}}
-	// counts lists "table/chain:rules" for both tables ("" for a missing table).
+	// counts lists "table/chain:rules" for both tables (a missing table: none).
 	counts := func() string {
 		var out []string
-		err := a.Do(func() error {
-			conn, err := nftables.New()
-			if err != nil {
-				return err
-			}
-			for _, tb := range tables {
-				for _, ch := range []string{"postrtg", "forward"} {
-					rules, err := conn.GetRules(tb, &nftables.Chain{Name: ch, Table: tb})
-					if err != nil {
-						continue
-					}
-					out = append(out, fmt.Sprintf("%s/%s:%d", tb.Name, ch, len(rules)))
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatalf("list nftables rules on %s: %v", a.Name, err)
+		for _, ch := range flannelNftChains(t, a, true) {
+			out = append(out, fmt.Sprintf("%s/%s:%d", ch.table.Name, ch.name, len(ch.rules)))
 		}
 		return strings.Join(out, " ")
 	}
@@ -319,7 +301,7 @@ func TestDropinFirewallDualStackNFTables(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		conn.DelTable(tables[1])
+		conn.DelTable(&nftables.Table{Name: "flannel-ipv6", Family: nftables.TableFamilyIPv6})
 		return conn.Flush()
 	}); err != nil {
 		t.Fatalf("delete table flannel-ipv6 by hand: %v", err)

@@ -256,37 +256,53 @@ func ruleText(t *testing.T, c *cluster, h *netns.Host, v6 bool) string {
 func nftRuleText(t *testing.T, c *cluster, h *netns.Host, v6 bool) string {
 	t.Helper()
 	env := c.subnetEnv(h)
-	type fam struct {
-		table *nftables.Table
-		own   netip.Prefix
-	}
-	fams := []fam{{&nftables.Table{Name: "flannel-ipv4", Family: nftables.TableFamilyIPv4}, env.Subnet}}
-	if v6 {
-		fams = append(fams, fam{&nftables.Table{Name: "flannel-ipv6", Family: nftables.TableFamilyIPv6}, env.IPv6Subnet})
-	}
 	var out []string
+	for _, ch := range flannelNftChains(t, h, v6) {
+		own := env.Subnet.Masked()
+		if ch.table.Family == nftables.TableFamilyIPv6 {
+			own = env.IPv6Subnet.Masked()
+		}
+		b := own.Addr().AsSlice()
+		// The subnet as a whole address and as the bytes of its prefix
+		// (nft compares only those for a whole-byte prefix).
+		blank := strings.NewReplacer(fmt.Sprint(b), "[own]", fmt.Sprint(b[:own.Bits()/8]), "[own]")
+		for _, r := range ch.rules {
+			var exprs []string
+			for _, e := range r.Exprs {
+				exprs = append(exprs, blank.Replace(fmt.Sprintf("%T%+v", e, e)))
+			}
+			out = append(out, ch.table.Name+" "+ch.name+": "+strings.Join(exprs, " "))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// nftChain is one of flanneld's nftables chains as read back from a host.
+type nftChain struct {
+	table *nftables.Table
+	name  string
+	rules []*nftables.Rule
+}
+
+// flannelNftChains reads h's chains postrtg and forward of table ip
+// flannel-ipv4 (and, with v6, ip6 flannel-ipv6), in that order; a chain
+// that is not there is left out.
+func flannelNftChains(t *testing.T, h *netns.Host, v6 bool) []nftChain {
+	t.Helper()
+	tables := []*nftables.Table{{Name: "flannel-ipv4", Family: nftables.TableFamilyIPv4}}
+	if v6 {
+		tables = append(tables, &nftables.Table{Name: "flannel-ipv6", Family: nftables.TableFamilyIPv6})
+	}
+	var out []nftChain
 	err := h.Do(func() error {
 		conn, err := nftables.New()
 		if err != nil {
 			return err
 		}
-		for _, f := range fams {
-			sn := f.own.Masked()
-			own := sn.Addr().AsSlice()
-			// The subnet as a whole address and as the bytes of its
-			// prefix (nft compares only those for a whole-byte prefix).
-			blank := strings.NewReplacer(fmt.Sprint(own), "[own]", fmt.Sprint(own[:sn.Bits()/8]), "[own]")
-			for _, ch := range []string{"postrtg", "forward"} {
-				rules, err := conn.GetRules(f.table, &nftables.Chain{Name: ch, Table: f.table})
-				if err != nil {
-					continue // not there (yet)
-				}
-				for _, r := range rules {
-					var exprs []string
-					for _, e := range r.Exprs {
-						exprs = append(exprs, blank.Replace(fmt.Sprintf("%T%+v", e, e)))
-					}
-					out = append(out, f.table.Name+" "+ch+": "+strings.Join(exprs, " "))
+		for _, tb := range tables {
+			for _, name := range []string{"postrtg", "forward"} {
+				if rules, err := conn.GetRules(tb, &nftables.Chain{Name: name, Table: tb}); err == nil {
+					out = append(out, nftChain{tb, name, rules})
 				}
 			}
 		}
@@ -295,7 +311,7 @@ func nftRuleText(t *testing.T, c *cluster, h *netns.Host, v6 bool) string {
 	if err != nil {
 		t.Fatalf("nftables rules on %s: %v", h.Name, err)
 	}
-	return strings.Join(out, "\n")
+	return out
 }
 
 // TestRealFlanneldDualStack: TestRealFlanneldMixed with EnableIPv6 over an
