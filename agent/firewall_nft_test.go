@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
@@ -210,4 +211,46 @@ func nftDelRule(t *testing.T, c *nftables.Conn, r *nftables.Rule) {
 	if err := c.Flush(); err != nil {
 		t.Errorf("delete rule by hand: %v", err)
 	}
+}
+
+// TestNftAddrEncoding pins how a prefix is encoded, as nft (and so
+// flanneld) encodes it: a whole-byte prefix loads and compares only its
+// bytes; any other length loads the whole address, masks it and compares
+// it whole.
+func TestNftAddrEncoding(t *testing.T) {
+	for _, tc := range []struct {
+		prefix   string
+		dst      bool
+		off, len uint32
+		mask     []byte // nil: no Bitwise
+		data     []byte
+	}{
+		{"10.5.0.0/16", false, 12, 2, nil, []byte{10, 5}},
+		{"10.5.3.0/24", true, 16, 3, nil, []byte{10, 5, 3}},
+		{"10.5.16.0/20", false, 12, 4, []byte{255, 255, 240, 0}, []byte{10, 5, 16, 0}},
+		{"224.0.0.0/4", true, 16, 4, []byte{240, 0, 0, 0}, []byte{224, 0, 0, 0}},
+		{"fd00:5::/48", true, 24, 6, nil, []byte{0xfd, 0, 0, 5, 0, 0}},
+	} {
+		es := nftAddr(tc.dst, netip.MustParsePrefix(tc.prefix), false)
+		p, ok := es[0].(*expr.Payload)
+		if !ok || p.Offset != tc.off || p.Len != tc.len {
+			t.Errorf("%s: load %+v, want offset %d, %d bytes", tc.prefix, es[0], tc.off, tc.len)
+			continue
+		}
+		c := es[len(es)-1].(*expr.Cmp)
+		if !bytes.Equal(c.Data, tc.data) {
+			t.Errorf("%s: compares %v, want %v", tc.prefix, c.Data, tc.data)
+		}
+		b, masked := es[1].(*expr.Bitwise)
+		if masked != (tc.mask != nil) || len(es) != 2+btoi(masked) || (masked && !bytes.Equal(b.Mask, tc.mask)) {
+			t.Errorf("%s: %d expressions (mask %v), want mask %v", tc.prefix, len(es), b, tc.mask)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -42,8 +42,10 @@ type Device struct {
 	name  string
 	batch int
 	uso   bool // the kernel takes UDP super-packets (GSO_UDP_L4) on write
-	// mtu is the link's MTU when the device was made (0: unknown): Write
-	// splits a TCP packet longer than this into segments that fit it.
+	// mtu is the link's MTU when the device was made: Write splits a TCP
+	// packet longer than this into segments that fit it. An MTU an admin
+	// changes later is not seen (a smaller egress MTU then still gets
+	// segments of this size, and its ICMP; docs/flannel-interop.md).
 	mtu int
 
 	closeOnce sync.Once
@@ -593,20 +595,26 @@ func (d *Device) writeAll(fd uintptr) bool {
 // virtio header, VirtioHdrLen bytes of writer scratch), appends the
 // payloads of the followers to iov (len(iov) == 2, cap(iov) >= maxRun+2),
 // sets iov[0] to vh and iov[1] to the first packet, and returns iov and how
-// many packets the write carries.
+// many packets the write carries. A TCP packet longer than the MTU goes
+// alone, as GSO in segments that fit.
 func (d *Device) prepRun(iov []unix.Iovec, vh []byte, bufs [][]byte, info []l4Info, i, offset int) ([]unix.Iovec, int) {
 	p := bufs[i][offset:]
 	a := info[i]
 	n := 1
 	switch {
-	case a.ok && a.tcp && d.mtu > a.hdrLen && len(p) > d.mtu:
+	case a.ok && a.tcp && d.mtu > a.hdrLen && len(p) > d.mtu && a.flags&(tcpSYN|tcpRST|tcpURG) == 0:
 		// A TCP super-packet longer than the link: a kernel vxlan peer's
 		// TSO packet that crossed a virtual underlay (veth) whole, which
 		// the socket hands over as one datagram with no segment size.
-		// Written as it is the kernel could not forward it (too big, DF:
-		// ICMP "need to frag" back to the sender, which stalls); as GSO
-		// it is cut into segments that fit the link.
+		// Written as it is the kernel could not forward it (too big:
+		// ICMP "need to frag" or Packet Too Big back to the sender, which
+		// stalls); as GSO it is cut into segments that fit the link. (No
+		// TSO sender makes one with SYN, RST or URG; GSO would copy those
+		// into every segment, so such a packet goes as it is.)
 		mergeTCPHead(p, a, a.payload, d.mtu-a.hdrLen, false, vh)
+		if a.flags&tcpCWR != 0 {
+			vh[1] |= gsoECN // CWR on the first segment only, as the kernel's GRO marks it
+		}
 	case a.ok && a.tcp && a.payload > 0 && a.flags == tcpACK:
 		next, total := a.seq+uint32(a.payload), a.payload
 		for j := i + 1; j < len(bufs) && n < maxRun; j++ {

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestWriteOversizeTCP: a TCP packet longer than the TUN's MTU (a kernel
@@ -64,5 +66,43 @@ func TestWriteOversizeTCP(t *testing.T) {
 	}
 	if !bytes.Equal(got, payload) {
 		t.Errorf("payload differs after forwarding (%d bytes read)", len(got))
+	}
+}
+
+// TestOversizeTCPHeader pins the virtio header Write gives a TCP packet
+// longer than the MTU: GSO in segments of MTU − headers, ECN-marked when
+// the packet carries CWR (only the first segment may); a packet with SYN,
+// RST or URG, or one that fits, is not segmented.
+func TestOversizeTCPHeader(t *testing.T) {
+	d := &Device{mtu: 1420}
+	for _, tc := range []struct {
+		name    string
+		flags   uint8
+		size    int
+		gsoType uint8
+	}{
+		{"ACK", tcpACK, 5000, gsoTCPv4},
+		{"ACK PSH FIN", tcpACK | tcpPSH | tcpFIN, 5000, gsoTCPv4},
+		{"CWR", tcpACK | tcpCWR, 5000, gsoTCPv4 | gsoECN},
+		{"SYN", tcpSYN, 5000, gsoNone},
+		{"RST", tcpRST | tcpACK, 5000, gsoNone},
+		{"URG", tcpURG | tcpACK, 5000, gsoNone},
+		{"fits", tcpACK | tcpPSH, 1380, gsoNone},
+	} {
+		p := buildPacket(false, true, make([]byte, tc.size), 1, nil)
+		p[20+13] = tc.flags
+		info := []l4Info{inspect(p)}
+		if !info[0].ok {
+			t.Fatalf("%s: test packet not understood", tc.name)
+		}
+		vh := make([]byte, VirtioHdrLen)
+		_, n := d.prepRun(make([]unix.Iovec, 2, maxRun+2), vh, [][]byte{p}, info, 0, 0)
+		gotType, hdrLen, gsoSize := vh[1], binary.LittleEndian.Uint16(vh[2:]), binary.LittleEndian.Uint16(vh[4:])
+		if n != 1 || gotType != tc.gsoType || vh[0] != virtioNeedsCsum {
+			t.Errorf("%s: %d packets, flags %#x, GSO type %#x; want 1, NEEDS_CSUM, %#x", tc.name, n, vh[0], gotType, tc.gsoType)
+		}
+		if tc.gsoType != gsoNone && (hdrLen != 40 || gsoSize != 1380) {
+			t.Errorf("%s: hdr_len %d, gso_size %d; want 40, 1380", tc.name, hdrLen, gsoSize)
+		}
 	}
 }
